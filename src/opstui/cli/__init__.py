@@ -1,0 +1,87 @@
+"""The ``opstui`` command line: thin commands over the layers below.
+
+Heavy modules (Textual, scikit-learn, rich's tables) are imported inside the
+commands that need them, so ``opstui --help`` and ``opstui status`` start
+fast; a test checks ``sys.modules`` for that.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opstui import __version__
+from opstui.errors import OpstuiError
+
+app = typer.Typer(
+    name="opstui",
+    help="A terminal console for operators of DevOps and MLOps pipelines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Run store path [default: $OPSTUI_STORE, then store= in opstui.toml, "
+        "then ./opstui.db].",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Config file [default: $OPSTUI_CONFIG, then ./opstui.toml].",
+        show_default=False,
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"opstui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """A terminal console for operators of DevOps and MLOps pipelines."""
+
+
+def open_store(store: Path | None, config: Path | None, *, create: bool):  # type: ignore[no-untyped-def]
+    """Resolve the store path from flags, environment and config, and open it."""
+    from opstui.config import load_config, resolve_store_path
+    from opstui.store import Store
+
+    cfg = load_config(config)
+    return Store(resolve_store_path(store, cfg), create=create), cfg
+
+
+# Command modules register themselves on ``app`` when imported.
+from opstui.cli import commands, record  # noqa: E402
+
+del commands, record
+
+
+def main() -> None:
+    """Console entry point: operator errors become one line and an exit code."""
+    try:
+        app()
+    except OpstuiError as exc:
+        print(f"opstui: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("opstui: interrupted", file=sys.stderr)
+        sys.exit(130)

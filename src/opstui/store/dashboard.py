@@ -1,0 +1,190 @@
+"""The dashboard read model: every pipeline with its latest run, incrementally.
+
+``Dashboard.read()`` is called on every refresh (once a second in the TUI).
+Its cost follows what changed, not what the store holds:
+
+* ``PRAGMA data_version`` tells, without touching a table, whether any other
+  connection committed since the last read; if not, no query runs at all.
+* Otherwise only pipelines whose runs changed after the last revision seen are
+  read again, found through the ``runs_rev`` index; each one's latest run is
+  one probe of the ``runs_pipeline_created`` index.
+
+The first read visits every pipeline once (one index probe each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opstui.store import status as st
+from opstui.store.db import Store
+from opstui.store.rows import PipelineRow, RunRow, StageRow
+
+_RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id, r.key,
+    r.created_at, r.started_at, r.finished_at, r.heartbeat_at, r.heartbeat_timeout,
+    r.host, r.pid, r.message"""
+
+_HOST = socket.gethostname()
+
+
+def _process_gone(host: str | None, pid: int | None) -> bool:
+    """True when the recording process ran on this host and is dead."""
+    if pid is None or host != _HOST:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    return False
+
+
+def stages_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, list[Sequence[Any]]]:
+    out: dict[int, list[Sequence[Any]]] = {rid: [] for rid in run_ids}
+    # Chunked to stay under SQLite's variable limit on very large stores.
+    for i in range(0, len(run_ids), 900):
+        chunk = run_ids[i : i + 900]
+        marks = ",".join("?" * len(chunk))
+        rows = store.conn.execute(
+            f"""SELECT run_id, id, name, position, status, attempt, exit_code, started_at,
+                       finished_at, message, reused_from_id
+                FROM stage_runs WHERE run_id IN ({marks}) ORDER BY run_id, position""",
+            chunk,
+        ).fetchall()
+        for r in rows:
+            out[r[0]].append(r[1:])
+    return out
+
+
+def build_run(
+    pipeline: str, kind: str | None, r: Sequence[Any], stages: Iterable[Sequence[Any]], now: float
+) -> RunRow:
+    """Turn a row of ``_RUN_COLUMNS`` and its stage rows into a ``RunRow``."""
+    recorded = r[1]
+    status = st.effective_run_status(
+        recorded,
+        r[10],
+        r[11] if r[11] is not None else 60.0,
+        now,
+        process_gone=recorded == st.RUNNING and _process_gone(r[12], r[13]),
+    )
+    return RunRow(
+        id=r[0],
+        pipeline=pipeline,
+        kind=kind,
+        status=status,
+        recorded_status=recorded,
+        trigger=r[2],
+        actor=r[3],
+        attempt=r[4],
+        parent_run_id=r[5],
+        key=r[6],
+        created_at=r[7],
+        started_at=r[8],
+        finished_at=r[9],
+        heartbeat_at=r[10],
+        message=r[14],
+        stages=tuple(
+            StageRow(
+                id=s[0],
+                name=s[1],
+                position=s[2],
+                status=st.effective_stage_status(s[3], status),
+                attempt=s[4],
+                exit_code=s[5],
+                started_at=s[6],
+                finished_at=s[7],
+                message=s[8],
+                reused_from_id=s[9],
+            )
+            for s in stages
+        ),
+    )
+
+
+class Dashboard:
+    """Latest run of every pipeline, kept current by incremental reads.
+
+    Not thread-safe: one ``Dashboard`` per reader (the TUI's refresh worker
+    owns one). Rows it returns are immutable and safe to hand to another
+    thread.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._rev = 0
+        self._token: tuple[int, int] | None = None
+        # pipeline id -> (name, kind, stages, latest run row or None, raw run)
+        self._pipelines: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
+        self._latest: dict[int, tuple[Sequence[Any], list[Sequence[Any]]] | None] = {}
+        #: How many pipelines the last read had to query (0 when nothing changed).
+        self.last_read_changed = 0
+
+    def read(self, now: float | None = None) -> list[PipelineRow]:
+        """Every pipeline, faults first, then running, then by name."""
+        now = self.store.clock() if now is None else now
+        self._sync()
+        out = []
+        for pid, (name, kind, stages) in self._pipelines.items():
+            raw = self._latest.get(pid)
+            latest = build_run(name, kind, raw[0], raw[1], now) if raw else None
+            out.append(PipelineRow(pid, name, kind, stages, latest))
+        out.sort(key=lambda p: (st.rank(p.status), p.name))
+        return out
+
+    def _sync(self) -> None:
+        store = self.store
+        with store.lock:
+            token = store.change_token()
+            if token == self._token:
+                self.last_read_changed = 0
+                return
+            with store.read() as conn:
+                (rev,) = conn.execute(
+                    "SELECT value FROM counters WHERE name = 'rev'"
+                ).fetchone()
+                if self._rev == 0:
+                    pipelines = conn.execute(
+                        "SELECT id, name, kind, stages FROM pipelines"
+                    ).fetchall()
+                    changed = [p[0] for p in pipelines]
+                else:
+                    pipelines = conn.execute(
+                        "SELECT id, name, kind, stages FROM pipelines WHERE rev > ?",
+                        (self._rev,),
+                    ).fetchall()
+                    changed = [p[0] for p in pipelines]
+                    changed += [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT DISTINCT pipeline_id FROM runs WHERE rev > ?", (self._rev,)
+                        )
+                    ]
+                for p in pipelines:
+                    self._pipelines[p[0]] = (p[1], p[2], tuple(json.loads(p[3] or "[]")))
+                self._refresh_latest(sorted(set(changed)))
+                self._rev = int(rev)
+            self._token = token
+        self.last_read_changed = len(set(changed))
+
+    def _refresh_latest(self, pipeline_ids: list[int]) -> None:
+        conn = self.store.conn
+        runs: dict[int, Sequence[Any]] = {}
+        for pid in pipeline_ids:
+            row = conn.execute(
+                f"""SELECT {_RUN_COLUMNS} FROM runs r WHERE r.pipeline_id = ?
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1""",
+                (pid,),
+            ).fetchone()
+            if row is not None:
+                runs[pid] = row
+            else:
+                self._latest[pid] = None
+        stages = stages_by_run(self.store, [r[0] for r in runs.values()])
+        for pid, row in runs.items():
+            self._latest[pid] = (row, stages[row[0]])

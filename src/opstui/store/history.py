@@ -1,0 +1,61 @@
+"""Reads behind the detail views: a pipeline's run history, a run, stage logs."""
+
+from __future__ import annotations
+
+from opstui.errors import UsageError
+from opstui.store.dashboard import _RUN_COLUMNS, build_run, stages_by_run
+from opstui.store.db import Store
+from opstui.store.rows import LogLine, RunRow
+
+
+def run_history(
+    store: Store,
+    pipeline: str,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
+    now: float | None = None,
+) -> list[RunRow]:
+    """Runs of ``pipeline``, newest first; page with ``before_id``."""
+    now = store.clock() if now is None else now
+    with store.read() as conn:
+        p = conn.execute("SELECT id, kind FROM pipelines WHERE name = ?", (pipeline,)).fetchone()
+        if p is None:
+            raise UsageError(f"no pipeline named {pipeline!r} in {store.path}")
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.pipeline_id = ?"
+        params: list[object] = [p[0]]
+        if before_id is not None:
+            sql += " AND (r.created_at, r.id) < (SELECT created_at, id FROM runs WHERE id = ?)"
+            params.append(before_id)
+        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
+        params.append(limit)
+        rows = conn.execute(sql, params).fetchall()
+        stages = stages_by_run(store, [r[0] for r in rows])
+    return [build_run(pipeline, p[1], r, stages[r[0]], now) for r in rows]
+
+
+def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
+    now = store.clock() if now is None else now
+    with store.read() as conn:
+        row = conn.execute(
+            f"""SELECT {_RUN_COLUMNS}, p.name, p.kind FROM runs r
+                JOIN pipelines p ON p.id = r.pipeline_id WHERE r.id = ?""",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise UsageError(f"run {run_id} does not exist in {store.path}")
+        stages = stages_by_run(store, [run_id])
+    return build_run(row[15], row[16], row[:15], stages[run_id], now)
+
+
+def stage_logs(
+    store: Store, stage_run_id: int, *, after_id: int = 0, limit: int = 5000
+) -> list[LogLine]:
+    """Log lines of a stage with id > ``after_id``, oldest first (for follow mode)."""
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT id, ts, stream, line FROM log_lines
+               WHERE stage_run_id = ? AND id > ? ORDER BY id LIMIT ?""",
+            (stage_run_id, after_id, limit),
+        ).fetchall()
+    return [LogLine(*r) for r in rows]

@@ -1,0 +1,122 @@
+"""Metric samples: numeric time series from runs and endpoints.
+
+A series is ``(source, name, labels)``; ``source`` is namespaced
+(``pipeline/<name>`` for run metrics, ``endpoint/<name>`` for polled ones) so a
+pipeline and an endpoint may share a name. Samples are read by series and
+time window through the ``(series_id, ts)`` index, so a window costs what it
+returns, whatever the table holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from opstui.store.db import Store, Transaction
+from opstui.store.rows import Sample, Series
+
+SampleRow = tuple[int, float, float, int | None, int | None]  # series, ts, value, run, step
+
+
+def labels_key(labels: Mapping[str, object] | None) -> str:
+    """Canonical JSON of a label set (sorted keys), the series identity."""
+    return json.dumps({str(k): str(v) for k, v in (labels or {}).items()}, sort_keys=True)
+
+
+def ensure_series(
+    tx: Transaction, source: str, name: str, labels: Mapping[str, object] | None = None
+) -> int:
+    key = labels_key(labels)
+    row = tx.execute(
+        "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?", (source, name, key)
+    ).fetchone()
+    if row:
+        return int(row[0])
+    cur = tx.execute(
+        "INSERT INTO series(source, name, labels) VALUES (?, ?, ?)", (source, name, key)
+    )
+    return int(cur.lastrowid or 0)
+
+
+def insert_samples(tx: Transaction, rows: Iterable[SampleRow]) -> int:
+    cur = tx.conn.executemany(
+        "INSERT INTO metric_samples(series_id, ts, value, run_id, step) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+    return cur.rowcount
+
+
+def record_samples(
+    store: Store,
+    source: str,
+    name: str,
+    points: Iterable[tuple[float, float]],
+    *,
+    labels: Mapping[str, object] | None = None,
+    run_id: int | None = None,
+) -> int:
+    """Append ``(ts, value)`` points to one series in one transaction."""
+    with store.write() as tx:
+        sid = ensure_series(tx, source, name, labels)
+        return insert_samples(tx, ((sid, float(t), float(v), run_id, None) for t, v in points))
+
+
+def find_series(
+    store: Store, source: str | None = None, name: str | None = None
+) -> list[Series]:
+    """Series matching ``source`` and/or ``name`` (both optional)."""
+    sql = "SELECT id, source, name, labels FROM series WHERE 1 = 1"
+    params: list[object] = []
+    if source is not None:
+        sql += " AND source = ?"
+        params.append(source)
+    if name is not None:
+        sql += " AND name = ?"
+        params.append(name)
+    with store.lock:
+        rows = store.conn.execute(sql + " ORDER BY source, name, labels", params).fetchall()
+    return [Series(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+
+def samples(
+    store: Store,
+    series_id: int,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    limit: int | None = None,
+) -> list[Sample]:
+    """Samples of one series with ``start <= ts <= end``, oldest first."""
+    lo = float("-inf") if start is None else start
+    hi = float("inf") if end is None else end
+    sql = (
+        "SELECT ts, value, run_id, step FROM metric_samples "
+        "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
+    )
+    params: tuple[object, ...] = (series_id, lo, hi)
+    if limit is not None:
+        sql += " LIMIT ?"
+        params = (*params, limit)
+    with store.lock:
+        rows = store.conn.execute(sql, params).fetchall()
+    return [Sample(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def series_window(
+    store: Store,
+    source: str,
+    name: str,
+    labels: Mapping[str, object] | None = None,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+) -> list[Sample]:
+    """Samples of the series ``(source, name, labels)`` in a window; [] if unknown."""
+    with store.lock:
+        row = store.conn.execute(
+            "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?",
+            (source, name, labels_key(labels)),
+        ).fetchone()
+    if row is None:
+        return []
+    return samples(store, int(row[0]), start=start, end=end)

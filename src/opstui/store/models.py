@@ -1,0 +1,366 @@
+"""Models, their versions, deployments and feature batches.
+
+A deployment row says "this version of this service or model went to this
+environment". What an environment runs now is its latest *succeeded*
+deployment: a failed deploy leaves the previous version serving, and a
+rollback is one more deployment whose ``replaces_id`` names what it replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opstui.errors import UsageError
+from opstui.store.db import Store, Transaction, local_actor
+from opstui.store.rows import DeploymentRow, ModelVersionRow
+
+MODEL_STATUSES = frozenset({"candidate", "production", "archived", "rejected"})
+DEPLOY_STATUSES = frozenset({"succeeded", "failed", "in_progress"})
+FEATURE_KINDS = frozenset({"reference", "current"})
+#: Payload encoding of feature batches: zlib-compressed JSON
+#: ``{"column": [values...]}``; NaN is stored as null.
+FEATURES_FORMAT = "columns-json-zlib/1"
+
+
+def ensure_model(tx: Transaction, name: str, *, pipeline_id: int | None = None, now: float) -> int:
+    row = tx.execute("SELECT id, pipeline_id FROM models WHERE name = ?", (name,)).fetchone()
+    if row:
+        if pipeline_id is not None and row[1] is None:
+            tx.execute("UPDATE models SET pipeline_id = ? WHERE id = ?", (pipeline_id, row[0]))
+        return int(row[0])
+    cur = tx.execute(
+        "INSERT INTO models(name, pipeline_id, created_at) VALUES (?, ?, ?)",
+        (name, pipeline_id, now),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _next_version(tx: Transaction, model_id: int) -> str:
+    versions = [
+        r[0]
+        for r in tx.execute("SELECT version FROM model_versions WHERE model_id = ?", (model_id,))
+    ]
+    numbers = [int(v) for v in versions if re.fullmatch(r"\d+", v)]
+    return str(max(numbers, default=0) + 1)
+
+
+def add_model_version(
+    tx: Transaction,
+    model: str,
+    *,
+    version: str | None = None,
+    run_id: int | None = None,
+    status: str = "candidate",
+    data_hash: str | None = None,
+    code_version: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    gate: Mapping[str, Any] | None = None,
+    created_at: float,
+) -> tuple[str, bool]:
+    """Record a model version; return ``(version, created)``.
+
+    Without ``version`` the next integer is used. An existing version is left
+    as it is (``created=False``): versions are immutable once recorded.
+    """
+    if status not in MODEL_STATUSES:
+        raise UsageError(
+            f"model version status must be one of {', '.join(sorted(MODEL_STATUSES))}, "
+            f"not {status!r}"
+        )
+    pipeline_id = None
+    if run_id is not None:
+        row = tx.execute("SELECT pipeline_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"run {run_id} does not exist")
+        pipeline_id = int(row[0])
+    model_id = ensure_model(tx, model, pipeline_id=pipeline_id, now=created_at)
+    if version is None:
+        version = _next_version(tx, model_id)
+    elif tx.execute(
+        "SELECT 1 FROM model_versions WHERE model_id = ? AND version = ?", (model_id, version)
+    ).fetchone():
+        return version, False
+    if status == "production":
+        # One production version per model: the previous one is archived.
+        tx.execute(
+            "UPDATE model_versions SET status = 'archived' "
+            "WHERE model_id = ? AND status = 'production'",
+            (model_id,),
+        )
+    tx.execute(
+        """INSERT INTO model_versions(model_id, version, run_id, status, data_hash,
+               code_version, params, metrics, gate, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            model_id,
+            version,
+            run_id,
+            status,
+            data_hash,
+            code_version,
+            json.dumps(dict(params or {}), default=str, sort_keys=True),
+            json.dumps(dict(metrics or {}), default=str, sort_keys=True),
+            json.dumps(dict(gate), default=str, sort_keys=True) if gate is not None else None,
+            created_at,
+        ),
+    )
+    return version, True
+
+
+def add_deployment(
+    tx: Transaction,
+    *,
+    environment: str,
+    target: str,
+    version: str,
+    target_kind: str = "service",
+    status: str = "succeeded",
+    action: str = "deploy",
+    actor: str | None = None,
+    run_id: int | None = None,
+    deployed_at: float,
+    key: str | None = None,
+    replaces_id: int | None = None,
+    message: str | None = None,
+) -> tuple[int, bool]:
+    """Record a deployment; return ``(id, created)``.
+
+    ``replaces_id`` defaults to what the environment ran until now (its
+    latest succeeded deployment), so every rollback names what it replaced.
+    """
+    if target_kind not in ("service", "model"):
+        raise UsageError(f"deployment target kind must be service or model, not {target_kind!r}")
+    if status not in DEPLOY_STATUSES:
+        raise UsageError(
+            f"deployment status must be one of {', '.join(sorted(DEPLOY_STATUSES))}, "
+            f"not {status!r}"
+        )
+    if action not in ("deploy", "rollback"):
+        raise UsageError(f"deployment action must be deploy or rollback, not {action!r}")
+    if key is not None:
+        found = tx.execute("SELECT id FROM deployments WHERE key = ?", (key,)).fetchone()
+        if found:
+            return int(found[0]), False
+    if replaces_id is None:
+        current = _current(tx, target_kind, target, environment, before=deployed_at)
+        replaces_id = current[0] if current else None
+    cur = tx.execute(
+        """INSERT INTO deployments(key, environment, target_kind, target, version, run_id,
+               actor, deployed_at, status, action, replaces_id, message)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            key,
+            environment,
+            target_kind,
+            target,
+            version,
+            run_id,
+            actor or local_actor(),
+            deployed_at,
+            status,
+            action,
+            replaces_id,
+            message,
+        ),
+    )
+    return int(cur.lastrowid or 0), True
+
+
+def _current(
+    tx: Transaction, target_kind: str, target: str, environment: str, *, before: float
+) -> tuple[int, str] | None:
+    row = tx.execute(
+        """SELECT id, version FROM deployments
+           WHERE target_kind = ? AND target = ? AND environment = ? AND status = 'succeeded'
+             AND deployed_at <= ?
+           ORDER BY deployed_at DESC, id DESC LIMIT 1""",
+        (target_kind, target, environment, before),
+    ).fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def encode_features(columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], int, bytes]:
+    """Validate and encode a column mapping; return ``(names, n_rows, payload)``."""
+    names = [str(c) for c in columns]
+    if not names:
+        raise UsageError("a feature batch needs at least one column")
+    lengths = {len(columns[c]) for c in columns}
+    if len(lengths) != 1:
+        raise UsageError(
+            "feature batch columns have different lengths: "
+            + ", ".join(f"{c}={len(columns[c])}" for c in columns)
+        )
+    clean = {str(c): [_cell(v) for v in columns[c]] for c in columns}
+    payload = zlib.compress(json.dumps(clean, separators=(",", ":")).encode(), 6)
+    return names, lengths.pop(), payload
+
+
+def decode_features(fmt: str, payload: bytes) -> dict[str, list[Any]]:
+    if fmt != FEATURES_FORMAT:
+        raise UsageError(f"feature batch format {fmt!r} is not known to this opstui; upgrade it")
+    data: dict[str, list[Any]] = json.loads(zlib.decompress(payload))
+    return data
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, int | str | bool):
+        return value
+    return str(value)
+
+
+def add_feature_batch(
+    tx: Transaction,
+    model: str,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    kind: str = "current",
+    version: str | None = None,
+    run_id: int | None = None,
+    created_at: float,
+    key: str | None = None,
+) -> tuple[int, bool]:
+    """Store a batch of feature rows (reference or current) for a model."""
+    if kind not in FEATURE_KINDS:
+        raise UsageError(f"feature batch kind must be reference or current, not {kind!r}")
+    if key is not None:
+        found = tx.execute("SELECT id FROM feature_batches WHERE key = ?", (key,)).fetchone()
+        if found:
+            return int(found[0]), False
+    names, n_rows, payload = encode_features(columns)
+    model_id = ensure_model(tx, model, now=created_at)
+    cur = tx.execute(
+        """INSERT INTO feature_batches(key, model_id, version, kind, created_at, n_rows,
+               columns, format, payload, run_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            key,
+            model_id,
+            version,
+            kind,
+            created_at,
+            n_rows,
+            json.dumps(names),
+            FEATURES_FORMAT,
+            payload,
+            run_id,
+        ),
+    )
+    return int(cur.lastrowid or 0), True
+
+
+# --- reads -----------------------------------------------------------------
+
+
+def model_names(store: Store) -> list[str]:
+    with store.lock:
+        return [r[0] for r in store.conn.execute("SELECT name FROM models ORDER BY name")]
+
+
+def model_versions(store: Store, model: str) -> list[ModelVersionRow]:
+    """All versions of ``model``, newest first."""
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT v.id, m.name, v.version, v.status, v.run_id, v.data_hash, v.code_version,
+                      v.params, v.metrics, v.gate, v.created_at
+               FROM model_versions v JOIN models m ON m.id = v.model_id
+               WHERE m.name = ? ORDER BY v.created_at DESC, v.id DESC""",
+            (model,),
+        ).fetchall()
+    return [
+        ModelVersionRow(
+            id=r[0],
+            model=r[1],
+            version=r[2],
+            status=r[3],
+            run_id=r[4],
+            data_hash=r[5],
+            code_version=r[6],
+            params=json.loads(r[7] or "{}"),
+            metrics=json.loads(r[8] or "{}"),
+            gate=json.loads(r[9]) if r[9] else None,
+            created_at=r[10],
+        )
+        for r in rows
+    ]
+
+
+_DEPLOYMENT_COLUMNS = """d.id, d.environment, d.target_kind, d.target, d.version, d.status,
+    d.action, d.actor, d.deployed_at, d.run_id, d.replaces_id, p.version, d.message"""
+
+
+def _deployment(r: Sequence[Any]) -> DeploymentRow:
+    return DeploymentRow(*r)
+
+
+def current_deployments(store: Store, target: str | None = None) -> list[DeploymentRow]:
+    """What runs where now: the latest succeeded deployment per target and environment."""
+    sql = f"""
+        SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
+        LEFT JOIN deployments p ON p.id = d.replaces_id
+        WHERE d.id IN (
+            SELECT (SELECT id FROM deployments x
+                    WHERE x.target_kind = k.target_kind AND x.target = k.target
+                      AND x.environment = k.environment AND x.status = 'succeeded'
+                    ORDER BY x.deployed_at DESC, x.id DESC LIMIT 1)
+            FROM (SELECT DISTINCT target_kind, target, environment FROM deployments
+                  {"WHERE target = ?" if target else ""}) k)
+        ORDER BY d.target, d.environment"""
+    with store.lock:
+        rows = store.conn.execute(sql, (target,) if target else ()).fetchall()
+    return [_deployment(r) for r in rows]
+
+
+def deployment_history(
+    store: Store, target: str, environment: str | None = None, *, limit: int = 50
+) -> list[DeploymentRow]:
+    """Deployments of ``target`` (optionally one environment), newest first."""
+    sql = f"""SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
+              LEFT JOIN deployments p ON p.id = d.replaces_id
+              WHERE d.target = ?"""
+    params: list[object] = [target]
+    if environment is not None:
+        sql += " AND d.environment = ?"
+        params.append(environment)
+    sql += " ORDER BY d.deployed_at DESC, d.id DESC LIMIT ?"
+    params.append(limit)
+    with store.lock:
+        rows = store.conn.execute(sql, params).fetchall()
+    return [_deployment(r) for r in rows]
+
+
+def feature_batches(
+    store: Store, model: str, *, kind: str | None = None, limit: int = 100
+) -> list[tuple[int, str, str | None, float, int]]:
+    """``(id, kind, version, created_at, n_rows)`` of a model's batches, newest first."""
+    sql = """SELECT b.id, b.kind, b.version, b.created_at, b.n_rows FROM feature_batches b
+             JOIN models m ON m.id = b.model_id WHERE m.name = ?"""
+    params: list[object] = [model]
+    if kind is not None:
+        sql += " AND b.kind = ?"
+        params.append(kind)
+    sql += " ORDER BY b.created_at DESC, b.id DESC LIMIT ?"
+    params.append(limit)
+    with store.lock:
+        return [tuple(r) for r in store.conn.execute(sql, params)]  # type: ignore[misc]
+
+
+def load_feature_batch(store: Store, batch_id: int) -> dict[str, list[Any]]:
+    with store.lock:
+        row = store.conn.execute(
+            "SELECT format, payload FROM feature_batches WHERE id = ?", (batch_id,)
+        ).fetchone()
+    if row is None:
+        raise UsageError(f"feature batch {batch_id} does not exist")
+    return decode_features(row[0], row[1])

@@ -1,0 +1,161 @@
+"""Typed, immutable rows returned by the read models.
+
+Widgets and commands receive these, never cursors: a worker thread can build
+them and hand them to the UI thread without sharing anything mutable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from opstui.store import status as st
+
+
+@dataclass(frozen=True, slots=True)
+class StageRow:
+    """One stage of a run, as the dashboard shows it."""
+
+    id: int
+    name: str
+    position: int
+    status: str
+    attempt: int
+    exit_code: int | None
+    started_at: float | None
+    finished_at: float | None
+    message: str | None
+    reused_from_id: int | None
+
+    def duration(self, now: float) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else now
+        return max(0.0, end - self.started_at)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A run with its stages in pipeline order.
+
+    ``status`` is what a reader should show (``lost`` derived from a stale
+    heartbeat); ``recorded_status`` is what the writer last recorded.
+    """
+
+    id: int
+    pipeline: str
+    kind: str | None
+    status: str
+    recorded_status: str
+    trigger: str
+    actor: str | None
+    attempt: int
+    parent_run_id: int | None
+    key: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    message: str | None
+    stages: tuple[StageRow, ...] = ()
+
+    @property
+    def failed_stage(self) -> StageRow | None:
+        """The first stage that failed, timed out or was lost."""
+        for stage in self.stages:
+            if stage.status in st.FAULTS:
+                return stage
+        return None
+
+    @property
+    def running_stage(self) -> StageRow | None:
+        for stage in self.stages:
+            if stage.status == st.RUNNING:
+                return stage
+        return None
+
+    def duration(self, now: float) -> float | None:
+        if self.started_at is None:
+            return None
+        if self.finished_at is not None:
+            end = self.finished_at
+        elif self.status == st.LOST and self.heartbeat_at is not None:
+            end = self.heartbeat_at  # the last moment it was known alive
+        else:
+            end = now
+        return max(0.0, end - self.started_at)
+
+    def stage_bar(self) -> str:
+        """``✓✓✗○○○``: one glyph per stage, readable without colour."""
+        return "".join(st.GLYPHS.get(s.status, "·") for s in self.stages)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineRow:
+    """A pipeline with its latest run (``None`` if it never ran)."""
+
+    id: int
+    name: str
+    kind: str | None
+    stages: tuple[str, ...]
+    latest: RunRow | None
+
+    @property
+    def status(self) -> str:
+        return self.latest.status if self.latest else "never_run"
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    id: int
+    ts: float
+    stream: str
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    ts: float
+    value: float
+    run_id: int | None = None
+    step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    id: int
+    source: str
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionRow:
+    id: int
+    model: str
+    version: str
+    status: str
+    run_id: int | None
+    data_hash: str | None
+    code_version: str | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRow:
+    id: int
+    environment: str
+    target_kind: str
+    target: str
+    version: str
+    status: str
+    action: str
+    actor: str | None
+    deployed_at: float
+    run_id: int | None
+    replaces_id: int | None
+    replaced_version: str | None
+    message: str | None

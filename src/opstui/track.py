@@ -1,0 +1,425 @@
+"""Recording runs from Python: the public tracking API.
+
+    from opstui.track import Tracker
+
+    tracker = Tracker()                       # --store / OPSTUI_STORE / opstui.toml
+    with tracker.run("train-churn", stages=["data", "train"]) as run:
+        with run.stage("data") as stage:
+            stage.log("loaded 7,043 rows")
+        with run.stage("train"):
+            run.log_metric("auc", 0.84)
+            run.log_model_version("churn", metrics={"auc": 0.84})
+
+An exception inside a stage marks the stage failed with the exception's
+message (its traceback goes to the stage log) and the run failed; the
+exception is re-raised, never swallowed. Ctrl-C marks the run cancelled.
+
+Log lines and metric samples are buffered and written in batches (every
+``flush_interval`` seconds, every ``max_buffer`` rows, and at every stage
+boundary), so recording costs the pipeline almost nothing. A background
+thread beats the run's heartbeat; if the process dies, the heartbeat goes
+stale and readers show the run as *lost* instead of running forever. The
+last ``flush_interval`` of buffered lines is all a ``kill -9`` can lose.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opstui.errors import UsageError
+from opstui.store import Store
+from opstui.store import metrics as store_metrics
+from opstui.store import models as store_models
+from opstui.store import runs as store_runs
+from opstui.store import status as st
+
+__all__ = ["ActiveRun", "ActiveStage", "Tracker"]
+
+
+class Tracker:
+    """Entry point: opens the store and starts runs."""
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | Store | None = None,
+        *,
+        actor: str | None = None,
+        heartbeat_interval: float = 10.0,
+        flush_interval: float = 0.5,
+        max_buffer: int = 1000,
+    ) -> None:
+        if isinstance(store, Store):
+            self.store = store
+        else:
+            from opstui.config import resolve_store_path
+
+            self.store = Store(resolve_store_path(store))
+        self.actor = actor
+        self.heartbeat_interval = heartbeat_interval
+        self.flush_interval = flush_interval
+        self.max_buffer = max_buffer
+
+    def run(
+        self,
+        pipeline: str,
+        *,
+        stages: Sequence[str] | None = None,
+        kind: str | None = None,
+        trigger: str = "manual",
+        parent: int | None = None,
+        key: str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> ActiveRun:
+        """A run of ``pipeline``, started when its ``with`` block is entered."""
+        return ActiveRun(
+            self,
+            pipeline,
+            stages=stages,
+            kind=kind,
+            trigger=trigger,
+            parent=parent,
+            key=key,
+            params=params,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ActiveRun:
+    """A run in progress. Use it as a context manager."""
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        pipeline: str,
+        *,
+        stages: Sequence[str] | None,
+        kind: str | None,
+        trigger: str,
+        parent: int | None,
+        key: str | None,
+        params: Mapping[str, Any] | None,
+    ) -> None:
+        self.tracker = tracker
+        self.store = tracker.store
+        self.pipeline = pipeline
+        self._stages = list(stages) if stages is not None else None
+        self._kind = kind
+        self._trigger = trigger
+        self._parent = parent
+        self._key = key
+        self._params = dict(params or {})
+        self.id: int = 0
+        self.status: str | None = None
+        self._stage: ActiveStage | None = None
+        self._logs: list[store_runs.LogRow] = []
+        self._samples: list[tuple[str, Mapping[str, object] | None, float, float, int | None]] = []
+        self._buffer_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._background_error: BaseException | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> ActiveRun:
+        t = self.tracker
+        self.id, _ = store_runs.create_run(
+            self.store,
+            self.pipeline,
+            stages=self._stages,
+            kind=self._kind,
+            trigger=self._trigger,
+            actor=t.actor,
+            parent_run_id=self._parent,
+            key=self._key,
+            # Three missed beats before a reader calls the run lost.
+            heartbeat_timeout=max(3 * t.heartbeat_interval, 15.0),
+            pid=os.getpid(),
+            params=self._params,
+        )
+        self._thread = threading.Thread(
+            target=self._background, name=f"opstui-run-{self.id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+        if exc_type is None:
+            self.status = store_runs.finish_run(self.store, self.id)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.status = store_runs.finish_run(
+                self.store, self.id, status=st.CANCELLED, message="interrupted (Ctrl-C)"
+            )
+        else:
+            self.status = store_runs.finish_run(
+                self.store, self.id, status=st.FAILED, message=_describe(exc)
+            )
+
+    def _background(self) -> None:
+        # One thread per run: flushes buffers and beats the heartbeat, so a
+        # long silent stage (a model fitting for an hour) still reads as alive.
+        beats_every = self.tracker.heartbeat_interval
+        since_beat = 0.0
+        tick = min(self.tracker.flush_interval, beats_every)
+        while not self._stop.wait(tick):
+            try:
+                self.flush()
+                since_beat += tick
+                if since_beat >= beats_every:
+                    store_runs.heartbeat(self.store, self.id)
+                    since_beat = 0.0
+            except Exception as exc:  # pragma: no cover - surfaced on next call
+                self._background_error = exc
+
+    # -- stages --------------------------------------------------------------
+
+    def stage(self, name: str) -> ActiveStage:
+        """A stage of this run, started when its ``with`` block is entered."""
+        return ActiveStage(self, name)
+
+    def skip_stage(self, name: str, reason: str | None = None) -> None:
+        """Mark a declared stage skipped (it will not run in this run)."""
+        store_runs.finish_stage(self.store, self.id, name, status=st.SKIPPED, message=reason)
+
+    # -- recording -----------------------------------------------------------
+
+    def log(self, line: str, *, stream: str = "log") -> None:
+        """Append a line to the log of the stage in progress."""
+        if self._stage is None or not self._stage.id:
+            raise UsageError("run.log() needs a stage in progress: use `with run.stage(...)`")
+        self._stage.log(line, stream=stream)
+
+    def log_metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        step: int | None = None,
+        labels: Mapping[str, object] | None = None,
+        ts: float | None = None,
+    ) -> None:
+        """Record a metric value of this run (series ``pipeline/<name>``)."""
+        when = self.store.clock() if ts is None else ts
+        with self._buffer_lock:
+            self._samples.append((name, labels, when, float(value), step))
+            full = len(self._samples) >= self.tracker.max_buffer
+        if full:
+            self.flush()
+
+    def log_metrics(self, values: Mapping[str, float], *, step: int | None = None) -> None:
+        now = self.store.clock()
+        for name, value in values.items():
+            self.log_metric(name, value, step=step, ts=now)
+
+    def log_model_version(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        data_hash: str | None = None,
+        code_version: str | None = None,
+        status: str = "candidate",
+        gate: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Record a model version produced by this run; return the version."""
+        with self.store.write() as tx:
+            version, _ = store_models.add_model_version(
+                tx,
+                model,
+                version=version,
+                run_id=self.id,
+                status=status,
+                data_hash=data_hash,
+                code_version=code_version,
+                params=params,
+                metrics=metrics,
+                gate=gate,
+                created_at=self.store.clock(),
+            )
+        return version
+
+    def log_features(
+        self,
+        model: str,
+        data: Any,
+        *,
+        kind: str = "current",
+        version: str | None = None,
+        key: str | None = None,
+    ) -> int:
+        """Record a batch of feature rows (``reference`` or ``current``) for ``model``.
+
+        ``data`` is a mapping of column name to values, a list of row dicts,
+        or anything with ``to_dict(orient="list")`` (a pandas DataFrame).
+        """
+        with self.store.write() as tx:
+            batch_id, _ = store_models.add_feature_batch(
+                tx,
+                model,
+                as_columns(data),
+                kind=kind,
+                version=version,
+                run_id=self.id,
+                created_at=self.store.clock(),
+                key=key,
+            )
+        return batch_id
+
+    def record_deployment(
+        self,
+        environment: str,
+        version: str,
+        *,
+        target: str | None = None,
+        target_kind: str = "service",
+        status: str = "succeeded",
+        action: str = "deploy",
+        message: str | None = None,
+    ) -> int:
+        """Record that this run deployed ``version`` of ``target`` to ``environment``."""
+        with self.store.write() as tx:
+            dep_id, _ = store_models.add_deployment(
+                tx,
+                environment=environment,
+                target=target or self.pipeline,
+                version=version,
+                target_kind=target_kind,
+                status=status,
+                action=action,
+                actor=self.tracker.actor,
+                run_id=self.id,
+                deployed_at=self.store.clock(),
+                message=message,
+            )
+        return dep_id
+
+    def flush(self) -> None:
+        """Write buffered log lines and metric samples now."""
+        if self._background_error is not None:
+            error, self._background_error = self._background_error, None
+            raise error
+        with self._buffer_lock:
+            logs, self._logs = self._logs, []
+            samples, self._samples = self._samples, []
+        if logs:
+            store_runs.append_logs(self.store, logs)
+        if samples:
+            source = f"pipeline/{self.pipeline}"
+            with self.store.write() as tx:
+                ids: dict[tuple[str, str], int] = {}
+                rows = []
+                for name, labels, ts, value, step in samples:
+                    ident = (name, store_metrics.labels_key(labels))
+                    if ident not in ids:
+                        ids[ident] = store_metrics.ensure_series(tx, source, name, labels)
+                    rows.append((ids[ident], ts, value, self.id, step))
+                store_metrics.insert_samples(tx, rows)
+
+    def _buffer_log(self, row: store_runs.LogRow) -> None:
+        with self._buffer_lock:
+            self._logs.append(row)
+            full = len(self._logs) >= self.tracker.max_buffer
+        if full:
+            self.flush()
+
+
+class ActiveStage:
+    """A stage in progress. Use it as a context manager."""
+
+    def __init__(self, run: ActiveRun, name: str) -> None:
+        self.run = run
+        self.name = name
+        self.id = 0
+
+    def __enter__(self) -> ActiveStage:
+        if self.run._stage is not None:
+            raise UsageError(
+                f"stage {self.name!r} started inside stage {self.run._stage.name!r}; "
+                "stages of a run do not nest"
+            )
+        self.run.flush()
+        self.id = store_runs.start_stage(self.run.store, self.run.id, self.name)
+        self.run._stage = self
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        try:
+            if exc is not None and not isinstance(exc, KeyboardInterrupt):
+                for chunk in traceback.format_exception(exc_type, exc, tb):
+                    for line in chunk.rstrip("\n").splitlines():
+                        self.log(line, stream="stderr")
+            self.run.flush()
+        finally:
+            self.run._stage = None
+        if exc_type is None:
+            store_runs.finish_stage(self.run.store, self.run.id, self.name, status=st.SUCCEEDED)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            store_runs.finish_stage(
+                self.run.store, self.run.id, self.name, status=st.CANCELLED, message="interrupted"
+            )
+        else:
+            store_runs.finish_stage(
+                self.run.store, self.run.id, self.name, status=st.FAILED, message=_describe(exc)
+            )
+
+    def log(self, line: str, *, stream: str = "log") -> None:
+        """Append one line (or several, split on newlines) to this stage's log."""
+        now = self.run.store.clock()
+        for part in str(line).splitlines() or [""]:
+            self.run._buffer_log((self.id, now, stream, part))
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "failed"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def as_columns(data: Any) -> dict[str, list[Any]]:
+    """Normalise feature data to ``{column: values}``."""
+    if hasattr(data, "to_dict"):
+        return {str(k): list(v) for k, v in data.to_dict(orient="list").items()}
+    if isinstance(data, Mapping):
+        return {str(k): list(v) for k, v in data.items()}
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        rows = list(data)
+        if rows and all(isinstance(r, Mapping) for r in rows):
+            names: dict[str, None] = {}
+            for r in rows:
+                names.update(dict.fromkeys(str(k) for k in r))
+            return {n: [r.get(n) for r in rows] for n in names}
+    raise UsageError(
+        "feature data must be a mapping of column to values, a list of row dicts, "
+        f"or a DataFrame, not {type(data).__name__}"
+    )
+
+
