@@ -81,8 +81,7 @@ def _validate(data: dict[str, Any], schema: dict[str, Any], where: str, prefix: 
             isinstance(value, bool) and bool not in spec.types
         ):
             raise ConfigError(
-                f'{where}: "{dotted}" must be {spec.words}, '
-                f"got {type(value).__name__} {value!r}"
+                f'{where}: "{dotted}" must be {spec.words}, got {type(value).__name__} {value!r}'
             )
         if spec.minimum is not None and value < spec.minimum:
             raise ConfigError(f'{where}: "{dotted}" must be at least {spec.minimum}, got {value}')

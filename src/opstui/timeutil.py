@@ -48,7 +48,7 @@ def human_duration(seconds: float | None) -> str:
     """Short duration for tables: ``42s``, ``3m05s``, ``2h10m``, ``4d03h``."""
     if seconds is None:
         return "-"
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     if s < 60:
         return f"{s}s"
     m, s = divmod(s, 60)

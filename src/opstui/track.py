@@ -421,5 +421,3 @@ def as_columns(data: Any) -> dict[str, list[Any]]:
         "feature data must be a mapping of column to values, a list of row dicts, "
         f"or a DataFrame, not {type(data).__name__}"
     )
-
-

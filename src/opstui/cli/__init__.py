@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from opstui import __version__
 from opstui.errors import OpstuiError
+
+if TYPE_CHECKING:
+    from opstui.config import Config
+    from opstui.store import Store
 
 app = typer.Typer(
     name="opstui",
@@ -60,7 +64,7 @@ def _root(
     """A terminal console for operators of DevOps and MLOps pipelines."""
 
 
-def open_store(store: Path | None, config: Path | None, *, create: bool):  # type: ignore[no-untyped-def]
+def open_store(store: Path | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:
     """Resolve the store path from flags, environment and config, and open it."""
     from opstui.config import load_config, resolve_store_path
     from opstui.store import Store

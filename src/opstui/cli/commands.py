@@ -58,7 +58,9 @@ def import_(
 def status(
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON shape.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the documented JSON shape.")
+    ] = False,
 ) -> None:
     """Latest run of every pipeline. Exit 1 if any pipeline's latest run failed."""
     from opstui.cli.status_view import render_status, status_json

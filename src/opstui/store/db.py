@@ -244,5 +244,7 @@ class Transaction:
             self._rev = int(row[0])
         return self._rev
 
-    def execute(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> sqlite3.Cursor:
+    def execute(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

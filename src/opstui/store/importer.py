@@ -55,7 +55,7 @@ def _req(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: st
     if key not in d or d[key] is None:
         raise _Bad(f'{what} is missing "{key}"')
     value = d[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
         raise _Bad(f'{what}: "{key}" has the wrong type ({type(value).__name__})')
     return value
 
@@ -126,7 +126,7 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
             stage = dict(s)
             stage["started_at"] = _time(s, "started_at", what)
             stage["finished_at"] = _time(s, "finished_at", what)
-            logs = []
+            logs: list[tuple[float | None, str, str]] = []
             for j, line in enumerate(_opt(s, "logs", list, what) or []):
                 if isinstance(line, str):
                     logs.append((None, "log", line))
@@ -196,7 +196,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         if p.is_dir():
             found = sorted(p.glob("*.jsonl"))
             if not found:
-                raise ImportFailed(f"{p} holds no .jsonl files", hint="pass JSONL files or their folder")
+                raise ImportFailed(
+                    f"{p} holds no .jsonl files", hint="pass JSONL files or their folder"
+                )
             files.extend(found)
         elif p.is_file():
             files.append(p)
@@ -326,7 +328,9 @@ def import_files(
                     "SELECT id FROM deployments WHERE key = ?", (d["replaces"],)
                 ).fetchone()
                 if row is None:
-                    raise ImportFailed(f'{r.where}: "replaces" names unknown deployment {d["replaces"]!r}')
+                    raise ImportFailed(
+                        f'{r.where}: "replaces" names unknown deployment {d["replaces"]!r}'
+                    )
                 replaces = int(row[0])
             _, created = store_models.add_deployment(
                 tx,
@@ -400,7 +404,7 @@ def _apply_runs(
             _count(summary, "run", False)
             continue
         if d["key"] in run_ids:
-            raise ImportFailed(f'{r.where}: run key {d["key"]!r} appears twice')
+            raise ImportFailed(f"{r.where}: run key {d['key']!r} appears twice")
         name = d["pipeline"]
         if name not in pipelines:
             pipelines[name] = store_runs.ensure_pipeline(tx, name, now=now)

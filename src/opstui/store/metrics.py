@@ -61,9 +61,7 @@ def record_samples(
         return insert_samples(tx, ((sid, float(t), float(v), run_id, None) for t, v in points))
 
 
-def find_series(
-    store: Store, source: str | None = None, name: str | None = None
-) -> list[Series]:
+def find_series(store: Store, source: str | None = None, name: str | None = None) -> list[Series]:
     """Series matching ``source`` and/or ``name`` (both optional)."""
     sql = "SELECT id, source, name, labels FROM series WHERE 1 = 1"
     params: list[object] = []

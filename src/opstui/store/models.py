@@ -138,8 +138,7 @@ def add_deployment(
         raise UsageError(f"deployment target kind must be service or model, not {target_kind!r}")
     if status not in DEPLOY_STATUSES:
         raise UsageError(
-            f"deployment status must be one of {', '.join(sorted(DEPLOY_STATUSES))}, "
-            f"not {status!r}"
+            f"deployment status must be one of {', '.join(sorted(DEPLOY_STATUSES))}, not {status!r}"
         )
     if action not in ("deploy", "rollback"):
         raise UsageError(f"deployment action must be deploy or rollback, not {action!r}")
@@ -353,7 +352,8 @@ def feature_batches(
     sql += " ORDER BY b.created_at DESC, b.id DESC LIMIT ?"
     params.append(limit)
     with store.lock:
-        return [tuple(r) for r in store.conn.execute(sql, params)]  # type: ignore[misc]
+        rows = store.conn.execute(sql, params).fetchall()
+    return [(int(r[0]), str(r[1]), r[2], float(r[3]), int(r[4])) for r in rows]
 
 
 def load_feature_batch(store: Store, batch_id: int) -> dict[str, list[Any]]:

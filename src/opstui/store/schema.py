@@ -66,9 +66,7 @@ def _v1_initial(db: Any) -> None:
         defaults={"attempt": 1, "heartbeat_timeout": 60.0, "params": "{}"},
         **_STRICT,
     )
-    db["runs"].create_index(
-        ["pipeline_id", "created_at", "id"], index_name="runs_pipeline_created"
-    )
+    db["runs"].create_index(["pipeline_id", "created_at", "id"], index_name="runs_pipeline_created")
     db["runs"].create_index(["rev"], index_name="runs_rev")
     db["runs"].create_index(["key"], index_name="runs_key", unique=True)
     db["runs"].create_index(["parent_run_id"], index_name="runs_parent")
@@ -237,9 +235,7 @@ def _v1_initial(db: Any) -> None:
         not_null={"model_id", "computed_at", "method"},
         **_STRICT,
     )
-    db["drift_results"].create_index(
-        ["model_id", "computed_at"], index_name="drift_results_model"
-    )
+    db["drift_results"].create_index(["model_id", "computed_at"], index_name="drift_results_model")
 
     db.create_table(
         "actions",

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opstui.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RUNS = ROOT / "sample_runs"
+
+
+class Clock:
+    """A settable clock for stores, so staleness is tested without sleeping."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "opstui.db"
+
+
+@pytest.fixture
+def store(store_path: Path, clock: Clock) -> Iterator[Store]:
+    s = Store(store_path, clock=clock)
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Tests never pick up a developer's own store or config.
+    monkeypatch.delenv("OPSTUI_STORE", raising=False)
+    monkeypatch.delenv("OPSTUI_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def run_cli(
+    *args: str | os.PathLike[str],
+    input: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``opstui`` command in a subprocess (real exit codes, real stderr)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPSTUI_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "opstui", *map(str, args)],
+        input=input,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )

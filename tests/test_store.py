@@ -1,0 +1,129 @@
+"""Opening stores: schema, pragmas, and every kind of bad file."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from opstui.store import SCHEMA_VERSION, NotAStore, Store, StoreMissing, StoreTooNew
+from opstui.store import runs as store_runs
+
+from .conftest import run_cli
+
+EXPECTED_TABLES = {
+    "pipelines",
+    "runs",
+    "stage_runs",
+    "log_lines",
+    "series",
+    "metric_samples",
+    "models",
+    "model_versions",
+    "deployments",
+    "feature_batches",
+    "drift_results",
+    "actions",
+}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_new_store_has_schema_and_pragmas(store: Store) -> None:
+    conn = store.conn
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables >= EXPECTED_TABLES
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError), store.write() as tx:
+        tx.execute(
+            "INSERT INTO stage_runs(run_id, name, position, status) VALUES (999, 'x', 0, 'pending')"
+        )
+
+
+def test_reopening_does_not_migrate_again(store_path: Path) -> None:
+    Store(store_path).close()
+    before = digest(store_path)
+    Store(store_path).close()
+    assert digest(store_path) == before
+
+
+def test_older_store_is_migrated_forward(store_path: Path) -> None:
+    # A store from before any migration (user_version 0, an empty database)
+    # is brought up to date on open.
+    sqlite3.connect(store_path).execute("CREATE TABLE unrelated(x)").connection.close()
+    with Store(store_path) as s:
+        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_missing_store_for_reading_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "nope.db"
+    with pytest.raises(StoreMissing, match="no run store at"):
+        Store(path, create=False)
+    assert not path.exists()
+
+
+def test_missing_store_is_created_by_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "new.db"
+    with Store(path) as s:
+        store_runs.create_run(s, "p")
+    assert path.exists()
+
+
+def test_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 50)
+    before = digest(path)
+    with pytest.raises(NotAStore, match="not an SQLite database"):
+        Store(path)
+    assert digest(path) == before
+    assert not (tmp_path / "notes.db-wal").exists()
+
+
+def test_store_newer_than_code_is_refused_untouched(store_path: Path) -> None:
+    Store(store_path).close()
+    conn = sqlite3.connect(store_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    before = digest(store_path)
+    with pytest.raises(StoreTooNew, match=f"schema version {SCHEMA_VERSION + 5}"):
+        Store(store_path)
+    assert digest(store_path) == before
+
+
+def test_directory_as_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotAStore, match="is a directory"):
+        Store(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("prepare", "expected"),
+    [
+        ("missing", "no run store at"),
+        ("garbage", "is not an SQLite database"),
+        ("newer", "this opstui knows up to"),
+    ],
+)
+def test_cli_reports_bad_store_in_one_line(tmp_path: Path, prepare: str, expected: str) -> None:
+    path = tmp_path / "s.db"
+    if prepare == "garbage":
+        path.write_bytes(b"\x00\x01garbage" * 100)
+    elif prepare == "newer":
+        Store(path).close()
+        c = sqlite3.connect(path)
+        c.execute("PRAGMA user_version = 99")
+        c.close()
+    result = run_cli("status", "--store", path)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
