@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from opstui.errors import UsageError
-from opstui.store import Store
-from opstui.store import history, metrics, models
+from opstui.store import Store, history, metrics, models
 from opstui.store import status as st
 from opstui.store.dashboard import Dashboard
+from opstui.store.rows import RunRow
 from opstui.track import Tracker
 
 from .conftest import Clock
 
 
-def latest(store: Store, pipeline: str):  # type: ignore[no-untyped-def]
+def latest(store: Store, pipeline: str) -> RunRow:
     return history.run_history(store, pipeline, limit=1)[0]
 
 
@@ -64,7 +64,7 @@ def test_successful_run_records_stages_logs_and_metrics(store: Store, clock: Clo
 def test_exception_in_stage_fails_stage_and_run_and_is_reraised(store: Store) -> None:
     tracker = Tracker(store)
     with (
-        pytest.raises(ValueError, match="null share 0.31"),
+        pytest.raises(ValueError, match=r"null share 0\.31"),
         tracker.run("fraud-model", stages=["data", "validate", "train"]) as run,
     ):
         with run.stage("data"):

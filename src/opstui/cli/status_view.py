@@ -91,7 +91,8 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
     if not pipelines:
         console.print(
             f"No pipelines in {store} yet. Record a run (opstui record start ...) "
-            "or load the sample history: opstui import sample_runs/"
+            "or load the sample history: opstui import sample_runs/",
+            soft_wrap=True,
         )
         return
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
