@@ -127,3 +127,19 @@ def test_cli_reports_bad_store_in_one_line(tmp_path: Path, prepare: str, expecte
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_writer_held_too_long_gives_a_clear_busy_error(store_path: Path) -> None:
+    from opstui.store import StoreBusy
+
+    Store(store_path).close()
+    hog = sqlite3.connect(store_path, isolation_level=None)
+    hog.execute("BEGIN IMMEDIATE")
+    try:
+        with Store(store_path, busy_timeout=0.2) as s, pytest.raises(StoreBusy) as info:
+            store_runs.create_run(s, "p")
+        assert "stayed locked" in str(info.value)
+        assert "retry" in str(info.value)
+    finally:
+        hog.execute("ROLLBACK")
+        hog.close()
