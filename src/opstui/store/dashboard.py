@@ -119,9 +119,13 @@ class Dashboard:
         self.store = store
         self._rev = 0
         self._token: tuple[int, int] | None = None
-        # pipeline id -> (name, kind, stages, latest run row or None, raw run)
+        # pipeline id -> (name, kind, declared stages)
         self._pipelines: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
+        # pipeline id -> raw latest run and its stages (None: never ran)
         self._latest: dict[int, tuple[Sequence[Any], list[Sequence[Any]]] | None] = {}
+        # pipeline id -> row as last built; finished runs do not depend on the
+        # clock, so only running ones are rebuilt on a read with no changes.
+        self._rows: dict[int, PipelineRow] = {}
         #: How many pipelines the last read had to query (0 when nothing changed).
         self.last_read_changed = 0
 
@@ -129,11 +133,14 @@ class Dashboard:
         """Every pipeline, faults first, then running, then by name."""
         now = self.store.clock() if now is None else now
         self._sync()
-        out = []
         for pid, (name, kind, stages) in self._pipelines.items():
+            row = self._rows.get(pid)
+            if row is not None and (row.latest is None or row.latest.recorded_status != st.RUNNING):
+                continue
             raw = self._latest.get(pid)
             latest = build_run(name, kind, raw[0], raw[1], now) if raw else None
-            out.append(PipelineRow(pid, name, kind, stages, latest))
+            self._rows[pid] = PipelineRow(pid, name, kind, stages, latest)
+        out = list(self._rows.values())
         out.sort(key=lambda p: (st.rank(p.status), p.name))
         return out
 
@@ -168,7 +175,10 @@ class Dashboard:
                     ]
                 for p in pipelines:
                     self._pipelines[p[0]] = (p[1], p[2], tuple(json.loads(p[3] or "[]")))
-                self._refresh_latest(sorted(set(changed)))
+                stale = sorted(set(changed))
+                for pid in stale:
+                    self._rows.pop(pid, None)
+                self._refresh_latest(stale)
                 self._rev = int(rev)
             self._token = token
         self.last_read_changed = len(set(changed))
