@@ -138,41 +138,52 @@ def _touch(tx: Transaction, run_id: int, now: float) -> None:
     )
 
 
+def _open_stage(
+    tx: Transaction, store: Store, run_id: int, name: str, *, new_status: str, now: float
+) -> tuple[int, str | None, int]:
+    """``(id, previous status, attempt)`` of stage ``name`` in an unfinished run.
+
+    A stage the run did not declare is appended after the others with
+    ``new_status`` (previous status ``None``): CI scripts report stages as
+    they go, and often only their end.
+    """
+    state = _run_state(tx, run_id, store)
+    if state in st.FINISHED:
+        raise UsageError(f"run {run_id} already finished ({state}); start a new run")
+    row = tx.execute(
+        "SELECT id, status, attempt FROM stage_runs WHERE run_id = ? AND name = ?",
+        (run_id, name),
+    ).fetchone()
+    if row is not None:
+        return int(row[0]), str(row[1]), int(row[2])
+    (pos,) = tx.execute(
+        "SELECT coalesce(max(position) + 1, 0) FROM stage_runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    cur = tx.execute(
+        """INSERT INTO stage_runs(run_id, name, position, status, started_at)
+           VALUES (?, ?, ?, ?, ?)""",
+        (run_id, name, pos, new_status, now),
+    )
+    return int(cur.lastrowid or 0), None, 1
+
+
 def start_stage(store: Store, run_id: int, name: str) -> int:
     """Mark stage ``name`` running (adding it if undeclared); return its id."""
     now = store.clock()
     with store.write() as tx:
-        state = _run_state(tx, run_id, store)
-        if state in st.FINISHED:
-            raise UsageError(f"run {run_id} already finished ({state}); start a new run")
-        row = tx.execute(
-            "SELECT id, status, attempt FROM stage_runs WHERE run_id = ? AND name = ?",
-            (run_id, name),
-        ).fetchone()
-        if row is None:
-            (pos,) = tx.execute(
-                "SELECT coalesce(max(position) + 1, 0) FROM stage_runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            cur = tx.execute(
-                """INSERT INTO stage_runs(run_id, name, position, status, started_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (run_id, name, pos, st.RUNNING, now),
-            )
-            stage_id = int(cur.lastrowid or 0)
-        else:
-            stage_id = int(row[0])
+        stage_id, previous, attempt = _open_stage(
+            tx, store, run_id, name, new_status=st.RUNNING, now=now
+        )
+        if previous is not None:
             # Starting a stage again within the same run (a step retried in
             # place) counts an attempt and clears the previous outcome.
-            attempt = int(row[2]) + (1 if row[1] != st.PENDING else 0)
             tx.execute(
                 """UPDATE stage_runs SET status = ?, started_at = ?, finished_at = NULL,
                        exit_code = NULL, message = NULL, attempt = ? WHERE id = ?""",
-                (st.RUNNING, now, attempt, stage_id),
+                (st.RUNNING, now, attempt + (previous != st.PENDING), stage_id),
             )
         tx.execute(
-            """UPDATE runs SET status = ?, started_at = coalesce(started_at, ?)
-               WHERE id = ?""",
+            "UPDATE runs SET status = ?, started_at = coalesce(started_at, ?) WHERE id = ?",
             (st.RUNNING, now, run_id),
         )
         _touch(tx, run_id, now)
@@ -199,30 +210,13 @@ def finish_stage(
         message = f"exited with code {exit_code}"
     now = store.clock()
     with store.write() as tx:
-        state = _run_state(tx, run_id, store)
-        if state in st.FINISHED:
-            raise UsageError(f"run {run_id} already finished ({state})")
-        row = tx.execute(
-            "SELECT id, started_at FROM stage_runs WHERE run_id = ? AND name = ?",
-            (run_id, name),
-        ).fetchone()
-        if row is None:
-            # Reporting only the end of a stage is allowed: CI scripts often do.
-            (pos,) = tx.execute(
-                "SELECT coalesce(max(position) + 1, 0) FROM stage_runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-            cur = tx.execute(
-                "INSERT INTO stage_runs(run_id, name, position, status) VALUES (?, ?, ?, ?)",
-                (run_id, name, pos, status),
-            )
-            stage_id = int(cur.lastrowid or 0)
-        else:
-            stage_id = int(row[0])
+        stage_id, _, _ = _open_stage(tx, store, run_id, name, new_status=status, now=now)
+        # started_at stays as recorded: a declared stage skipped without
+        # starting has no duration rather than a made-up one.
         tx.execute(
-            """UPDATE stage_runs SET status = ?, exit_code = ?, message = ?,
-                   finished_at = ?, started_at = coalesce(started_at, ?) WHERE id = ?""",
-            (status, exit_code, _one_line(message), now, now, stage_id),
+            """UPDATE stage_runs SET status = ?, exit_code = ?, message = ?, finished_at = ?
+               WHERE id = ?""",
+            (status, exit_code, _one_line(message), now, stage_id),
         )
         _touch(tx, run_id, now)
     return stage_id
