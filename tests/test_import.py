@@ -277,3 +277,34 @@ def test_cli_import_missing_path(tmp_path: Path) -> None:
     result = run_cli("import", tmp_path / "nowhere", "--store", tmp_path / "s.db")
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def test_a_record_repeated_in_one_import_is_reported(tmp_path: Path, store: Store) -> None:
+    folder = small_history(tmp_path)
+    runs_file = folder / "runs.jsonl"
+    first = runs_file.read_text().splitlines()[0]
+    with runs_file.open("a") as f:
+        f.write(first.replace('"succeeded"', '"failed"', 1) + "\n")
+    with pytest.raises(
+        ImportFailed, match=r"runs\.jsonl:3: duplicates the record on .*runs\.jsonl:1"
+    ):
+        import_files(store, [folder])
+    assert all(n == 0 for n in counts(store).values())
+
+
+@pytest.mark.parametrize("value", ["null", '"soon"', "-5"])
+def test_bad_heartbeat_timeout_is_a_line_error(tmp_path: Path, value: str) -> None:
+    folder = small_history(tmp_path)
+    runs_file = folder / "runs.jsonl"
+    lines = runs_file.read_text().splitlines()
+    lines[0] = lines[0].replace('"status":', f'"heartbeat_timeout": {value}, "status":', 1)
+    runs_file.write_text("\n".join(lines) + "\n")
+    store_path = tmp_path / "s.db"
+    result = run_cli("import", folder, "--store", store_path)
+    if value == "null":  # null means "not given": accepted
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2
+    assert f"{runs_file}:1: run" in result.stderr
+    assert "heartbeat_timeout" in result.stderr
+    assert not store_path.exists()

@@ -76,13 +76,17 @@ def test_history_has_the_failures_an_operator_meets(sample_store: Store) -> None
     assert all(child == parent + 1 for child, parent, _ in retries)
     assert all(status == st.FAILED for _, _, status in retries)
     # A failed production deploy followed by a rollback that names what it replaced.
-    assert scalar(sample_store, "SELECT count(*) FROM deployments WHERE status = 'failed'") >= 1
     rollback = sample_store.conn.execute(
-        """SELECT d.version, r.version FROM deployments d JOIN deployments r ON r.id = d.replaces_id
-           WHERE d.action = 'rollback'"""
+        """SELECT d.version, r.version, bad.status, fix.trigger FROM deployments d
+           JOIN deployments r ON r.id = d.replaces_id
+           JOIN runs bad ON bad.id = r.run_id
+           JOIN runs fix ON fix.id = d.run_id
+           WHERE d.action = 'rollback' AND d.environment = 'production'"""
     ).fetchall()
     assert rollback
-    assert all(new != old for new, old in rollback)
+    for new, old, bad_run, trigger in rollback:
+        assert new != old
+        assert (bad_run, trigger) == (st.FAILED, "rollback")
 
 
 def test_models_deployments_metrics_and_features(sample_store: Store) -> None:

@@ -108,6 +108,11 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
         _opt(rec, "parent", str, "run")
         _opt(rec, "attempt", int, "run")
         _opt(rec, "params", dict, "run")
+        for k in ("trigger", "actor", "host", "message"):
+            _opt(rec, k, str, "run")
+        timeout = _opt(rec, "heartbeat_timeout", (int, float), "run")
+        if timeout is not None and timeout <= 0:
+            raise _Bad('run: "heartbeat_timeout" must be a positive number of seconds')
         for k in ("created_at", "started_at", "finished_at", "heartbeat_at"):
             out[k] = _time(rec, k, "run")
         if out["created_at"] is None:
@@ -188,6 +193,15 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _identity(d: Mapping[str, Any]) -> tuple[str, ...]:
+    """What makes a record the same record on a second import."""
+    if d["type"] == "pipeline":
+        return ("pipeline", d["name"])
+    if d["type"] == "model_version":
+        return ("model_version", d["model"], d["version"])
+    return (d["type"], d["key"])
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files to import: each path, or every ``*.jsonl`` in a directory, sorted."""
     files: list[Path] = []
@@ -211,6 +225,7 @@ def read_records(files: Iterable[Path]) -> list[Record]:
     """Parse and validate every line; raise ``ImportFailed`` listing bad lines."""
     records: list[Record] = []
     errors: list[str] = []
+    seen: dict[tuple[str, ...], str] = {}
     for path in files:
         try:
             handle = path.open(encoding="utf-8")
@@ -231,9 +246,16 @@ def read_records(files: Iterable[Path]) -> list[Record]:
                         errors.append(f"{where}: expected a JSON object, got {type(data).__name__}")
                         continue
                     try:
-                        records.append(Record(where, _check(data)))
+                        record = Record(where, _check(data))
                     except _Bad as exc:
                         errors.append(f"{where}: {exc}")
+                        continue
+                    identity = _identity(record.data)
+                    if identity in seen:
+                        errors.append(f"{where}: duplicates the record on {seen[identity]}")
+                        continue
+                    seen[identity] = where
+                    records.append(record)
             except UnicodeDecodeError:
                 errors.append(f"{path}: not UTF-8 text")
     if errors:
@@ -403,8 +425,6 @@ def _apply_runs(
             run_ids[d["key"]] = int(found[0])
             _count(summary, "run", False)
             continue
-        if d["key"] in run_ids:
-            raise ImportFailed(f"{r.where}: run key {d['key']!r} appears twice")
         name = d["pipeline"]
         if name not in pipelines:
             pipelines[name] = store_runs.ensure_pipeline(tx, name, now=now)
@@ -425,7 +445,7 @@ def _apply_runs(
                 d.get("started_at"),
                 d.get("finished_at"),
                 d.get("heartbeat_at") or d.get("finished_at") or d.get("started_at"),
-                float(d.get("heartbeat_timeout", 60.0)),
+                float(d.get("heartbeat_timeout") or 60.0),
                 d.get("host"),
                 d.get("message"),
                 json.dumps(d.get("params") or {}),
