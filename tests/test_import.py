@@ -266,7 +266,7 @@ def test_cli_import_is_idempotent(tmp_path: Path) -> None:
     store_path = tmp_path / "s.db"
     first = run_cli("import", folder, "--store", store_path)
     assert first.returncode == 0, first.stderr
-    assert "2 run" in first.stdout
+    assert "2 runs" in first.stdout
     second = run_cli("import", folder, "--store", store_path)
     assert second.returncode == 0
     assert "nothing new" in second.stdout

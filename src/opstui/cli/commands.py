@@ -28,6 +28,16 @@ def init(
     print(f"wrote {path}")
 
 
+_NOUNS = {
+    "pipeline": "pipelines",
+    "run": "runs",
+    "model_version": "model versions",
+    "deployment": "deployments",
+    "metrics": "metric batches",
+    "features": "feature batches",
+}
+
+
 @app.command("import")
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="JSONL files, or folders of them.")],
@@ -48,7 +58,7 @@ def import_(
     db, _ = open_store(store, config, create=True)
     with db:
         summary = import_files(db, paths, shift_to=time.time() if shift_to_now else None)
-    added = ", ".join(f"{n} {k}" for k, n in summary.added.items() if n) or "nothing new"
+    added = ", ".join(f"{n} {_NOUNS[k]}" for k, n in summary.added.items() if n) or "nothing new"
     skipped = sum(summary.skipped.values())
     note = f" ({skipped} already present)" if skipped else ""
     print(f"imported {added} from {summary.files} file(s) into {db.path}{note}")
