@@ -44,25 +44,40 @@ def _process_gone(host: str | None, pid: int | None) -> bool:
     return False
 
 
-def stages_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, list[Sequence[Any]]]:
-    out: dict[int, list[Sequence[Any]]] = {rid: [] for rid in run_ids}
-    # Chunked to stay under SQLite's variable limit on very large stores.
-    for i in range(0, len(run_ids), 900):
-        chunk = run_ids[i : i + 900]
+def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
+    # SQLite limits bound variables per statement; 900 is safe everywhere.
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def stages_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, list[StageRow]]:
+    """Stage rows of each run, in pipeline order (as recorded: not yet derived)."""
+    out: dict[int, list[StageRow]] = {rid: [] for rid in run_ids}
+    make = StageRow._make
+    for chunk in _chunks(run_ids):
         marks = ",".join("?" * len(chunk))
+        # Columns in StageRow's field order, then run_id. Sorted here rather
+        # than by SQL: the index is (run_id, name), so ORDER BY position would
+        # cost a temporary b-tree for what is six rows per run.
         rows = store.conn.execute(
-            f"""SELECT run_id, id, name, position, status, attempt, exit_code, started_at,
-                       finished_at, message, reused_from_id
-                FROM stage_runs WHERE run_id IN ({marks}) ORDER BY run_id, position""",
+            f"""SELECT id, name, position, status, attempt, exit_code, started_at,
+                       finished_at, message, reused_from_id, run_id
+                FROM stage_runs WHERE run_id IN ({marks})""",
             chunk,
         ).fetchall()
         for r in rows:
-            out[r[0]].append(r[1:])
+            out[r[10]].append(make(r[:10]))
+    for stages in out.values():
+        stages.sort(key=_position)
     return out
 
 
+def _position(stage: StageRow) -> int:
+    return stage.position
+
+
 def build_run(
-    pipeline: str, kind: str | None, r: Sequence[Any], stages: Iterable[Sequence[Any]], now: float
+    pipeline: str, kind: str | None, r: Sequence[Any], stages: Iterable[StageRow], now: float
 ) -> RunRow:
     """Turn a row of ``_RUN_COLUMNS`` and its stage rows into a ``RunRow``."""
     recorded = r[1]
@@ -73,37 +88,25 @@ def build_run(
         now,
         process_gone=recorded == st.RUNNING and _process_gone(r[12], r[13]),
     )
+    if status == st.LOST:
+        stages = (s._replace(status=st.effective_stage_status(s.status, status)) for s in stages)
     return RunRow(
-        id=r[0],
-        pipeline=pipeline,
-        kind=kind,
-        status=status,
-        recorded_status=recorded,
-        trigger=r[2],
-        actor=r[3],
-        attempt=r[4],
-        parent_run_id=r[5],
-        key=r[6],
-        created_at=r[7],
-        started_at=r[8],
-        finished_at=r[9],
-        heartbeat_at=r[10],
-        message=r[14],
-        stages=tuple(
-            StageRow(
-                id=s[0],
-                name=s[1],
-                position=s[2],
-                status=st.effective_stage_status(s[3], status),
-                attempt=s[4],
-                exit_code=s[5],
-                started_at=s[6],
-                finished_at=s[7],
-                message=s[8],
-                reused_from_id=s[9],
-            )
-            for s in stages
-        ),
+        r[0],
+        pipeline,
+        kind,
+        status,
+        recorded,
+        r[2],  # trigger
+        r[3],  # actor
+        r[4],  # attempt
+        r[5],  # parent_run_id
+        r[6],  # key
+        r[7],  # created_at
+        r[8],  # started_at
+        r[9],  # finished_at
+        r[10],  # heartbeat_at
+        r[14],  # message
+        tuple(stages),
     )
 
 
@@ -122,7 +125,7 @@ class Dashboard:
         # pipeline id -> (name, kind, declared stages)
         self._pipelines: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
         # pipeline id -> raw latest run and its stages (None: never ran)
-        self._latest: dict[int, tuple[Sequence[Any], list[Sequence[Any]]] | None] = {}
+        self._latest: dict[int, tuple[Sequence[Any], list[StageRow]] | None] = {}
         # pipeline id -> row as last built; finished runs do not depend on the
         # clock, so only running ones are rebuilt on a read with no changes.
         self._rows: dict[int, PipelineRow] = {}
@@ -178,24 +181,33 @@ class Dashboard:
                 stale = sorted(set(changed))
                 for pid in stale:
                     self._rows.pop(pid, None)
-                self._refresh_latest(stale)
+                self._refresh_latest(stale, every=self._rev == 0)
                 self._rev = int(rev)
             self._token = token
         self.last_read_changed = len(set(changed))
 
-    def _refresh_latest(self, pipeline_ids: list[int]) -> None:
+    def _refresh_latest(self, pipeline_ids: list[int], *, every: bool) -> None:
         conn = self.store.conn
+        # Latest run id of each pipeline: one statement, one index probe per
+        # pipeline (runs_pipeline_created), instead of a statement each.
+        latest_sql = """SELECT p.id, (SELECT r.id FROM runs r WHERE r.pipeline_id = p.id
+                                      ORDER BY r.created_at DESC, r.id DESC LIMIT 1)
+                        FROM pipelines p"""
+        pairs: list[tuple[int, int | None]] = []
+        if every:
+            pairs = conn.execute(latest_sql).fetchall()
+        else:
+            for chunk in _chunks(pipeline_ids):
+                marks = ",".join("?" * len(chunk))
+                pairs += conn.execute(f"{latest_sql} WHERE p.id IN ({marks})", chunk).fetchall()
+        run_ids = [rid for _, rid in pairs if rid is not None]
         runs: dict[int, Sequence[Any]] = {}
-        for pid in pipeline_ids:
-            row = conn.execute(
-                f"""SELECT {_RUN_COLUMNS} FROM runs r WHERE r.pipeline_id = ?
-                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1""",
-                (pid,),
-            ).fetchone()
-            if row is not None:
-                runs[pid] = row
-            else:
-                self._latest[pid] = None
-        stages = stages_by_run(self.store, [r[0] for r in runs.values()])
-        for pid, row in runs.items():
-            self._latest[pid] = (row, stages[row[0]])
+        for chunk in _chunks(run_ids):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.id IN ({marks})", chunk
+            ):
+                runs[row[0]] = row
+        stages = stages_by_run(self.store, run_ids)
+        for pid, rid in pairs:
+            self._latest[pid] = (runs[rid], stages[rid]) if rid is not None else None

@@ -2,18 +2,21 @@
 
 Widgets and commands receive these, never cursors: a worker thread can build
 them and hand them to the UI thread without sharing anything mutable.
+
+They are ``NamedTuple``s rather than frozen dataclasses on purpose: a frozen
+dataclass costs ~2.3 us to build against ~0.3 us for a tuple, and a full
+dashboard read builds 1,200 stage rows (bench/dashboard_read.py measured the
+difference at 1.4 ms of an 8 ms read).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from opstui.store import status as st
 
 
-@dataclass(frozen=True, slots=True)
-class StageRow:
+class StageRow(NamedTuple):
     """One stage of a run, as the dashboard shows it."""
 
     id: int
@@ -34,8 +37,7 @@ class StageRow:
         return max(0.0, end - self.started_at)
 
 
-@dataclass(frozen=True, slots=True)
-class RunRow:
+class RunRow(NamedTuple):
     """A run with its stages in pipeline order.
 
     ``status`` is what a reader should show (``lost`` derived from a stale
@@ -90,8 +92,7 @@ class RunRow:
         return "".join(st.GLYPHS.get(s.status, "·") for s in self.stages)
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineRow:
+class PipelineRow(NamedTuple):
     """A pipeline with its latest run (``None`` if it never ran)."""
 
     id: int
@@ -105,32 +106,28 @@ class PipelineRow:
         return self.latest.status if self.latest else "never_run"
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(NamedTuple):
     id: int
     ts: float
     stream: str
     line: str
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     ts: float
     value: float
     run_id: int | None = None
     step: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Series:
+class Series(NamedTuple):
     id: int
     source: str
     name: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class ModelVersionRow:
+class ModelVersionRow(NamedTuple):
     id: int
     model: str
     version: str
@@ -144,8 +141,7 @@ class ModelVersionRow:
     created_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class DeploymentRow:
+class DeploymentRow(NamedTuple):
     id: int
     environment: str
     target_kind: str
