@@ -291,3 +291,23 @@ def test_version_and_help(tmp_path: Path) -> None:
     help_text = run_cli("--help").stdout
     for command in ("init", "import", "status", "record"):
         assert command in help_text
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_killed_ci_script_that_passed_its_pid_reads_as_lost(tmp_path: Path) -> None:
+    store_path = tmp_path / "ci.db"
+    script = (
+        'RUN=$("$PYTHON" -m opstui record start deploy-job --stages deploy --pid $$); '
+        '"$PYTHON" -m opstui record stage "$RUN" deploy start; echo "$RUN"; exec sleep 600'
+    )
+    env = {**os.environ, "PYTHON": sys.executable, "OPSTUI_STORE": str(store_path)}
+    proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    run_id = int(proc.stdout.readline())
+    with Store(store_path) as store:
+        assert history.get_run(store, run_id).status == st.RUNNING
+        proc.kill()
+        proc.wait()
+        run = history.get_run(store, run_id)
+        assert run.status == st.LOST
+        assert run.stages[0].status == st.LOST

@@ -78,6 +78,13 @@ def start(
         float | None,
         typer.Option(help="Seconds of silence before the run reads as lost [default: config]."),
     ] = None,
+    pid: Annotated[
+        int | None,
+        typer.Option(
+            help="PID of the script doing the run (pass $$): once it is gone, readers on "
+            "this host show the run lost at once instead of after the heartbeat timeout."
+        ),
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -99,6 +106,7 @@ def start(
             parent_run_id=parent,
             key=key,
             heartbeat_timeout=heartbeat_timeout or cfg.record_heartbeat_timeout,
+            pid=pid,
         )
     print(run_id)
 
