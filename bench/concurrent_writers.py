@@ -16,20 +16,19 @@ Exits 1 if any row was lost or any writer or read raised (for example sqlite3
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing as mp
 import queue
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
+
+from _report import median, ms, percentile, table
 
 from opstui.store import Store
 from opstui.store.dashboard import Dashboard
@@ -343,44 +342,6 @@ def main() -> int:
         return run_benchmark(args, workdir)
     with tempfile.TemporaryDirectory(prefix="opstui-bench-") as tmp:
         return run_benchmark(args, Path(tmp))
-
-
-# -- statistics and plain-text tables (each script stands alone) ----
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """The ``pct`` percentile (0-100) of ``values``, nearest-rank; NaN when empty."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
-def ms(seconds: float) -> str:
-    """Seconds as milliseconds for a table cell."""
-    if math.isnan(seconds):
-        return "-"
-    return f"{seconds * 1000:.3f} ms" if seconds < 0.01 else f"{seconds * 1000:.1f} ms"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table: the first column left-aligned, the others right-aligned."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        parts = [
-            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 
 if __name__ == "__main__":
