@@ -189,7 +189,7 @@ class ActiveRun:
                 if since_beat >= beats_every:
                     store_runs.heartbeat(self.store, self.id)
                     since_beat = 0.0
-            except Exception as exc:  # pragma: no cover - surfaced on next call
+            except Exception as exc:  # surfaced by the next flush() on the caller
                 self._background_error = exc
 
     # -- stages --------------------------------------------------------------
