@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import string
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -31,9 +33,81 @@ class Spec:
     types: tuple[type, ...]
     words: str
     minimum: float | None = None
+    required: bool = False
+    #: Extra check on a well-typed value; returns an error text or None.
+    check: Callable[[Any], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class Named:
+    """A table of user-named entries (``[pipelines.NAME]``), each like ``schema``."""
+
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Items:
+    """An array of tables (``[[pipelines.NAME.stages]]``), each like ``schema``."""
+
+    schema: dict[str, Any]
+
+
+#: Values a command argument may name as ``{placeholder}``; each argument is
+#: formatted on its own, so a value never becomes shell syntax or a second
+#: argument, whatever characters it holds.
+PLACEHOLDERS = frozenset(
+    {
+        "run_id",
+        "pipeline",
+        "stage",
+        "attempt",
+        "parent_run_id",
+        "environment",
+        "version",
+        "model",
+        "gate_metric",
+        "min_improvement",
+        "config_dir",
+        "store",
+    }
+)
+
+
+def _check_argv(value: Any) -> str | None:
+    if not value or not all(isinstance(a, str) for a in value):
+        return "a non-empty list of strings (the program, then its arguments)"
+    for arg in value:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(arg) if f is not None]
+        except ValueError as exc:
+            return f"valid arguments ({exc} in {arg!r}; double a literal brace)"
+        unknown = [f for f in fields if f not in PLACEHOLDERS]
+        if unknown:
+            return (
+                f"arguments using only known placeholders; {{{unknown[0]}}} is not one of "
+                + ", ".join(sorted(PLACEHOLDERS))
+            )
+    return None
+
+
+def _check_env(value: Any) -> str | None:
+    if not all(isinstance(v, str) for v in value.values()):
+        return 'a table of strings (NAME = "value")'
+    return None
 
 
 _NUMBER = (int, float)
+_ARGV = Spec((list,), "a list of strings", required=True, check=_check_argv)
+_ENV = Spec((dict,), "a table of strings", check=_check_env)
+_SECONDS = Spec(_NUMBER, "a number of seconds", minimum=0.001)
+_COMMAND = {
+    "run": _ARGV,
+    "workdir": Spec((str,), "a directory"),
+    "env": _ENV,
+    "timeout": _SECONDS,
+}
+_STAGE = {"name": Spec((str,), "a stage name", required=True), **_COMMAND}
+
 #: The known keys. A nested dict is a TOML table.
 SCHEMA: dict[str, Any] = {
     "store": Spec((str,), "a path to the run store"),
@@ -42,7 +116,86 @@ SCHEMA: dict[str, Any] = {
     "record": {
         "heartbeat_timeout": Spec(_NUMBER, "a number of seconds", minimum=1),
     },
+    "environments": Named(
+        {
+            "read_only": Spec((bool,), "true or false"),
+            "description": Spec((str,), "text"),
+        }
+    ),
+    "pipelines": Named(
+        {
+            "kind": Spec(
+                (str,),
+                '"devops" or "mlops"',
+                required=True,
+                check=lambda v: None if v in ("devops", "mlops") else '"devops" or "mlops"',
+            ),
+            "description": Spec((str,), "text"),
+            "workdir": Spec((str,), "a directory"),
+            "env": _ENV,
+            "timeout": _SECONDS,
+            "environment": Spec((str,), "an environment name"),
+            "stages": Items(_STAGE),
+            "rollback": dict(_COMMAND),
+            "retrain": {**_COMMAND, "run": Spec((list,), "a list of strings", check=_check_argv)},
+        }
+    ),
+    "models": Named(
+        {
+            "pipeline": Spec((str,), "the name of the pipeline that trains it", required=True),
+            "gate_metric": Spec((str,), "a metric name"),
+            "min_improvement": Spec(_NUMBER, "a number"),
+            "lower_is_better": Spec((bool,), "true or false"),
+        }
+    ),
 }
+
+
+@dataclass(frozen=True)
+class CommandDef:
+    """A command to run: an argument list, never a shell line."""
+
+    argv: tuple[str, ...]
+    workdir: Path
+    env: dict[str, str]
+    timeout: float | None
+
+
+@dataclass(frozen=True)
+class StageDef:
+    name: str
+    command: CommandDef
+
+
+@dataclass(frozen=True)
+class PipelineDef:
+    name: str
+    kind: str
+    stages: tuple[StageDef, ...]
+    environment: str | None = None
+    rollback: CommandDef | None = None
+    #: Stages a retrain runs; the pipeline's own stages when not configured.
+    retrain: tuple[StageDef, ...] | None = None
+    description: str | None = None
+
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+
+@dataclass(frozen=True)
+class EnvironmentDef:
+    name: str
+    read_only: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    name: str
+    pipeline: str
+    gate_metric: str = "roc_auc"
+    min_improvement: float = 0.0
+    lower_is_better: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +209,29 @@ class Config:
     #: Seconds a run recorded from a shell may stay silent before it reads as
     #: lost. Shell scripts cannot beat in the background, so this is long.
     record_heartbeat_timeout: float = 3600.0
+    environments: dict[str, EnvironmentDef] = field(default_factory=dict)
+    pipelines: dict[str, PipelineDef] = field(default_factory=dict)
+    models: dict[str, ModelDef] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config are relative to this directory."""
+        return self.path.parent.resolve() if self.path else Path.cwd()
+
+    def pipeline(self, name: str) -> PipelineDef:
+        if name not in self.pipelines:
+            where = self.path or CONFIG_NAME
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise ConfigError(
+                f"pipeline {name!r} is not defined in {where}",
+                hint=f"defined pipelines: {known}; add a [pipelines.{name}] table to run it",
+            )
+        return self.pipelines[name]
+
+
+def _fail(where: str, dotted: str, words: str, value: Any) -> ConfigError:
+    return ConfigError(f'{where}: "{dotted}" must be {words}, got {type(value).__name__} {value!r}')
 
 
 def _validate(data: dict[str, Any], schema: dict[str, Any], where: str, prefix: str) -> None:
@@ -70,21 +245,83 @@ def _validate(data: dict[str, Any], schema: dict[str, Any], where: str, prefix: 
                 f'{where}: unknown key "{dotted}"{hint}',
                 hint=None if close else f"known keys here: {known}",
             )
-        spec = schema[key]
-        if isinstance(spec, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f'{where}: "{dotted}" must be a table ([{dotted}])')
-            _validate(value, spec, where, f"{dotted}.")
-            continue
+        _validate_value(value, schema[key], where, dotted)
+    for key, spec in schema.items():
+        if isinstance(spec, Spec) and spec.required and key not in data:
+            raise ConfigError(f'{where}: "{prefix}{key}" is required ({spec.words})')
+
+
+def _validate_value(value: Any, spec: Any, where: str, dotted: str) -> None:
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f'{where}: "{dotted}" must be a table ([{dotted}])')
+        _validate(value, spec, where, f"{dotted}.")
+    elif isinstance(spec, Named):
+        if not isinstance(value, dict):
+            raise ConfigError(f'{where}: "{dotted}" must be a table of named entries')
+        for name, entry in value.items():
+            if not isinstance(entry, dict):
+                raise ConfigError(f'{where}: "{dotted}.{name}" must be a table ([{dotted}.{name}])')
+            _validate(entry, spec.schema, where, f"{dotted}.{name}.")
+    elif isinstance(spec, Items):
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f'{where}: "{dotted}" must be an array of tables ([[{dotted}]])')
+        for i, item in enumerate(value):
+            _validate(item, spec.schema, where, f"{dotted}[{i}].")
+    else:
         # bool is an int in Python; never accept it for a number.
         if not isinstance(value, spec.types) or (
             isinstance(value, bool) and bool not in spec.types
         ):
-            raise ConfigError(
-                f'{where}: "{dotted}" must be {spec.words}, got {type(value).__name__} {value!r}'
-            )
+            raise _fail(where, dotted, spec.words, value)
         if spec.minimum is not None and value < spec.minimum:
             raise ConfigError(f'{where}: "{dotted}" must be at least {spec.minimum}, got {value}')
+        if spec.check is not None:
+            problem = spec.check(value)
+            if problem:
+                raise _fail(where, dotted, problem, value)
+
+
+def _command(raw: dict[str, Any], base: Path, inherited: CommandDef | None = None) -> CommandDef:
+    workdir = base / raw["workdir"] if "workdir" in raw else (inherited or _root(base)).workdir
+    env = {**(inherited.env if inherited else {}), **raw.get("env", {})}
+    timeout = raw.get("timeout", inherited.timeout if inherited else None)
+    return CommandDef(tuple(raw.get("run", ())), workdir, env, timeout)
+
+
+def _root(base: Path) -> CommandDef:
+    return CommandDef((), base, {}, None)
+
+
+def _pipelines(data: dict[str, Any], base: Path, where: str) -> dict[str, PipelineDef]:
+    out: dict[str, PipelineDef] = {}
+    for name, raw in data.items():
+        defaults = _command(raw, base)  # pipeline-level workdir, env, timeout
+        stages = tuple(
+            StageDef(s["name"], _command(s, base, defaults)) for s in raw.get("stages", [])
+        )
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise ConfigError(f'{where}: pipeline "{name}" has two stages named "{dup}"')
+        rollback = _command(raw["rollback"], base, defaults) if "rollback" in raw else None
+        if rollback is not None and not rollback.argv:
+            raise ConfigError(f'{where}: "pipelines.{name}.rollback.run" is required')
+        retrain = None
+        if "retrain" in raw:
+            command = _command(raw["retrain"], base, defaults)
+            # A retrain with its own command is one stage; without, the pipeline's stages.
+            retrain = (StageDef("retrain", command),) if command.argv else stages
+        out[name] = PipelineDef(
+            name=name,
+            kind=raw["kind"],
+            stages=stages,
+            environment=raw.get("environment"),
+            rollback=rollback,
+            retrain=retrain,
+            description=raw.get("description"),
+        )
+    return out
 
 
 def parse_config(text: str, path: Path | None = None) -> Config:
@@ -94,8 +331,33 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
     _validate(data, SCHEMA, where, "")
-    base = path.parent if path else Path.cwd()
+    base = path.parent.resolve() if path else Path.cwd()
     store = data.get("store")
+    environments = {
+        name: EnvironmentDef(name, bool(e.get("read_only", False)), e.get("description"))
+        for name, e in data.get("environments", {}).items()
+    }
+    pipelines = _pipelines(data.get("pipelines", {}), base, where)
+    for name, p in pipelines.items():
+        if p.environment is not None and environments and p.environment not in environments:
+            raise ConfigError(
+                f'{where}: "pipelines.{name}.environment" names {p.environment!r}, '
+                f"which is not in [environments]"
+            )
+    models = {}
+    for name, m in data.get("models", {}).items():
+        if m["pipeline"] not in pipelines:
+            raise ConfigError(
+                f'{where}: "models.{name}.pipeline" names {m["pipeline"]!r}, '
+                "which is not a [pipelines] entry"
+            )
+        models[name] = ModelDef(
+            name=name,
+            pipeline=m["pipeline"],
+            gate_metric=m.get("gate_metric", ModelDef.gate_metric),
+            min_improvement=float(m.get("min_improvement", ModelDef.min_improvement)),
+            lower_is_better=bool(m.get("lower_is_better", False)),
+        )
     return Config(
         path=path,
         store=(base / Path(store).expanduser()) if store else None,
@@ -104,6 +366,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         record_heartbeat_timeout=float(
             data.get("record", {}).get("heartbeat_timeout", Config.record_heartbeat_timeout)
         ),
+        environments=environments,
+        pipelines=pipelines,
+        models=models,
         raw=data,
     )
 

@@ -86,7 +86,7 @@ def build_run(
         r[10],
         r[11] if r[11] is not None else 60.0,
         now,
-        process_gone=recorded == st.RUNNING and _process_gone(r[12], r[13]),
+        process_gone=recorded in (st.RUNNING, st.QUEUED) and _process_gone(r[12], r[13]),
     )
     if status == st.LOST:
         stages = (s._replace(status=st.effective_stage_status(s.status, status)) for s in stages)
@@ -138,7 +138,9 @@ class Dashboard:
         self._sync()
         for pid, (name, kind, stages) in self._pipelines.items():
             row = self._rows.get(pid)
-            if row is not None and (row.latest is None or row.latest.recorded_status != st.RUNNING):
+            if row is not None and (
+                row.latest is None or row.latest.recorded_status not in st.ACTIVE
+            ):
                 continue
             raw = self._latest.get(pid)
             latest = build_run(name, kind, raw[0], raw[1], now) if raw else None

@@ -271,7 +271,19 @@ def _v1_initial(db: Any) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1_initial]
+def _v2_action_requests(db: Any) -> None:
+    """Runs started by an operator action carry the request that started them.
+
+    ``request`` identifies "the same request" (retry of run 412, rollback of
+    web-api in production): while a run with the same request is queued or
+    running, pressing the key again joins it instead of starting another.
+    """
+    db["runs"].add_column("request", str)
+    db.execute("CREATE INDEX runs_request ON runs(request) WHERE request IS NOT NULL")
+    db["actions"].create_index(["run_id"], index_name="actions_run")
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [_v1_initial, _v2_action_requests]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

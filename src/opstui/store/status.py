@@ -75,9 +75,11 @@ def effective_run_status(
     A ``running`` run whose last heartbeat is older than the writer's own
     promised timeout is ``lost``; so is one whose recording process is known
     to be gone (same host, PID no longer alive), which spares the operator
-    the wait for the timeout after a ``kill -9``.
+    the wait for the timeout after a ``kill -9``. A ``queued`` run that no
+    runner picked up within the timeout is lost too: nothing stays queued or
+    running forever.
     """
-    if status != RUNNING:
+    if status not in (RUNNING, QUEUED):
         return status
     if process_gone:
         return LOST

@@ -1,0 +1,235 @@
+"""The audit trail of operator actions, and the runs those actions start.
+
+Every action (run, retry, rollback, retrain) leaves one row: who, when, what,
+on which target and environment, the plan shown before confirming, and how
+it ended, including refusals (read-only) and requests that joined a run
+already in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from opstui.errors import UsageError
+from opstui.store import status as st
+from opstui.store.db import Store, Transaction
+from opstui.store.runs import ensure_pipeline
+
+#: Action row statuses.
+REFUSED = "refused"  # read-only, or not confirmed
+JOINED = "joined"  # the same request was already in flight: no new run
+STARTED = "started"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+
+
+class ActionRow(NamedTuple):
+    id: int
+    ts: float
+    actor: str
+    action: str
+    target: str
+    environment: str | None
+    plan: dict[str, Any]
+    status: str
+    outcome: str | None
+    run_id: int | None
+    finished_at: float | None
+
+
+def add_action(
+    tx: Transaction,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    environment: str | None,
+    plan: Mapping[str, Any],
+    status: str,
+    outcome: str | None = None,
+    run_id: int | None = None,
+    now: float,
+) -> int:
+    finished = now if status in (REFUSED, JOINED) else None
+    cur = tx.execute(
+        """INSERT INTO actions(ts, actor, action, target, environment, plan, status, outcome,
+               run_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            now,
+            actor,
+            action,
+            target,
+            environment,
+            json.dumps(dict(plan), default=str, sort_keys=True),
+            status,
+            outcome,
+            run_id,
+            finished,
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def record_action(store: Store, **fields: Any) -> int:
+    """``add_action`` in its own transaction."""
+    with store.write() as tx:
+        return add_action(tx, now=store.clock(), **fields)
+
+
+def finish_actions_for_run(store: Store, run_id: int, status: str, outcome: str) -> None:
+    """Close the action row(s) that started ``run_id``."""
+    with store.write() as tx:
+        tx.execute(
+            """UPDATE actions SET status = ?, outcome = ?, finished_at = ?
+               WHERE run_id = ? AND status = ?""",
+            (status, outcome, store.clock(), run_id, STARTED),
+        )
+
+
+def in_flight(tx: Transaction, request: str, now: float) -> int | None:
+    """Id of a queued or running run started by ``request`` that is still alive."""
+    rows = tx.execute(
+        """SELECT id, status, heartbeat_at, heartbeat_timeout FROM runs
+           WHERE request = ? AND status IN (?, ?) ORDER BY id DESC""",
+        (request, st.QUEUED, st.RUNNING),
+    ).fetchall()
+    for run_id, status, beat, timeout in rows:
+        # A lost run (its runner died) does not block a new request.
+        if st.effective_run_status(status, beat, timeout or 60.0, now) != st.LOST:
+            return int(run_id)
+    return None
+
+
+def start_action_run(
+    store: Store,
+    *,
+    pipeline: str,
+    kind: str | None,
+    stages: Sequence[str],
+    trigger: str,
+    actor: str,
+    request: str,
+    params: Mapping[str, Any],
+    parent_run_id: int | None,
+    action: Mapping[str, Any],
+    queue_timeout: float = 30.0,
+) -> tuple[int, bool, int]:
+    """Queue a run for an action and record the action; ``(run_id, created, action_id)``.
+
+    One transaction (``BEGIN IMMEDIATE`` serialises writers) checks for a
+    live run of the same ``request`` and either joins it or queues a new
+    one, so two operators pressing retry at once get one run. The queued run
+    reads as lost if no runner claims it within ``queue_timeout``.
+    """
+    now = store.clock()
+    with store.write() as tx:
+        existing = in_flight(tx, request, now)
+        if existing is not None:
+            action_id = add_action(
+                tx,
+                now=now,
+                status=JOINED,
+                outcome=f"joined run {existing}, already in flight",
+                run_id=existing,
+                **action,
+            )
+            return existing, False, action_id
+        pipeline_id = ensure_pipeline(tx, pipeline, kind=kind, now=now)
+        attempt = 1
+        if parent_run_id is not None:
+            row = tx.execute("SELECT attempt FROM runs WHERE id = ?", (parent_run_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"run {parent_run_id} does not exist in {store.path}")
+            attempt = int(row[0]) + 1
+        cur = tx.execute(
+            """INSERT INTO runs(pipeline_id, status, trigger, actor, parent_run_id, attempt,
+                   created_at, heartbeat_at, heartbeat_timeout, host, params, rev, request)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                pipeline_id,
+                st.QUEUED,
+                trigger,
+                actor,
+                parent_run_id,
+                attempt,
+                now,
+                now,
+                queue_timeout,
+                socket.gethostname(),
+                json.dumps(dict(params), default=str),
+                tx.rev,
+                request,
+            ),
+        )
+        run_id = int(cur.lastrowid or 0)
+        tx.conn.executemany(
+            "INSERT INTO stage_runs(run_id, name, position, status) VALUES (?, ?, ?, ?)",
+            [(run_id, name, i, st.PENDING) for i, name in enumerate(stages)],
+        )
+        action_id = add_action(tx, now=now, status=STARTED, run_id=run_id, **action)
+    return run_id, True, action_id
+
+
+def claim_run(store: Store, run_id: int, *, pid: int, heartbeat_timeout: float) -> dict[str, Any]:
+    """Take a queued run for execution; return its params.
+
+    Raises ``UsageError`` if the run is not queued: another runner has it,
+    or it already ran.
+    """
+    now = store.clock()
+    with store.write() as tx:
+        row = tx.execute("SELECT status, params FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"run {run_id} does not exist in {store.path}")
+        if row[0] != st.QUEUED:
+            raise UsageError(f"run {run_id} is {row[0]}, not queued; nothing to execute")
+        tx.execute(
+            """UPDATE runs SET status = ?, started_at = ?, heartbeat_at = ?, pid = ?, host = ?,
+                   heartbeat_timeout = ?, rev = ? WHERE id = ?""",
+            (
+                st.RUNNING,
+                now,
+                now,
+                pid,
+                socket.gethostname(),
+                heartbeat_timeout,
+                tx.rev,
+                run_id,
+            ),
+        )
+    params: dict[str, Any] = json.loads(row[1] or "{}")
+    return params
+
+
+def reuse_stage(store: Store, run_id: int, name: str, source_stage_id: int, note: str) -> None:
+    """Mark a stage succeeded by reusing a stage of an earlier run (a retry's)."""
+    now = store.clock()
+    with store.write() as tx:
+        tx.execute(
+            """UPDATE stage_runs SET status = ?, reused_from_id = ?, message = ?,
+                   started_at = ?, finished_at = ?, exit_code = 0
+               WHERE run_id = ? AND name = ?""",
+            (st.SUCCEEDED, source_stage_id, note, now, now, run_id, name),
+        )
+        tx.execute("UPDATE runs SET heartbeat_at = ?, rev = ? WHERE id = ?", (now, tx.rev, run_id))
+
+
+def list_actions(store: Store, *, limit: int = 50, before_id: int | None = None) -> list[ActionRow]:
+    """The audit trail, newest first."""
+    sql = """SELECT id, ts, actor, action, target, environment, plan, status, outcome, run_id,
+                    finished_at FROM actions"""
+    params: list[object] = []
+    if before_id is not None:
+        sql += " WHERE id < ?"
+        params.append(before_id)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    with store.lock:
+        rows = store.conn.execute(sql, params).fetchall()
+    return [
+        ActionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), *r[7:])
+        for r in rows
+    ]
