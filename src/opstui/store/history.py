@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from opstui.errors import UsageError
 from opstui.store.dashboard import _RUN_COLUMNS, build_run, stages_by_run
 from opstui.store.db import Store
@@ -59,3 +61,13 @@ def stage_logs(
             (stage_run_id, after_id, limit),
         ).fetchall()
     return [LogLine(*r) for r in rows]
+
+
+def run_params(store: Store, run_id: int) -> dict[str, object]:
+    """The parameters a run was started with (an action's plan details)."""
+    with store.lock:
+        row = store.conn.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise UsageError(f"run {run_id} does not exist in {store.path}")
+    params: dict[str, object] = json.loads(row[0] or "{}")
+    return params

@@ -184,6 +184,22 @@ def _current(
     return (int(row[0]), str(row[1])) if row else None
 
 
+def set_production_version(tx: Transaction, model: str, version: str) -> None:
+    """Make ``version`` the model's production version; the previous one is archived."""
+    row = tx.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
+    if row is None:
+        raise UsageError(f"model {model!r} has no versions in the store")
+    tx.execute(
+        "UPDATE model_versions SET status = 'archived' "
+        "WHERE model_id = ? AND status = 'production'",
+        (row[0],),
+    )
+    tx.execute(
+        "UPDATE model_versions SET status = 'production' WHERE model_id = ? AND version = ?",
+        (row[0], version),
+    )
+
+
 def encode_features(columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], int, bytes]:
     """Validate and encode a column mapping; return ``(names, n_rows, payload)``."""
     names = [str(c) for c in columns]

@@ -1,0 +1,440 @@
+"""Operator actions: one path for the CLI now and the TUI later.
+
+    plan  ->  guard (read-only?)  ->  confirm  ->  audit row  ->  start  ->  outcome
+
+``plan_*`` functions work out what will run or change and refuse what
+cannot work (a run that did not fail, no earlier good version) before
+anything is written. ``perform`` applies the rest of the path: a refusal or
+a declined confirmation still leaves an audit row; a request identical to
+one in flight joins that run instead of starting another.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opstui.config import Config, PipelineDef
+from opstui.errors import OpstuiError, UsageError
+from opstui.runner.execute import execute, placeholders, stages_for
+from opstui.store import Store, history
+from opstui.store import actions as store_actions
+from opstui.store import models as store_models
+from opstui.store import status as st
+
+RETRYABLE = frozenset({st.FAILED, st.TIMED_OUT, st.CANCELLED, st.LOST})
+#: Placeholders an action must supply a value for (the others come from the run).
+_ACTION_VALUES = ("environment", "version", "model", "gate_metric", "min_improvement")
+
+
+class ActionRefused(OpstuiError):
+    """Read-only mode, or the operator did not confirm. Audited."""
+
+
+@dataclass(frozen=True)
+class Step:
+    stage: str
+    does: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an action will run or change, shown before anything happens."""
+
+    action: str  # run, retry, rollback, retrain
+    target: str  # the pipeline or model acted on
+    environment: str | None
+    pipeline: str
+    kind: str
+    title: str
+    steps: tuple[Step, ...]
+    changes: tuple[str, ...]
+    request: str  # identity of "the same request", for joining one in flight
+    trigger: str
+    parent_run_id: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The plan as an operator reads it before confirming."""
+        where = f" in {self.environment}" if self.environment else ""
+        out = [f"{self.title}{where}"]
+        out += [f"  {s.stage:<10} {s.does}" for s in self.steps]
+        out += [f"  change:    {c}" for c in self.changes]
+        return out
+
+    @property
+    def question(self) -> str:
+        where = f" in {self.environment.upper()}" if self.environment else ""
+        return f"{self.action.capitalize()} {self.target}{where}?"
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: int
+    created: bool  # False: joined a run already in flight
+    action_id: int
+    status: str | None = None  # final status when executed inline
+
+
+def _display(argv: tuple[str, ...]) -> str:
+    return shlex.join(argv) if argv else "(no command: recorded in the store)"
+
+
+def _steps(
+    pipeline: PipelineDef, stage_set: str, reuse: dict[str, int], parent: int | None
+) -> tuple[Step, ...]:
+    return tuple(
+        Step(s.name, f"reuse (succeeded in run {parent})")
+        if s.name in reuse
+        else Step(s.name, f"run: {_display(s.command.argv)}")
+        for s in stages_for(pipeline, stage_set)
+    )
+
+
+def _require_values(pipeline: PipelineDef, stage_set: str, context: dict[str, Any]) -> None:
+    missing = [
+        name
+        for name in sorted(placeholders(stages_for(pipeline, stage_set)))
+        if name in _ACTION_VALUES and context.get(name) in (None, "")
+    ]
+    if missing:
+        flags = ", ".join(f"--{m.replace('_', '-')}" for m in missing)
+        raise UsageError(
+            f"pipeline {pipeline.name}'s commands use {{{missing[0]}}}",
+            hint=f"pass {flags}, or set it in opstui.toml",
+        )
+
+
+def plan_run(
+    config: Config, pipeline: str, *, environment: str | None = None, version: str | None = None
+) -> Plan:
+    p = config.pipeline(pipeline)
+    if not p.stages:
+        raise UsageError(f"pipeline {pipeline} has no stages in {config.path}")
+    env = environment or p.environment
+    _check_environment(config, env)
+    context = {"environment": env, "version": version}
+    _require_values(p, "stages", context)
+    return Plan(
+        action="run",
+        target=pipeline,
+        environment=env,
+        pipeline=pipeline,
+        kind=p.kind,
+        title=f"Run {pipeline}" + (f" {version}" if version else ""),
+        steps=_steps(p, "stages", {}, None),
+        changes=(),
+        request=f"run:{pipeline}:{env or ''}:{version or ''}",
+        trigger="manual",
+        params={"action": "run", "stage_set": "stages", "context": context},
+    )
+
+
+def plan_retry(config: Config, store: Store, run_id: int, *, from_stage: str | None = None) -> Plan:
+    run = history.get_run(store, run_id)
+    if run.status not in RETRYABLE:
+        raise UsageError(
+            f"run {run_id} of {run.pipeline} is {run.status}",
+            hint="only a failed, timed-out, cancelled or lost run can be retried",
+        )
+    p = config.pipeline(run.pipeline)
+    parent_params = history.run_params(store, run_id)
+    stage_set = str(parent_params.get("stage_set", "stages"))
+    stages = stages_for(p, stage_set)
+    names = [s.name for s in stages]
+    recorded = {s.name: s for s in run.stages}
+    if from_stage is not None and from_stage not in names:
+        raise UsageError(
+            f"pipeline {run.pipeline} has no stage {from_stage!r}",
+            hint=f"its stages: {', '.join(names)}",
+        )
+    resume = from_stage or next(
+        (n for n in names if n not in recorded or recorded[n].status != st.SUCCEEDED), names[-1]
+    )
+    reuse: dict[str, int] = {}
+    for name in names[: names.index(resume)]:
+        stage = recorded.get(name)
+        if stage is None or stage.status != st.SUCCEEDED:
+            raise UsageError(
+                f"cannot retry run {run_id} from {resume}: stage {name} did not succeed in it",
+                hint=f"use --from {name} or an earlier stage",
+            )
+        # Point at the run that really did the work, not at another reuse.
+        reuse[name] = stage.reused_from_id or stage.id
+    context = dict(parent_params.get("context") or {})  # type: ignore[call-overload]
+    return Plan(
+        action="retry",
+        target=run.pipeline,
+        environment=context.get("environment"),
+        pipeline=run.pipeline,
+        kind=p.kind,
+        title=f"Retry run {run_id} of {run.pipeline} from stage {resume} "
+        f"(attempt {run.attempt + 1})",
+        steps=_steps(p, stage_set, reuse, run_id),
+        changes=(),
+        request=f"retry:{run_id}",
+        trigger="retry",
+        parent_run_id=run_id,
+        params={
+            "action": "retry",
+            "stage_set": stage_set,
+            "context": context,
+            "reuse": reuse,
+            "effects": parent_params.get("effects", {}),
+        },
+    )
+
+
+def _check_environment(config: Config, environment: str | None) -> None:
+    if environment and config.environments and environment not in config.environments:
+        raise UsageError(
+            f"environment {environment!r} is not defined",
+            hint=f"defined environments: {', '.join(sorted(config.environments))}",
+        )
+
+
+def plan_rollback(
+    config: Config,
+    store: Store,
+    environment: str,
+    *,
+    pipeline: str | None = None,
+    model: str | None = None,
+    to: str | None = None,
+) -> Plan:
+    _check_environment(config, environment)
+    if pipeline and model:
+        raise UsageError("roll back either a --pipeline or a --model, not both")
+    if model is not None:
+        if model not in config.models:
+            raise UsageError(
+                f"model {model!r} is not in [models] of {config.path}",
+                hint="add [models.NAME] with the pipeline that trains it",
+            )
+        kind, target, p = "model", model, config.pipeline(config.models[model].pipeline)
+    else:
+        if pipeline is None:
+            candidates = sorted(n for n, d in config.pipelines.items() if d.rollback)
+            if len(candidates) != 1:
+                raise UsageError(
+                    "which pipeline? pass --pipeline NAME or --model NAME",
+                    hint=f"pipelines with a rollback command: {', '.join(candidates) or 'none'}",
+                )
+            pipeline = candidates[0]
+        kind, target, p = "service", pipeline, config.pipeline(pipeline)
+        if p.rollback is None:
+            raise UsageError(
+                f"pipeline {pipeline} has no rollback command",
+                hint=f"add [pipelines.{pipeline}.rollback] run = [...] to {config.path}",
+            )
+    deployments = [
+        d
+        for d in store_models.deployment_history(store, target, environment, limit=10_000)
+        if d.target_kind == kind
+    ]
+    good = [d for d in deployments if d.status == "succeeded"]
+    if not good:
+        raise UsageError(f"nothing of {target} is deployed to {environment}; nothing to roll back")
+    current = good[0]
+    # Versions known bad: what is serving now, and whatever a rollback replaced.
+    bad = {current.version} | {d.replaced_version for d in deployments if d.action == "rollback"}
+    if to is not None:
+        if to == current.version:
+            raise UsageError(f"{target} {to} is already what {environment} runs")
+        if to not in {d.version for d in good}:
+            raise UsageError(
+                f"{target} {to} was never deployed to {environment}",
+                hint="deployed versions: " + ", ".join(dict.fromkeys(d.version for d in good)),
+            )
+        version = to
+    else:
+        earlier = next((d for d in good[1:] if d.version not in bad), None)
+        if earlier is None:
+            raise UsageError(
+                f"no earlier good version of {target} in {environment} to roll back to",
+                hint="name one with --to VERSION",
+            )
+        version = earlier.version
+    context = {"environment": environment, "version": version, "model": model}
+    effect = {
+        "environment": environment,
+        "target": target,
+        "target_kind": kind,
+        "version": version,
+        "replaces_id": current.id,
+        "action": "rollback",
+    }
+    return Plan(
+        action="rollback",
+        target=target,
+        environment=environment,
+        pipeline=p.name,
+        kind=p.kind,
+        title=f"Roll back {target} to {version}",
+        steps=_steps(p, "rollback", {}, None),
+        changes=(f"{environment}: {target} {current.version} -> {version}",),
+        request=f"rollback:{kind}:{target}:{environment}",
+        trigger="rollback",
+        params={
+            "action": "rollback",
+            "stage_set": "rollback",
+            "context": context,
+            "effects": {"deployment": effect},
+        },
+    )
+
+
+def plan_retrain(config: Config, store: Store, model: str) -> Plan:
+    if model not in config.models:
+        raise UsageError(
+            f"model {model!r} is not in [models] of {config.path}",
+            hint=f"configured models: {', '.join(sorted(config.models)) or 'none'}",
+        )
+    m = config.models[model]
+    p = config.pipeline(m.pipeline)
+    production = next(
+        (v for v in store_models.model_versions(store, model) if v.status == "production"), None
+    )
+    against = (
+        f"production v{production.version} ({m.gate_metric} "
+        f"{production.metrics.get(m.gate_metric, '?')})"
+        if production
+        else "no production version yet: the first passing version is promoted"
+    )
+    better = "lower" if m.lower_is_better else "higher"
+    environment = p.environment or "production"
+    context: dict[str, Any] = {
+        "model": model,
+        "environment": environment,
+        "gate_metric": m.gate_metric,
+        "min_improvement": m.min_improvement,
+    }
+    _require_values(p, "retrain", context)
+    return Plan(
+        action="retrain",
+        target=model,
+        environment=environment,
+        pipeline=p.name,
+        kind=p.kind,
+        title=f"Retrain {model} with {p.name}",
+        steps=_steps(p, "retrain", {}, None),
+        changes=(
+            f"gate: {m.gate_metric} ({better} is better) must beat {against} "
+            f"by >= {m.min_improvement:g}, else the new version stays a candidate",
+        ),
+        request=f"retrain:{model}",
+        trigger="retrain",
+        params={"action": "retrain", "stage_set": "retrain", "context": context},
+    )
+
+
+def refusal(config: Config, plan: Plan, *, read_only: bool) -> str | None:
+    """Why ``plan`` may not run here, or None."""
+    if read_only:
+        return "read-only session (--read-only)"
+    if config.read_only:
+        return f"read-only by configuration ({config.path}: read_only = true)"
+    env = config.environments.get(plan.environment or "")
+    if env is not None and env.read_only:
+        return (
+            f"environment {env.name} is read-only "
+            f"({config.path}: environments.{env.name}.read_only = true)"
+        )
+    return None
+
+
+def _audit_fields(plan: Plan, actor: str) -> dict[str, Any]:
+    return {
+        "actor": actor,
+        "action": plan.action,
+        "target": plan.target,
+        "environment": plan.environment,
+        "plan": plan.as_dict(),
+    }
+
+
+def perform(
+    store: Store,
+    config: Config,
+    plan: Plan,
+    *,
+    actor: str,
+    read_only: bool,
+    confirm: Callable[[Plan], bool],
+    detach: bool,
+    echo: Callable[[str, str], None] | None = None,
+) -> Started:
+    """Guard, confirm, audit and start ``plan``; execute inline unless ``detach``."""
+    reason = refusal(config, plan, read_only=read_only)
+    if reason is not None:
+        store_actions.record_action(
+            store, status=store_actions.REFUSED, outcome=reason, **_audit_fields(plan, actor)
+        )
+        raise ActionRefused(
+            f"refused to {plan.action} {plan.target}: {reason}", hint="nothing was changed"
+        )
+    if not confirm(plan):
+        store_actions.record_action(
+            store,
+            status=store_actions.REFUSED,
+            outcome="not confirmed by the operator",
+            **_audit_fields(plan, actor),
+        )
+        raise ActionRefused(f"{plan.action} of {plan.target} not confirmed; nothing was changed")
+    p = config.pipeline(plan.pipeline)
+    run_id, created, action_id = store_actions.start_action_run(
+        store,
+        pipeline=plan.pipeline,
+        kind=p.kind,
+        stages=[s.name for s in stages_for(p, plan.params.get("stage_set", "stages"))],
+        trigger=plan.trigger,
+        actor=actor,
+        request=plan.request,
+        params=plan.params,
+        parent_run_id=plan.parent_run_id,
+        action=_audit_fields(plan, actor),
+    )
+    if not created:
+        return Started(run_id, False, action_id)
+    if detach:
+        spawn_detached(store.path, config.path, run_id)
+        return Started(run_id, True, action_id)
+    status = execute(store, config, run_id, echo=echo)
+    return Started(run_id, True, action_id, status)
+
+
+def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> None:
+    """Start ``opstui _execute RUN`` in its own session: it survives an SSH drop.
+
+    The runner's own errors (not its stages' output, which goes to the
+    store) are appended to ``<store>.runner.log``.
+    """
+    argv = [
+        sys.executable,
+        "-m",
+        "opstui",
+        "_execute",
+        str(run_id),
+        "--store",
+        str(store_path.resolve()),
+    ]
+    if config_path is not None:
+        argv += ["--config", str(config_path.resolve())]
+    log_path = store_path.with_name(store_path.name + ".runner.log")
+    with log_path.open("ab") as log:
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )

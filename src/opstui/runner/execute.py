@@ -1,0 +1,260 @@
+"""Executing a queued run: its stages in order, then the action's effects.
+
+``execute`` is what ``opstui run`` does inline and what ``opstui _execute``
+does in a detached session (``--detach``, the TUI's path): it claims the
+queued run (so two runners never execute one run), beats its heartbeat,
+runs or reuses each stage, records the outcome, applies the action's effect
+(a rollback's deployment row) and closes the audit row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import string
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from opstui.config import CommandDef, Config, PipelineDef, StageDef
+from opstui.errors import UsageError
+from opstui.runner.process import StageOutcome, run_stage
+from opstui.store import Store, history
+from opstui.store import actions as store_actions
+from opstui.store import models as store_models
+from opstui.store import runs as store_runs
+from opstui.store import status as st
+
+HEARTBEAT_SECONDS = 5.0
+
+
+def stages_for(pipeline: PipelineDef, stage_set: str) -> tuple[StageDef, ...]:
+    """The stages a run of ``pipeline`` executes for an action."""
+    if stage_set == "retrain":
+        return pipeline.retrain or pipeline.stages
+    if stage_set == "rollback":
+        if pipeline.rollback is None:
+            return (StageDef("rollback", CommandDef((), pipeline_dir(pipeline), {}, None)),)
+        return (StageDef("rollback", pipeline.rollback),)
+    return pipeline.stages
+
+
+def pipeline_dir(pipeline: PipelineDef) -> Path:
+    return pipeline.stages[0].command.workdir if pipeline.stages else Path.cwd()
+
+
+def placeholders(stages: tuple[StageDef, ...]) -> set[str]:
+    """Placeholder names the stages' arguments use."""
+    used: set[str] = set()
+    for stage in stages:
+        for arg in stage.command.argv:
+            used.update(f for _, f, _, _ in string.Formatter().parse(arg) if f)
+    return used
+
+
+def format_argv(argv: tuple[str, ...], context: Mapping[str, object]) -> list[str]:
+    # Each argument is formatted on its own: a value full of shell syntax
+    # stays one literal argument of the program, never a command.
+    values = {k: "" if v is None else str(v) for k, v in context.items()}
+    return [arg.format_map(values) for arg in argv]
+
+
+def stage_env(command: CommandDef, context: Mapping[str, object]) -> dict[str, str]:
+    env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
+    for key, value in context.items():
+        if value is not None:
+            env[f"OPSTUI_{key.upper()}"] = str(value)
+    return env
+
+
+@contextlib.contextmanager
+def _heartbeat(store_path: str, run_id: int) -> Iterator[None]:
+    # Its own connection: the main thread may hold the store's lock while a
+    # stage's output is written, and the beat must not wait behind it.
+    stop = threading.Event()
+
+    def beat() -> None:
+        with Store(store_path) as own:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                with contextlib.suppress(Exception):  # a missed beat is not fatal
+                    store_runs.heartbeat(own, run_id)
+
+    thread = threading.Thread(target=beat, name=f"opstui-heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def _stop_signals(flag: threading.Event) -> Iterator[None]:
+    """SIGTERM, SIGINT and SIGHUP stop the current stage and cancel the run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        flag.set()
+
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def execute(
+    store: Store,
+    config: Config,
+    run_id: int,
+    *,
+    echo: Callable[[str, str], None] | None = None,
+    on_stage: Callable[[str, StageOutcome | None], None] | None = None,
+) -> str:
+    """Execute queued run ``run_id``; return its final status."""
+    params = store_actions.claim_run(
+        store, run_id, pid=os.getpid(), heartbeat_timeout=3 * HEARTBEAT_SECONDS
+    )
+    run = history.get_run(store, run_id)
+    cancel = threading.Event()
+    final: str | None = None
+    message: str | None = None
+    try:
+        pipeline = config.pipeline(run.pipeline)
+        stages = stages_for(pipeline, params.get("stage_set", "stages"))
+        context = {
+            **params.get("context", {}),
+            "run_id": run_id,
+            "pipeline": run.pipeline,
+            "attempt": run.attempt,
+            "parent_run_id": run.parent_run_id,
+            "store": str(store.path.resolve()),
+            "config": str(config.path.resolve()) if config.path else None,
+            "config_dir": str(config.base_dir),
+        }
+        reuse: dict[str, int] = params.get("reuse", {})
+        with _heartbeat(str(store.path), run_id), _stop_signals(cancel):
+            for stage in stages:
+                if cancel.is_set():
+                    final, message = st.CANCELLED, "cancelled: the runner was stopped"
+                    break
+                if stage.name in reuse:
+                    note = f"reused from run {run.parent_run_id}"
+                    store_actions.reuse_stage(store, run_id, stage.name, reuse[stage.name], note)
+                    if on_stage:
+                        on_stage(stage.name, StageOutcome(st.SUCCEEDED, 0, note))
+                    continue
+                outcome = _run_one(
+                    store, run_id, stage, context, cancel=cancel, echo=echo, on_stage=on_stage
+                )
+                if outcome.status != st.SUCCEEDED:
+                    if outcome.status in (st.TIMED_OUT, st.CANCELLED):
+                        final = outcome.status
+                    break
+    except BaseException as exc:
+        # The runner itself failed (bad config since the plan, store error):
+        # close the run so it does not sit "running" until it goes stale.
+        final, message = st.FAILED, f"runner error: {exc}"
+        _finish(store, run_id, final, message, params)
+        raise
+    return _finish(store, run_id, final, message, params)
+
+
+def _run_one(
+    store: Store,
+    run_id: int,
+    stage: StageDef,
+    context: dict[str, Any],
+    *,
+    cancel: threading.Event,
+    echo: Callable[[str, str], None] | None,
+    on_stage: Callable[[str, StageOutcome | None], None] | None,
+) -> StageOutcome:
+    stage_id = store_runs.start_stage(store, run_id, stage.name)
+    if on_stage:
+        on_stage(stage.name, None)
+    ctx = {**context, "stage": stage.name}
+    if not stage.command.argv:
+        outcome = StageOutcome(st.SUCCEEDED, 0, "no command configured: recorded in the store")
+    else:
+        outcome = run_stage(
+            store,
+            run_id,
+            stage_id,
+            stage.command,
+            argv=format_argv(stage.command.argv, ctx),
+            env=stage_env(stage.command, ctx),
+            cancelled=cancel.is_set,
+            echo=echo,
+        )
+    store_runs.finish_stage(
+        store,
+        run_id,
+        stage.name,
+        status=outcome.status,
+        exit_code=outcome.exit_code,
+        message=outcome.message,
+    )
+    if on_stage:
+        on_stage(stage.name, outcome)
+    return outcome
+
+
+def _finish(
+    store: Store, run_id: int, final: str | None, message: str | None, params: dict[str, Any]
+) -> str:
+    try:
+        status = store_runs.finish_run(store, run_id, status=final, message=message)
+    except UsageError:  # already finished (e.g. by a second error path)
+        status = history.get_run(store, run_id).status
+    _apply_effects(store, run_id, status, params.get("effects", {}))
+    outcome = f"run {run_id} {status}"
+    store_actions.finish_actions_for_run(
+        store,
+        run_id,
+        store_actions.SUCCEEDED if status == st.SUCCEEDED else store_actions.FAILED,
+        outcome,
+    )
+    return status
+
+
+def _apply_effects(store: Store, run_id: int, status: str, effects: dict[str, Any]) -> None:
+    deployment = effects.get("deployment")
+    if not deployment:
+        return
+    run = history.get_run(store, run_id)
+    with store.write() as tx:
+        store_models.add_deployment(
+            tx,
+            environment=deployment["environment"],
+            target=deployment["target"],
+            target_kind=deployment["target_kind"],
+            version=deployment["version"],
+            status="succeeded" if status == st.SUCCEEDED else "failed",
+            action=deployment.get("action", "deploy"),
+            actor=run.actor,
+            run_id=run_id,
+            deployed_at=store.clock(),
+            replaces_id=deployment.get("replaces_id"),
+            message=None if status == st.SUCCEEDED else f"rollback run {run_id} {status}",
+        )
+        if (
+            status == st.SUCCEEDED
+            and deployment["target_kind"] == "model"
+            and deployment["environment"] == "production"
+        ):
+            store_models.set_production_version(tx, deployment["target"], deployment["version"])
+
+
+def main_detached(store_path: str, config: Config, run_id: int) -> int:
+    """Entry of ``opstui _execute``: run in a detached session, log nothing to a tty."""
+    with Store(store_path) as store:
+        status = execute(store, config, run_id)
+    return 0 if status == st.SUCCEEDED else 1
