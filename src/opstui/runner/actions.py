@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opstui.config import Config, PipelineDef
+from opstui.config import PLACEHOLDER, Config, PipelineDef
 from opstui.errors import OpstuiError, UsageError
 from opstui.runner.execute import execute, placeholders, stages_for
+from opstui.runner.process import StageOutcome
 from opstui.store import Store, history
 from opstui.store import actions as store_actions
 from opstui.store import models as store_models
@@ -130,7 +131,7 @@ def plan_run(
         pipeline=pipeline,
         kind=p.kind,
         title=f"Run {pipeline}" + (f" {version}" if version else ""),
-        steps=_steps(p, "stages", {}, None),
+        steps=_steps(p, "stages", context),
         changes=(),
         request=f"run:{pipeline}:{env or ''}:{version or ''}",
         trigger="manual",
@@ -178,7 +179,7 @@ def plan_retry(config: Config, store: Store, run_id: int, *, from_stage: str | N
         kind=p.kind,
         title=f"Retry run {run_id} of {run.pipeline} from stage {resume} "
         f"(attempt {run.attempt + 1})",
-        steps=_steps(p, stage_set, reuse, run_id),
+        steps=_steps(p, stage_set, context, reuse, run_id),
         changes=(),
         request=f"retry:{run_id}",
         trigger="retry",
@@ -279,7 +280,7 @@ def plan_rollback(
         pipeline=p.name,
         kind=p.kind,
         title=f"Roll back {target} to {version}",
-        steps=_steps(p, "rollback", {}, None),
+        steps=_steps(p, "rollback", context),
         changes=(f"{environment}: {target} {current.version} -> {version}",),
         request=f"rollback:{kind}:{target}:{environment}",
         trigger="rollback",
@@ -325,7 +326,7 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
         pipeline=p.name,
         kind=p.kind,
         title=f"Retrain {model} with {p.name}",
-        steps=_steps(p, "retrain", {}, None),
+        steps=_steps(p, "retrain", context),
         changes=(
             f"gate: {m.gate_metric} ({better} is better) must beat {against} "
             f"by >= {m.min_improvement:g}, else the new version stays a candidate",
@@ -368,11 +369,16 @@ def perform(
     *,
     actor: str,
     read_only: bool,
-    confirm: Callable[[Plan], bool],
+    confirm: Callable[[Plan], str | None],
     detach: bool,
     echo: Callable[[str, str], None] | None = None,
+    on_stage: Callable[[str, StageOutcome | None], None] | None = None,
 ) -> Started:
-    """Guard, confirm, audit and start ``plan``; execute inline unless ``detach``."""
+    """Guard, confirm, audit and start ``plan``; execute inline unless ``detach``.
+
+    ``confirm`` asks the operator and returns None when confirmed, or the
+    reason it was not (declined, no terminal to ask on).
+    """
     reason = refusal(config, plan, read_only=read_only)
     if reason is not None:
         store_actions.record_action(
@@ -381,14 +387,14 @@ def perform(
         raise ActionRefused(
             f"refused to {plan.action} {plan.target}: {reason}", hint="nothing was changed"
         )
-    if not confirm(plan):
+    declined = confirm(plan)
+    if declined is not None:
         store_actions.record_action(
-            store,
-            status=store_actions.REFUSED,
-            outcome="not confirmed by the operator",
-            **_audit_fields(plan, actor),
+            store, status=store_actions.REFUSED, outcome=declined, **_audit_fields(plan, actor)
         )
-        raise ActionRefused(f"{plan.action} of {plan.target} not confirmed; nothing was changed")
+        raise ActionRefused(
+            f"{plan.action} of {plan.target} not confirmed: {declined}", hint="nothing was changed"
+        )
     p = config.pipeline(plan.pipeline)
     run_id, created, action_id = store_actions.start_action_run(
         store,
@@ -407,7 +413,7 @@ def perform(
     if detach:
         spawn_detached(store.path, config.path, run_id)
         return Started(run_id, True, action_id)
-    status = execute(store, config, run_id, echo=echo)
+    status = execute(store, config, run_id, echo=echo, on_stage=on_stage)
     return Started(run_id, True, action_id, status)
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import string
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from opstui.config import CommandDef, Config, PipelineDef, StageDef
+from opstui.config import PLACEHOLDER, CommandDef, Config, PipelineDef, StageDef
 from opstui.errors import UsageError
 from opstui.runner.process import StageOutcome, run_stage
 from opstui.store import Store, history
@@ -51,7 +50,7 @@ def placeholders(stages: tuple[StageDef, ...]) -> set[str]:
     used: set[str] = set()
     for stage in stages:
         for arg in stage.command.argv:
-            used.update(f for _, f, _, _ in string.Formatter().parse(arg) if f)
+            used.update(PLACEHOLDER.findall(arg))
     return used
 
 
@@ -59,7 +58,7 @@ def format_argv(argv: tuple[str, ...], context: Mapping[str, object]) -> list[st
     # Each argument is formatted on its own: a value full of shell syntax
     # stays one literal argument of the program, never a command.
     values = {k: "" if v is None else str(v) for k, v in context.items()}
-    return [arg.format_map(values) for arg in argv]
+    return [PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), arg) for arg in argv]
 
 
 def stage_env(command: CommandDef, context: Mapping[str, object]) -> dict[str, str]:

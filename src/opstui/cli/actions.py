@@ -1,0 +1,323 @@
+"""``opstui run``, ``retry``, ``rollback``, ``retrain`` and ``actions``.
+
+Each action prints its plan, asks for confirmation naming the target and
+environment (``--yes`` skips it; with no terminal and no ``--yes`` it
+refuses), leaves an audit row, and runs inline or detached (``--detach``,
+which survives the terminal closing).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from opstui.config import Config
+    from opstui.runner.actions import Plan
+    from opstui.runner.process import StageOutcome
+    from opstui.store import Store
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan and change nothing.")]
+DetachOpt = Annotated[
+    bool,
+    typer.Option(
+        "--detach", help="Run in its own session (survives an SSH drop); print the run id."
+    ),
+]
+ReadOnlyOpt = Annotated[
+    bool, typer.Option("--read-only", help="Refuse every action (an audit row says so).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the plan / result as JSON.")]
+
+
+def _confirm(yes: bool) -> Callable[[Plan], str | None]:
+    def ask(plan: Plan) -> str | None:
+        if yes:
+            return None
+        if not sys.stdin.isatty():
+            return "no terminal to ask on and no --yes"
+        answer = input(f"{plan.question} [y/N] ").strip().lower()
+        return None if answer in ("y", "yes") else "declined at the prompt"
+
+    return ask
+
+
+def _echo(stream: str, line: str) -> None:
+    # Stage output is shown as it streams; control characters are made
+    # visible so a stage cannot drive the operator's terminal.
+    safe = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
+    print(safe, file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
+
+
+def _progress(name: str, outcome: StageOutcome | None) -> None:
+    from opstui.store import status as st
+
+    if outcome is None:
+        print(f"▶ {name}", flush=True)
+    else:
+        mark = st.GLYPHS.get(outcome.status, "?")
+        note = f": {outcome.message}" if outcome.message else ""
+        print(f"{mark} {name} {outcome.status}{note}", flush=True)
+
+
+def _act(
+    store: Store,
+    cfg: Config,
+    plan: Plan,
+    *,
+    yes: bool,
+    dry_run: bool,
+    detach: bool,
+    read_only: bool,
+    as_json: bool,
+) -> None:
+    from opstui.runner.actions import perform
+    from opstui.store import local_actor
+    from opstui.store import status as st
+
+    if not as_json:
+        print("\n".join(plan.lines()))
+    if dry_run:
+        if as_json:
+            print(json.dumps({"plan": plan.as_dict(), "dry_run": True}, indent=2))
+        else:
+            print("dry run: nothing was changed")
+        return
+    started = perform(
+        store,
+        cfg,
+        plan,
+        actor=cfg.actor or local_actor(),
+        read_only=read_only,
+        confirm=_confirm(yes),
+        detach=detach,
+        echo=None if as_json else _echo,
+        on_stage=None if as_json else _progress,
+    )
+    result = {
+        "run_id": started.run_id,
+        "joined": not started.created,
+        "detached": detach and started.created,
+        "status": started.status,
+        "action_id": started.action_id,
+    }
+    if as_json:
+        print(json.dumps(result, indent=2))
+    elif not started.created:
+        print(f"run {started.run_id} is already doing this; joined it instead of starting another")
+    elif detach:
+        print(f"started run {started.run_id} (detached); watch it with `opstui status`")
+    else:
+        print(f"run {started.run_id} {started.status}")
+    if started.status not in (None, st.SUCCEEDED):
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_pipeline(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline defined in opstui.toml.")],
+    environment: Annotated[
+        str | None, typer.Option("--environment", "-e", help="For {environment} in commands.")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="For {version} in commands.")] = None,
+    detach: DetachOpt = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    read_only: ReadOnlyOpt = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a pipeline's stages in order as subprocesses."""
+    from opstui.runner.actions import plan_run
+
+    db, cfg = open_store(store, config, create=True)
+    with db:
+        plan = plan_run(cfg, pipeline, environment=environment, version=version)
+        _act(
+            db,
+            cfg,
+            plan,
+            yes=yes,
+            dry_run=dry_run,
+            detach=detach,
+            read_only=read_only,
+            as_json=as_json,
+        )
+
+
+@app.command()
+def retry(
+    run_id: Annotated[int, typer.Argument(help="The failed run to retry.")],
+    from_stage: Annotated[
+        str | None, typer.Option("--from", help="Resume at this stage [default: the failed one].")
+    ] = None,
+    detach: DetachOpt = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    read_only: ReadOnlyOpt = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Retry a failed run: reuse the stages that succeeded, resume at the failed one."""
+    from opstui.runner.actions import plan_retry
+
+    db, cfg = open_store(store, config, create=False)
+    with db:
+        plan = plan_retry(cfg, db, run_id, from_stage=from_stage)
+        _act(
+            db,
+            cfg,
+            plan,
+            yes=yes,
+            dry_run=dry_run,
+            detach=detach,
+            read_only=read_only,
+            as_json=as_json,
+        )
+
+
+@app.command()
+def rollback(
+    environment: Annotated[str, typer.Argument(help="Environment to roll back, e.g. production.")],
+    pipeline: Annotated[str | None, typer.Option(help="Service (pipeline) to roll back.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model to roll back.")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Version [default: the previous good one].")
+    ] = None,
+    detach: DetachOpt = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    read_only: ReadOnlyOpt = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Put an environment back on the previous good version."""
+    from opstui.runner.actions import plan_rollback
+
+    db, cfg = open_store(store, config, create=False)
+    with db:
+        plan = plan_rollback(cfg, db, environment, pipeline=pipeline, model=model, to=to)
+        _act(
+            db,
+            cfg,
+            plan,
+            yes=yes,
+            dry_run=dry_run,
+            detach=detach,
+            read_only=read_only,
+            as_json=as_json,
+        )
+
+
+@app.command()
+def retrain(
+    model: Annotated[str, typer.Argument(help="Model defined in [models] of opstui.toml.")],
+    detach: DetachOpt = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    read_only: ReadOnlyOpt = False,
+    as_json: JsonOpt = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Retrain a model; the new version is promoted only if it passes the gate."""
+    from opstui.runner.actions import plan_retrain
+
+    db, cfg = open_store(store, config, create=True)
+    with db:
+        plan = plan_retrain(cfg, db, model)
+        _act(
+            db,
+            cfg,
+            plan,
+            yes=yes,
+            dry_run=dry_run,
+            detach=detach,
+            read_only=read_only,
+            as_json=as_json,
+        )
+
+
+@app.command()
+def actions(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The audit trail of operator actions."""
+    from opstui.store.actions import list_actions
+    from opstui.timeutil import human_age, iso
+
+    db, _ = open_store(store, config, create=False)
+    with db:
+        rows = list_actions(db, limit=limit)
+    if as_json:
+        doc = [
+            {
+                "id": r.id,
+                "at": iso(r.ts),
+                "actor": r.actor,
+                "action": r.action,
+                "target": r.target,
+                "environment": r.environment,
+                "status": r.status,
+                "outcome": r.outcome,
+                "run_id": r.run_id,
+                "finished_at": iso(r.finished_at),
+                "plan": r.plan,
+            }
+            for r in rows
+        ]
+        print(json.dumps({"schema": 1, "actions": doc}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    if not rows:
+        print("No actions recorded yet.")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("ID", "WHEN", "ACTOR", "ACTION", "TARGET", "ENV", "STATUS", "RUN", "OUTCOME"):
+        table.add_column(name, no_wrap=name != "OUTCOME", overflow="fold")
+    now = time.time()
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            human_age(now - r.ts),
+            r.actor,
+            r.action,
+            r.target,
+            r.environment or "",
+            r.status,
+            str(r.run_id or ""),
+            r.outcome or "",
+        )
+    Console().print(table)
+
+
+@app.command("_execute", hidden=True)
+def execute_detached(
+    run_id: int,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Execute a queued run (the detached half of --detach)."""
+    from opstui.runner.execute import execute
+
+    db, cfg = open_store(store, config, create=False)
+    with db:
+        status = execute(db, cfg, run_id)
+    raise typer.Exit(0 if status == "succeeded" else 1)
