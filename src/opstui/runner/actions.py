@@ -85,17 +85,28 @@ class Started:
     status: str | None = None  # final status when executed inline
 
 
-def _display(argv: tuple[str, ...]) -> str:
-    return shlex.join(argv) if argv else "(no command: recorded in the store)"
+def _display(argv: tuple[str, ...], context: dict[str, Any]) -> str:
+    if not argv:
+        return "(no command: recorded in the store)"
+    # Show the values the command will get; what only the run knows stays {name}.
+    known = {k: v for k, v in context.items() if v is not None}
+    return shlex.join(
+        PLACEHOLDER.sub(lambda m: str(known.get(m.group(1), m.group(0))), a) for a in argv
+    )
 
 
 def _steps(
-    pipeline: PipelineDef, stage_set: str, reuse: dict[str, int], parent: int | None
+    pipeline: PipelineDef,
+    stage_set: str,
+    context: dict[str, Any],
+    reuse: dict[str, int] | None = None,
+    parent: int | None = None,
 ) -> tuple[Step, ...]:
+    reuse = reuse or {}
     return tuple(
         Step(s.name, f"reuse (succeeded in run {parent})")
         if s.name in reuse
-        else Step(s.name, f"run: {_display(s.command.argv)}")
+        else Step(s.name, f"run: {_display(s.command.argv, {**context, 'stage': s.name})}")
         for s in stages_for(pipeline, stage_set)
     )
 
