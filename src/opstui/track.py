@@ -38,7 +38,7 @@ from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
 
-__all__ = ["ActiveRun", "ActiveStage", "Tracker"]
+__all__ = ["ActiveRun", "ActiveStage", "AttachedRun", "Tracker"]
 
 
 class Tracker:
@@ -86,6 +86,26 @@ class Tracker:
             key=key,
             params=params,
         )
+
+    def attach(self, run_id: int | None = None) -> AttachedRun:
+        """Record into a run someone else started, e.g. the stage of a run that
+        ``opstui run`` executes (it sets ``OPSTUI_RUN_ID`` for its stages).
+
+        The run's lifecycle stays with its runner: an attached run only adds
+        metrics, model versions, features and deployments to it.
+        """
+        if run_id is None:
+            raw = os.environ.get("OPSTUI_RUN_ID")
+            if not raw or not raw.isdigit():
+                raise UsageError(
+                    "no run to attach to: OPSTUI_RUN_ID is not set",
+                    hint="run this under `opstui run`, or pass run_id",
+                )
+            run_id = int(raw)
+        from opstui.store import history
+
+        pipeline = history.get_run(self.store, run_id).pipeline
+        return AttachedRun(self, pipeline, run_id)
 
     def close(self) -> None:
         self.store.close()
@@ -344,6 +364,37 @@ class ActiveRun:
             full = len(self._logs) >= self.tracker.max_buffer
         if full:
             self.flush()
+
+
+class AttachedRun(ActiveRun):
+    """A run whose lifecycle belongs to another process (see ``Tracker.attach``)."""
+
+    def __init__(self, tracker: Tracker, pipeline: str, run_id: int) -> None:
+        super().__init__(
+            tracker,
+            pipeline,
+            stages=None,
+            kind=None,
+            trigger="manual",
+            parent=None,
+            key=None,
+            params=None,
+        )
+        self.id = run_id
+
+    def __enter__(self) -> AttachedRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.flush()
+
+    def stage(self, name: str) -> ActiveStage:
+        raise UsageError("an attached run's stages belong to its runner; log to stdout instead")
 
 
 class ActiveStage:
