@@ -73,14 +73,22 @@ class _Lines:
     def feed(self, data: bytes) -> list[str]:
         self.partial += data
         *complete, self.partial = self.partial.split(b"\n")
+        out = [_decode(piece) for line in complete for piece in _cut(line)]
         while len(self.partial) > MAX_LINE:
-            complete.append(self.partial[:MAX_LINE])
+            out.append(_decode(self.partial[:MAX_LINE]))
             self.partial = self.partial[MAX_LINE:]
-        return [_decode(c) for c in complete]
+        return out
 
     def close(self) -> list[str]:
         rest, self.partial = self.partial, b""
         return [_decode(rest)] if rest else []
+
+
+def _cut(line: bytes) -> list[bytes]:
+    # An overlong line is kept whole, as several stored lines of MAX_LINE bytes.
+    if len(line) <= MAX_LINE:
+        return [line]
+    return [line[i : i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
 
 
 def _decode(raw: bytes) -> str:
