@@ -311,3 +311,24 @@ def test_a_killed_ci_script_that_passed_its_pid_reads_as_lost(tmp_path: Path) ->
         run = history.get_run(store, run_id)
         assert run.status == st.LOST
         assert run.stages[0].status == st.LOST
+
+
+def test_the_commented_pipeline_examples_in_init_are_valid(tmp_path: Path) -> None:
+    run_cli("init", cwd=tmp_path)
+    text = (tmp_path / "opstui.toml").read_text()
+    start = text.index("# [pipelines.web-api]")
+    uncommented = text[:start] + "\n".join(
+        line[2:] if line.startswith("# ") else line.lstrip("#")
+        for line in text[start:].splitlines()
+    )
+    cfg = parse_config(uncommented, tmp_path / "opstui.toml")
+    assert cfg.pipelines["web-api"].stage_names() == [
+        "plan",
+        "build",
+        "test",
+        "release",
+        "deploy",
+        "monitor",
+    ]
+    assert cfg.pipelines["web-api"].rollback is not None
+    assert cfg.models["churn"].pipeline == "churn-model"
