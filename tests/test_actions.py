@@ -325,3 +325,34 @@ def test_plans_are_made_before_anything_is_written(ops: Path) -> None:
         with pytest.raises(UsageError, match="does not exist"):
             plan_retry(cfg, store, 1)
         assert store.conn.execute("SELECT count(*) FROM actions").fetchone()[0] == 0
+
+
+def test_a_retry_whose_runner_died_does_not_block_the_next(tmp_path: Path) -> None:
+    script = "test -f ok && exit 0; test -f hang || exit 1; echo working; exec sleep 300"
+    write_config(
+        tmp_path,
+        '[pipelines.p]\nkind = "devops"\n'
+        f'stages = [{{ name = "a", run = ["sh", "-c", "{script}"] }}]\n',
+    )
+    assert run_cli("run", "p", "--yes", cwd=tmp_path).returncode == 1
+    (tmp_path / "hang").touch()
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "opstui", "retry", "1", "--yes"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert runner.stdout is not None
+    for line in runner.stdout:
+        if line.strip() == "working":
+            break
+    runner.kill()
+    runner.wait()
+    (tmp_path / "ok").touch()
+    again = run_cli("retry", "1", "--yes", "--json", cwd=tmp_path)
+    doc = json.loads(again.stdout)
+    assert doc["joined"] is False
+    assert doc["status"] == "succeeded"
+    with Store(tmp_path / "ops.db") as store:
+        assert history.get_run(store, 2).status == st.LOST

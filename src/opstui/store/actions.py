@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from opstui.errors import UsageError
 from opstui.store import status as st
+from opstui.store.dashboard import process_gone
 from opstui.store.db import Store, Transaction
 from opstui.store.runs import ensure_pipeline
 
@@ -92,13 +93,17 @@ def finish_actions_for_run(store: Store, run_id: int, status: str, outcome: str)
 def in_flight(tx: Transaction, request: str, now: float) -> int | None:
     """Id of a queued or running run started by ``request`` that is still alive."""
     rows = tx.execute(
-        """SELECT id, status, heartbeat_at, heartbeat_timeout FROM runs
+        """SELECT id, status, heartbeat_at, heartbeat_timeout, host, pid FROM runs
            WHERE request = ? AND status IN (?, ?) ORDER BY id DESC""",
         (request, st.QUEUED, st.RUNNING),
     ).fetchall()
-    for run_id, status, beat, timeout in rows:
+    for run_id, status, beat, timeout, host, pid in rows:
         # A lost run (its runner died) does not block a new request.
-        if st.effective_run_status(status, beat, timeout or 60.0, now) != st.LOST:
+        gone = process_gone(host, pid)
+        if (
+            st.effective_run_status(status, beat, timeout or 60.0, now, process_gone=gone)
+            != st.LOST
+        ):
             return int(run_id)
     return None
 

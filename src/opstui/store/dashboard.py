@@ -31,7 +31,7 @@ _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id
 _HOST = socket.gethostname()
 
 
-def _process_gone(host: str | None, pid: int | None) -> bool:
+def process_gone(host: str | None, pid: int | None) -> bool:
     """True when the recording process ran on this host and is dead."""
     if pid is None or host != _HOST:
         return False
@@ -86,7 +86,7 @@ def build_run(
         r[10],
         r[11] if r[11] is not None else 60.0,
         now,
-        process_gone=recorded in (st.RUNNING, st.QUEUED) and _process_gone(r[12], r[13]),
+        process_gone=recorded in (st.RUNNING, st.QUEUED) and process_gone(r[12], r[13]),
     )
     if status == st.LOST:
         stages = (s._replace(status=st.effective_stage_status(s.status, status)) for s in stages)
