@@ -119,6 +119,9 @@ def test_retry_of_a_recorded_run_without_definition(ops: Path) -> None:
 def test_two_operators_retrying_at_once_start_one_run(ops: Path) -> None:
     first = failed_run(ops)
     (ops / "pass").touch()
+    # The retry must still be running when the last operator asks.
+    config = ops / "opstui.toml"
+    config.write_text(config.read_text().replace("echo deploy", "sleep 4; echo deploy"))
     argv = [sys.executable, "-m", "opstui", "retry", str(first), "--yes", "--detach", "--json"]
     procs = [
         subprocess.Popen(argv, cwd=ops, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
