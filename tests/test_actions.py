@@ -18,7 +18,7 @@ from opstui.store import status as st
 from opstui.store.actions import list_actions
 
 from .conftest import run_cli
-from .test_runner import write_config
+from .test_runner import start_until, write_config
 
 FLAKY = """
 [environments.frozen]
@@ -339,17 +339,7 @@ def test_a_retry_whose_runner_died_does_not_block_the_next(tmp_path: Path) -> No
     )
     assert run_cli("run", "p", "--yes", cwd=tmp_path).returncode == 1
     (tmp_path / "hang").touch()
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "opstui", "retry", "1", "--yes"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert runner.stdout is not None
-    for line in runner.stdout:
-        if line.strip() == "working":
-            break
+    runner = start_until(tmp_path, ["retry", "1", "--yes"], "working")
     runner.kill()
     runner.wait()
     (tmp_path / "ok").touch()

@@ -209,19 +209,25 @@ stages = [
 """
 
 
-def test_runner_killed_mid_stage_leaves_a_lost_run_and_no_stage(tmp_path: Path) -> None:
-    write_config(tmp_path, KILLABLE)
-    runner = subprocess.Popen(
-        [PY, "-m", "opstui", "run", "p", "--yes"],
-        cwd=tmp_path,
+def start_until(folder: Path, args: list[str], marker: str) -> subprocess.Popen[str]:
+    """Start ``opstui ARGS`` and return once it printed ``marker`` on a line."""
+    proc = subprocess.Popen(
+        [PY, "-m", "opstui", *args],
+        cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert runner.stdout is not None
-    for line in runner.stdout:
-        if line.strip() == "working":
-            break
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip() == marker:
+            return proc
+    raise AssertionError(f"opstui {' '.join(args)} ended without printing {marker!r}")
+
+
+def test_runner_killed_mid_stage_leaves_a_lost_run_and_no_stage(tmp_path: Path) -> None:
+    write_config(tmp_path, KILLABLE)
+    runner = start_until(tmp_path, ["run", "p", "--yes"], "working")
     stage_pid = int((tmp_path / "stage.pid").read_text())
     runner.send_signal(signal.SIGKILL)
     runner.wait()
@@ -238,17 +244,7 @@ def test_runner_killed_mid_stage_leaves_a_lost_run_and_no_stage(tmp_path: Path) 
 
 def test_sigterm_cancels_the_run_cleanly(tmp_path: Path) -> None:
     write_config(tmp_path, KILLABLE)
-    runner = subprocess.Popen(
-        [PY, "-m", "opstui", "run", "p", "--yes"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert runner.stdout is not None
-    for line in runner.stdout:
-        if line.strip() == "working":
-            break
+    runner = start_until(tmp_path, ["run", "p", "--yes"], "working")
     runner.send_signal(signal.SIGTERM)
     assert runner.wait(timeout=30) == 1
     with Store(tmp_path / "ops.db") as store:

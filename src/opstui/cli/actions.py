@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -69,24 +71,39 @@ def _progress(name: str, outcome: StageOutcome | None) -> None:
         print(f"{mark} {name} {outcome.status}{note}", flush=True)
 
 
+@dataclass(frozen=True)
+class Flags:
+    """The options every action command shares."""
+
+    yes: bool
+    dry_run: bool
+    detach: bool
+    read_only: bool
+    as_json: bool
+
+
 def _act(
-    store: Store,
-    cfg: Config,
-    plan: Plan,
+    make_plan: Callable[[Store, Config], Plan],
     *,
-    yes: bool,
-    dry_run: bool,
-    detach: bool,
-    read_only: bool,
-    as_json: bool,
+    store: Path | None,
+    config: Path | None,
+    create: bool,
+    flags: Flags,
 ) -> None:
+    db, cfg = open_store(store, config, create=create)
+    with db:
+        _perform(db, cfg, make_plan(db, cfg), flags)
+
+
+def _perform(store: Store, cfg: Config, plan: Plan, flags: Flags) -> None:
     from opstui.runner.actions import perform
     from opstui.store import local_actor
     from opstui.store import status as st
 
+    as_json = flags.as_json
     if not as_json:
         print("\n".join(plan.lines()))
-    if dry_run:
+    if flags.dry_run:
         if as_json:
             print(json.dumps({"plan": plan.as_dict(), "dry_run": True}, indent=2))
         else:
@@ -97,16 +114,16 @@ def _act(
         cfg,
         plan,
         actor=cfg.actor or local_actor(),
-        read_only=read_only,
-        confirm=_confirm(yes),
-        detach=detach,
+        read_only=flags.read_only,
+        confirm=_confirm(flags.yes),
+        detach=flags.detach,
         echo=None if as_json else _echo,
         on_stage=None if as_json else _progress,
     )
     result = {
         "run_id": started.run_id,
         "joined": not started.created,
-        "detached": detach and started.created,
+        "detached": flags.detach and started.created,
         "status": started.status,
         "action_id": started.action_id,
     }
@@ -114,7 +131,7 @@ def _act(
         print(json.dumps(result, indent=2))
     elif not started.created:
         print(f"run {started.run_id} is already doing this; joined it instead of starting another")
-    elif detach:
+    elif flags.detach:
         print(f"started run {started.run_id} (detached); watch it with `opstui status`")
     else:
         print(f"run {started.run_id} {started.status}")
@@ -140,19 +157,13 @@ def run_pipeline(
     """Run a pipeline's stages in order as subprocesses."""
     from opstui.runner.actions import plan_run
 
-    db, cfg = open_store(store, config, create=True)
-    with db:
-        plan = plan_run(cfg, pipeline, environment=environment, version=version)
-        _act(
-            db,
-            cfg,
-            plan,
-            yes=yes,
-            dry_run=dry_run,
-            detach=detach,
-            read_only=read_only,
-            as_json=as_json,
-        )
+    _act(
+        lambda db, cfg: plan_run(cfg, pipeline, environment=environment, version=version),
+        store=store,
+        config=config,
+        create=True,
+        flags=Flags(yes, dry_run, detach, read_only, as_json),
+    )
 
 
 @app.command()
@@ -172,19 +183,13 @@ def retry(
     """Retry a failed run: reuse the stages that succeeded, resume at the failed one."""
     from opstui.runner.actions import plan_retry
 
-    db, cfg = open_store(store, config, create=False)
-    with db:
-        plan = plan_retry(cfg, db, run_id, from_stage=from_stage)
-        _act(
-            db,
-            cfg,
-            plan,
-            yes=yes,
-            dry_run=dry_run,
-            detach=detach,
-            read_only=read_only,
-            as_json=as_json,
-        )
+    _act(
+        lambda db, cfg: plan_retry(cfg, db, run_id, from_stage=from_stage),
+        store=store,
+        config=config,
+        create=False,
+        flags=Flags(yes, dry_run, detach, read_only, as_json),
+    )
 
 
 @app.command()
@@ -206,19 +211,13 @@ def rollback(
     """Put an environment back on the previous good version."""
     from opstui.runner.actions import plan_rollback
 
-    db, cfg = open_store(store, config, create=False)
-    with db:
-        plan = plan_rollback(cfg, db, environment, pipeline=pipeline, model=model, to=to)
-        _act(
-            db,
-            cfg,
-            plan,
-            yes=yes,
-            dry_run=dry_run,
-            detach=detach,
-            read_only=read_only,
-            as_json=as_json,
-        )
+    _act(
+        lambda db, cfg: plan_rollback(cfg, db, environment, pipeline=pipeline, model=model, to=to),
+        store=store,
+        config=config,
+        create=False,
+        flags=Flags(yes, dry_run, detach, read_only, as_json),
+    )
 
 
 @app.command()
@@ -235,19 +234,13 @@ def retrain(
     """Retrain a model; the new version is promoted only if it passes the gate."""
     from opstui.runner.actions import plan_retrain
 
-    db, cfg = open_store(store, config, create=True)
-    with db:
-        plan = plan_retrain(cfg, db, model)
-        _act(
-            db,
-            cfg,
-            plan,
-            yes=yes,
-            dry_run=dry_run,
-            detach=detach,
-            read_only=read_only,
-            as_json=as_json,
-        )
+    _act(
+        lambda db, cfg: plan_retrain(cfg, db, model),
+        store=store,
+        config=config,
+        create=True,
+        flags=Flags(yes, dry_run, detach, read_only, as_json),
+    )
 
 
 @app.command()
