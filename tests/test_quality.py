@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["src", "tests", "bench", "scripts"]
+TARGETS = ["src", "tests", "bench", "scripts", "examples"]
 
 
 def tool(name: str) -> str:

@@ -143,3 +143,40 @@ def test_a_writer_held_too_long_gives_a_clear_busy_error(store_path: Path) -> No
     finally:
         hog.execute("ROLLBACK")
         hog.close()
+
+
+def test_a_second_store_in_one_process_keeps_the_first_ones_locks(store_path: Path) -> None:
+    # Regression: reading the file's header with Python's open()/close()
+    # dropped the POSIX locks of the process's open connection; the next
+    # process to close its connection then deleted the WAL under it, and
+    # later writes were lost (or the store corrupted).
+    import subprocess
+    import sys
+
+    first = Store(store_path)
+    store_runs.create_run(first, "before")
+    Store(store_path).close()  # e.g. the runner's heartbeat connection
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from opstui.store import Store; Store({str(store_path)!r}).close()",
+        ],
+        check=True,
+    )
+    assert Path(f"{store_path}-wal").exists(), "the WAL was deleted under an open connection"
+    store_runs.create_run(first, "after")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from opstui.store import Store\n"
+            f"s = Store({str(store_path)!r})\n"
+            "print(sorted(r[0] for r in s.conn.execute('SELECT name FROM pipelines')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "['after', 'before']"
+    first.close()

@@ -22,7 +22,6 @@ from pathlib import Path
 from opstui.errors import OpstuiError
 from opstui.store.schema import SCHEMA_VERSION, migrate
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 DEFAULT_BUSY_TIMEOUT = 30.0
 
 
@@ -70,17 +69,12 @@ def _check_file(path: Path, *, create: bool) -> None:
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         return
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StoreError(f"cannot read run store {path}: {exc.strerror}") from exc
-    # An empty file is a valid, empty SQLite database (``touch opstui.db``).
-    if header and header != SQLITE_HEADER:
-        raise NotAStore(
-            f"{path} is not an SQLite database",
-            hint="it was left untouched; point --store at a run store or a new path",
-        )
+    # Whether it is SQLite is left to SQLite itself (see ``connect``). Reading
+    # the header here would be wrong: closing any descriptor of the database
+    # file drops every POSIX lock this process holds on it, including those
+    # of a connection already open (a second Store in the same process), and
+    # SQLite would then delete the WAL under that connection and corrupt it.
+    # https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_
 
 
 def connect(
@@ -122,7 +116,12 @@ def connect(
             migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        if "not a database" in str(exc) or "malformed" in str(exc):
+        if "not a database" in str(exc):
+            raise NotAStore(
+                f"{p} is not an SQLite database",
+                hint="it was left untouched; point --store at a run store or a new path",
+            ) from exc
+        if "malformed" in str(exc):
             raise NotAStore(
                 f"{p} is not a usable SQLite database ({exc})",
                 hint="it was left untouched; point --store at a run store or a new path",
