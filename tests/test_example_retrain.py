@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,12 +52,16 @@ class Phase:
 
 
 def retrain(example: Path, **env: str) -> Phase:
+    return act(example, ["retrain", "diagnosis"], **env)
+
+
+def act(example: Path, args: list[str], **env: str) -> Phase:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSTUI_", "DIAGNOSIS_"))}
-    # The stages run "python" from PATH: make it this interpreter, which has
-    # opstui and scikit-learn (as opstui.toml tells operators to do).
-    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    # A PATH without this virtualenv: the stages must find their interpreter
+    # through {python}, not through PATH.
+    full_env["PATH"] = "/usr/bin:/bin"
     full_env.update(env)
-    argv = ["retrain", "diagnosis", "--yes", "--config", str(example / "opstui.toml")]
+    argv = [*args, "--yes", "--config", str(example / "opstui.toml")]
     result = subprocess.run(
         [sys.executable, "-m", "opstui", *argv],
         cwd=example,
@@ -86,11 +91,11 @@ def retrain(example: Path, **env: str) -> Phase:
 
 
 @pytest.fixture(scope="module")
-def phases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Phase]:
+def phases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     example = tmp_path_factory.mktemp("diagnosis")
     generated = shutil.ignore_patterns("work", "artifacts", "opstui.db*", "__pycache__")
     shutil.copytree(EXAMPLE, example, dirs_exist_ok=True, ignore=generated)
-    out = {"first": retrain(example), "second": retrain(example)}
+    out: dict[str, Any] = {"first": retrain(example), "second": retrain(example)}
     config = example / "opstui.toml"
     original = config.read_text(encoding="utf-8")
     assert "min_improvement = 0.002\n" in original
@@ -98,10 +103,17 @@ def phases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Phase]:
     out["impossible_gate"] = retrain(example)
     config.write_text(original)
     out["bad_data"] = retrain(example, DIAGNOSIS_INJECT_BAD_DATA="1")
+    config.write_text(original.replace("min_improvement = 0.002", "min_improvement = -1.0"))
+    out["always_gate"] = retrain(example)
+    config.write_text(original)
+    out["served_before_rollback"] = (example / "artifacts" / "production.pkl").read_bytes()
+    out["rollback"] = act(example, ["rollback", "production", "--model", "diagnosis"])
+    out["served_after_rollback"] = (example / "artifacts" / "production.pkl").read_bytes()
+    out["example"] = example
     return out
 
 
-def test_first_retrain_promotes_version_1_and_deploys_it(phases: dict[str, Phase]) -> None:
+def test_first_retrain_promotes_version_1_and_deploys_it(phases: dict[str, Any]) -> None:
     p = phases["first"]
     assert p.result.returncode == 0, p.output
     assert p.run.status == st.SUCCEEDED
@@ -132,7 +144,7 @@ def test_first_retrain_promotes_version_1_and_deploys_it(phases: dict[str, Phase
 
 
 def test_second_retrain_is_gated_against_version_1_on_the_same_rows(
-    phases: dict[str, Phase],
+    phases: dict[str, Any],
 ) -> None:
     first, p = phases["first"], phases["second"]
     assert p.result.returncode == 0, p.output
@@ -164,7 +176,7 @@ def test_second_retrain_is_gated_against_version_1_on_the_same_rows(
 
 
 def test_a_failed_gate_leaves_the_version_a_candidate_and_the_run_succeeded(
-    phases: dict[str, Phase],
+    phases: dict[str, Any],
 ) -> None:
     before, p = phases["second"], phases["impossible_gate"]
     assert p.result.returncode == 0, p.output  # a failed gate is not a failed run
@@ -182,7 +194,7 @@ def test_a_failed_gate_leaves_the_version_a_candidate_and_the_run_succeeded(
 
 
 def test_bad_data_fails_the_run_at_validate_and_records_no_version(
-    phases: dict[str, Phase],
+    phases: dict[str, Any],
 ) -> None:
     before, p = phases["impossible_gate"], phases["bad_data"]
     assert p.result.returncode == 1, p.output
@@ -199,3 +211,22 @@ def test_bad_data_fails_the_run_at_validate_and_records_no_version(
     assert message in p.result.stderr  # shown to the operator as it happened
     assert p.versions == before.versions
     assert p.deployments == before.deployments
+
+
+def test_model_rollback_swaps_the_served_model_back(phases: dict[str, Any]) -> None:
+    promoted: Phase = phases["always_gate"]
+    assert promoted.result.returncode == 0, promoted.output
+    newest = promoted.versions[0]
+    assert newest.status == "production"
+    rolled: Phase = phases["rollback"]
+    assert rolled.result.returncode == 0, rolled.output
+    assert rolled.run.trigger == "rollback"
+    now = rolled.deployments[0]
+    assert (now.action, now.replaced_version) == ("rollback", newest.version)
+    assert now.version != newest.version
+    assert rolled.production() == [now.version]
+    # The served file is the earlier version's artifact again.
+    example: Path = phases["example"]
+    earlier = next(v for v in rolled.versions if v.version == now.version)
+    assert phases["served_after_rollback"] == (example / earlier.params["artifact"]).read_bytes()
+    assert phases["served_after_rollback"] != phases["served_before_rollback"]

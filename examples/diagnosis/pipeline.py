@@ -279,8 +279,26 @@ def deploy(run: AttachedRun) -> None:
     print(f"deployed {MODEL} v{mine.version} to {environment} ({target.relative_to(HERE)})")
 
 
+def rollback(run: AttachedRun) -> None:
+    """Serve an earlier version again (``opstui rollback ENV --model diagnosis``).
+
+    opstui records the deployment and the production status once this stage
+    succeeds; this stage only swaps the served file.
+    """
+    environment = os.environ.get("OPSTUI_ENVIRONMENT") or "production"
+    wanted = os.environ.get("OPSTUI_VERSION")
+    versions = store_models.model_versions(run.store, MODEL)
+    target = next((v for v in versions if v.version == wanted), None)
+    if target is None or "artifact" not in target.params:
+        raise StageError(f"{MODEL} v{wanted} has no recorded artifact to roll back to")
+    served = ARTIFACTS / f"{environment}.pkl"
+    shutil.copyfile(HERE / target.params["artifact"], served.with_suffix(".partial"))
+    served.with_suffix(".partial").replace(served)
+    print(f"{environment} now serves {MODEL} v{wanted} ({served.relative_to(HERE)})")
+
+
 STAGES: dict[str, Callable[[AttachedRun], None]] = {
-    f.__name__: f for f in (data, validate, train, evaluate, deploy)
+    f.__name__: f for f in (data, validate, train, evaluate, deploy, rollback)
 }
 
 

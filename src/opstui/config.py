@@ -67,8 +67,10 @@ PLACEHOLDERS = frozenset(
         "model",
         "gate_metric",
         "min_improvement",
+        "lower_is_better",
         "config_dir",
         "store",
+        "python",  # the interpreter running opstui: no dependence on PATH
     }
 )
 

@@ -56,8 +56,9 @@ def _confirm(yes: bool) -> Callable[[Plan], str | None]:
 def _echo(stream: str, line: str) -> None:
     # Stage output is shown as it streams; control characters are made
     # visible so a stage cannot drive the operator's terminal.
-    safe = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
-    print(safe, file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
+    if not line.isprintable():  # the common case skips the per-character walk
+        line = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
+    print(line, file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
 
 
 def _progress(name: str, outcome: StageOutcome | None) -> None:

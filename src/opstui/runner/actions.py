@@ -315,12 +315,12 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
     production = next(
         (v for v in store_models.model_versions(store, model) if v.status == "production"), None
     )
-    against = (
-        f"production v{production.version} ({m.gate_metric} "
-        f"{production.metrics.get(m.gate_metric, '?')})"
-        if production
-        else "no production version yet: the first passing version is promoted"
-    )
+    if production is None:
+        against = "nothing: no production version yet, so a version that runs is promoted"
+    else:
+        value = production.metrics.get(m.gate_metric)
+        shown = f"{value:.4f}" if isinstance(value, int | float) else "not recorded"
+        against = f"production v{production.version} ({m.gate_metric} {shown})"
     better = "lower" if m.lower_is_better else "higher"
     environment = p.environment or "production"
     context: dict[str, Any] = {
@@ -328,6 +328,7 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
         "environment": environment,
         "gate_metric": m.gate_metric,
         "min_improvement": m.min_improvement,
+        "lower_is_better": str(m.lower_is_better).lower(),
     }
     _require_values(p, "retrain", context)
     return Plan(
@@ -340,7 +341,7 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
         steps=_steps(p, "retrain", context),
         changes=(
             f"gate: {m.gate_metric} ({better} is better) must beat {against} "
-            f"by >= {m.min_improvement:g}, else the new version stays a candidate",
+            f"by >= {m.min_improvement:g}; otherwise the new version stays a candidate",
         ),
         request=f"retrain:{model}",
         trigger="retrain",
@@ -429,7 +430,7 @@ def perform(
 
 
 def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> None:
-    """Start ``opstui _execute RUN`` in its own session: it survives an SSH drop.
+    """Start the executor for ``run_id`` in its own session: it survives an SSH drop.
 
     The runner's own errors (not its stages' output, which goes to the
     store) are appended to ``<store>.runner.log``.
@@ -437,8 +438,7 @@ def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> N
     argv = [
         sys.executable,
         "-m",
-        "opstui",
-        "_execute",
+        "opstui.runner",
         str(run_id),
         "--store",
         str(store_path.resolve()),

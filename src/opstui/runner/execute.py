@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -137,6 +138,7 @@ def execute(
             "store": str(store.path.resolve()),
             "config": str(config.path.resolve()) if config.path else None,
             "config_dir": str(config.base_dir),
+            "python": sys.executable,
         }
         reuse: dict[str, int] = params.get("reuse", {})
         with _heartbeat(str(store.path), run_id), _stop_signals(cancel):

@@ -324,5 +324,6 @@ def _safe_line(line: str, limit: int = 16_384) -> str:
     # Lines are stored as received (ANSI escapes included: a viewer decides
     # how to show them safely); only overlong lines are cut, so one runaway
     # line cannot bloat the store.
-    text = line.rstrip("\r\n")
-    return text if len(text) <= limit else text[:limit] + " …[truncated]"
+    if line.endswith(("\n", "\r")):
+        line = line.rstrip("\r\n")
+    return line if len(line) <= limit else line[:limit] + " …[truncated]"
