@@ -19,10 +19,10 @@ so it fails until a file named ``pass`` exists next to the config) and
 The retry must reuse ``build`` and succeed; anything else is an error (exit 1).
 
 Two processes start before the retry is running: the CLI, then the detached
-runner (``opstui _execute RUN``). To show what each costs on its own, it also
+runner (``python -m opstui.runner RUN``). To show what each costs on its own, it also
 times ``python -c pass``, ``opstui --version``, ``opstui retry RUN --yes
 --dry-run`` (the CLI's fixed cost: everything but the write and the spawn)
-and ``opstui _execute`` of a run that does not exist (the runner's fixed cost:
+and ``python -m opstui.runner`` of a run that does not exist (the runner's fixed cost:
 start-up, imports, config, store; it stops where it would claim the run),
 and lists the slowest imports of the last two (``-X importtime``).
 
@@ -62,7 +62,7 @@ FINISHED = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
 FLOOR = "python -c pass (interpreter floor)"
 VERSION = "opstui --version (start-up, imports)"
 DRY_RUN = "opstui retry RUN --yes --dry-run (CLI fixed cost)"
-NO_RUN = "opstui _execute <no such run> (runner fixed cost)"
+NO_RUN = "python -m opstui.runner <no such run> (runner fixed cost)"
 NO_PYC_NOTE = "; PYTHONDONTWRITEBYTECODE is set: opstui is compiled from source each time"
 
 CONFIG = """\
@@ -336,7 +336,17 @@ def run_benchmark(args: argparse.Namespace, root: Path) -> int:
             cell = "-" if it.running is None else f"{it.running * 1000:.0f} ms"
             print(f"  {i + 1:>3}: retry of run {failed} running after {cell}", flush=True)
     dry_run = bench.cli("retry", str(first), "--yes", "--dry-run")
-    no_run = bench.cli("_execute", "999999999")
+    # The detached runner's own entry point (what --detach starts).
+    no_run = [
+        sys.executable,
+        "-m",
+        "opstui.runner",
+        "999999999",
+        "--store",
+        str(bench.store_path),
+        "--config",
+        str(bench.config),
+    ]
     fixed = {
         FLOOR: subprocess_times([sys.executable, "-c", "pass"], args.floor_runs, env),
         VERSION: subprocess_times([*CLI, "--version"], args.floor_runs, env),
@@ -352,7 +362,7 @@ def run_benchmark(args: argparse.Namespace, root: Path) -> int:
     print("\nslowest top-level imports (-X importtime, cumulative; one run each, noisy):")
     print(
         table(
-            ["module", "retry --dry-run", "_execute"],
+            ["module", "retry --dry-run", "opstui.runner"],
             [
                 [m, ms(cli_imports.get(m, math.nan)), ms(runner_imports.get(m, math.nan))]
                 for m in slowest

@@ -8,7 +8,7 @@ on stderr). It is run through the real CLI as a subprocess, two ways:
       inline run echoes every line to the terminal; ``--json`` turns the echo
       off, measured once as (a'));
   (b) detached: ``opstui run stream --yes --detach``, then the ``opstui
-      _execute`` runner it starts, until that process exits.
+      `` runner it starts (``python -m opstui.runner``), until that process exits.
 
 For each, at N = 20,000, 200,000 and 1,000,000 (``--quick``: 20,000 and
 200,000): wall time, lines stored (the stage's ``log_lines`` rows, compared
@@ -512,7 +512,7 @@ def report(
     print(
         "\nwall: CLI launch to the runner's exit; stage: the stage's started_at..finished_at"
         " in the store;\nrunner peak RSS: the VmHWM of the process that runs the stage"
-        " (the CLI inline, `opstui _execute` detached)"
+        " (the CLI inline, `python -m opstui.runner` detached)"
         f"\nproducer alone, {headline:,} lines to /dev/null:"
         f" {floor:.2f} s ({headline / floor:,.0f} lines/s)"
     )
