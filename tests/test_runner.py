@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -352,3 +354,44 @@ def test_bad_pipeline_definitions_name_the_key(tmp_path: Path, toml: str, messag
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_detached_run_survives_its_terminal_closing(tmp_path: Path) -> None:
+    # An SSH drop, as close as a test gets: the terminal (a tmux session) that
+    # started the run is killed while the run is still going.
+    write_config(
+        tmp_path,
+        """
+        [pipelines.p]
+        kind = "devops"
+        stages = [{ name = "slow", run = ["sh", "-c", "sleep 2; echo survived"] }]
+        """,
+    )
+    session = f"opstui-test-{os.getpid()}"
+    command = f"{shlex.quote(PY)} -m opstui run p --yes --detach; sleep 60"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-c", str(tmp_path),
+         command],
+        check=True,
+    )  # fmt: skip
+    store_path = tmp_path / "ops.db"
+    deadline = time.monotonic() + 30
+    while not store_path.exists() or not _has_run(store_path):
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+    subprocess.run(["tmux", "kill-session", "-t", session], check=True)
+    with Store(store_path) as store:
+        while history.get_run(store, 1).status in (st.QUEUED, st.RUNNING):
+            assert time.monotonic() < deadline + 30, "the detached run did not finish"
+            time.sleep(0.05)
+        assert history.get_run(store, 1).status == st.SUCCEEDED
+    assert logs_of(store_path, 1, "slow") == [("stdout", "survived")]
+
+
+def _has_run(store_path: Path) -> bool:
+    try:
+        with Store(store_path, create=False) as store:
+            return bool(store.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    except Exception:
+        return False

@@ -45,8 +45,9 @@ PR_SET_PDEATHSIG = 1
 # CDLL(None) is the running process, libc included: no ldconfig lookup (3 ms).
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 #: Flush a batch once it holds this much text, whatever the line count: a
-#: stage printing 16 KiB lines must not hold 2,000 of them (32 MB) at once.
-FLUSH_CHARS = 1_000_000
+#: stage printing 16 KiB lines must not hold 2,000 of them (32 MB) at once,
+#: and junk decoded to 4-byte characters costs 4 bytes a character.
+FLUSH_CHARS = 250_000
 
 
 def _die_with_runner() -> None:  # runs in the child between fork and exec
