@@ -89,7 +89,7 @@ def _display(argv: tuple[str, ...], context: dict[str, Any]) -> str:
     if not argv:
         return "(no command: recorded in the store)"
     # Show the values the command will get; what only the run knows stays {name}.
-    known = {k: v for k, v in context.items() if v is not None}
+    known = {"python": sys.executable, **{k: v for k, v in context.items() if v is not None}}
     return shlex.join(
         PLACEHOLDER.sub(lambda m: str(known.get(m.group(1), m.group(0))), a) for a in argv
     )
@@ -315,13 +315,17 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
     production = next(
         (v for v in store_models.model_versions(store, model) if v.status == "production"), None
     )
+    better = "lower" if m.lower_is_better else "higher"
     if production is None:
-        against = "nothing: no production version yet, so a version that runs is promoted"
+        gate = "gate: no production version yet, so the new version is promoted if the run passes"
     else:
         value = production.metrics.get(m.gate_metric)
         shown = f"{value:.4f}" if isinstance(value, int | float) else "not recorded"
-        against = f"production v{production.version} ({m.gate_metric} {shown})"
-    better = "lower" if m.lower_is_better else "higher"
+        gate = (
+            f"gate: {m.gate_metric} ({better} is better) must beat production "
+            f"v{production.version} ({shown}) by >= {m.min_improvement:g}; "
+            "otherwise the new version stays a candidate"
+        )
     environment = p.environment or "production"
     context: dict[str, Any] = {
         "model": model,
@@ -339,10 +343,7 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
         kind=p.kind,
         title=f"Retrain {model} with {p.name}",
         steps=_steps(p, "retrain", context),
-        changes=(
-            f"gate: {m.gate_metric} ({better} is better) must beat {against} "
-            f"by >= {m.min_improvement:g}; otherwise the new version stays a candidate",
-        ),
+        changes=(gate,),
         request=f"retrain:{model}",
         trigger="retrain",
         params={"action": "retrain", "stage_set": "retrain", "context": context},
