@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -44,3 +46,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+
+
+def in_workdir(keep: bool, run: Callable[[Path], int], prefix: str = "opstui-bench-") -> int:
+    """Call ``run`` with a fresh temporary directory, removed after unless ``keep``."""
+    if keep:
+        root = Path(tempfile.mkdtemp(prefix=prefix))
+        print(f"keeping {root}")
+        return run(root)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        return run(Path(tmp))

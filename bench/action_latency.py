@@ -44,13 +44,12 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from _report import median, ms, percentile, table
+from _report import in_workdir, median, ms, percentile, table
 
 from opstui.store import Store
 
@@ -394,12 +393,7 @@ def main() -> int:
     if args.quick:
         args.iterations = min(args.iterations, 8)
         args.floor_runs = min(args.floor_runs, 7)
-    if args.keep:
-        root = Path(tempfile.mkdtemp(prefix="opstui-bench-"))
-        print(f"keeping {root}")
-        return run_benchmark(args, root)
-    with tempfile.TemporaryDirectory(prefix="opstui-bench-") as tmp:
-        return run_benchmark(args, Path(tmp))
+    return in_workdir(args.keep, lambda root: run_benchmark(args, root), prefix="opstui-bench-")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import multiprocessing as mp
 import queue
 import sqlite3
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-from _report import median, ms, percentile, table
+from _report import in_workdir, median, ms, percentile, table
 
 from opstui.store import Store
 from opstui.store.dashboard import Dashboard
@@ -336,12 +335,7 @@ def main() -> int:
     if args.quick:
         args.lines = min(args.lines, 2_500)
         args.samples = min(args.samples, 2_500)
-    if args.keep:
-        workdir = Path(tempfile.mkdtemp(prefix="opstui-bench-"))
-        print(f"keeping {workdir}")
-        return run_benchmark(args, workdir)
-    with tempfile.TemporaryDirectory(prefix="opstui-bench-") as tmp:
-        return run_benchmark(args, Path(tmp))
+    return in_workdir(args.keep, lambda root: run_benchmark(args, root), prefix="opstui-bench-")
 
 
 if __name__ == "__main__":

@@ -41,14 +41,13 @@ import random
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _report import table
+from _report import in_workdir, table
 
 from opstui.config import PLACEHOLDER
 from opstui.runner.process import MAX_LINE
@@ -657,12 +656,7 @@ def main() -> int:
         print("log_streaming.py needs Linux (/proc, prctl)", file=sys.stderr)
         return 2
     become_subreaper()
-    if args.keep:
-        root = Path(tempfile.mkdtemp(prefix="opstui-bench-"))
-        print(f"keeping {root}")
-        return run_benchmark(args, root)
-    with tempfile.TemporaryDirectory(prefix="opstui-bench-") as tmp:
-        return run_benchmark(args, Path(tmp))
+    return in_workdir(args.keep, lambda root: run_benchmark(args, root), prefix="opstui-bench-")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import os
 import random
 import sqlite3
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _report import table
+from _report import in_workdir, table
 
 from opstui.store import metrics as store_metrics
 from opstui.track import Tracker
@@ -280,12 +279,7 @@ def main() -> int:
     if args.quick:
         args.values = min(args.values, 1_000)
         args.chunk = min(args.chunk, 250)
-    if args.keep:
-        workdir = Path(tempfile.mkdtemp(prefix="opstui-vs-mlflow-"))
-        print(f"keeping {workdir}")
-        return run_benchmark(args, workdir)
-    with tempfile.TemporaryDirectory(prefix="opstui-vs-mlflow-") as tmp:
-        return run_benchmark(args, Path(tmp))
+    return in_workdir(args.keep, lambda root: run_benchmark(args, root), prefix="opstui-vs-mlflow-")
 
 
 if __name__ == "__main__":
