@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from opstui.endpoint_config import EndpointDef, endpoint_schema, parse_endpoints
 from opstui.errors import ConfigError
 
 CONFIG_NAME = "opstui.toml"
@@ -143,9 +144,14 @@ SCHEMA: dict[str, Any] = {
             "retrain": {**_COMMAND, "run": Spec((list,), "a list of strings", check=_check_argv)},
         }
     ),
+    "endpoints": Named(endpoint_schema(Spec)),
     "models": Named(
         {
-            "pipeline": Spec((str,), "the name of the pipeline that trains it", required=True),
+            "pipeline": Spec((str,), "the name of the pipeline that trains it"),
+            # A model registered in MLflow: the [endpoints] entry (kind mlflow)
+            # of its registry, and the alias that serves it.
+            "registry": Spec((str,), "the name of an [endpoints] entry of kind mlflow"),
+            "alias": Spec((str,), "an MLflow alias, e.g. champion"),
             "gate_metric": Spec((str,), "a metric name"),
             "min_improvement": Spec(_NUMBER, "a number"),
             "lower_is_better": Spec((bool,), "true or false"),
@@ -195,10 +201,12 @@ class EnvironmentDef:
 @dataclass(frozen=True)
 class ModelDef:
     name: str
-    pipeline: str
+    pipeline: str | None
     gate_metric: str = "roc_auc"
     min_improvement: float = 0.0
     lower_is_better: bool = False
+    registry: str | None = None
+    alias: str = "champion"
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,7 @@ class Config:
     environments: dict[str, EnvironmentDef] = field(default_factory=dict)
     pipelines: dict[str, PipelineDef] = field(default_factory=dict)
     models: dict[str, ModelDef] = field(default_factory=dict)
+    endpoints: dict[str, EndpointDef] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -347,19 +356,35 @@ def parse_config(text: str, path: Path | None = None) -> Config:
                 f'{where}: "pipelines.{name}.environment" names {p.environment!r}, '
                 f"which is not in [environments]"
             )
+    endpoints = parse_endpoints(data.get("endpoints", {}), where)
     models = {}
     for name, m in data.get("models", {}).items():
-        if m["pipeline"] not in pipelines:
+        if "pipeline" not in m and "registry" not in m:
+            raise ConfigError(
+                f'{where}: "models.{name}" needs "pipeline" (the pipeline that trains it) '
+                'or "registry" (its MLflow endpoint)'
+            )
+        if "pipeline" in m and m["pipeline"] not in pipelines:
             raise ConfigError(
                 f'{where}: "models.{name}.pipeline" names {m["pipeline"]!r}, '
                 "which is not a [pipelines] entry"
             )
+        registry = m.get("registry")
+        if registry is not None and (
+            registry not in endpoints or endpoints[registry].kind != "mlflow"
+        ):
+            raise ConfigError(
+                f'{where}: "models.{name}.registry" names {registry!r}, '
+                "which is not an [endpoints] entry of kind mlflow"
+            )
         models[name] = ModelDef(
             name=name,
-            pipeline=m["pipeline"],
+            pipeline=m.get("pipeline"),
             gate_metric=m.get("gate_metric", ModelDef.gate_metric),
             min_improvement=float(m.get("min_improvement", ModelDef.min_improvement)),
             lower_is_better=bool(m.get("lower_is_better", False)),
+            registry=registry,
+            alias=m.get("alias", ModelDef.alias),
         )
     return Config(
         path=path,
@@ -372,6 +397,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         environments=environments,
         pipelines=pipelines,
         models=models,
+        endpoints=endpoints,
         raw=data,
     )
 

@@ -231,7 +231,7 @@ def plan_rollback(
                 f"model {model!r} is not in [models] of {config.path}",
                 hint="add [models.NAME] with the pipeline that trains it",
             )
-        kind, target, p = "model", model, config.pipeline(config.models[model].pipeline)
+        kind, target, p = "model", model, _model_pipeline(config, model)
     else:
         if pipeline is None:
             candidates = sorted(n for n, d in config.pipelines.items() if d.rollback)
@@ -304,6 +304,16 @@ def plan_rollback(
     )
 
 
+def _model_pipeline(config: Config, model: str) -> PipelineDef:
+    m = config.models[model]
+    if m.pipeline is None:
+        raise UsageError(
+            f"model {model} has no training pipeline in {config.path}",
+            hint=f'set "models.{model}.pipeline" to the pipeline that trains it',
+        )
+    return config.pipeline(m.pipeline)
+
+
 def plan_retrain(config: Config, store: Store, model: str) -> Plan:
     if model not in config.models:
         raise UsageError(
@@ -311,7 +321,7 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
             hint=f"configured models: {', '.join(sorted(config.models)) or 'none'}",
         )
     m = config.models[model]
-    p = config.pipeline(m.pipeline)
+    p = _model_pipeline(config, model)
     production = next(
         (v for v in store_models.model_versions(store, model) if v.status == "production"), None
     )

@@ -1,0 +1,148 @@
+"""``[endpoints.NAME]`` in opstui.toml: what to poll, how often, and how to read it.
+
+Secrets never live in the file: ``secret_headers`` names environment
+variables, read at poll time, never stored, shown or logged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from opstui.errors import ConfigError
+
+KINDS = ("health", "prometheus", "prometheus_api", "json", "mlflow")
+
+
+def _regex(value: Any) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"a regular expression ({exc})"
+    return None
+
+
+def _env_name(value: Any) -> str | None:
+    bad = [v for v in value.values() if not isinstance(v, str) or not re.fullmatch(r"\w+", v)]
+    return 'a table of environment variable names (Header = "VAR")' if bad else None
+
+
+def _strings(value: Any) -> str | None:
+    ok = all(isinstance(v, str) for v in (value.values() if isinstance(value, dict) else value))
+    return None if ok else "strings only"
+
+
+def endpoint_schema(spec: Any) -> dict[str, Any]:
+    """The keys of an endpoint table; ``spec`` is config.Spec (avoids an import cycle)."""
+    number = (int, float)
+    return {
+        "kind": spec(
+            (str,),
+            " or ".join(f'"{k}"' for k in KINDS),
+            required=True,
+            check=lambda v: None if v in KINDS else " or ".join(f'"{k}"' for k in KINDS),
+        ),
+        "url": spec(
+            (str,),
+            "an http:// or https:// URL",
+            required=True,
+            check=lambda v: None if re.match(r"https?://", v) else "an http:// or https:// URL",
+        ),
+        "description": spec((str,), "text"),
+        "interval": spec(number, "a number of seconds", minimum=0.05),
+        "timeout": spec(number, "a number of seconds", minimum=0.05),
+        "verify_tls": spec((bool,), "true or false"),
+        "headers": spec((dict,), "a table of strings", check=_strings),
+        "secret_headers": spec((dict,), "a table of environment variable names", check=_env_name),
+        "max_body": spec((int,), "a number of bytes", minimum=1024),
+        "slo": spec(number, "a fraction below 1, e.g. 0.999", check=_slo),
+        "slow_ms": spec(number, "milliseconds", minimum=1),
+        "requests": spec((str,), "a counter name, e.g. http_requests_total"),
+        "error_label": spec((str,), "a label name, e.g. code"),
+        "error_match": spec((str,), "a regular expression", check=_regex),
+        "latency": spec((str,), "a histogram name"),
+        "queries": spec((dict,), "a table of PromQL queries", check=_strings),
+        "fields": spec((dict,), "a table of JSON paths (a.b.0.c)", check=_strings),
+        "experiments": spec((list,), "a list of experiment names", check=_strings),
+        "models": spec((list,), "a list of registered model names", check=_strings),
+        "aliases": spec((dict,), "a table alias = environment", check=_strings),
+    }
+
+
+def _slo(value: Any) -> str | None:
+    return None if 0 < value < 1 else "a fraction between 0 and 1, e.g. 0.999"
+
+
+#: Keys each kind needs, and the keys that only make sense for one kind.
+_REQUIRED = {
+    "prometheus": ("requests",),
+    "prometheus_api": ("queries",),
+    "json": ("fields",),
+}
+_ONLY = {
+    "requests": "prometheus",
+    "error_label": "prometheus",
+    "error_match": "prometheus",
+    "latency": "prometheus",
+    "queries": "prometheus_api",
+    "fields": "json",
+    "experiments": "mlflow",
+    "models": "mlflow",
+    "aliases": "mlflow",
+}
+
+
+@dataclass(frozen=True)
+class EndpointDef:
+    name: str
+    kind: str
+    url: str
+    interval: float = 15.0
+    timeout: float = 5.0
+    verify_tls: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Header name -> environment variable holding its value.
+    secret_headers: dict[str, str] = field(default_factory=dict)
+    max_body: int = 10_000_000
+    slo: float | None = None
+    slow_ms: float | None = None
+    requests: str | None = None
+    error_label: str = "code"
+    error_match: str = "5.."
+    latency: str | None = None
+    queries: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+    experiments: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The ``series.source`` of this endpoint's samples."""
+        return f"endpoint/{self.name}"
+
+
+def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
+    out = {}
+    for name, raw in data.items():
+        kind = raw["kind"]
+        for key in _REQUIRED.get(kind, ()):
+            if key not in raw:
+                raise ConfigError(f'{where}: "endpoints.{name}.{key}" is required for kind {kind}')
+        for key, only in _ONLY.items():
+            if key in raw and kind != only:
+                raise ConfigError(
+                    f'{where}: "endpoints.{name}.{key}" only applies to kind {only}, not {kind}'
+                )
+        if kind == "mlflow" and not (raw.get("experiments") or raw.get("models")):
+            raise ConfigError(
+                f'{where}: endpoint "{name}" of kind mlflow needs "experiments" or "models"'
+            )
+        values = {k: v for k, v in raw.items() if k != "kind"}
+        for key in ("experiments", "models"):
+            if key in values:
+                values[key] = tuple(values[key])
+        out[name] = EndpointDef(name=name, kind=kind, **values)
+    return out
