@@ -283,7 +283,40 @@ def _v2_action_requests(db: Any) -> None:
     db["actions"].create_index(["run_id"], index_name="actions_run")
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1_initial, _v2_action_requests]
+def _v3_endpoints(db: Any) -> None:
+    """What the poller last saw of each endpoint, and who polls it."""
+    db.create_table(
+        "endpoint_status",
+        {
+            "name": str,
+            "kind": str,
+            "url": str,  # as configured, without secrets
+            "state": str,  # up, degraded, down
+            "reason": str,  # one line: why it is not up
+            "last_attempt_at": float,
+            "last_success_at": float,
+            "latency_ms": float,
+            "failures": int,  # consecutive failed polls
+            "polled_by": str,  # user@host:pid of the poller that wrote it
+            "rev": int,
+        },
+        pk="name",
+        not_null={"state", "last_attempt_at", "failures", "rev"},
+        defaults={"failures": 0, "rev": 0},
+        **_STRICT,
+    )
+    # One poller per endpoint across every opstui sharing the store: the
+    # holder renews its lease; others read what it writes.
+    db.create_table(
+        "leases",
+        {"name": str, "holder": str, "expires_at": float},
+        pk="name",
+        not_null={"holder", "expires_at"},
+        **_STRICT,
+    )
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [_v1_initial, _v2_action_requests, _v3_endpoints]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

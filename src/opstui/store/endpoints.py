@@ -1,0 +1,130 @@
+"""Endpoint observations, endpoint status, and the per-endpoint poll lease.
+
+The poller hands over ``Observation``s in batches: one transaction writes
+their samples and the endpoints' current state. ``leases`` make several
+opstui processes sharing one store poll each endpoint once between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+from opstui.store.db import Store
+from opstui.store.metrics import ensure_series, insert_samples
+
+
+class Observation(NamedTuple):
+    """One poll of one endpoint."""
+
+    endpoint: str
+    kind: str
+    url: str
+    at: float
+    state: str  # up, degraded, down
+    reason: str | None
+    latency_ms: float | None
+    #: (series name, labels, value) measured by this poll.
+    samples: tuple[tuple[str, Mapping[str, str], float], ...] = ()
+
+
+class EndpointStatusRow(NamedTuple):
+    name: str
+    kind: str | None
+    url: str | None
+    state: str
+    reason: str | None
+    last_attempt_at: float
+    last_success_at: float | None
+    latency_ms: float | None
+    failures: int
+    polled_by: str | None
+
+
+def record_observations(store: Store, observations: Sequence[Observation], *, holder: str) -> None:
+    """Write a batch of polls: their samples, and each endpoint's latest state."""
+    if not observations:
+        return
+    with store.write() as tx:
+        series: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
+        rows = []
+        for ob in observations:
+            source = f"endpoint/{ob.endpoint}"
+            for name, labels, value in ob.samples:
+                key = (source, name, tuple(sorted(labels.items())))
+                if key not in series:
+                    series[key] = ensure_series(tx, source, name, labels)
+                rows.append((series[key], ob.at, value, None, None))
+        insert_samples(tx, rows)
+        for ob in observations:
+            ok = ob.state != "down"
+            tx.execute(
+                """INSERT INTO endpoint_status(name, kind, url, state, reason, last_attempt_at,
+                       last_success_at, latency_ms, failures, polled_by, rev)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET
+                       kind = excluded.kind, url = excluded.url, state = excluded.state,
+                       reason = excluded.reason, last_attempt_at = excluded.last_attempt_at,
+                       last_success_at = coalesce(excluded.last_success_at, last_success_at),
+                       latency_ms = excluded.latency_ms,
+                       failures = CASE WHEN ? THEN 0 ELSE failures + 1 END,
+                       polled_by = excluded.polled_by, rev = excluded.rev""",
+                (
+                    ob.endpoint,
+                    ob.kind,
+                    ob.url,
+                    ob.state,
+                    ob.reason,
+                    ob.at,
+                    ob.at if ok else None,
+                    ob.latency_ms,
+                    0 if ok else 1,
+                    holder,
+                    tx.rev,
+                    ok,
+                ),
+            )
+
+
+def endpoint_statuses(store: Store) -> list[EndpointStatusRow]:
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT name, kind, url, state, reason, last_attempt_at, last_success_at,
+                      latency_ms, failures, polled_by FROM endpoint_status ORDER BY name"""
+        ).fetchall()
+    return [EndpointStatusRow(*r) for r in rows]
+
+
+def acquire_leases(store: Store, names: Iterable[str], *, holder: str, ttl: float) -> set[str]:
+    """Take or renew the poll lease of each endpoint free for ``holder``; return those held.
+
+    A lease is free when nobody holds it or its holder let it expire (that
+    opstui exited or hung); one transaction decides all of them.
+    """
+    now = store.clock()
+    held = set()
+    with store.write() as tx:
+        for name in names:
+            row = tx.execute(
+                "SELECT holder, expires_at FROM leases WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None or row[0] == holder or row[1] < now:
+                tx.execute(
+                    """INSERT INTO leases(name, holder, expires_at) VALUES (?, ?, ?)
+                       ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,
+                           expires_at = excluded.expires_at""",
+                    (name, holder, now + ttl),
+                )
+                held.add(name)
+    return held
+
+
+def release_leases(store: Store, *, holder: str) -> None:
+    with store.write() as tx:
+        tx.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+
+
+def lease_holders(store: Store) -> dict[str, tuple[str, float]]:
+    with store.lock:
+        rows = store.conn.execute("SELECT name, holder, expires_at FROM leases").fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
