@@ -21,7 +21,7 @@ from typing import Any
 
 from opstui.config import PLACEHOLDER, Config, PipelineDef
 from opstui.errors import OpstuiError, UsageError
-from opstui.runner.execute import execute, placeholders, stages_for
+from opstui.runner.execute import execute, placeholders, resolve_pipeline, stages_for
 from opstui.runner.process import StageOutcome
 from opstui.store import Store, history
 from opstui.store import actions as store_actions
@@ -157,7 +157,7 @@ def plan_retry(config: Config, store: Store, run_id: int, *, from_stage: str | N
             f"run {run_id} of {run.pipeline} is {run.status}",
             hint="only a failed, timed-out, cancelled or lost run can be retried",
         )
-    p = config.pipeline(run.pipeline)
+    p = resolve_pipeline(config, run.pipeline)
     parent_params = history.run_params(store, run_id)
     stage_set = str(parent_params.get("stage_set", "stages"))
     stages = stages_for(p, stage_set)
@@ -231,6 +231,10 @@ def plan_rollback(
                 f"model {model!r} is not in [models] of {config.path}",
                 hint="add [models.NAME] with the pipeline that trains it",
             )
+        if config.models[model].registry is not None:  # in MLflow: move its alias back
+            from opstui.runner.registry import plan_registry_rollback
+
+            return plan_registry_rollback(config, store, environment, model, to=to)
         kind, target, p = "model", model, _model_pipeline(config, model)
     else:
         if pipeline is None:
@@ -418,7 +422,7 @@ def perform(
         raise ActionRefused(
             f"{plan.action} of {plan.target} not confirmed: {declined}", hint="nothing was changed"
         )
-    p = config.pipeline(plan.pipeline)
+    p = resolve_pipeline(config, plan.pipeline)
     run_id, created, action_id = store_actions.start_action_run(
         store,
         pipeline=plan.pipeline,

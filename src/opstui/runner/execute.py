@@ -21,6 +21,7 @@ from typing import Any
 
 from opstui.config import PLACEHOLDER, CommandDef, Config, PipelineDef, StageDef
 from opstui.errors import UsageError
+from opstui.runner import registry
 from opstui.runner.process import StageOutcome, run_stage
 from opstui.store import Store, history
 from opstui.store import actions as store_actions
@@ -35,11 +36,19 @@ def stages_for(pipeline: PipelineDef, stage_set: str) -> tuple[StageDef, ...]:
     """The stages a run of ``pipeline`` executes for an action."""
     if stage_set == "retrain":
         return pipeline.retrain or pipeline.stages
+    if stage_set == registry.STAGE_SET:  # an MLflow alias move: one stage, no command
+        return registry.registry_stages(pipeline)
     if stage_set == "rollback":
         if pipeline.rollback is None:
             return (StageDef("rollback", CommandDef((), pipeline_dir(pipeline), {}, None)),)
         return (StageDef("rollback", pipeline.rollback),)
     return pipeline.stages
+
+
+def resolve_pipeline(config: Config, name: str) -> PipelineDef:
+    """A configured pipeline, else the synthetic ``registry/<model>`` of a registry model."""
+    found = config.pipelines.get(name) or registry.synthetic_pipeline(config, name)
+    return found or config.pipeline(name)  # the latter raises, naming what is defined
 
 
 def pipeline_dir(pipeline: PipelineDef) -> Path:
@@ -127,7 +136,7 @@ def execute(
     final: str | None = None
     message: str | None = None
     try:
-        pipeline = config.pipeline(run.pipeline)
+        pipeline = resolve_pipeline(config, run.pipeline)
         stages = stages_for(pipeline, params.get("stage_set", "stages"))
         context = {
             **params.get("context", {}),
@@ -153,7 +162,14 @@ def execute(
                         on_stage(stage.name, StageOutcome(st.SUCCEEDED, 0, note))
                     continue
                 outcome = _run_one(
-                    store, run_id, stage, context, cancel=cancel, echo=echo, on_stage=on_stage
+                    store,
+                    run_id,
+                    stage,
+                    context,
+                    cancel=cancel,
+                    echo=echo,
+                    on_stage=on_stage,
+                    work=registry.stage_work(store, config, params),
                 )
                 if outcome.status != st.SUCCEEDED:
                     if outcome.status in (st.TIMED_OUT, st.CANCELLED):
@@ -177,12 +193,15 @@ def _run_one(
     cancel: threading.Event,
     echo: Callable[[str, str], None] | None,
     on_stage: Callable[[str, StageOutcome | None], None] | None,
+    work: Callable[[], StageOutcome] | None = None,
 ) -> StageOutcome:
     stage_id = store_runs.start_stage(store, run_id, stage.name)
     if on_stage:
         on_stage(stage.name, None)
     ctx = {**context, "stage": stage.name}
-    if not stage.command.argv:
+    if work is not None:  # the executor does the stage itself (an MLflow alias move)
+        outcome = work()
+    elif not stage.command.argv:
         outcome = StageOutcome(st.SUCCEEDED, 0, "no command configured: recorded in the store")
     else:
         outcome = run_stage(

@@ -118,3 +118,32 @@ def series_window(
     if row is None:
         return []
     return samples(store, int(row[0]), start=start, end=end)
+
+
+def points(
+    store: Store,
+    source: str,
+    name: str,
+    labels: Mapping[str, object] | None = None,
+    *,
+    start: float,
+    end: float,
+) -> list[tuple[float, float]]:
+    """``(ts, value)`` pairs of a series in a window, straight from SQLite.
+
+    The rate arithmetic wants plain pairs; skipping ``Sample`` objects makes
+    reading 3 days of a 15 s series several times cheaper (bench/error_rates.py).
+    """
+    with store.lock:
+        row = store.conn.execute(
+            "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?",
+            (source, name, labels_key(labels)),
+        ).fetchone()
+        if row is None:
+            return []
+        result: list[tuple[float, float]] = store.conn.execute(
+            "SELECT ts, value FROM metric_samples WHERE series_id = ? AND ts >= ? AND ts <= ? "
+            "ORDER BY ts",
+            (row[0], start, end),
+        ).fetchall()
+    return result

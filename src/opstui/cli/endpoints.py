@@ -1,0 +1,152 @@
+"""``opstui endpoints`` and ``opstui poll``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.errors import UsageError
+
+
+def _pct(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    return f"{ratio * 100:.2f}%" if ratio < 0.1 else f"{ratio * 100:.1f}%"
+
+
+@app.command()
+def endpoints(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the documented JSON shape.")
+    ] = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Each endpoint: state, last success, error rate per window, SLO burn. Exit 1 if any is
+    down, burning or stale."""
+    from opstui.endpoint_report import SHOWN, endpoint_reports
+    from opstui.timeutil import human_age, iso
+
+    db, cfg = open_store(store, config, create=True)
+    if not cfg.endpoints:
+        raise UsageError(
+            "no endpoints are configured",
+            hint="add [endpoints.NAME] tables to opstui.toml (see `opstui init`)",
+        )
+    now = time.time()
+    with db:
+        reports = endpoint_reports(db, cfg, now)
+    if as_json:
+        doc = {
+            "schema": 1,
+            "generated_at": iso(now),
+            "endpoints": [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "url": r.url,
+                    "state": r.state,
+                    "reason": r.reason,
+                    "last_success_at": iso(r.last_success_at),
+                    "last_attempt_at": iso(r.last_attempt_at),
+                    "latency_ms": r.latency_ms,
+                    "polled_by": r.polled_by,
+                    "slo": r.slo,
+                    "error_ratio": r.ratios,
+                    "burn_rate": r.burn,
+                    "alerts": [
+                        {
+                            "severity": a.severity,
+                            "long_window": a.long_window,
+                            "short_window": a.short_window,
+                            "threshold": a.threshold,
+                            "long_burn": a.long_burn,
+                            "short_burn": a.short_burn,
+                            "firing": a.firing,
+                        }
+                        for a in r.alerts
+                    ],
+                }
+                for r in reports
+            ],
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("ENDPOINT", no_wrap=True, max_width=20, overflow="ellipsis")
+        table.add_column("STATE", no_wrap=True)
+        table.add_column("SEEN", justify="right", no_wrap=True)
+        for window in SHOWN:
+            table.add_column(f"ERR {window}", justify="right", no_wrap=True)
+        table.add_column("BURN 1h", justify="right", no_wrap=True)
+        for r in reports:
+            burn = r.burn.get("1h")
+            table.add_row(
+                r.name,
+                r.state,
+                human_age(now - r.last_success_at) if r.last_success_at else "never",
+                *(_pct(r.ratios.get(w)) for w in SHOWN),
+                "-" if burn is None else f"{burn:.1f}x",
+            )
+        console = Console()
+        console.print(table)
+        for r in reports:
+            if r.reason:
+                console.print(f"{r.name}: {r.reason}", markup=False, highlight=False)
+    if any(r.state in ("down", "burning", "stale") for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def poll(
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll every endpoint once and exit.")
+    ] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds [default: run until Ctrl-C].")
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Poll the configured endpoints (headless) and write what they say into the store."""
+    import asyncio
+
+    from opstui.config import load_config, resolve_store_path
+    from opstui.sources.poller import Poller
+    from opstui.store.endpoints import Observation
+
+    cfg = load_config(config)
+    if not cfg.endpoints:
+        raise UsageError(
+            "no endpoints are configured",
+            hint="add [endpoints.NAME] tables to opstui.toml (see `opstui init`)",
+        )
+    path = resolve_store_path(store, cfg)
+    last: dict[str, str] = {}
+
+    def report(ob: Observation) -> None:
+        # Print changes only: a quiet poller is a healthy one.
+        if last.get(ob.endpoint) != ob.state:
+            last[ob.endpoint] = ob.state
+            why = f": {ob.reason}" if ob.reason else ""
+            print(f"{ob.endpoint}: {ob.state}{why}", flush=True)
+
+    poller = Poller(path, list(cfg.endpoints.values()), on_observation=report)
+    if once:
+        results = asyncio.run(poller.poll_once())
+        if any(ob.state == "down" for ob in results):
+            raise typer.Exit(1)
+        return
+    # Ctrl-C is how a headless poller is stopped: leave quietly, leases released.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(poller.run(duration=duration))

@@ -1,0 +1,103 @@
+"""What an operator reads about an endpoint: state, freshness, error rate, burn.
+
+Joins the poller's stored status and samples (``store``) with the SLO
+arithmetic (``analysis.rates``). Used by ``opstui endpoints`` and the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opstui.analysis.rates import WINDOWS, BurnAlert, burn_alerts, burn_rate, error_ratio
+from opstui.config import Config
+from opstui.store import Store
+from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
+from opstui.store.metrics import points
+
+#: Windows shown per endpoint; the alert pairs use the longer ones too.
+SHOWN = ("1m", "5m", "1h", "6h")
+#: A status older than this many intervals is stale: nobody is polling.
+STALE_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class EndpointReport:
+    name: str
+    kind: str
+    url: str
+    state: str  # up, degraded, down, burning, stale, unknown
+    reason: str | None
+    last_success_at: float | None
+    last_attempt_at: float | None
+    latency_ms: float | None
+    polled_by: str | None
+    slo: float | None
+    ratios: dict[str, float | None] = field(default_factory=dict)
+    burn: dict[str, float | None] = field(default_factory=dict)
+    alerts: tuple[BurnAlert, ...] = ()
+    #: Error ratio of the last minutes, oldest first, for a sparkline.
+    history: tuple[float, ...] = ()
+
+
+def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointReport]:
+    statuses = {s.name: s for s in endpoint_statuses(store)}
+    reports = []
+    for ep in config.endpoints.values():
+        status = statuses.get(ep.name)
+        ratios: dict[str, float | None] = {}
+        burn: dict[str, float | None] = {}
+        alerts: tuple[BurnAlert, ...] = ()
+        history: tuple[float, ...] = ()
+        if ep.kind == "prometheus":
+            start = now - max(WINDOWS.values())
+            total = points(store, ep.source, "requests_total", start=start, end=now)
+            errors = points(store, ep.source, "errors_total", start=start, end=now)
+            for name, seconds in WINDOWS.items():
+                ratios[name] = error_ratio(total, errors, now - seconds, now)
+            history = tuple(
+                r if (r := error_ratio(total, errors, t - 60, t)) is not None else 0.0
+                for t in (now - 60 * i for i in range(29, -1, -1))
+            )
+            if ep.slo is not None:
+                burn = {w: burn_rate(r, ep.slo) for w, r in ratios.items()}
+                alerts = tuple(burn_alerts(ratios, ep.slo))
+        state, reason = _state(ep.interval, status, alerts, now)
+        reports.append(
+            EndpointReport(
+                name=ep.name,
+                kind=ep.kind,
+                url=ep.url,
+                state=state,
+                reason=reason,
+                last_success_at=status.last_success_at if status else None,
+                last_attempt_at=status.last_attempt_at if status else None,
+                latency_ms=status.latency_ms if status else None,
+                polled_by=status.polled_by if status else None,
+                slo=ep.slo,
+                ratios=ratios,
+                burn=burn,
+                alerts=alerts,
+                history=history,
+            )
+        )
+    order = {"down": 0, "burning": 1, "degraded": 2, "stale": 3, "unknown": 4, "up": 5}
+    reports.sort(key=lambda r: (order.get(r.state, 9), r.name))
+    return reports
+
+
+def _state(
+    interval: float, status: EndpointStatusRow | None, alerts: tuple[BurnAlert, ...], now: float
+) -> tuple[str, str | None]:
+    if status is None:
+        return "unknown", "never polled: run `opstui poll` (or the console) to start polling"
+    age = now - status.last_attempt_at
+    if age > STALE_INTERVALS * max(interval, 1.0):
+        return "stale", f"last poll {age:.0f}s ago: is a poller running?"
+    firing = [a for a in alerts if a.firing]
+    if status.state == "up" and firing:
+        a = firing[0]
+        return "burning", (
+            f"error budget burning {a.long_burn:.1f}x over {a.long_window} and "
+            f"{a.short_burn:.1f}x over {a.short_window} ({a.severity}: >= {a.threshold:g}x)"
+        )
+    return status.state, status.reason

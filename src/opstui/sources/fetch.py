@@ -1,0 +1,268 @@
+"""One poll of one endpoint: fetch, read, and judge it.
+
+Every failure becomes an ``Observation`` with a state and a one-line reason;
+nothing here raises for a bad endpoint, so one broken endpoint never stops
+the poller. Secret header values are read from the environment at poll time
+and never appear in a reason (only the variable's name does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from opstui.endpoint_config import EndpointDef
+from opstui.store.endpoints import Observation
+
+UP, DEGRADED, DOWN = "up", "degraded", "down"
+Samples = tuple[tuple[str, Mapping[str, str], float], ...]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _MissingSecret(Exception):
+    pass
+
+
+def secret_headers(ep: EndpointDef) -> dict[str, str]:
+    """Header values from the environment; raises naming only the variable."""
+    out = {}
+    for header, variable in ep.secret_headers.items():
+        value = os.environ.get(variable)
+        if not value:
+            raise _MissingSecret(f"header {header} needs ${variable}, which is not set")
+        out[header] = value
+    return out
+
+
+async def _get(
+    client: httpx.AsyncClient, ep: EndpointDef, url: str
+) -> tuple[httpx.Response, bytes]:
+    headers = {**ep.headers, **secret_headers(ep)}
+    async with client.stream("GET", url, headers=headers, timeout=ep.timeout) as response:
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > ep.max_body:
+                raise _TooLarge
+        return response, bytes(body)
+
+
+def _observation(
+    ep: EndpointDef,
+    at: float,
+    state: str,
+    reason: str | None,
+    latency_ms: float | None,
+    *,
+    samples: Samples = (),
+) -> Observation:
+    return Observation(ep.name, ep.kind, ep.url, at, state, reason, latency_ms, samples)
+
+
+def _http_problem(ep: EndpointDef, response: httpx.Response) -> str | None:
+    code = response.status_code
+    if code in (401, 403):
+        names = ", ".join(f"${v}" for v in ep.secret_headers.values())
+        hint = f" (check the token in {names})" if names else " (no credentials configured)"
+        word = "unauthorized" if code == 401 else "forbidden"
+        return f"HTTP {code} {word}{hint}"
+    if code >= 400:
+        return f"HTTP {code} {response.reason_phrase}".strip()
+    return None
+
+
+def _looks_html(response: httpx.Response, body: bytes) -> bool:
+    kind = response.headers.get("content-type", "")
+    return "html" in kind or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+
+
+async def observe(client: httpx.AsyncClient, ep: EndpointDef) -> Observation:
+    """Poll ``ep`` once (kinds health, prometheus, prometheus_api, json)."""
+    at = time.time()
+    started = time.perf_counter()
+    try:
+        # The overall deadline also bounds a server that drips bytes slowly,
+        # which httpx's per-read timeout alone would not.
+        async with asyncio.timeout(ep.timeout):
+            if ep.kind == "prometheus_api":
+                return await _prometheus_api(client, ep, at, started)
+            response, body = await _get(client, ep, ep.url)
+    except _MissingSecret as exc:
+        return _observation(ep, at, DOWN, str(exc), None)
+    except _TooLarge:
+        return _observation(
+            ep, at, DOWN, f"response larger than {ep.max_body:,} bytes (max_body)", None
+        )
+    except (TimeoutError, httpx.TimeoutException):
+        return _observation(ep, at, DOWN, f"no answer within {ep.timeout:g}s", None)
+    except httpx.ConnectError as exc:
+        return _observation(ep, at, DOWN, _connect_reason(exc), None)
+    except httpx.HTTPError as exc:
+        return _observation(ep, at, DOWN, f"{type(exc).__name__}: {exc}"[:200], None)
+    latency = (time.perf_counter() - started) * 1000
+    problem = _http_problem(ep, response)
+    if problem:
+        return _observation(ep, at, DOWN, problem, latency, samples=(("up", {}, 0.0),))
+    if ep.kind == "health":
+        return _health(ep, at, latency)
+    if _looks_html(response, body):
+        expected = "Prometheus text" if ep.kind == "prometheus" else "JSON"
+        return _observation(
+            ep, at, DOWN, f"expected {expected}, got an HTML page (HTTP {response.status_code})",
+            latency,
+        )  # fmt: skip
+    if ep.kind == "prometheus":
+        return _prometheus(ep, at, latency, body)
+    return _json(ep, at, latency, body)
+
+
+def _connect_reason(exc: httpx.ConnectError) -> str:
+    # httpx reports "All connection attempts failed"; the OS's reason is
+    # further down the exception chain.
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve the host: {cause.strerror}"
+        cause = cause.__cause__ or cause.__context__
+    return f"cannot connect: {exc}"[:200]
+
+
+def _health(ep: EndpointDef, at: float, latency: float) -> Observation:
+    samples: Samples = (("up", {}, 1.0), ("latency_ms", {}, latency))
+    if ep.slow_ms is not None and latency > ep.slow_ms:
+        reason = f"slow: {latency:.0f} ms > {ep.slow_ms:g} ms"
+        return _observation(ep, at, DEGRADED, reason, latency, samples=samples)
+    return _observation(ep, at, UP, None, latency, samples=samples)
+
+
+def _prometheus(ep: EndpointDef, at: float, latency: float, body: bytes) -> Observation:
+    from opstui.sources.exposition import counter_total, histogram_buckets, parse_exposition
+
+    exp = parse_exposition(body.decode("utf-8", errors="replace"))
+    assert ep.requests is not None  # validated by the config
+    pattern = re.compile(ep.error_match)
+    total = counter_total(exp, ep.requests)
+    if total is None:
+        reason = f"counter {ep.requests} is not in the exposition"
+        if exp.errors:
+            reason += f" ({exp.error_count} malformed lines, first: {exp.errors[0]})"
+        return _observation(ep, at, DEGRADED, reason, latency, samples=(("up", {}, 1.0),))
+    errors = counter_total(
+        exp,
+        ep.requests,
+        where=lambda labels: pattern.fullmatch(labels.get(ep.error_label, "")) is not None,
+    )
+    samples: list[tuple[str, Mapping[str, str], float]] = [
+        ("up", {}, 1.0),
+        ("requests_total", {}, total),
+        ("errors_total", {}, errors or 0.0),
+    ]
+    if ep.latency:
+        for le, count in sorted((histogram_buckets(exp, ep.latency) or {}).items()):
+            samples.append(("latency_bucket", {"le": _le(le)}, count))
+    if exp.errors:
+        reason = f"{exp.error_count} malformed lines skipped, first: {exp.errors[0]}"
+        return _observation(ep, at, DEGRADED, reason, latency, samples=tuple(samples))
+    return _observation(ep, at, UP, None, latency, samples=tuple(samples))
+
+
+def _le(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(value)
+
+
+def json_path(document: Any, path: str) -> float:
+    """Follow ``a.b.0.c`` into a JSON document; raise ``ValueError`` naming the step."""
+    node = document
+    for step in path.split("."):
+        if isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            node = node[int(step)]
+        elif isinstance(node, dict) and step in node:
+            node = node[step]
+        else:
+            raise ValueError(f"no {step!r} at {path}")
+    if isinstance(node, bool):
+        return 1.0 if node else 0.0
+    if isinstance(node, int | float):
+        return float(node)
+    if isinstance(node, str):
+        try:
+            return float(node)
+        except ValueError:
+            pass
+    raise ValueError(f"{path} is {type(node).__name__}, not a number")
+
+
+def _json(ep: EndpointDef, at: float, latency: float, body: bytes) -> Observation:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _observation(ep, at, DOWN, "expected JSON, got something else", latency)
+    samples: list[tuple[str, Mapping[str, str], float]] = [("up", {}, 1.0)]
+    problems = []
+    for name, path in ep.fields.items():
+        try:
+            samples.append((name, {}, json_path(document, path)))
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if problems:
+        return _observation(
+            ep, at, DEGRADED, "; ".join(problems)[:300], latency, samples=tuple(samples)
+        )
+    return _observation(ep, at, UP, None, latency, samples=tuple(samples))
+
+
+async def _prometheus_api(
+    client: httpx.AsyncClient, ep: EndpointDef, at: float, started: float
+) -> Observation:
+    samples: list[tuple[str, Mapping[str, str], float]] = []
+    problems = []
+    base = ep.url.rstrip("/")
+    for name, query in ep.queries.items():
+        url = str(httpx.URL(f"{base}/api/v1/query", params={"query": query}))
+        response, body = await _get(client, ep, url)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            problem = _http_problem(ep, response) or "expected the Prometheus API's JSON"
+            latency = (time.perf_counter() - started) * 1000
+            return _observation(ep, at, DOWN, f"{name}: {problem}", latency)
+        if doc.get("status") != "success":
+            problems.append(f"{name}: {doc.get('errorType', 'error')}: {doc.get('error', '')}")
+            continue
+        value = _api_value(doc.get("data") or {})
+        if value is None:
+            problems.append(f"{name}: no data")
+        else:
+            samples.append((name, {}, value))
+    latency = (time.perf_counter() - started) * 1000
+    state = DEGRADED if problems else UP
+    reason = "; ".join(problems)[:300] if problems else None
+    return _observation(ep, at, state, reason, latency, samples=(("up", {}, 1.0), *samples))
+
+
+def _api_value(data: Mapping[str, Any]) -> float | None:
+    """A query result as one number: a scalar, or the sum of a vector."""
+    kind, result = data.get("resultType"), data.get("result")
+    try:
+        if kind == "scalar" and isinstance(result, list):
+            return float(result[1])
+        if kind == "vector" and isinstance(result, list) and result:
+            return sum(float(item["value"][1]) for item in result)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return None

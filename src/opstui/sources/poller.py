@@ -1,0 +1,259 @@
+"""The poll scheduler: every endpoint on its own interval, none delaying another.
+
+Each endpoint has its own task. A poll re-arms the endpoint's timer when it
+finishes, so polls of one endpoint never overlap; a failing endpoint backs
+off exponentially (with jitter, so a fleet of pollers does not retry in
+step); a semaphore bounds how many requests are in flight, and every request
+has its own deadline, so a hanging endpoint holds one slot until its timeout
+and delays nobody else.
+
+Store writes never happen on the event loop: observations are collected and
+written in batches by a worker thread, and leases (one poller per endpoint
+across every opstui sharing the store) are renewed the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from opstui.endpoint_config import EndpointDef
+from opstui.sources.fetch import observe
+from opstui.store import Store, local_actor
+from opstui.store.endpoints import (
+    Observation,
+    acquire_leases,
+    record_observations,
+    release_leases,
+)
+from opstui.store.retention import apply_retention
+
+if TYPE_CHECKING:
+    from opstui.sources.mlflow import MlflowSnapshot
+
+MAX_BACKOFF = 300.0
+LEASE_TTL = 15.0
+#: Seconds between retention passes (one poller across the store does them).
+RETENTION_EVERY = 600.0
+_RETENTION_LEASE = "__retention__"
+
+
+@dataclass
+class PollStats:
+    polls: int = 0
+    failures: int = 0
+    #: Seconds each poll started after its scheduled time.
+    lags: list[float] = field(default_factory=list)
+    skipped_not_held: int = 0
+
+
+def backoff(interval: float, failures: int, rng: random.Random) -> float:
+    """Delay before the next poll after ``failures`` consecutive failures."""
+    if failures <= 0:
+        return interval
+    delay: float = min(interval * 2.0**failures, max(MAX_BACKOFF, interval))
+    return delay * rng.uniform(0.8, 1.2)
+
+
+class Poller:
+    """Polls endpoints and writes what it sees into the store."""
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        endpoints: Sequence[EndpointDef],
+        *,
+        max_concurrency: int = 64,
+        flush_interval: float = 0.5,
+        lease_ttl: float = LEASE_TTL,
+        use_leases: bool = True,
+        on_observation: Callable[[Observation], None] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.store_path = Path(store_path)
+        self.endpoints = list(endpoints)
+        self.holder = f"{local_actor()}:{os.getpid()}"
+        self.max_concurrency = max_concurrency
+        self.flush_interval = flush_interval
+        self.lease_ttl = lease_ttl
+        self.use_leases = use_leases
+        self.on_observation = on_observation
+        self.stats = PollStats()
+        self.held: set[str] = set()
+        self._pending: list[Observation] = []
+        self._snapshots: list[tuple[EndpointDef, MlflowSnapshot]] = []
+        self._rng = random.Random(seed)
+        self._store: Store | None = None
+
+    async def run(
+        self, *, stop: asyncio.Event | None = None, duration: float | None = None
+    ) -> None:
+        """Poll until ``stop`` is set or ``duration`` seconds pass."""
+        stop = stop or asyncio.Event()
+        self._store = await asyncio.to_thread(Store, self.store_path)
+        try:
+            await self._renew_leases()
+            async with self._clients() as clients:
+                sem = asyncio.Semaphore(self.max_concurrency)
+                tasks = [
+                    asyncio.create_task(self._loop(ep, clients, sem, stop), name=ep.name)
+                    for ep in self.endpoints
+                ]
+                tasks.append(asyncio.create_task(self._flusher(stop)))
+                if self.use_leases:
+                    tasks.append(asyncio.create_task(self._lease_keeper(stop)))
+                    tasks.append(asyncio.create_task(self._retention_keeper(stop)))
+                if duration is not None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), duration)
+                    stop.set()
+                await asyncio.gather(*tasks)
+        finally:
+            await self._flush()
+            if self.use_leases:
+                await asyncio.to_thread(release_leases, self._store, holder=self.holder)
+            await asyncio.to_thread(self._store.close)
+
+    async def poll_once(self) -> list[Observation]:
+        """Poll every endpoint once, concurrently, regardless of leases."""
+        self._store = await asyncio.to_thread(Store, self.store_path)
+        try:
+            async with self._clients() as clients:
+                sem = asyncio.Semaphore(self.max_concurrency)
+
+                async def one(ep: EndpointDef) -> Observation:
+                    async with sem:
+                        return await self._observe(ep, clients)
+
+                results = await asyncio.gather(*(one(ep) for ep in self.endpoints))
+            self._pending.extend(results)
+            await self._flush()
+            return list(results)
+        finally:
+            await asyncio.to_thread(self._store.close)
+
+    @contextlib.asynccontextmanager
+    async def _clients(self) -> AsyncIterator[dict[bool, httpx.AsyncClient]]:
+        # One connection pool per TLS setting: verification is per client.
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=32)
+        secure = httpx.AsyncClient(limits=limits, verify=True, follow_redirects=False)
+        insecure = httpx.AsyncClient(limits=limits, verify=False, follow_redirects=False)
+        try:
+            yield {True: secure, False: insecure}
+        finally:
+            await secure.aclose()
+            await insecure.aclose()
+
+    async def _observe(
+        self, ep: EndpointDef, clients: dict[bool, httpx.AsyncClient]
+    ) -> Observation:
+        try:
+            if ep.kind == "mlflow":
+                from opstui.sources.mlflow import observe_mlflow
+
+                ob, snapshot = await observe_mlflow(clients[ep.verify_tls], ep)
+                # Written with the observations, by the writer thread.
+                self._snapshots.append((ep, snapshot))
+            else:
+                ob = await observe(clients[ep.verify_tls], ep)
+        except Exception as exc:  # a bug in a reader must not stop the poller
+            ob = Observation(
+                ep.name, ep.kind, ep.url, time.time(), "down", f"poller error: {exc}"[:200], None
+            )
+        if self.on_observation is not None:
+            self.on_observation(ob)
+        return ob
+
+    async def _loop(
+        self,
+        ep: EndpointDef,
+        clients: dict[bool, httpx.AsyncClient],
+        sem: asyncio.Semaphore,
+        stop: asyncio.Event,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        # Spread the first polls over one interval so 500 endpoints do not
+        # all fire in the same millisecond.
+        scheduled = loop.time() + self._rng.uniform(0, min(ep.interval, 1.0))
+        failures = 0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, scheduled - loop.time()))
+            if stop.is_set():
+                return
+            if self.use_leases and ep.name not in self.held:
+                self.stats.skipped_not_held += 1
+                scheduled += ep.interval
+                continue
+            async with sem:
+                self.stats.lags.append(loop.time() - scheduled)
+                ob = await self._observe(ep, clients)
+            self.stats.polls += 1
+            self._pending.append(ob)
+            failures = failures + 1 if ob.state == "down" else 0
+            self.stats.failures += ob.state == "down"
+            # Re-armed from the schedule, not from now, so lag does not
+            # accumulate; a poll that overran its interval runs again at once.
+            scheduled = max(scheduled + backoff(ep.interval, failures, self._rng), loop.time())
+
+    async def _flusher(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.flush_interval)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        snapshots, self._snapshots = self._snapshots, []
+        if self._store is None:
+            return
+        if batch:
+            await asyncio.to_thread(record_observations, self._store, batch, holder=self.holder)
+        if snapshots:
+            from opstui.sources.mlflow import sync_snapshot
+
+            for ep, snapshot in snapshots:
+                await asyncio.to_thread(sync_snapshot, self._store, ep, snapshot)
+
+    async def _lease_keeper(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.lease_ttl / 3)
+            if not stop.is_set():
+                await self._renew_leases()
+
+    async def _retention_keeper(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RETENTION_EVERY)
+            if stop.is_set():
+                return
+            assert self._store is not None
+            held = await asyncio.to_thread(
+                acquire_leases,
+                self._store,
+                [_RETENTION_LEASE],
+                holder=self.holder,
+                ttl=RETENTION_EVERY,
+            )
+            if held:
+                await asyncio.to_thread(apply_retention, self._store)
+
+    async def _renew_leases(self) -> None:
+        names = [ep.name for ep in self.endpoints]
+        if not self.use_leases:
+            self.held = set(names)
+            return
+        assert self._store is not None
+        self.held = await asyncio.to_thread(
+            acquire_leases, self._store, names, holder=self.holder, ttl=self.lease_ttl
+        )

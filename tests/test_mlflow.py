@@ -1,0 +1,478 @@
+"""MLflow as a source and a rollback target, against a real ``mlflow server``.
+
+The server starts once per session (``tests/mlflow_server.py``). Tests that
+move aliases or delete versions use models of their own. Failure modes a
+healthy server cannot produce (401, HTML, an alias on a missing version)
+are served by a tiny local HTTP server or ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from opstui.config import Config, load_config
+from opstui.endpoint_config import EndpointDef
+from opstui.runner.actions import Plan, Started, perform, plan_rollback
+from opstui.sources.mlflow import (
+    MlflowError,
+    MlflowRest,
+    MlflowSnapshot,
+    observe_mlflow,
+    sync_snapshot,
+)
+from opstui.store import Store, history, models
+from opstui.store import status as st
+from opstui.store.actions import list_actions
+from opstui.store.endpoints import Observation
+
+from .conftest import run_cli
+from .mlflow_server import (
+    EXPERIMENT,
+    MODEL,
+    MlflowServer,
+    experiment_with_runs,
+    free_port,
+    registered_model,
+    serve,
+)
+
+INTERVAL = 5.0
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    yield from serve(tmp_path_factory)
+
+
+def endpoint(url: str, **extra: Any) -> EndpointDef:
+    values: dict[str, Any] = {
+        "experiments": (EXPERIMENT,),
+        "models": (MODEL,),
+        "aliases": {"champion": "production"},
+        "interval": INTERVAL,
+        **extra,
+    }
+    return EndpointDef(name="registry", kind="mlflow", url=url, **values)
+
+
+def poll(
+    ep: EndpointDef, transport: httpx.AsyncBaseTransport | None = None
+) -> tuple[Observation, MlflowSnapshot]:
+    async def once() -> tuple[Observation, MlflowSnapshot]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await observe_mlflow(client, ep)
+
+    return asyncio.run(once())
+
+
+def poll_and_sync(store: Store, ep: EndpointDef) -> Observation:
+    ob, snap = poll(ep)
+    sync_snapshot(store, ep, snap)
+    return ob
+
+
+def write_config(folder: Path, url: str, model: str) -> Path:
+    path = folder / "opstui.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            store = "ops.db"
+            [environments.staging]
+            [environments.production]
+
+            [endpoints.registry]
+            kind = "mlflow"
+            url = "{url}"
+            models = ["{model}"]
+            aliases = {{ champion = "production" }}
+
+            [models.{model}]
+            registry = "registry"
+            """
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def counts(store: Store) -> tuple[int, ...]:
+    tables = ("runs", "pipelines", "model_versions", "deployments")
+    return tuple(store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables)
+
+
+# --- observing and syncing ---------------------------------------------------------
+
+
+def test_observe_and_sync_mirror_runs_versions_and_the_alias(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    ep = endpoint(mlflow_server.url)
+    ob, snap = poll(ep)
+    assert (ob.state, ob.reason) == ("up", None), ob.reason
+    samples = {name: value for name, labels, value in ob.samples if not labels}
+    assert samples["runs_failed_recent"] == 1
+    assert samples["runs_running"] == 1
+    assert {r.run_id for r in snap.runs} == set(mlflow_server.runs.values())
+    (model,) = snap.models
+    assert model.aliases == {"champion": "3"}
+    assert [v.version for v in model.versions] == ["1", "2", "3"]
+
+    with Store(tmp_path / "ops.db") as store:
+        sync_snapshot(store, ep, snap)
+        by_key = {r.key: r for r in history.run_history(store, f"mlflow/{EXPERIMENT}", limit=10)}
+        ids = mlflow_server.runs
+        statuses = {name: by_key[f"mlflow:{rid}"].status for name, rid in ids.items()}
+        assert statuses == {"finished": "succeeded", "failed": "failed", "running": "running"}
+        finished = by_key[f"mlflow:{ids['finished']}"]
+        params = history.run_params(store, finished.id)["mlflow"]
+        assert params["metrics"] == {"logloss": 0.42, "roc_auc": 0.81}  # type: ignore[index]
+        assert params["params"] == {"max_depth": "6"}  # type: ignore[index]
+        assert by_key[f"mlflow:{ids['failed']}"].message == "MLflow run train-oom ended FAILED"
+        timeout = store.conn.execute(
+            "SELECT heartbeat_timeout FROM runs WHERE key = ?", (f"mlflow:{ids['running']}",)
+        ).fetchone()[0]
+        assert timeout == 3 * INTERVAL
+
+        versions = {v.version: v for v in models.model_versions(store, MODEL)}
+        assert {v: r.status for v, r in versions.items()} == {
+            "1": "archived",
+            "2": "archived",
+            "3": "production",
+        }
+        assert versions["3"].run_id == finished.id  # linked to the synced run
+        assert versions["3"].metrics == {"logloss": 0.42, "roc_auc": 0.81}
+        (deployed,) = models.current_deployments(store, MODEL)
+        assert (deployed.environment, deployed.target_kind, deployed.version) == (
+            "production",
+            "model",
+            "3",
+        )
+        assert (deployed.action, deployed.actor) == ("deploy", "mlflow/registry")
+
+        # The same snapshot again, then a fresh poll: nothing new.
+        before = counts(store)
+        sync_snapshot(store, ep, snap)
+        poll_and_sync(store, ep)
+        assert counts(store) == before
+        assert len(models.deployment_history(store, MODEL)) == 1
+
+
+def test_a_run_finishing_in_mlflow_updates_its_row_and_a_silent_poller_loses_it(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    client = mlflow_server.client
+    ids = experiment_with_runs(client, "status-change")
+    ep = endpoint(mlflow_server.url, experiments=("status-change",), models=())
+    key = f"mlflow:{ids['running']}"
+    with Store(tmp_path / "ops.db") as store:
+        poll_and_sync(store, ep)
+        (run,) = [r for r in history.run_history(store, "mlflow/status-change") if r.key == key]
+        assert run.status == st.RUNNING
+        # Nobody syncs for longer than 3 intervals: the run reads as lost.
+        later = history.get_run(store, run.id, now=time.time() + 3 * INTERVAL + 1)
+        assert later.status == st.LOST
+        rev = store.conn.execute("SELECT rev FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+
+        client.set_terminated(ids["running"], "KILLED")
+        poll_and_sync(store, ep)
+        after = history.get_run(store, run.id)
+        assert (after.status, after.key) == (st.CANCELLED, key)
+        assert after.finished_at is not None
+        new_rev = store.conn.execute("SELECT rev FROM runs WHERE id = ?", (run.id,)).fetchone()
+        assert new_rev[0] > rev
+        assert len(history.run_history(store, "mlflow/status-change")) == 3  # no new row
+
+
+def test_missing_experiment_and_model_are_degraded(mlflow_server: MlflowServer) -> None:
+    ob, snap = poll(endpoint(mlflow_server.url, experiments=("nope",), models=("ghost",)))
+    assert ob.state == "degraded"
+    assert ob.reason == "experiment nope does not exist; registered model ghost does not exist"
+    assert snap.runs == () and snap.models == ()
+
+
+def test_deleting_the_aliased_version_removes_the_alias(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """MLflow deletes an alias with its version: the alias points nowhere, not at a ghost."""
+    client, name = mlflow_server.client, "gone-churn"
+    registered_model(client, name, mlflow_server.runs["finished"], alias_on="2")
+    ep = endpoint(mlflow_server.url, experiments=(), models=(name,))
+    config = write_config(tmp_path, mlflow_server.url, name)
+    with Store(tmp_path / "ops.db") as store:
+        poll_and_sync(store, ep)
+        client.set_registered_model_alias(name, "champion", "3")
+        poll_and_sync(store, ep)  # the store saw 2, then 3
+    client.delete_model_version(name, "3")
+    assert mlflow_server.aliases(name) == {}
+
+    ob, _ = poll(ep)
+    assert ob.state == "degraded"
+    assert ob.reason == (
+        f"alias champion of {name} is not set on any version "
+        "(deleting a version removes its aliases)"
+    )
+    # The previous version the store knows (3) is gone: refused, naming what exists.
+    refused = run_cli("rollback", "production", "--model", name, "--yes", "--config", config)
+    assert refused.returncode == 2
+    assert f"version 3 of {name} no longer exists in MLflow endpoint registry" in refused.stderr
+    assert "--to VERSION: 1, 2" in refused.stderr
+    # Naming one puts the alias back on it.
+    result = run_cli(
+        "rollback", "production", "--model", name, "--to", "2", "--yes", "--config", config
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"production: {name} (alias not set) -> 2 (alias champion)" in result.stdout
+    assert mlflow_server.aliases(name) == {"champion": "2"}
+
+
+def test_an_alias_on_a_missing_version_is_degraded() -> None:
+    """A registry can point an alias at a version its search does not list (not MLflow's own)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/registered-models/get"):
+            aliases = [{"alias": "champion", "version": "7"}]
+            doc: dict[str, Any] = {"registered_model": {"name": "churn", "aliases": aliases}}
+        else:
+            doc = {"model_versions": [{"name": "churn", "version": v} for v in ("1", "2")]}
+        return httpx.Response(200, json=doc)
+
+    ep = endpoint("http://registry.invalid", experiments=())
+    ob, snap = poll(ep, httpx.MockTransport(answer))
+    assert ob.state == "degraded"
+    assert ob.reason == "alias champion of churn points at version 7, which does not exist"
+    assert snap.models[0].aliases == {"champion": "7"}
+
+
+# --- failures -------------------------------------------------------------------
+
+
+def test_server_down_is_down_with_the_reason(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    ob, snap = poll(endpoint(url))
+    assert (ob.state, ob.reason, ob.latency_ms) == ("down", "connection refused", None)
+    assert snap == MlflowSnapshot("registry", snap.at)
+    with Store(tmp_path / "ops.db") as store:
+        before = counts(store)
+        sync_snapshot(store, endpoint(url), snap)
+        assert counts(store) == before
+    # An action says which endpoint and call failed, in one line, no traceback.
+    config = write_config(tmp_path, url, MODEL)
+    result = run_cli("rollback", "production", "--model", MODEL, "--yes", "--config", config)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"opstui: MLflow endpoint registry ({url}): registered model churn: connection refused"
+    )
+
+
+TOKEN = "Bearer s3cret-t0ken-value"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers like a broken proxy: 401, slowly, an HTML page, or an error echoing the token."""
+
+    def _answer(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        if self.path.startswith("/deny/"):
+            code, kind, body = 401, "application/json", json.dumps({"error": f"bad {auth}"})
+        elif self.path.startswith("/slow/"):
+            time.sleep(1.0)
+            code, kind, body = 200, "application/json", "{}"
+        elif self.path.startswith("/html/"):
+            code, kind, body = 200, "text/html", "<!DOCTYPE html><html>login</html>"
+        else:
+            message = f"invalid request with Authorization: {auth}"
+            code, kind = 400, "application/json"
+            body = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": message})
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def broken_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_unauthorized_and_other_failures_never_show_the_token(
+    broken_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSTUI_TEST_MLFLOW_TOKEN", TOKEN)
+    secret = {"Authorization": "OPSTUI_TEST_MLFLOW_TOKEN"}
+
+    ob, _ = poll(endpoint(f"{broken_server}/deny", secret_headers=secret))
+    assert ob.state == "down"
+    assert ob.reason == "HTTP 401 unauthorized (check the token in $OPSTUI_TEST_MLFLOW_TOKEN)"
+
+    ob, _ = poll(endpoint(f"{broken_server}/slow", secret_headers=secret, timeout=0.2))
+    assert (ob.state, ob.reason) == ("down", "no answer within 0.2s")
+
+    ob, _ = poll(endpoint(f"{broken_server}/html", secret_headers=secret))
+    assert (ob.state, ob.reason) == ("down", "expected MLflow's JSON, got an HTML page (HTTP 200)")
+
+    # MLflow's own error text is shown, with any header value it echoes redacted.
+    with MlflowRest(endpoint(f"{broken_server}/echo", secret_headers=secret)) as rest:
+        with pytest.raises(MlflowError) as caught:
+            rest.set_alias(MODEL, "champion", "2")
+    text = str(caught.value)
+    assert "INVALID_PARAMETER_VALUE: invalid request with Authorization: ***" in text
+    assert "setting alias champion of churn to version 2" in text
+    assert "s3cret" not in text
+
+    monkeypatch.delenv("OPSTUI_TEST_MLFLOW_TOKEN")
+    ob, _ = poll(endpoint(f"{broken_server}/deny", secret_headers=secret))
+    assert (ob.state, ob.reason) == (
+        "down",
+        "header Authorization needs $OPSTUI_TEST_MLFLOW_TOKEN, which is not set",
+    )
+
+
+# --- rollback through the audited action path ---------------------------------------
+
+
+@pytest.fixture
+def rolled_model(mlflow_server: MlflowServer, tmp_path: Path) -> tuple[str, Path]:
+    """A model the store saw deployed as 2, then 3 (its alias is on 3)."""
+    name = f"rb-{tmp_path.name[-12:]}"
+    registered_model(mlflow_server.client, name, mlflow_server.runs["finished"], alias_on="2")
+    ep = endpoint(mlflow_server.url, experiments=(EXPERIMENT,), models=(name,))
+    with Store(tmp_path / "ops.db") as store:
+        poll_and_sync(store, ep)
+        mlflow_server.client.set_registered_model_alias(name, "champion", "3")
+        poll_and_sync(store, ep)
+    return name, write_config(tmp_path, mlflow_server.url, name)
+
+
+def test_rollback_moves_the_alias_back_through_the_audited_path(
+    mlflow_server: MlflowServer, rolled_model: tuple[str, Path], tmp_path: Path
+) -> None:
+    name, config = rolled_model
+    cli = ("rollback", "production", "--model", name, "--config", config)
+
+    dry = run_cli(*cli, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"Roll back {name} to version 2 in production" in dry.stdout
+    assert f"move-alias set alias champion of {name} to version 2 in MLflow" in dry.stdout
+    assert f"production: {name} 3 -> 2 (alias champion)" in dry.stdout
+    assert mlflow_server.aliases(name) == {"champion": "3"}
+
+    refused = run_cli(*cli, "--yes", "--read-only")
+    assert refused.returncode == 2
+    assert "read-only session" in refused.stderr
+    assert mlflow_server.aliases(name) == {"champion": "3"}
+
+    result = run_cli(*cli, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert f"alias champion of {name}: 3 -> 2 in MLflow registry" in result.stdout
+    assert mlflow_server.aliases(name) == {"champion": "2"}
+
+    with Store(tmp_path / "ops.db") as store:
+        (now,) = models.current_deployments(store, name)
+        assert (now.version, now.action, now.replaced_version) == ("2", "rollback", "3")
+        run = history.get_run(store, now.run_id or 0)
+        assert (run.pipeline, run.trigger) == (f"registry/{name}", "rollback")
+        assert run.status == st.SUCCEEDED
+        assert [(s.name, s.status) for s in run.stages] == [("move-alias", "succeeded")]
+        statuses = {v.version: v.status for v in models.model_versions(store, name)}
+        assert (statuses["2"], statuses["3"]) == ("production", "archived")
+        done, refusal = list_actions(store)[:2]
+        assert (done.action, done.target, done.status) == ("rollback", name, "succeeded")
+        assert (refusal.status, done.run_id) == ("refused", run.id)
+
+        # The poller sees the alias where the rollback put it: nothing new.
+        before = counts(store)
+        poll_and_sync(store, endpoint(mlflow_server.url, models=(name,)))
+        assert counts(store) == before
+
+    # 3 was rolled back from, 2 serves: nothing earlier is known good.
+    again = run_cli(*cli, "--yes")
+    assert again.returncode == 2
+    assert f"no earlier good version of {name} in production" in again.stderr
+    # A version deleted from the registry cannot be named.
+    mlflow_server.client.delete_model_version(name, "1")
+    gone = run_cli(*cli, "--to", "1", "--yes")
+    assert gone.returncode == 2
+    assert f"version 1 of {name} no longer exists in MLflow endpoint registry" in gone.stderr
+
+
+def act(store: Store, config: Config, plan: Plan) -> Started:
+    """``perform`` as ``--yes`` does it, inline."""
+    return perform(
+        store, config, plan, actor="ops@test", read_only=False, confirm=lambda p: None, detach=False
+    )
+
+
+def test_a_failed_alias_move_fails_the_run_and_records_a_failed_deployment(
+    mlflow_server: MlflowServer, rolled_model: tuple[str, Path], tmp_path: Path
+) -> None:
+    name, config_path = rolled_model
+    cfg = load_config(config_path)
+    with Store(tmp_path / "ops.db") as store:
+        plan = plan_rollback(cfg, store, "production", model=name)
+        # The registry goes away between the plan and the move.
+        dead = replace(cfg.endpoints["registry"], url=f"http://127.0.0.1:{free_port()}")
+        down = replace(cfg, endpoints={"registry": dead})
+        started = act(store, down, plan)
+        assert started.status == st.FAILED
+        run = history.get_run(store, started.run_id)
+        (stage,) = run.stages
+        assert stage.status == st.FAILED
+        assert "registered model" in (stage.message or "")
+        assert "connection refused" in (stage.message or "")
+        latest = models.deployment_history(store, name, "production")[0]
+        assert (latest.version, latest.status, latest.action) == ("2", "failed", "rollback")
+        assert list_actions(store)[0].status == "failed"
+        assert mlflow_server.aliases(name) == {"champion": "3"}
+
+        # Someone else moves the alias after the plan: the move does not undo theirs.
+        plan = plan_rollback(cfg, store, "production", model=name)
+        mlflow_server.client.set_registered_model_alias(name, "champion", "1")
+        started = act(store, cfg, plan)
+        assert started.status == st.FAILED
+        (stage,) = history.get_run(store, started.run_id).stages
+        assert "moved to 1 since the plan (planned from 3); nothing was changed" in (
+            stage.message or ""
+        )
+        assert mlflow_server.aliases(name) == {"champion": "1"}
+
+
+def test_the_poller_polls_mlflow_and_syncs_the_store(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    from opstui.sources.poller import Poller
+    from opstui.store.endpoints import endpoint_statuses
+
+    ep = endpoint(mlflow_server.url)
+    store_path = tmp_path / "s.db"
+    (ob,) = asyncio.run(Poller(store_path, [ep]).poll_once())
+    assert ob.state == "up", ob.reason
+    with Store(store_path) as store:
+        (status,) = endpoint_statuses(store)
+        assert (status.name, status.state) == (ep.name, "up")
+        assert models.model_versions(store, MODEL)
+        pipelines = {r[0] for r in store.conn.execute("SELECT name FROM pipelines")}
+        assert f"mlflow/{EXPERIMENT}" in pipelines
