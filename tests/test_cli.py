@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -317,9 +318,10 @@ def test_the_commented_pipeline_examples_in_init_are_valid(tmp_path: Path) -> No
     run_cli("init", cwd=tmp_path)
     text = (tmp_path / "opstui.toml").read_text()
     start = text.index("# [pipelines.web-api]")
+    # Uncomment the example TOML (tables, keys, array items), not the prose.
+    toml_line = re.compile(r"^# (\[|[\w-]+ = |  \{|\])")
     uncommented = text[:start] + "\n".join(
-        line[2:] if line.startswith("# ") else line.lstrip("#")
-        for line in text[start:].splitlines()
+        line[2:] if toml_line.match(line) else line for line in text[start:].splitlines()
     )
     cfg = parse_config(uncommented, tmp_path / "opstui.toml")
     assert cfg.pipelines["web-api"].stage_names() == [
@@ -332,3 +334,5 @@ def test_the_commented_pipeline_examples_in_init_are_valid(tmp_path: Path) -> No
     ]
     assert cfg.pipelines["web-api"].rollback is not None
     assert cfg.models["churn"].pipeline == "churn-model"
+    assert cfg.endpoints["web-api-prod"].secret_headers == {"Authorization": "WEB_API_TOKEN"}
+    assert cfg.endpoints["registry"].aliases == {"champion": "production"}
