@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from opstui.analysis.rates import WINDOWS, BurnAlert, burn_alerts, burn_rate, error_ratio
 from opstui.config import Config
+from opstui.sources.poller import MAX_BACKOFF
 from opstui.store import Store
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
 from opstui.store.metrics import points
@@ -91,13 +92,15 @@ def _state(
     if status is None:
         return "unknown", "never polled: run `opstui poll` (or the console) to start polling"
     age = now - status.last_attempt_at
-    if age > STALE_INTERVALS * max(interval, 1.0):
+    # A failing endpoint is polled less often (backoff): expect that delay.
+    expected = min(interval * 2.0**status.failures, max(MAX_BACKOFF, interval))
+    if age > STALE_INTERVALS * max(expected, 1.0):
         return "stale", f"last poll {age:.0f}s ago: is a poller running?"
     firing = [a for a in alerts if a.firing]
     if status.state == "up" and firing:
         a = firing[0]
         return "burning", (
             f"error budget burning {a.long_burn:.1f}x over {a.long_window} and "
-            f"{a.short_burn:.1f}x over {a.short_window} ({a.severity}: >= {a.threshold:g}x)"
+            f"{a.short_burn:.1f}x over {a.short_window} ({a.severity}: > {a.threshold:g}x)"
         )
     return status.state, status.reason
