@@ -261,3 +261,29 @@ url = "{base}/500"
     assert states == {"broken": "down", "web": "burning"}
     table = run_cli("endpoints", "--config", config, cwd=tmp_path)
     assert "ERR 5m" in table.stdout and "broken: HTTP 500" in table.stdout
+
+
+def test_latency_quantiles_come_from_the_histogram(tmp_path: Path) -> None:
+    from opstui.endpoint_report import endpoint_reports
+    from opstui.store.endpoints import record_observations
+
+    config = tmp_path / "opstui.toml"
+    config.write_text(
+        '[endpoints.web]\nkind = "prometheus"\nurl = "http://127.0.0.1:1/metrics"\n'
+        'requests = "http_requests_total"\nlatency = "http_request_duration_seconds"\n'
+    )
+    cfg = parse_config(config.read_text(), config)
+    now = time.time()
+    obs = []
+    for i in range(31):  # five minutes, every 10 s: 100 requests, 90 under 0.1 s
+        n = 100.0 * i
+        buckets = {"0.1": 0.9 * n, "0.5": 0.99 * n, "1.0": n, "+Inf": n}
+        samples = tuple(("latency_bucket", {"le": le}, c) for le, c in buckets.items())
+        obs.append(
+            Observation("web", "prometheus", "u", now - 300 + 10 * i, "up", None, 1.0, samples)
+        )
+    with Store(tmp_path / "s.db") as store:
+        record_observations(store, obs, holder="t")
+        (report,) = endpoint_reports(store, cfg, now)
+    assert report.latency_p50 == pytest.approx(0.1 * 0.5 / 0.9)
+    assert report.latency_p99 == pytest.approx(0.5)

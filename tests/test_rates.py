@@ -425,3 +425,17 @@ def test_promtool_zero_limit_order(tmp_path: Path) -> None:
     legacy = legacy_increase(points_of(series, 10), 0, 100)
     assert ours == pytest.approx(30.0) and legacy == pytest.approx(33.0)
     assert close(theirs, ours) or close(theirs, legacy), theirs
+
+
+def test_histogram_quantile_interpolates_like_prometheus() -> None:
+    from opstui.analysis.rates import histogram_quantile, latency_quantile
+
+    buckets = {0.1: 50.0, 0.5: 90.0, 1.0: 100.0, math.inf: 100.0}
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.7, buckets) == pytest.approx(0.3)
+    assert histogram_quantile(0.95, buckets) == pytest.approx(0.75)
+    assert histogram_quantile(0.99, {0.1: 0.0, 1.0: 0.0, math.inf: 10.0}) == 1.0
+    assert histogram_quantile(0.5, {0.1: 0.0, math.inf: 0.0}) is None
+    assert histogram_quantile(0.5, {0.1: 5.0}) is None
+    series = {le: [(0.0, 0.0), (60.0, count)] for le, count in buckets.items()}
+    assert latency_quantile(series, 0.5, 0.0, 60.0) == pytest.approx(0.1)

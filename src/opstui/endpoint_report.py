@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from opstui.analysis.rates import WINDOWS, BurnAlert, burn_alerts, burn_rate, error_ratio
+from opstui.analysis.rates import (
+    WINDOWS,
+    BurnAlert,
+    burn_alerts,
+    burn_rate,
+    error_ratio,
+    latency_quantile,
+)
 from opstui.config import Config
 from opstui.sources.poller import MAX_BACKOFF
 from opstui.store import Store
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
-from opstui.store.metrics import points
+from opstui.store.metrics import find_series, points
 
 #: Windows shown per endpoint; the alert pairs use the longer ones too.
 SHOWN = ("1m", "5m", "1h", "6h")
@@ -38,6 +45,10 @@ class EndpointReport:
     alerts: tuple[BurnAlert, ...] = ()
     #: Error ratio of the last minutes, oldest first, for a sparkline.
     history: tuple[float, ...] = ()
+    #: Request latency quantiles over the last 5 minutes, in seconds, from
+    #: the endpoint's histogram (None without one).
+    latency_p50: float | None = None
+    latency_p99: float | None = None
 
 
 def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointReport]:
@@ -49,6 +60,9 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
         burn: dict[str, float | None] = {}
         alerts: tuple[BurnAlert, ...] = ()
         history: tuple[float, ...] = ()
+        p50 = p99 = None
+        if ep.kind == "prometheus" and ep.latency:
+            p50, p99 = _latency(store, ep.source, now)
         if ep.kind == "prometheus":
             start = now - max(WINDOWS.values())
             total = points(store, ep.source, "requests_total", start=start, end=now)
@@ -79,11 +93,30 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
                 burn=burn,
                 alerts=alerts,
                 history=history,
+                latency_p50=p50,
+                latency_p99=p99,
             )
         )
     order = {"down": 0, "burning": 1, "degraded": 2, "stale": 3, "unknown": 4, "up": 5}
     reports.sort(key=lambda r: (order.get(r.state, 9), r.name))
     return reports
+
+
+def _latency(store: Store, source: str, now: float) -> tuple[float | None, float | None]:
+    window = WINDOWS["5m"]
+    buckets = {
+        float(s.labels["le"]): points(
+            store, source, "latency_bucket", s.labels, start=now - window - 60, end=now
+        )
+        for s in find_series(store, source, "latency_bucket")
+        if "le" in s.labels
+    }
+    if not buckets:
+        return None, None
+    return (
+        latency_quantile(buckets, 0.5, now - window, now),
+        latency_quantile(buckets, 0.99, now - window, now),
+    )
 
 
 def _state(

@@ -241,3 +241,46 @@ def burn_alerts(ratios: Mapping[str, float | None], slo: float) -> list[BurnAler
             )
         )
     return alerts
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
+    """The ``q`` quantile from cumulative bucket counts ``{le: count}``, as Prometheus does.
+
+    Linear interpolation inside the bucket holding the rank; a rank in the
+    ``+Inf`` bucket returns the highest finite bound; the lowest bucket
+    interpolates from 0. None without observations or without a ``+Inf``
+    bucket (the histogram is incomplete).
+    """
+    if not 0 <= q <= 1 or not buckets or math.inf not in buckets:
+        return None
+    bounds = sorted(buckets)
+    total = buckets[math.inf]
+    if not total or total <= 0:
+        return None
+    rank = q * total
+    previous_bound, previous_count = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == math.inf:
+                return bounds[-2] if len(bounds) > 1 else None
+            if count == previous_count:
+                return bound
+            return previous_bound + (bound - previous_bound) * (rank - previous_count) / (
+                count - previous_count
+            )
+        previous_bound, previous_count = bound, count
+    return None
+
+
+def latency_quantile(
+    buckets: Mapping[float, Sequence[Point]], q: float, start: float, end: float
+) -> float | None:
+    """``histogram_quantile(q, increase(bucket[window]))`` from stored bucket series."""
+    increases = {}
+    for le, points in buckets.items():
+        inc = increase(points, start, end)
+        if inc is None:
+            return None
+        increases[le] = inc
+    return histogram_quantile(q, increases)

@@ -56,6 +56,8 @@ def endpoints(
                     "last_success_at": iso(r.last_success_at),
                     "last_attempt_at": iso(r.last_attempt_at),
                     "latency_ms": r.latency_ms,
+                    "latency_p50_seconds": r.latency_p50,
+                    "latency_p99_seconds": r.latency_p99,
                     "polled_by": r.polled_by,
                     "slo": r.slo,
                     "error_ratio": r.ratios,
@@ -89,6 +91,7 @@ def endpoints(
         for window in SHOWN:
             table.add_column(f"ERR {window}", justify="right", no_wrap=True)
         table.add_column("BURN 1h", justify="right", no_wrap=True)
+        table.add_column("P99", justify="right", no_wrap=True)
         for r in reports:
             burn = r.burn.get("1h")
             table.add_row(
@@ -97,6 +100,7 @@ def endpoints(
                 human_age(now - r.last_success_at) if r.last_success_at else "never",
                 *(_pct(r.ratios.get(w)) for w in SHOWN),
                 "-" if burn is None else f"{burn:.1f}x",
+                "-" if r.latency_p99 is None else f"{r.latency_p99 * 1000:.0f}ms",
             )
         console = Console()
         console.print(table)
