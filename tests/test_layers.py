@@ -80,3 +80,21 @@ def test_help_and_status_import_neither_textual_nor_sklearn(tmp_path: Path) -> N
             "    assert exc.code in (0, None), exc.code\n"
         )
         assert loaded_after(code) == dict.fromkeys(HEAVY, False), argv
+
+
+def test_analysis_is_pure_arithmetic() -> None:
+    # analysis/ sees numbers only: no store, no network, no config.
+    for path in (SRC / "analysis").rglob("*.py"):
+        for module in imported_modules(path):
+            assert not module.startswith(("opstui.store", "opstui.sources", "httpx")), (
+                f"{path.name} imports {module}"
+            )
+
+
+def test_sources_and_runner_stay_below_the_cli() -> None:
+    for layer in ("sources", "runner"):
+        for path in (SRC / layer).rglob("*.py"):
+            for module in imported_modules(path):
+                assert not module.startswith(("opstui.cli", "opstui.tui", "typer")), (
+                    f"{layer}/{path.name} imports {module}"
+                )
