@@ -131,3 +131,36 @@ def test_prometheus_api_down_and_html(prometheus: tuple[Service, str], tmp_path:
     assert seen["gone"].reason == "connection refused"
     assert seen["html"].state == "down"
     assert seen["ok"].state == "up"
+
+
+def test_range_queries_backfill_then_fetch_only_what_is_new(
+    prometheus: tuple[Service, str], tmp_path: Path
+) -> None:
+    from opstui.store import Store
+    from opstui.store.metrics import series_window
+
+    service, url = prometheus
+    service.serve(ok=10, errors=0)
+    # Several scrapes (one a second) must exist for a backfill to show them.
+    query_until(url, 'count_over_time(http_requests_total{code="200"}[1m])', 3)
+    ep = EndpointDef(
+        name="range",
+        kind="prometheus_api",
+        url=url,
+        interval=1.0,
+        range_queries={"total": "sum(http_requests_total)"},
+    )
+    store_path = tmp_path / "s.db"
+    poller = Poller(store_path, [ep])
+    (first,) = asyncio.run(poller.poll_once())
+    assert first.state == "up", first.reason
+    ((name, _, pairs),) = first.history
+    assert name == "total" and len(pairs) >= 2  # the backfill saw several scrapes
+    time.sleep(2.5)
+    (second,) = asyncio.run(poller.poll_once())
+    later = second.history[0][2] if second.history else ()
+    print("FIRST", first.at, [t for t, _ in pairs][-3:], "SECOND", [t for t, _ in later])
+    assert later and all(ts > first.at for ts, _ in later)
+    with Store(store_path) as store:
+        stored = [s.ts for s in series_window(store, "endpoint/range", "total")]
+    assert stored == sorted(set(stored)), "a range point was stored twice"

@@ -63,6 +63,7 @@ def endpoint_schema(spec: Any) -> dict[str, Any]:
         "error_match": spec((str,), "a regular expression", check=_regex),
         "latency": spec((str,), "a histogram name"),
         "queries": spec((dict,), "a table of PromQL queries", check=_strings),
+        "range_queries": spec((dict,), "a table of PromQL queries", check=_strings),
         "fields": spec((dict,), "a table of JSON paths (a.b.0.c)", check=_strings),
         "experiments": spec((list,), "a list of experiment names", check=_strings),
         "models": spec((list,), "a list of registered model names", check=_strings),
@@ -77,7 +78,6 @@ def _slo(value: Any) -> str | None:
 #: Keys each kind needs, and the keys that only make sense for one kind.
 _REQUIRED = {
     "prometheus": ("requests",),
-    "prometheus_api": ("queries",),
     "json": ("fields",),
 }
 _ONLY = {
@@ -86,6 +86,7 @@ _ONLY = {
     "error_match": "prometheus",
     "latency": "prometheus",
     "queries": "prometheus_api",
+    "range_queries": "prometheus_api",
     "fields": "json",
     "experiments": "mlflow",
     "models": "mlflow",
@@ -112,6 +113,9 @@ class EndpointDef:
     error_match: str = "5.."
     latency: str | None = None
     queries: dict[str, str] = field(default_factory=dict)
+    #: Fetched with /api/v1/query_range since the last poll (the first poll
+    #: backfills an hour), so history exists from the first minute.
+    range_queries: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
     experiments: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
@@ -136,6 +140,11 @@ def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
                 raise ConfigError(
                     f'{where}: "endpoints.{name}.{key}" only applies to kind {only}, not {kind}'
                 )
+        if kind == "prometheus_api" and not (raw.get("queries") or raw.get("range_queries")):
+            raise ConfigError(
+                f'{where}: endpoint "{name}" of kind prometheus_api needs "queries" '
+                'or "range_queries"'
+            )
         if kind == "mlflow" and not (raw.get("experiments") or raw.get("models")):
             raise ConfigError(
                 f'{where}: endpoint "{name}" of kind mlflow needs "experiments" or "models"'

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import socket
@@ -87,8 +88,14 @@ def _looks_html(response: httpx.Response, body: bytes) -> bool:
     return "html" in kind or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
 
 
-async def observe(client: httpx.AsyncClient, ep: EndpointDef) -> Observation:
-    """Poll ``ep`` once (kinds health, prometheus, prometheus_api, json)."""
+async def observe(
+    client: httpx.AsyncClient, ep: EndpointDef, *, since: float | None = None
+) -> Observation:
+    """Poll ``ep`` once (kinds health, prometheus, prometheus_api, json).
+
+    ``since`` is when the endpoint was last polled successfully: range
+    queries fetch only what came after it.
+    """
     at = time.time()
     started = time.perf_counter()
     try:
@@ -96,7 +103,7 @@ async def observe(client: httpx.AsyncClient, ep: EndpointDef) -> Observation:
         # which httpx's per-read timeout alone would not.
         async with asyncio.timeout(ep.timeout):
             if ep.kind == "prometheus_api":
-                return await _prometheus_api(client, ep, at, started)
+                return await _prometheus_api(client, ep, at, started, since)
             response, body = await _get(client, ep, ep.url)
     except _MissingSecret as exc:
         return _observation(ep, at, DOWN, str(exc), None)
@@ -224,35 +231,92 @@ def _json(ep: EndpointDef, at: float, latency: float, body: bytes) -> Observatio
     return _observation(ep, at, UP, None, latency, samples=tuple(samples))
 
 
+class _ApiDown(Exception):
+    pass
+
+
+async def _api(
+    client: httpx.AsyncClient, ep: EndpointDef, path: str, params: dict[str, str]
+) -> dict[str, Any]:
+    """One Prometheus API call; raises ``_ApiDown`` when the answer is not the API's JSON."""
+    url = str(httpx.URL(f"{ep.url.rstrip('/')}{path}", params=params))
+    response, body = await _get(client, ep, url)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise _ApiDown(_http_problem(ep, response) or "expected the Prometheus API's JSON")
+    return doc
+
+
+def _api_error(doc: Mapping[str, Any]) -> str | None:
+    if doc.get("status") == "success":
+        return None
+    return f"{doc.get('errorType', 'error')}: {doc.get('error', '')}"
+
+
 async def _prometheus_api(
-    client: httpx.AsyncClient, ep: EndpointDef, at: float, started: float
+    client: httpx.AsyncClient, ep: EndpointDef, at: float, started: float, since: float | None
 ) -> Observation:
     samples: list[tuple[str, Mapping[str, str], float]] = []
+    history: list[tuple[str, Mapping[str, str], tuple[tuple[float, float], ...]]] = []
     problems = []
-    base = ep.url.rstrip("/")
-    for name, query in ep.queries.items():
-        url = str(httpx.URL(f"{base}/api/v1/query", params={"query": query}))
-        response, body = await _get(client, ep, url)
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict):
-            problem = _http_problem(ep, response) or "expected the Prometheus API's JSON"
-            latency = (time.perf_counter() - started) * 1000
-            return _observation(ep, at, DOWN, f"{name}: {problem}", latency)
-        if doc.get("status") != "success":
-            problems.append(f"{name}: {doc.get('errorType', 'error')}: {doc.get('error', '')}")
-            continue
-        value = _api_value(doc.get("data") or {})
-        if value is None:
-            problems.append(f"{name}: no data")
-        else:
-            samples.append((name, {}, value))
+    try:
+        for name, query in ep.queries.items():
+            doc = await _api(client, ep, "/api/v1/query", {"query": query})
+            error = _api_error(doc)
+            value = None if error else _api_value(doc.get("data") or {})
+            if error or value is None:
+                problems.append(f"{name}: {error or 'no data'}")
+            else:
+                samples.append((name, {}, value))
+        # A range query fills in what happened since the last poll (an hour
+        # on the first one), so history exists even for minutes opstui was
+        # not running.
+        # The end is rounded down to the millisecond sent, so no point comes
+        # after ``at``: the next poll keeps only points after it.
+        end = math.floor(at * 1000) / 1000
+        start = since if since is not None else end - 3600
+        step = max(ep.interval, (end - start) / 10_000)
+        for name, query in ep.range_queries.items():
+            params = {
+                "query": query,
+                "start": f"{start:.3f}",
+                "end": f"{end:.3f}",
+                "step": f"{step:g}",
+            }
+            doc = await _api(client, ep, "/api/v1/query_range", params)
+            error = _api_error(doc)
+            pairs = () if error else _api_matrix(doc.get("data") or {}, after=since)
+            if error:
+                problems.append(f"{name}: {error}")
+            elif pairs:
+                history.append((name, {}, pairs))
+    except _ApiDown as exc:
+        latency = (time.perf_counter() - started) * 1000
+        return _observation(ep, at, DOWN, str(exc), latency)
     latency = (time.perf_counter() - started) * 1000
     state = DEGRADED if problems else UP
     reason = "; ".join(problems)[:300] if problems else None
-    return _observation(ep, at, state, reason, latency, samples=(("up", {}, 1.0), *samples))
+    ob = _observation(ep, at, state, reason, latency, samples=(("up", {}, 1.0), *samples))
+    return ob._replace(history=tuple(history))
+
+
+def _api_matrix(data: Mapping[str, Any], *, after: float | None) -> tuple[tuple[float, float], ...]:
+    """A range result as one series: the values of all its series summed per timestamp."""
+    if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+        return ()
+    sums: dict[float, float] = {}
+    try:
+        for series in data["result"]:
+            for ts, value in series["values"]:
+                t = float(ts)
+                if after is None or t > after:
+                    sums[t] = sums.get(t, 0.0) + float(value)
+    except (KeyError, TypeError, ValueError):
+        return ()
+    return tuple(sorted(sums.items()))
 
 
 def _api_value(data: Mapping[str, Any]) -> float | None:

@@ -91,6 +91,7 @@ class Poller:
         self.held: set[str] = set()
         self._pending: list[Observation] = []
         self._snapshots: list[tuple[EndpointDef, MlflowSnapshot]] = []
+        self._last_ok: dict[str, float] = {}
         self._rng = random.Random(seed)
         self._store: Store | None = None
 
@@ -164,7 +165,10 @@ class Poller:
                 # Written with the observations, by the writer thread.
                 self._snapshots.append((ep, snapshot))
             else:
-                ob = await observe(clients[ep.verify_tls], ep)
+                since = self._last_ok.get(ep.name)
+                ob = await observe(clients[ep.verify_tls], ep, since=since)
+            if ob.state != "down":
+                self._last_ok[ep.name] = ob.at
         except Exception as exc:  # a bug in a reader must not stop the poller
             ob = Observation(
                 ep.name, ep.kind, ep.url, time.time(), "down", f"poller error: {exc}"[:200], None

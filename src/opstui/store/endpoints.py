@@ -26,6 +26,9 @@ class Observation(NamedTuple):
     latency_ms: float | None
     #: (series name, labels, value) measured by this poll.
     samples: tuple[tuple[str, Mapping[str, str], float], ...] = ()
+    #: (series name, labels, ((ts, value), ...)): points with their own
+    #: times, e.g. a Prometheus range query's.
+    history: tuple[tuple[str, Mapping[str, str], tuple[tuple[float, float], ...]], ...] = ()
 
 
 class EndpointStatusRow(NamedTuple):
@@ -47,14 +50,15 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
         return
     with store.write() as tx:
         series: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
-        rows = []
+        rows: list[tuple[int, float, float, int | None, int | None]] = []
         for ob in observations:
             source = f"endpoint/{ob.endpoint}"
-            for name, labels, value in ob.samples:
+            timed = [(n, lb, ((ob.at, v),)) for n, lb, v in ob.samples] + list(ob.history)
+            for name, labels, pairs in timed:
                 key = (source, name, tuple(sorted(labels.items())))
                 if key not in series:
                     series[key] = ensure_series(tx, source, name, labels)
-                rows.append((series[key], ob.at, value, None, None))
+                rows.extend((series[key], ts, value, None, None) for ts, value in pairs)
         insert_samples(tx, rows)
         for ob in observations:
             ok = ob.state != "down"
