@@ -18,8 +18,9 @@ import asyncio
 import contextlib
 import os
 import random
+import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,18 +107,22 @@ class Poller:
             async with self._clients() as clients:
                 sem = asyncio.Semaphore(self.max_concurrency)
                 tasks = [
-                    asyncio.create_task(self._loop(ep, clients, sem, stop), name=ep.name)
+                    asyncio.create_task(self._loop(ep, clients[ep.name], sem), name=ep.name)
                     for ep in self.endpoints
                 ]
-                tasks.append(asyncio.create_task(self._flusher(stop)))
+                tasks.append(asyncio.create_task(self._every(self.flush_interval, self._flush)))
                 if self.use_leases:
-                    tasks.append(asyncio.create_task(self._lease_keeper(stop)))
-                    tasks.append(asyncio.create_task(self._retention_keeper(stop)))
-                if duration is not None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), duration)
-                    stop.set()
-                await asyncio.gather(*tasks)
+                    tasks.append(
+                        asyncio.create_task(self._every(self.lease_ttl / 3, self._renew_leases))
+                    )
+                    tasks.append(asyncio.create_task(self._every(RETENTION_EVERY, self._retain)))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), duration)
+                # Stopping cancels the loops: they sleep with asyncio.sleep,
+                # which is cheaper per poll than waiting on an event.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await self._flush()
             if self.use_leases:
@@ -133,7 +138,7 @@ class Poller:
 
                 async def one(ep: EndpointDef) -> Observation:
                     async with sem:
-                        return await self._observe(ep, clients)
+                        return await self._observe(ep, clients[ep.name])
 
                 results = await asyncio.gather(*(one(ep) for ep in self.endpoints))
             self._pending.extend(results)
@@ -143,30 +148,41 @@ class Poller:
             await asyncio.to_thread(self._store.close)
 
     @contextlib.asynccontextmanager
-    async def _clients(self) -> AsyncIterator[dict[bool, httpx.AsyncClient]]:
-        # One connection pool per TLS setting: verification is per client.
-        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=32)
-        secure = httpx.AsyncClient(limits=limits, verify=True, follow_redirects=False)
-        insecure = httpx.AsyncClient(limits=limits, verify=False, follow_redirects=False)
-        try:
-            yield {True: secure, False: insecure}
-        finally:
-            await secure.aclose()
-            await insecure.aclose()
+    async def _clients(self) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+        """One small client per endpoint, sharing one TLS context.
 
-    async def _observe(
-        self, ep: EndpointDef, clients: dict[bool, httpx.AsyncClient]
-    ) -> Observation:
+        A shared pool costs more per request as it grows (httpcore scans it)
+        and, past its keep-alive limit, closes a connection on every request
+        (bench/poller_load.py measured both); an endpoint needs one or two
+        connections of its own. Loading CA certificates is the expensive part
+        of a client, so every verifying client shares one context.
+        """
+        context = ssl.create_default_context()
+        limits = httpx.Limits(max_connections=2, max_keepalive_connections=1)
+        clients = {
+            ep.name: httpx.AsyncClient(
+                limits=limits,
+                verify=context if ep.verify_tls else False,
+                follow_redirects=False,
+            )
+            for ep in self.endpoints
+        }
+        try:
+            yield clients
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients.values()))
+
+    async def _observe(self, ep: EndpointDef, client: httpx.AsyncClient) -> Observation:
         try:
             if ep.kind == "mlflow":
                 from opstui.sources.mlflow import observe_mlflow
 
-                ob, snapshot = await observe_mlflow(clients[ep.verify_tls], ep)
+                ob, snapshot = await observe_mlflow(client, ep)
                 # Written with the observations, by the writer thread.
                 self._snapshots.append((ep, snapshot))
             else:
                 since = self._last_ok.get(ep.name)
-                ob = await observe(clients[ep.verify_tls], ep, since=since)
+                ob = await observe(client, ep, since=since)
             if ob.state != "down":
                 self._last_ok[ep.name] = ob.at
         except Exception as exc:  # a bug in a reader must not stop the poller
@@ -178,29 +194,23 @@ class Poller:
         return ob
 
     async def _loop(
-        self,
-        ep: EndpointDef,
-        clients: dict[bool, httpx.AsyncClient],
-        sem: asyncio.Semaphore,
-        stop: asyncio.Event,
+        self, ep: EndpointDef, client: httpx.AsyncClient, sem: asyncio.Semaphore
     ) -> None:
+        """Poll one endpoint forever (until cancelled)."""
         loop = asyncio.get_running_loop()
         # Spread the first polls over one interval so 500 endpoints do not
         # all fire in the same millisecond.
         scheduled = loop.time() + self._rng.uniform(0, min(ep.interval, 1.0))
         failures = 0
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, scheduled - loop.time()))
-            if stop.is_set():
-                return
+        while True:
+            await asyncio.sleep(max(0.0, scheduled - loop.time()))
             if self.use_leases and ep.name not in self.held:
                 self.stats.skipped_not_held += 1
                 scheduled += ep.interval
                 continue
             async with sem:
                 self.stats.lags.append(loop.time() - scheduled)
-                ob = await self._observe(ep, clients)
+                ob = await self._observe(ep, client)
             self.stats.polls += 1
             self._pending.append(ob)
             failures = failures + 1 if ob.state == "down" else 0
@@ -209,11 +219,11 @@ class Poller:
             # accumulate; a poll that overran its interval runs again at once.
             scheduled = max(scheduled + backoff(ep.interval, failures, self._rng), loop.time())
 
-    async def _flusher(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.flush_interval)
-            await self._flush()
+    @staticmethod
+    async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await job()
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -228,29 +238,18 @@ class Poller:
             for ep, snapshot in snapshots:
                 await asyncio.to_thread(sync_snapshot, self._store, ep, snapshot)
 
-    async def _lease_keeper(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.lease_ttl / 3)
-            if not stop.is_set():
-                await self._renew_leases()
-
-    async def _retention_keeper(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETENTION_EVERY)
-            if stop.is_set():
-                return
-            assert self._store is not None
-            held = await asyncio.to_thread(
-                acquire_leases,
-                self._store,
-                [_RETENTION_LEASE],
-                holder=self.holder,
-                ttl=RETENTION_EVERY,
-            )
-            if held:
-                await asyncio.to_thread(apply_retention, self._store)
+    async def _retain(self) -> None:
+        """One retention pass, by whichever poller holds the retention lease."""
+        assert self._store is not None
+        held = await asyncio.to_thread(
+            acquire_leases,
+            self._store,
+            [_RETENTION_LEASE],
+            holder=self.holder,
+            ttl=RETENTION_EVERY,
+        )
+        if held:
+            await asyncio.to_thread(apply_retention, self._store)
 
     async def _renew_leases(self) -> None:
         names = [ep.name for ep in self.endpoints]
