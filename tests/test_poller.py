@@ -287,3 +287,37 @@ def test_latency_quantiles_come_from_the_histogram(tmp_path: Path) -> None:
         (report,) = endpoint_reports(store, cfg, now)
     assert report.latency_p50 == pytest.approx(0.1 * 0.5 / 0.9)
     assert report.latency_p99 == pytest.approx(0.5)
+
+
+def test_a_locked_store_delays_writes_but_loses_nothing(
+    service: tuple[Service, str], store_path: Path
+) -> None:
+    import sqlite3
+
+    _, base = service
+    Store(store_path).close()
+    endpoints = [ep("ok", f"{base}/health", interval=0.2)]
+
+    async def scenario() -> Poller:
+        # A short busy timeout, so the writes fail while another process
+        # holds the write lock (instead of queueing behind it for 30 s).
+        poller = Poller(
+            store_path, endpoints, use_leases=False, flush_interval=0.2, busy_timeout=0.2
+        )
+        poller_task = asyncio.create_task(poller.run(duration=4.0))
+        await asyncio.sleep(0.5)
+        hog = sqlite3.connect(store_path, isolation_level=None, timeout=0)
+        hog.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(1.5)
+        hog.execute("ROLLBACK")
+        hog.close()
+        await poller_task
+        return poller
+
+    poller = asyncio.run(scenario())
+    assert poller.stats.write_errors, "the lock was never felt"
+    assert "StoreBusy" in poller.stats.write_errors[0]
+    assert poller.stats.polls >= 12  # polling went on while the store was locked
+    with Store(store_path) as store:
+        stored = len(series_window(store, "endpoint/ok", "up"))
+    assert stored == poller.stats.polls

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from opstui.sources.mlflow import MlflowSnapshot
 
 MAX_BACKOFF = 300.0
+#: Observations kept while the store cannot be written (oldest dropped first).
+MAX_PENDING = 100_000
 LEASE_TTL = 15.0
 #: Seconds between retention passes (one poller across the store does them).
 RETENTION_EVERY = 600.0
@@ -55,6 +57,8 @@ class PollStats:
     #: Seconds each poll started after its scheduled time.
     lags: list[float] = field(default_factory=list)
     skipped_not_held: int = 0
+    #: Store writes that failed (the poller keeps going and retries).
+    write_errors: list[str] = field(default_factory=list)
 
 
 def backoff(interval: float, failures: int, rng: random.Random) -> float:
@@ -79,6 +83,7 @@ class Poller:
         use_leases: bool = True,
         on_observation: Callable[[Observation], None] | None = None,
         seed: int | None = None,
+        busy_timeout: float = 30.0,
     ) -> None:
         self.store_path = Path(store_path)
         self.endpoints = list(endpoints)
@@ -95,13 +100,16 @@ class Poller:
         self._last_ok: dict[str, float] = {}
         self._rng = random.Random(seed)
         self._store: Store | None = None
+        self.busy_timeout = busy_timeout
 
     async def run(
         self, *, stop: asyncio.Event | None = None, duration: float | None = None
     ) -> None:
         """Poll until ``stop`` is set or ``duration`` seconds pass."""
         stop = stop or asyncio.Event()
-        self._store = await asyncio.to_thread(Store, self.store_path)
+        self._store = await asyncio.to_thread(
+            Store, self.store_path, busy_timeout=self.busy_timeout
+        )
         try:
             await self._renew_leases()
             async with self._clients() as clients:
@@ -219,11 +227,16 @@ class Poller:
             # accumulate; a poll that overran its interval runs again at once.
             scheduled = max(scheduled + backoff(ep.interval, failures, self._rng), loop.time())
 
-    @staticmethod
-    async def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(seconds)
-            await job()
+            try:
+                await job()
+            except Exception as exc:
+                # A locked or vanished store must not end the writer or the
+                # lease keeper: polls go on, and the next round tries again.
+                self.stats.write_errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                del self._pending[:-MAX_PENDING]
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -231,7 +244,13 @@ class Poller:
         if self._store is None:
             return
         if batch:
-            await asyncio.to_thread(record_observations, self._store, batch, holder=self.holder)
+            try:
+                await asyncio.to_thread(record_observations, self._store, batch, holder=self.holder)
+            except Exception:
+                # Keep them for the next round, ahead of newer ones.
+                self._pending[:0] = batch
+                self._snapshots[:0] = snapshots
+                raise
         if snapshots:
             from opstui.sources.mlflow import sync_snapshot
 
