@@ -110,14 +110,19 @@ def series_window(
     end: float | None = None,
 ) -> list[Sample]:
     """Samples of the series ``(source, name, labels)`` in a window; [] if unknown."""
+    sid = series_id(store, source, name, labels)
+    return [] if sid is None else samples(store, sid, start=start, end=end)
+
+
+def series_id(
+    store: Store, source: str, name: str, labels: Mapping[str, object] | None = None
+) -> int | None:
     with store.lock:
         row = store.conn.execute(
             "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?",
             (source, name, labels_key(labels)),
         ).fetchone()
-    if row is None:
-        return []
-    return samples(store, int(row[0]), start=start, end=end)
+    return None if row is None else int(row[0])
 
 
 def points(
@@ -134,16 +139,13 @@ def points(
     The rate arithmetic wants plain pairs; skipping ``Sample`` objects makes
     reading 3 days of a 15 s series several times cheaper (bench/error_rates.py).
     """
+    sid = series_id(store, source, name, labels)
+    if sid is None:
+        return []
     with store.lock:
-        row = store.conn.execute(
-            "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?",
-            (source, name, labels_key(labels)),
-        ).fetchone()
-        if row is None:
-            return []
         result: list[tuple[float, float]] = store.conn.execute(
             "SELECT ts, value FROM metric_samples WHERE series_id = ? AND ts >= ? AND ts <= ? "
             "ORDER BY ts",
-            (row[0], start, end),
+            (sid, start, end),
         ).fetchall()
     return result
