@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
-import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,29 +19,19 @@ from typing import Any
 import httpx
 
 from opstui.endpoint_config import EndpointDef
+from opstui.sources.http import (
+    MissingSecret,
+    TooLarge,
+    add_capped,
+    auth_problem,
+    connect_reason,
+    looks_html,
+    secret_headers,
+)
 from opstui.store.endpoints import Observation
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 Samples = tuple[tuple[str, Mapping[str, str], float], ...]
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _MissingSecret(Exception):
-    pass
-
-
-def secret_headers(ep: EndpointDef) -> dict[str, str]:
-    """Header values from the environment; raises naming only the variable."""
-    out = {}
-    for header, variable in ep.secret_headers.items():
-        value = os.environ.get(variable)
-        if not value:
-            raise _MissingSecret(f"header {header} needs ${variable}, which is not set")
-        out[header] = value
-    return out
 
 
 async def _get(
@@ -53,9 +41,7 @@ async def _get(
     async with client.stream("GET", url, headers=headers, timeout=ep.timeout) as response:
         body = bytearray()
         async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > ep.max_body:
-                raise _TooLarge
+            add_capped(body, chunk, ep.max_body)
         return response, bytes(body)
 
 
@@ -73,19 +59,12 @@ def _observation(
 
 def _http_problem(ep: EndpointDef, response: httpx.Response) -> str | None:
     code = response.status_code
-    if code in (401, 403):
-        names = ", ".join(f"${v}" for v in ep.secret_headers.values())
-        hint = f" (check the token in {names})" if names else " (no credentials configured)"
-        word = "unauthorized" if code == 401 else "forbidden"
-        return f"HTTP {code} {word}{hint}"
+    auth = auth_problem(ep, code)
+    if auth:
+        return auth
     if code >= 400:
         return f"HTTP {code} {response.reason_phrase}".strip()
     return None
-
-
-def _looks_html(response: httpx.Response, body: bytes) -> bool:
-    kind = response.headers.get("content-type", "")
-    return "html" in kind or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
 
 
 async def observe(
@@ -105,16 +84,16 @@ async def observe(
             if ep.kind == "prometheus_api":
                 return await _prometheus_api(client, ep, at, started, since)
             response, body = await _get(client, ep, ep.url)
-    except _MissingSecret as exc:
+    except MissingSecret as exc:
         return _observation(ep, at, DOWN, str(exc), None)
-    except _TooLarge:
+    except TooLarge:
         return _observation(
             ep, at, DOWN, f"response larger than {ep.max_body:,} bytes (max_body)", None
         )
     except (TimeoutError, httpx.TimeoutException):
         return _observation(ep, at, DOWN, f"no answer within {ep.timeout:g}s", None)
     except httpx.ConnectError as exc:
-        return _observation(ep, at, DOWN, _connect_reason(exc), None)
+        return _observation(ep, at, DOWN, connect_reason(exc), None)
     except httpx.HTTPError as exc:
         return _observation(ep, at, DOWN, f"{type(exc).__name__}: {exc}"[:200], None)
     latency = (time.perf_counter() - started) * 1000
@@ -123,7 +102,7 @@ async def observe(
         return _observation(ep, at, DOWN, problem, latency, samples=(("up", {}, 0.0),))
     if ep.kind == "health":
         return _health(ep, at, latency)
-    if _looks_html(response, body):
+    if looks_html(response.headers.get("content-type", ""), body):
         expected = "Prometheus text" if ep.kind == "prometheus" else "JSON"
         return _observation(
             ep, at, DOWN, f"expected {expected}, got an HTML page (HTTP {response.status_code})",
@@ -132,19 +111,6 @@ async def observe(
     if ep.kind == "prometheus":
         return _prometheus(ep, at, latency, body)
     return _json(ep, at, latency, body)
-
-
-def _connect_reason(exc: httpx.ConnectError) -> str:
-    # httpx reports "All connection attempts failed"; the OS's reason is
-    # further down the exception chain.
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
-            return "connection refused"
-        if isinstance(cause, socket.gaierror):
-            return f"cannot resolve the host: {cause.strerror}"
-        cause = cause.__cause__ or cause.__context__
-    return f"cannot connect: {exc}"[:200]
 
 
 def _health(ep: EndpointDef, at: float, latency: float) -> Observation:

@@ -31,6 +31,15 @@ import httpx
 
 from opstui.endpoint_config import EndpointDef
 from opstui.errors import OpstuiError
+from opstui.sources.http import (
+    MissingSecret,
+    TooLarge,
+    add_capped,
+    auth_problem,
+    connect_reason,
+    looks_html,
+    secret_headers,
+)
 from opstui.store import Store
 from opstui.store import status as st
 from opstui.store.endpoints import Observation
@@ -257,10 +266,6 @@ def set_alias_op(name: str, alias: str, version: str) -> _Op[None]:
 # --- transport --------------------------------------------------------------
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _safe_url(ep: EndpointDef) -> str:
     """The endpoint URL without user info or query (either may hold a secret)."""
     url = httpx.URL(ep.url)
@@ -290,13 +295,10 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def request_headers(ep: EndpointDef, what: str) -> dict[str, str]:
     """Configured headers plus secret ones read from the environment now."""
-    headers = dict(ep.headers)
-    for header, variable in ep.secret_headers.items():
-        value = os.environ.get(variable)
-        if not value:
-            raise MlflowError(ep, what, f"header {header} needs ${variable}, which is not set")
-        headers[header] = value
-    return headers
+    try:
+        return {**ep.headers, **secret_headers(ep)}
+    except MissingSecret as exc:
+        raise MlflowError(ep, what, str(exc)) from None
 
 
 def _url(ep: EndpointDef, path: str) -> str:
@@ -306,18 +308,15 @@ def _url(ep: EndpointDef, path: str) -> str:
 def _answer(ep: EndpointDef, op: _Op[T], response: httpx.Response, body: bytes) -> T:
     """Read MLflow's answer to ``op``; anything but the expected JSON raises ``MlflowError``."""
     code = response.status_code
-    if code in (401, 403):
-        names = ", ".join(f"${v}" for v in ep.secret_headers.values())
-        hint = f"check the token in {names}" if names else "no credentials configured"
-        word = "unauthorized" if code == 401 else "forbidden"
-        raise MlflowError(ep, op.what, f"HTTP {code} {word} ({hint})", status=code)
+    auth = auth_problem(ep, code)
+    if auth:
+        raise MlflowError(ep, op.what, auth, status=code)
     try:
         doc = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError):
         doc = None
     if not isinstance(doc, dict):
-        kind = response.headers.get("content-type", "")
-        html = "html" in kind or body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
+        html = looks_html(response.headers.get("content-type", ""), body)
         got = "an HTML page" if html else "something else"
         # An HTML 404 is the usual sign of a URL that is not MLflow's root.
         hint = "; is url the MLflow server's root?" if code == 404 else ""
@@ -338,36 +337,14 @@ def _answer(ep: EndpointDef, op: _Op[T], response: httpx.Response, body: bytes) 
         ) from None
 
 
-def _refused(exc: BaseException) -> bool:
-    # The sync transport says "[Errno 111] Connection refused"; the async one
-    # says "All connection attempts failed" and keeps the refusal further down
-    # the chain of causes.
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return False
-        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _transport(ep: EndpointDef, what: str, exc: Exception) -> MlflowError:
-    if isinstance(exc, _TooLarge):
+    if isinstance(exc, TooLarge):
         return MlflowError(ep, what, f"response larger than {ep.max_body:,} bytes (max_body)")
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return MlflowError(ep, what, f"no answer within {ep.timeout:g}s")
     if isinstance(exc, httpx.ConnectError):
-        if _refused(exc):
-            return MlflowError(ep, what, "connection refused")
-        return MlflowError(ep, what, f"cannot connect: {exc}")
+        return MlflowError(ep, what, connect_reason(exc))
     return MlflowError(ep, what, f"{type(exc).__name__}: {exc}")
-
-
-def _add(body: bytearray, chunk: bytes, limit: int) -> None:
-    body += chunk
-    if len(body) > limit:
-        raise _TooLarge
 
 
 class MlflowRest:
@@ -401,8 +378,8 @@ class MlflowRest:
             ) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
-                    _add(body, chunk, self.ep.max_body)
-        except (httpx.HTTPError, _TooLarge) as exc:
+                    add_capped(body, chunk, self.ep.max_body)
+        except (httpx.HTTPError, TooLarge) as exc:
             raise _transport(self.ep, op.what, exc) from None
         return _answer(self.ep, op, response, bytes(body))
 
@@ -447,8 +424,8 @@ class AsyncMlflowRest:
             ):
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
-                    _add(body, chunk, self.ep.max_body)
-        except (httpx.HTTPError, TimeoutError, _TooLarge) as exc:
+                    add_capped(body, chunk, self.ep.max_body)
+        except (httpx.HTTPError, TimeoutError, TooLarge) as exc:
             raise _transport(self.ep, op.what, exc) from None
         return _answer(self.ep, op, response, bytes(body))
 
