@@ -17,7 +17,7 @@ from opstui.analysis.rates import (
     latency_quantile,
 )
 from opstui.config import Config
-from opstui.sources.poller import MAX_BACKOFF
+from opstui.sources.poller import backoff_delay
 from opstui.store import Store
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
 from opstui.store.metrics import find_series, points
@@ -126,7 +126,7 @@ def _state(
         return "unknown", "never polled: run `opstui poll` (or the console) to start polling"
     age = now - status.last_attempt_at
     # A failing endpoint is polled less often (backoff): expect that delay.
-    expected = min(interval * 2.0**status.failures, max(MAX_BACKOFF, interval))
+    expected = backoff_delay(interval, status.failures)
     if age > STALE_INTERVALS * max(expected, 1.0):
         return "stale", f"last poll {age:.0f}s ago: is a poller running?"
     firing = [a for a in alerts if a.firing]

@@ -61,12 +61,17 @@ class PollStats:
     write_errors: list[str] = field(default_factory=list)
 
 
-def backoff(interval: float, failures: int, rng: random.Random) -> float:
-    """Delay before the next poll after ``failures`` consecutive failures."""
+def backoff_delay(interval: float, failures: int) -> float:
+    """Nominal delay before the next poll after ``failures`` consecutive failures."""
     if failures <= 0:
         return interval
-    delay: float = min(interval * 2.0**failures, max(MAX_BACKOFF, interval))
-    return delay * rng.uniform(0.8, 1.2)
+    return float(min(interval * 2.0**failures, max(MAX_BACKOFF, interval)))
+
+
+def backoff(interval: float, failures: int, rng: random.Random) -> float:
+    """``backoff_delay`` with jitter on failures, so pollers do not retry in step."""
+    delay = backoff_delay(interval, failures)
+    return delay if failures <= 0 else delay * rng.uniform(0.8, 1.2)
 
 
 class Poller:
@@ -107,9 +112,7 @@ class Poller:
     ) -> None:
         """Poll until ``stop`` is set or ``duration`` seconds pass."""
         stop = stop or asyncio.Event()
-        self._store = await asyncio.to_thread(
-            Store, self.store_path, busy_timeout=self.busy_timeout
-        )
+        self._store = await self._open_store()
         try:
             await self._renew_leases()
             async with self._clients() as clients:
@@ -139,7 +142,7 @@ class Poller:
 
     async def poll_once(self) -> list[Observation]:
         """Poll every endpoint once, concurrently, regardless of leases."""
-        self._store = await asyncio.to_thread(Store, self.store_path)
+        self._store = await self._open_store()
         try:
             async with self._clients() as clients:
                 sem = asyncio.Semaphore(self.max_concurrency)
@@ -154,6 +157,9 @@ class Poller:
             return list(results)
         finally:
             await asyncio.to_thread(self._store.close)
+
+    async def _open_store(self) -> Store:
+        return await asyncio.to_thread(Store, self.store_path, busy_timeout=self.busy_timeout)
 
     @contextlib.asynccontextmanager
     async def _clients(self) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
