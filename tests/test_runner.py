@@ -289,7 +289,14 @@ def test_a_run_is_executed_once(tmp_path: Path) -> None:
         tmp_path, '[pipelines.p]\nkind = "devops"\nstages = [{ name = "a", run = ["true"] }]\n'
     )
     assert run_cli("run", "p", "--yes", cwd=tmp_path).returncode == 0
-    again = run_cli("_execute", "1", cwd=tmp_path)
+    # The detached executor (what --detach starts) refuses a run that already ran.
+    again = subprocess.run(
+        [PY, "-m", "opstui.runner", "1", "--store", str(tmp_path / "ops.db")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert again.returncode == 2
     assert "run 1 is succeeded, not queued" in again.stderr
 

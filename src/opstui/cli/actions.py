@@ -300,18 +300,3 @@ def actions(
             r.outcome or "",
         )
     Console().print(table)
-
-
-@app.command("_execute", hidden=True)
-def execute_detached(
-    run_id: int,
-    store: StoreOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Execute a queued run (the detached half of --detach)."""
-    from opstui.runner.execute import execute
-
-    db, cfg = open_store(store, config, create=False)
-    with db:
-        status = execute(db, cfg, run_id)
-    raise typer.Exit(0 if status == "succeeded" else 1)

@@ -1,6 +1,6 @@
 """Executing a queued run: its stages in order, then the action's effects.
 
-``execute`` is what ``opstui run`` does inline and what ``opstui _execute``
+``execute`` is what ``opstui run`` does inline and what ``python -m opstui.runner``
 does in a detached session (``--detach``, the TUI's path): it claims the
 queued run (so two runners never execute one run), beats its heartbeat,
 runs or reuses each stage, records the outcome, applies the action's effect
@@ -274,7 +274,7 @@ def _apply_effects(store: Store, run_id: int, status: str, effects: dict[str, An
 
 
 def main_detached(store_path: str, config: Config, run_id: int) -> int:
-    """Entry of ``opstui _execute``: run in a detached session, log nothing to a tty."""
+    """Entry of ``python -m opstui.runner``: run in a detached session, log nothing to a tty."""
     with Store(store_path) as store:
         status = execute(store, config, run_id)
     return 0 if status == st.SUCCEEDED else 1
