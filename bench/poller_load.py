@@ -23,7 +23,7 @@ Missed targets are printed, not failed. ``--profile SECONDS`` adds a run of
 the hanging setup under cProfile (per-thread CPU time: the event loop, and
 the writer thread apart) and prints where the poller's CPU goes, per poll,
 then the cost of each part of a poll measured apart, without a profiler
-(a raw asyncio request, httpx with 1 and with 32 pooled connections,
+(a raw asyncio request, httpx with its own transport and with ours,
 parsing, the store write, the scheduler's wait).
 
     .venv/bin/python bench/poller_load.py                  # about 2.2 minutes
@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
-import importlib.util
 import io
 import math
 import multiprocessing as mp
@@ -274,9 +273,11 @@ def _run_poller(job: PollerJob, report: PollerReport) -> None:
     records: list[tuple[str, float, float]] = []
 
     class BenchPoller(Poller):
-        async def _observe(self, ep: EndpointDef, client: httpx.AsyncClient) -> Observation:
+        async def _observe(
+            self, ep: EndpointDef, transport: httpx.AsyncBaseTransport
+        ) -> Observation:
             records.append((ep.name, time.monotonic(), self.stats.lags[-1]))
-            return await super()._observe(ep, client)
+            return await super()._observe(ep, transport)
 
     # Per-thread CPU time, so the event loop's profile holds no writer-thread time.
     writer_profile = cProfile.Profile(time.thread_time) if job.profile else None
@@ -429,12 +430,12 @@ async def _acpu_rounds(
 
 
 async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
-    import httpcore._synchronization as hsync
     import httpx
 
     from opstui.endpoint_config import EndpointDef
     from opstui.sources import fetch
     from opstui.sources.exposition import parse_exposition
+    from opstui.sources.transport import LeanTransport
     from opstui.store import Store
     from opstui.store.endpoints import record_observations
 
@@ -464,74 +465,43 @@ async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
         )
 
     endpoints = [ep_for(i) for i in range(500)]
-    calls = 0
-    real_sniff = hsync.current_async_library
 
-    def counting_sniff() -> str:
-        nonlocal calls
-        calls += 1
-        return real_sniff()
+    async def through(client: httpx.AsyncClient, i: int) -> None:
+        ep = endpoints[i % 500]
+        async with client.stream("GET", ep.url, timeout=ep.timeout) as response:
+            async for _chunk in response.aiter_bytes():
+                pass
 
-    if importlib.util.find_spec("sniffio") is None:
-        sniff_state = "sniffio not installed: each call is a failed import"
-    else:
-        sniff_state = "sniffio installed"
-    # A shared pool like the poller's before it moved to a client per endpoint:
-    # one client keeps one connection; a fresh one per round gets 32, as the
-    # shared pool did under load (idle connections expire after 5 s unused).
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    pool_sizes: list[int] = []
-    many: list[httpx.AsyncClient] = []
-    async with httpx.AsyncClient(limits=limits, follow_redirects=False) as one:
+    lean = LeanTransport()
+    async with (
+        httpx.AsyncClient(follow_redirects=False) as stock,
+        httpx.AsyncClient(transport=LeanTransport(), follow_redirects=False) as over_lean,
+    ):
 
-        async def get_one(i: int) -> None:
-            await fetch._get(one, endpoints[i % 500], endpoints[i % 500].url)
+        async def stock_get(i: int) -> None:
+            await through(stock, i)
+
+        async def client_lean_get(i: int) -> None:
+            await through(over_lean, i)
+
+        async def direct_get(i: int) -> None:
+            await fetch._get(lean, endpoints[i % 500], endpoints[i % 500].url)
 
         async def observe_one(i: int) -> None:
-            await fetch.observe(one, endpoints[i % 500])
+            await fetch.observe(lean, endpoints[i % 500])
 
-        async def get_many(i: int) -> None:
-            await fetch._get(many[0], endpoints[i % 500], endpoints[i % 500].url)
-
-        async def fresh_many() -> None:
-            if many:
-                await many.pop().aclose()
-            many.append(httpx.AsyncClient(limits=limits, follow_redirects=False))
-            await asyncio.gather(*(get_many(i) for i in range(32)))
-            pool_sizes.append(len(many[0]._transport._pool.connections))  # type: ignore[attr-defined]
-
-        await get_one(0)
-        hsync.current_async_library = counting_sniff
-        await get_one(1)
-        per_request = calls
-        hsync.current_async_library = real_sniff
         costs = await _acpu_rounds(
-            [(None, get_one), (fresh_many, get_many), (None, observe_one)], 300, rounds=7
+            [(None, stock_get), (None, client_lean_get), (None, direct_get), (None, observe_one)],
+            300,
+            rounds=7,
         )
-        if many:
-            await many.pop().aclose()
+    await lean.aclose()
+    rows.append(("httpx.AsyncClient, its own transport (httpcore)", costs[0], "GET + body"))
+    rows.append(("httpx.AsyncClient over LeanTransport", costs[1], "GET + body"))
     rows.append(
-        (
-            "httpx GET + body (fetch._get), 1 idle connection in the pool",
-            costs[0],
-            f"{per_request} current_async_library() calls per request",
-        )
+        ("fetch._get: LeanTransport, no client (the poller)", costs[2], "GET + body, capped")
     )
-    rows.append(
-        (
-            f"httpx GET + body (fetch._get), {_span(pool_sizes)} idle connections in the pool",
-            costs[1],
-            "httpcore checks every connection, some for each other one, per request",
-        )
-    )
-    rows.append(("fetch.observe (the whole poll), 1 connection", costs[2], ""))
-    rows.append(
-        (
-            "httpcore current_async_library(), one call",
-            _cpu_per_call(real_sniff, 2000),
-            sniff_state,
-        )
-    )
+    rows.append(("fetch.observe (the whole poll)", costs[3], "+ parse, counters, judgement"))
     body = exposition(7, 1234)
     text = body.decode()
     ep = endpoints[7]
@@ -586,11 +556,6 @@ async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
     )
     rows.append(("asyncio.sleep(delay), for comparison", await _acpu_per_call(sleep, n), ""))
     return rows
-
-
-def _span(values: Sequence[int]) -> str:
-    low, high = min(values, default=0), max(values, default=0)
-    return str(low) if low == high else f"{low}-{high}"
 
 
 def run_components(ctx: Any, port: int, workdir: Path) -> list[tuple[str, float, str]]:

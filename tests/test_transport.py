@@ -9,6 +9,7 @@ the transport runs over a real socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import shutil
 import ssl
@@ -18,11 +19,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opstui.endpoint_config import EndpointDef
 from opstui.sources.fetch import observe
 from opstui.sources.poller import Poller
-from opstui.sources.transport import LeanTransport, proxy_configured
+from opstui.sources.transport import LeanTransport, parse_head, proxy_configured
 
 Reply = Callable[[bytes, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -164,13 +167,14 @@ def test_a_body_cut_short_and_garbage_are_protocol_errors() -> None:
 
     async def main() -> None:
         _, srv, url = await serve(reply)
-        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+        transport = LeanTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
             with pytest.raises(httpx.RemoteProtocolError):
                 await client.get(f"{url}/cut")
             with pytest.raises(httpx.RemoteProtocolError):
                 await client.get(f"{url}/garbage")
             ep = EndpointDef(name="cut", url=f"{url}/cut", kind="health", timeout=2.0)
-            ob = await observe(client, ep)
+            ob = await observe(transport, ep)
             assert ob.state == "down" and ob.reason and "RemoteProtocolError" in ob.reason
         srv.close()
 
@@ -278,5 +282,56 @@ def test_with_a_proxy_in_the_environment_the_poller_goes_through_it(
         srv.close()
         assert ob.state == "up", ob.reason
         assert server.requests[0].startswith(f"GET {target} HTTP/1.1".encode())
+
+    run(main())
+
+
+def test_response_heads_are_framed_as_rfc_9112_says() -> None:
+    def head(text: str, method: str = "GET") -> tuple[int, str, int, bool]:
+        h = parse_head(text.replace("\n", "\r\n").encode() + b"\r\n", method)
+        return h.status, h.framing, h.length, h.close
+
+    assert head("HTTP/1.1 200 OK\nContent-Length: 12\n") == (200, "length", 12, False)
+    assert head("HTTP/1.1 200 OK\nTransfer-Encoding: gzip, chunked\n")[1] == "chunked"
+    assert head("HTTP/1.1 200 OK\nTransfer-Encoding: gzip\n")[1:] == ("close", 0, True)
+    assert head("HTTP/1.1 200 OK\n") == (200, "close", 0, True)
+    assert head("HTTP/1.0 200 OK\nContent-Length: 3\n")[3] is True
+    assert head("HTTP/1.0 200 OK\nContent-Length: 3\nConnection: keep-alive\n")[3] is False
+    assert head("HTTP/1.1 200 OK\nContent-Length: 3\nConnection: Close\n")[3] is True
+    assert head("HTTP/1.1 204 No Content\n")[1] == "none"
+    assert head("HTTP/1.1 200 OK\nContent-Length: 50\n", "HEAD")[1] == "none"
+    assert head("HTTP/1.1 100 Continue\n")[1] == "none"
+    assert head("HTTP/1.1 200 OK\nContent-Length: 3\nContent-Length: 3\n")[2] == 3
+    for bad in (
+        "HTTP/1.1 200 OK\nContent-Length: 3\nContent-Length: 4\n",
+        "HTTP/1.1 200 OK\nContent-Length: -1\n",
+        "HTTP/1.1 200 OK\n folded: header\n",
+        "HTTP/1.1 200 OK\nno colon here\n",
+        "HTTP/2 200\n",
+        "ICY 200 OK\n",
+    ):
+        with pytest.raises(httpx.RemoteProtocolError):
+            head(bad)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(["GET", "HEAD"]))
+def test_parse_head_only_ever_raises_a_protocol_error(block: bytes, method: str) -> None:
+    with contextlib.suppress(httpx.RemoteProtocolError):
+        parse_head(block + b"\r\n\r\n", method)
+
+
+def test_informational_responses_are_skipped_and_headers_cannot_be_injected() -> None:
+    async def reply(head: bytes, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + response(b"final"))
+        return True
+
+    async def main() -> None:
+        _, srv, url = await serve(reply)
+        async with httpx.AsyncClient(transport=LeanTransport()) as client:
+            assert (await client.get(url)).text == "final"
+            with pytest.raises(httpx.LocalProtocolError):
+                await client.get(url, headers={"X-Token": "a\r\nInjected: yes"})
+        srv.close()
 
     run(main())

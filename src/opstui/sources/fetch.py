@@ -9,6 +9,7 @@ and never appear in a reason (only the variable's name does).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from opstui import __version__
 from opstui.endpoint_config import EndpointDef
 from opstui.sources.http import (
     MissingSecret,
@@ -34,15 +36,40 @@ UP, DEGRADED, DOWN = "up", "degraded", "down"
 Samples = tuple[tuple[str, Mapping[str, str], float], ...]
 
 
+#: Sent with every poll; an endpoint's own headers override them.
+DEFAULT_HEADERS = {"User-Agent": f"opstui/{__version__}", "Accept-Encoding": "gzip, deflate"}
+# Parsing a URL is a good part of a request's cost; an endpoint's is parsed once.
+_parsed_url = functools.lru_cache(maxsize=4096)(httpx.URL)
+
+
 async def _get(
-    client: httpx.AsyncClient, ep: EndpointDef, url: str
+    transport: httpx.AsyncBaseTransport, ep: EndpointDef, url: str | httpx.URL
 ) -> tuple[httpx.Response, bytes]:
-    headers = {**ep.headers, **secret_headers(ep)}
-    async with client.stream("GET", url, headers=headers, timeout=ep.timeout) as response:
+    """GET ``url`` straight on the transport.
+
+    A poll needs none of what ``httpx.AsyncClient.send`` adds (auth flows,
+    redirects, and a cookie jar it parses every response into, which a
+    poller should not keep anyway), and that layer cost more CPU than the
+    request itself (bench/poller_load.py).
+    """
+    headers = {**DEFAULT_HEADERS, **ep.headers, **secret_headers(ep)}
+    t = ep.timeout
+    # No per-read timer: ``observe``'s deadline bounds the whole exchange.
+    request = httpx.Request(
+        "GET",
+        _parsed_url(url) if isinstance(url, str) else url,
+        headers=headers,
+        extensions={"timeout": {"connect": t, "read": None, "write": t, "pool": t}},
+    )
+    response = await transport.handle_async_request(request)
+    response.request = request
+    try:
         body = bytearray()
         async for chunk in response.aiter_bytes():
             add_capped(body, chunk, ep.max_body)
-        return response, bytes(body)
+    finally:
+        await response.aclose()
+    return response, bytes(body)
 
 
 def _observation(
@@ -68,7 +95,7 @@ def _http_problem(ep: EndpointDef, response: httpx.Response) -> str | None:
 
 
 async def observe(
-    client: httpx.AsyncClient, ep: EndpointDef, *, since: float | None = None
+    transport: httpx.AsyncBaseTransport, ep: EndpointDef, *, since: float | None = None
 ) -> Observation:
     """Poll ``ep`` once (kinds health, prometheus, prometheus_api, json).
 
@@ -82,8 +109,8 @@ async def observe(
         # which httpx's per-read timeout alone would not.
         async with asyncio.timeout(ep.timeout):
             if ep.kind == "prometheus_api":
-                return await _prometheus_api(client, ep, at, started, since)
-            response, body = await _get(client, ep, ep.url)
+                return await _prometheus_api(transport, ep, at, started, since)
+            response, body = await _get(transport, ep, ep.url)
     except MissingSecret as exc:
         return _observation(ep, at, DOWN, str(exc), None)
     except TooLarge:
@@ -202,11 +229,11 @@ class _ApiDown(Exception):
 
 
 async def _api(
-    client: httpx.AsyncClient, ep: EndpointDef, path: str, params: dict[str, str]
+    transport: httpx.AsyncBaseTransport, ep: EndpointDef, path: str, params: dict[str, str]
 ) -> dict[str, Any]:
     """One Prometheus API call; raises ``_ApiDown`` when the answer is not the API's JSON."""
-    url = str(httpx.URL(f"{ep.url.rstrip('/')}{path}", params=params))
-    response, body = await _get(client, ep, url)
+    url = httpx.URL(f"{ep.url.rstrip('/')}{path}", params=params)
+    response, body = await _get(transport, ep, url)
     try:
         doc = json.loads(body)
     except ValueError:
@@ -223,14 +250,18 @@ def _api_error(doc: Mapping[str, Any]) -> str | None:
 
 
 async def _prometheus_api(
-    client: httpx.AsyncClient, ep: EndpointDef, at: float, started: float, since: float | None
+    transport: httpx.AsyncBaseTransport,
+    ep: EndpointDef,
+    at: float,
+    started: float,
+    since: float | None,
 ) -> Observation:
     samples: list[tuple[str, Mapping[str, str], float]] = []
     history: list[tuple[str, Mapping[str, str], tuple[tuple[float, float], ...]]] = []
     problems = []
     try:
         for name, query in ep.queries.items():
-            doc = await _api(client, ep, "/api/v1/query", {"query": query})
+            doc = await _api(transport, ep, "/api/v1/query", {"query": query})
             error = _api_error(doc)
             value = None if error else _api_value(doc.get("data") or {})
             if error or value is None:
@@ -252,7 +283,7 @@ async def _prometheus_api(
                 "end": f"{end:.3f}",
                 "step": f"{step:g}",
             }
-            doc = await _api(client, ep, "/api/v1/query_range", params)
+            doc = await _api(transport, ep, "/api/v1/query_range", params)
             error = _api_error(doc)
             pairs = () if error else _api_matrix(doc.get("data") or {}, after=since)
             if error:

@@ -20,6 +20,7 @@ import os
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ import httpx
 
 from opstui.endpoint_config import EndpointDef
 from opstui.sources.fetch import observe
-from opstui.sources.transport import LeanTransport, proxy_configured
+from opstui.sources.transport import transport_for
 from opstui.store import Store, local_actor
 from opstui.store.endpoints import (
     Observation,
@@ -49,17 +50,20 @@ LEASE_TTL = 15.0
 #: Seconds between retention passes (one poller across the store does them).
 RETENTION_EVERY = 600.0
 _RETENTION_LEASE = "__retention__"
+#: Lags kept for statistics: two minutes of 500 endpoints polled every second.
+LAG_WINDOW = 60_000
 
 
 @dataclass
 class PollStats:
     polls: int = 0
     failures: int = 0
-    #: Seconds each poll started after its scheduled time.
-    lags: list[float] = field(default_factory=list)
+    #: Seconds each recent poll started after its scheduled time (bounded:
+    #: a poller runs for days, at hundreds of polls a second).
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_WINDOW))
     skipped_not_held: int = 0
-    #: Store writes that failed (the poller keeps going and retries).
-    write_errors: list[str] = field(default_factory=list)
+    #: The latest store writes that failed (the poller keeps going and retries).
+    write_errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))
 
 
 def backoff_delay(interval: float, failures: int) -> float:
@@ -116,10 +120,10 @@ class Poller:
         self._store = await self._open_store()
         try:
             await self._renew_leases()
-            async with self._clients() as clients:
+            async with self._transports() as transports:
                 sem = asyncio.Semaphore(self.max_concurrency)
                 tasks = [
-                    asyncio.create_task(self._loop(ep, clients[ep.name], sem), name=ep.name)
+                    asyncio.create_task(self._loop(ep, transports[ep.name], sem), name=ep.name)
                     for ep in self.endpoints
                 ]
                 tasks.append(asyncio.create_task(self._every(self.flush_interval, self._flush)))
@@ -145,12 +149,12 @@ class Poller:
         """Poll every endpoint once, concurrently, regardless of leases."""
         self._store = await self._open_store()
         try:
-            async with self._clients() as clients:
+            async with self._transports() as transports:
                 sem = asyncio.Semaphore(self.max_concurrency)
 
                 async def one(ep: EndpointDef) -> Observation:
                     async with sem:
-                        return await self._observe(ep, clients[ep.name])
+                        return await self._observe(ep, transports[ep.name])
 
                 results = await asyncio.gather(*(one(ep) for ep in self.endpoints))
             self._pending.extend(results)
@@ -163,46 +167,38 @@ class Poller:
         return await asyncio.to_thread(Store, self.store_path, busy_timeout=self.busy_timeout)
 
     @contextlib.asynccontextmanager
-    async def _clients(self) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-        """One small client per endpoint, sharing one TLS context.
+    async def _transports(self) -> AsyncIterator[dict[str, httpx.AsyncBaseTransport]]:
+        """One small transport per endpoint, sharing one TLS context.
 
         A shared pool costs more per request as it grows (httpcore scans it)
         and, past its keep-alive limit, closes a connection on every request
-        (bench/poller_load.py measured both); an endpoint needs one or two
-        connections of its own. Loading CA certificates is the expensive part
-        of a client, so every verifying client shares one context. Without a
-        proxy in the environment the clients use ``LeanTransport`` (a fifth of
-        httpcore's CPU per request); with one, httpx's own transport, which
-        honours it.
+        (bench/poller_load.py measured both); an endpoint needs one
+        connection of its own. Loading CA certificates is the expensive part
+        of a client, so every verifying transport shares one context.
         """
         context = ssl.create_default_context()
-        lean = not proxy_configured()
-
-        def client(ep: EndpointDef) -> httpx.AsyncClient:
-            verify: ssl.SSLContext | bool = context if ep.verify_tls else False
-            if lean:
-                transport = LeanTransport(verify=verify)
-                return httpx.AsyncClient(transport=transport, follow_redirects=False)
-            limits = httpx.Limits(max_connections=2, max_keepalive_connections=1)
-            return httpx.AsyncClient(limits=limits, verify=verify, follow_redirects=False)
-
-        clients = {ep.name: client(ep) for ep in self.endpoints}
+        transports = {
+            ep.name: transport_for(context if ep.verify_tls else False) for ep in self.endpoints
+        }
         try:
-            yield clients
+            yield transports
         finally:
-            await asyncio.gather(*(c.aclose() for c in clients.values()))
+            await asyncio.gather(*(t.aclose() for t in transports.values()))
 
-    async def _observe(self, ep: EndpointDef, client: httpx.AsyncClient) -> Observation:
+    async def _observe(self, ep: EndpointDef, transport: httpx.AsyncBaseTransport) -> Observation:
         try:
             if ep.kind == "mlflow":
                 from opstui.sources.mlflow import observe_mlflow
 
+                # The MLflow client builds JSON requests; the transport's
+                # connection stays open across polls (the client is not closed).
+                client = httpx.AsyncClient(transport=transport, follow_redirects=False)
                 ob, snapshot = await observe_mlflow(client, ep)
                 # Written with the observations, by the writer thread.
                 self._snapshots.append((ep, snapshot))
             else:
                 since = self._last_ok.get(ep.name)
-                ob = await observe(client, ep, since=since)
+                ob = await observe(transport, ep, since=since)
             if ob.state != "down":
                 self._last_ok[ep.name] = ob.at
         except Exception as exc:  # a bug in a reader must not stop the poller
@@ -214,7 +210,7 @@ class Poller:
         return ob
 
     async def _loop(
-        self, ep: EndpointDef, client: httpx.AsyncClient, sem: asyncio.Semaphore
+        self, ep: EndpointDef, transport: httpx.AsyncBaseTransport, sem: asyncio.Semaphore
     ) -> None:
         """Poll one endpoint forever (until cancelled)."""
         loop = asyncio.get_running_loop()
@@ -230,7 +226,7 @@ class Poller:
                 continue
             async with sem:
                 self.stats.lags.append(loop.time() - scheduled)
-                ob = await self._observe(ep, client)
+                ob = await self._observe(ep, transport)
             self.stats.polls += 1
             self._pending.append(ob)
             failures = failures + 1 if ob.state == "down" else 0
