@@ -321,3 +321,15 @@ def test_a_locked_store_delays_writes_but_loses_nothing(
     with Store(store_path) as store:
         stored = len(series_window(store, "endpoint/ok", "up"))
     assert stored == poller.stats.polls
+
+
+def test_endpoints_on_a_missing_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    config = tmp_path / "opstui.toml"
+    config.write_text('[endpoints.web]\nurl = "http://127.0.0.1:9/health"\nkind = "health"\n')
+    missing = tmp_path / "nowhere.db"
+    result = run_cli("endpoints", "--store", missing, "--config", config)
+    assert result.returncode == 2, result.stderr
+    assert "nowhere.db" in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    assert not missing.exists()

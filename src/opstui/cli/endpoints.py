@@ -33,7 +33,7 @@ def endpoints(
     from opstui.endpoint_report import SHOWN, endpoint_reports
     from opstui.timeutil import human_age, iso
 
-    db, cfg = open_store(store, config, create=True)
+    db, cfg = open_store(store, config, create=False)
     if not cfg.endpoints:
         raise UsageError(
             "no endpoints are configured",
