@@ -622,10 +622,13 @@ def churn_batch(g: Rng, n: int, level: float) -> Columns:
 
 
 def fraud_batch(g: Rng, n: int, level: float) -> Columns:
-    """Card transactions; drift raises amounts by 0.5 to 1 sd and shifts the merchant mix."""
+    """Card transactions. Drift (a fraud ring at work) raises amounts by 0.5 to 1 sd,
+    shifts the merchant mix, and brings younger accounts and night-time traffic, so
+    from level 0.6 most features drift and the dataset does (`opstui drift fraud`)."""
     mu, sigma = 3.6, 0.9  # of the log-normal amount, whose sd / mean is sqrt(e^sigma^2 - 1)
     scale = 1 + (0.375 + 0.625 * level) * math.sqrt(math.exp(sigma**2) - 1) if level else 1.0
     hours = np.array([2, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6, 7, 8, 7, 6, 6, 7, 8, 9, 9, 8, 6, 4, 3])
+    hours = hours + level * np.array([5, 6, 6, 6, 5, 3] + [0] * 16 + [2, 4])
     merchants = {"grocery": 28 - 10 * level, "restaurants": 18.0, "fuel": 12 - 4 * level,
                  "online_retail": 22 + 8 * level, "electronics": 10 + 4 * level, "travel": 7.0,
                  "gaming": 3 + 3 * level,  # and a category the model never saw appears:
@@ -634,7 +637,7 @@ def fraud_batch(g: Rng, n: int, level: float) -> Columns:
         "amount": np.round(g.lognormal(mu, sigma, n) * scale, 3).tolist(),
         "hour_of_day": g.choice(24, n, p=hours / hours.sum()).tolist(),
         "distance_km": np.round(g.lognormal(1.5, 1.2, n), 3).tolist(),
-        "account_age_days": (g.exponential(700, n).astype(int) + 1).tolist(),
+        "account_age_days": (g.exponential(700 * (1 - 0.5 * level), n).astype(int) + 1).tolist(),
         "n_tx_24h": g.poisson(2.5 + level, n).tolist(),
         "merchant_category": categorical(g, n, merchants),
         "country": categorical(g, n, dict(US=62, GB=10, DE=8, FR=6, BR=5, IN=5, MX=4)),

@@ -54,7 +54,9 @@ def loaded_after(code: str) -> dict[str, bool]:
 
 
 def test_core_layers_import_without_textual_or_sklearn() -> None:
-    code = "import opstui.store, opstui.track, opstui.config, opstui.store.importer"
+    code = (
+        "import opstui.store, opstui.track, opstui.config, opstui.store.importer, opstui.drift_job"
+    )
     assert loaded_after(code) == dict.fromkeys(HEAVY, False)
 
 
@@ -68,6 +70,8 @@ def test_help_and_status_import_neither_textual_nor_sklearn(tmp_path: Path) -> N
         ["--help"],
         ["status", "--store", str(store)],
         ["status", "--json", "--store", str(store)],
+        ["drift", "--help"],
+        ["drift", "check", "--help"],
     )
     for argv in argvs:
         code = (

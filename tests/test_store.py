@@ -25,6 +25,8 @@ EXPECTED_TABLES = {
     "deployments",
     "feature_batches",
     "drift_results",
+    "drift_references",
+    "drift_checks",
     "actions",
 }
 

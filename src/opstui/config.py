@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from opstui.drift_config import drift_schema
 from opstui.endpoint_config import EndpointDef, endpoint_schema, parse_endpoints
 from opstui.errors import ConfigError
 
@@ -145,6 +146,8 @@ SCHEMA: dict[str, Any] = {
         }
     ),
     "endpoints": Named(endpoint_schema(Spec)),
+    # Drift windows and thresholds: defaults here, per model below.
+    "drift": drift_schema(Spec),
     "models": Named(
         {
             "pipeline": Spec((str,), "the name of the pipeline that trains it"),
@@ -155,6 +158,7 @@ SCHEMA: dict[str, Any] = {
             "gate_metric": Spec((str,), "a metric name"),
             "min_improvement": Spec(_NUMBER, "a number"),
             "lower_is_better": Spec((bool,), "true or false"),
+            "drift": drift_schema(Spec),
         }
     ),
 }
@@ -207,6 +211,8 @@ class ModelDef:
     lower_is_better: bool = False
     registry: str | None = None
     alias: str = "champion"
+    #: ``[models.NAME.drift]`` as validated: overrides of ``Config.drift``.
+    drift: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,8 @@ class Config:
     pipelines: dict[str, PipelineDef] = field(default_factory=dict)
     models: dict[str, ModelDef] = field(default_factory=dict)
     endpoints: dict[str, EndpointDef] = field(default_factory=dict)
+    #: ``[drift]`` as validated: drift settings every model starts from.
+    drift: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -359,10 +367,10 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     endpoints = parse_endpoints(data.get("endpoints", {}), where)
     models = {}
     for name, m in data.get("models", {}).items():
-        if "pipeline" not in m and "registry" not in m:
+        if "pipeline" not in m and "registry" not in m and "drift" not in m:
             raise ConfigError(
-                f'{where}: "models.{name}" needs "pipeline" (the pipeline that trains it) '
-                'or "registry" (its MLflow endpoint)'
+                f'{where}: "models.{name}" needs "pipeline" (the pipeline that trains it), '
+                '"registry" (its MLflow endpoint) or a "drift" table'
             )
         if "pipeline" in m and m["pipeline"] not in pipelines:
             raise ConfigError(
@@ -385,6 +393,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             lower_is_better=bool(m.get("lower_is_better", False)),
             registry=registry,
             alias=m.get("alias", ModelDef.alias),
+            drift=dict(m.get("drift", {})),
         )
     return Config(
         path=path,
@@ -398,6 +407,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         pipelines=pipelines,
         models=models,
         endpoints=endpoints,
+        drift=dict(data.get("drift", {})),
         raw=data,
     )
 

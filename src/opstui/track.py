@@ -263,10 +263,17 @@ class ActiveRun:
         code_version: str | None = None,
         status: str = "candidate",
         gate: Mapping[str, Any] | None = None,
+        reference: Any = None,
     ) -> str:
-        """Record a model version produced by this run; return the version."""
+        """Record a model version produced by this run; return the version.
+
+        ``reference`` (its training features, in any shape ``log_features``
+        takes) becomes the version's drift reference, in the same transaction.
+        """
+        columns = as_columns(reference) if reference is not None else None
         with self.store.write() as tx:
-            version, _ = store_models.add_model_version(
+            now = self.store.clock()
+            version, created = store_models.add_model_version(
                 tx,
                 model,
                 version=version,
@@ -277,8 +284,18 @@ class ActiveRun:
                 params=params,
                 metrics=metrics,
                 gate=gate,
-                created_at=self.store.clock(),
+                created_at=now,
             )
+            if columns is not None and created:
+                store_models.add_feature_batch(
+                    tx,
+                    model,
+                    columns,
+                    kind="reference",
+                    version=version,
+                    run_id=self.id,
+                    created_at=now,
+                )
         return version
 
     def log_features(

@@ -74,9 +74,9 @@ def open_store(store: Path | None, config: Path | None, *, create: bool) -> tupl
 
 
 # Command modules register themselves on ``app`` when imported.
-from opstui.cli import actions, commands, endpoints, record  # noqa: E402
+from opstui.cli import actions, commands, drift, endpoints, record  # noqa: E402
 
-del actions, commands, endpoints, record
+del actions, commands, drift, endpoints, record
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ while lines flow.
 
 from __future__ import annotations
 
-import csv
 import queue
 import sys
 import threading
@@ -335,24 +334,13 @@ def features(
     config: ConfigOpt = None,
 ) -> None:
     """Record a batch of feature rows from a CSV file."""
+    from opstui.feature_csv import read_chunks
     from opstui.store import models
 
-    try:
-        with file.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if not header:
-                raise UsageError(f"{file} is empty; expected a header row of feature names")
-            columns: dict[str, list[object]] = {h: [] for h in header}
-            for number, row in enumerate(reader, start=2):
-                if len(row) != len(header):
-                    raise UsageError(
-                        f"{file}:{number}: {len(row)} fields, the header has {len(header)}"
-                    )
-                for h, cell in zip(header, row, strict=True):
-                    columns[h].append(_cell(cell))
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+    columns: dict[str, list[object]] = {}
+    for chunk in read_chunks(file):
+        for name, cells in chunk.items():
+            columns.setdefault(name, []).extend(_cell(c) for c in cells)
     db, _ = open_store(store, config, create=True)
     with db, db.write() as tx:
         batch_id, _ = models.add_feature_batch(
@@ -361,8 +349,8 @@ def features(
     print(f"recorded {len(next(iter(columns.values())))} rows as batch {batch_id}")
 
 
-def _cell(text: str) -> object:
-    if text == "":
+def _cell(text: str | None) -> object:
+    if text is None:
         return None
     try:
         return int(text)

@@ -316,7 +316,83 @@ def _v3_endpoints(db: Any) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Any], None]] = [_v1_initial, _v2_action_requests, _v3_endpoints]
+def _v4_drift(db: Any) -> None:
+    """Reference summaries per model version; drift checks grouping v1's results.
+
+    A check is one computation over one current window: its header says which
+    window, which reference and which settings; ``drift_results`` holds one
+    row per feature and method (``decides`` marks the row whose method gives
+    the feature's verdict) plus the dataset-level rows (feature NULL).
+    """
+    db.create_table(
+        "drift_references",
+        {
+            "id": int,
+            "model_id": int,
+            "version": str,
+            "created_at": float,
+            "source": str,  # "batches" (recorded reference batches) or "file: <path>"
+            # The reference batches summarised ("<count>:<max id>"), so a new
+            # batch for the version makes the summary stale.
+            "fingerprint": str,
+            "digest": str,  # sha256 of payload: identifies the reference in checks
+            "n_rows": int,
+            "columns": str,  # JSON list of feature names
+            "format": str,
+            "payload": bytes,
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id")],
+        not_null={"model_id", "version", "created_at", "source", "digest", "n_rows", "format"},
+        **_STRICT,
+    )
+    db["drift_references"].create_index(
+        ["model_id", "version"], index_name="drift_references_version", unique=True
+    )
+    db.create_table(
+        "drift_checks",
+        {
+            "id": int,
+            "model_id": int,
+            "version": str,  # the reference's model version
+            "reference_digest": str,
+            "computed_at": float,
+            "window_start": float,
+            "window_end": float,
+            "window_rows": int,
+            # Identifies window + reference + settings: the same key twice
+            # means nothing new to compute.
+            "window_key": str,
+            "features": int,  # checked
+            "drifted_features": int,
+            "drift_share": float,
+            "drifted": int,  # the dataset verdict
+            "classifier_auc": float,
+            "classifier_alert": int,
+            "settings": str,  # JSON: every threshold used
+            "details": str,  # JSON: unchecked features, notes
+        },
+        pk="id",
+        foreign_keys=[("model_id", "models", "id")],
+        not_null={"model_id", "version", "computed_at", "window_key", "settings"},
+        **_STRICT,
+    )
+    db["drift_checks"].create_index(["model_id", "id"], index_name="drift_checks_model")
+    db["drift_checks"].create_index(["window_key"], index_name="drift_checks_key")
+    db["drift_results"].add_column("check_id", int, fk="drift_checks", fk_col="id")
+    db["drift_results"].add_column("decides", int, not_null_default=0)
+    db["drift_results"].create_index(["check_id"], index_name="drift_results_check")
+    db["drift_results"].create_index(
+        ["model_id", "feature", "check_id"], index_name="drift_results_feature"
+    )
+
+
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _v1_initial,
+    _v2_action_requests,
+    _v3_endpoints,
+    _v4_drift,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,309 @@
+"""Per-feature drift of a current window against a reference summary, and the
+dataset verdict.
+
+The method that decides each feature's verdict follows Evidently's defaults
+(``_get_default_stattest``), so verdicts agree with the tool ML engineers use:
+
+| reference rows (non-missing) | numeric, > 5 values | numeric <= 5 values, categorical |
+| --- | --- | --- |
+| more than ``small_sample`` (1,000) | Wasserstein / std >= 0.1 | Jensen-Shannon >= 0.1 |
+| at most ``small_sample`` | KS p-value <= 0.05 | chi-square p < 0.05 (z-test for two values) |
+
+The other statistics are computed and stored beside it, each against its own
+threshold, but do not decide: at 100,000 rows a KS test flags a 0.05 sigma
+shift, so its p-value only decides on small samples. Missing values,
+out-of-range values and unseen categories are data quality, reported apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from opstui.analysis import drift_stats as ds
+from opstui.analysis.drift_summary import (
+    NUMERIC,
+    CategoricalSummary,
+    NumericSummary,
+    ReferenceSummary,
+    as_numbers,
+    read_labels,
+)
+
+#: Methods whose p-value decides: drift when the p-value is below the threshold.
+PVALUES = frozenset({"ks_pvalue", "chisquare_pvalue", "z_pvalue"})
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Every knob of a drift check; ``[drift]`` and ``[models.NAME.drift]`` set them."""
+
+    #: The current window: the newest ``window_rows`` rows recorded in the
+    #: last ``window_seconds`` before the newest batch (0: no time limit).
+    window_rows: int = 100_000
+    window_seconds: float = 86_400.0
+    #: A window with fewer rows is not checked (the statistics would be noise).
+    min_rows: int = 30
+    #: References of at most this many rows are judged by p-values.
+    small_sample: int = 1000
+    wasserstein: float = 0.1
+    jensenshannon: float = 0.1
+    ks_pvalue: float = 0.05
+    chisquare_pvalue: float = 0.05
+    #: PSI bands: below ``psi_warn`` stable, below ``psi`` moderate, else major.
+    psi: float = 0.25
+    psi_warn: float = 0.1
+    psi_bins: int = 10
+    #: The dataset drifts when this share of checked features drifts.
+    drift_share: float = 0.5
+    classifier: bool = True
+    classifier_auc: float = 0.55
+    #: Rows of each side the domain classifier trains on, at most.
+    classifier_rows: int = 10_000
+    #: "Retrain suggested" after this many drifting windows in a row.
+    retrain_after: int = 3
+    #: Missing share alert: the reference's share plus this.
+    missing_tolerance: float = 0.05
+    #: Share of current values outside the reference's [min, max] that alerts.
+    out_of_range: float = 0.05
+    #: Features read as categories even when they hold numbers (codes, ids).
+    categorical: tuple[str, ...] = ()
+    #: Features not checked at all.
+    ignore: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["categorical"], out["ignore"] = list(self.categorical), list(self.ignore)
+        return out
+
+
+class MethodResult(NamedTuple):
+    method: str
+    value: float | None
+    threshold: float | None
+    #: Against its own threshold; None for a statistic without one.
+    drifted: bool | None
+    details: Mapping[str, Any] = {}
+
+
+class FeatureResult(NamedTuple):
+    name: str
+    kind: str
+    #: The method that decides; None when the feature could not be checked.
+    method: str | None
+    drifted: bool | None
+    results: tuple[MethodResult, ...]
+    #: Why the feature was not checked, in one line.
+    problem: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> MethodResult | None:
+        return next((r for r in self.results if r.method == self.method), None)
+
+    def result(self, method: str) -> MethodResult | None:
+        return next((r for r in self.results if r.method == method), None)
+
+    @property
+    def quality_alerts(self) -> list[MethodResult]:
+        return [r for r in self.results if r.method in QUALITY and r.drifted]
+
+
+QUALITY = frozenset({"missing_share", "out_of_range_share", "invalid_share"})
+
+
+class DatasetVerdict(NamedTuple):
+    checked: int
+    drifted: int
+    share: float
+    threshold: float
+
+    @property
+    def is_drifted(self) -> bool:
+        return self.checked > 0 and self.share >= self.threshold
+
+
+Column = Sequence[Any] | npt.NDArray[Any]
+
+
+def compare(
+    reference: ReferenceSummary, current: Mapping[str, Column], settings: DriftSettings
+) -> tuple[FeatureResult, ...]:
+    """Drift of every reference feature (except ``settings.ignore``) in ``current``."""
+    out = []
+    for column in reference.columns:
+        if column.name in settings.ignore:
+            continue
+        if column.name not in current:
+            out.append(_unchecked(column, "not in the current window", missing=1.0, s=settings))
+        elif column.present == 0:
+            out.append(_unchecked(column, "every value is missing in the reference"))
+        elif isinstance(column, NumericSummary):
+            out.append(_numeric(column, current[column.name], settings))
+        else:
+            out.append(_categorical(column, current[column.name], settings))
+    return tuple(out)
+
+
+def dataset_verdict(features: Sequence[FeatureResult], settings: DriftSettings) -> DatasetVerdict:
+    checked = [f for f in features if f.drifted is not None]
+    drifted = sum(1 for f in checked if f.drifted)
+    share = drifted / len(checked) if checked else 0.0
+    return DatasetVerdict(len(checked), drifted, share, settings.drift_share)
+
+
+def choose_method(kind: str, reference_rows: int, values: int, small_sample: int) -> str:
+    """Evidently's default test for a feature (see the module's table)."""
+    small = reference_rows <= small_sample
+    if kind == NUMERIC and values > 5:
+        return "ks_pvalue" if small else "wasserstein"
+    if small:
+        return "chisquare_pvalue" if values > 2 else "z_pvalue"
+    return "jensenshannon"
+
+
+def _at_least(method: str, value: float, threshold: float) -> MethodResult:
+    return MethodResult(method, float(value), threshold, bool(value >= threshold))
+
+
+def _pvalue(method: str, value: float, threshold: float) -> MethodResult:
+    # Evidently: KS drifts at p <= threshold, chi-square and z at p < threshold.
+    drifted = value <= threshold if method == "ks_pvalue" else value < threshold
+    return MethodResult(method, float(value), threshold, bool(drifted))
+
+
+def _psi(value: float, s: DriftSettings) -> MethodResult:
+    band = "stable" if value < s.psi_warn else "moderate" if value < s.psi else "major"
+    return MethodResult("psi", value, s.psi, value >= s.psi, {"band": band, "warn": s.psi_warn})
+
+
+def _missing(share: float, reference_share: float, s: DriftSettings) -> MethodResult:
+    limit = min(1.0, reference_share + s.missing_tolerance)
+    return MethodResult(
+        "missing_share", share, limit, share > limit, {"reference": reference_share}
+    )
+
+
+def _unchecked(
+    column: NumericSummary | CategoricalSummary,
+    problem: str,
+    *,
+    missing: float | None = None,
+    s: DriftSettings | None = None,
+) -> FeatureResult:
+    results: tuple[MethodResult, ...] = ()
+    if missing is not None and s is not None:
+        results = (_missing(missing, column.missing / max(1, column.rows), s),)
+    return FeatureResult(column.name, column.kind, None, None, results, problem)
+
+
+def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> FeatureResult:
+    x, invalid, bad = as_numbers(values)
+    n = len(x)
+    notes = []
+    first = (
+        next((v for v in values if v is not None), None)
+        if not isinstance(values, np.ndarray)
+        else None
+    )
+    if isinstance(first, str):
+        notes.append("values arrived as text and were read as numbers")
+    present = np.sort(x[~np.isnan(x)])
+    missing = _missing(
+        (n - len(present) - invalid) / max(1, n), s.missing / max(1, s.rows), settings
+    )
+    quality = [missing]
+    if invalid:
+        quality.append(MethodResult("invalid_share", invalid / n, 0.0, True, {"examples": bad}))
+    if not len(present):
+        problem = (
+            f"holds text, not numbers (e.g. {', '.join(repr(b) for b in bad)})"
+            if invalid
+            else "every value is missing in the current window"
+        )
+        return FeatureResult(s.name, s.kind, None, None, tuple(quality), problem, tuple(notes))
+    cdf = ds.Cdf(s)
+    ref_shares, cur_shares = ds.numeric_shares(s, cdf, present)
+    results = [
+        _at_least("wasserstein", ds.normalised_wasserstein(s, cdf, present), settings.wasserstein),
+        _at_least(
+            "jensenshannon", ds.jensenshannon(ref_shares, cur_shares), settings.jensenshannon
+        ),
+        _psi(ds.numeric_psi(cdf, present, settings.psi_bins), settings),
+        MethodResult("ks", ds.ks_statistic(cdf, present), None, None),
+    ]
+    values_seen = len(np.union1d(s.knots, np.unique(present))) if s.distinct is not None else 6
+    method = choose_method(NUMERIC, s.present, values_seen, settings.small_sample)
+    if method in PVALUES and not s.exact:
+        notes.append(
+            f"reference summary is sampled: {method} needs every value; judged by distance"
+        )
+        method = "wasserstein" if values_seen > 5 else "jensenshannon"
+    if method == "ks_pvalue":
+        results.append(_pvalue(method, ds.ks_pvalue(s, present), settings.ks_pvalue))
+    elif method in PVALUES:
+        vals, counts = np.unique(present, return_counts=True)
+        ref = dict(zip(s.knots.tolist(), (s.upto - s.below).tolist(), strict=True))
+        cur = dict(zip(vals.tolist(), counts.tolist(), strict=True))
+        results.append(_categorical_pvalue(method, ref, cur, settings))
+    outside = np.count_nonzero((present < s.min) | (present > s.max)) / len(present)
+    quality.append(
+        MethodResult(
+            "out_of_range_share",
+            outside,
+            settings.out_of_range,
+            bool(outside > settings.out_of_range),
+            {"min": s.min, "max": s.max},
+        )
+    )
+    decided = next(r for r in results if r.method == method)
+    return FeatureResult(
+        s.name, s.kind, method, bool(decided.drifted), (*results, *quality), None, tuple(notes)
+    )
+
+
+def _categorical_pvalue(
+    method: str, ref: Mapping[Any, int], cur: Mapping[Any, int], settings: DriftSettings
+) -> MethodResult:
+    keys = list(dict.fromkeys([*ref, *cur]))
+    if method == "z_pvalue":
+        return _pvalue(method, ds.z_pvalue(keys, ref, cur), settings.chisquare_pvalue)
+    return _pvalue(method, ds.chisquare_pvalue(keys, ref, cur), settings.chisquare_pvalue)
+
+
+def _categorical(s: CategoricalSummary, values: Column, settings: DriftSettings) -> FeatureResult:
+    labels = read_labels(values)
+    cur: dict[Any, int] = dict(labels.counts)
+    total = len(labels.values) - labels.missing
+    share = labels.missing / max(1, len(labels.values))
+    missing = _missing(share, s.missing / max(1, s.rows), settings)
+    if total == 0:
+        problem = "every value is missing in the current window"
+        return FeatureResult(s.name, s.kind, None, None, (missing,), problem)
+    ref = dict(zip(s.categories, s.counts, strict=True))
+    keys, p, q = ds.category_shares(ref, cur, s.present, total)
+    unseen = sorted(((k, c) for k, c in cur.items() if k not in ref), key=lambda kc: -kc[1])
+    results = [
+        _at_least("jensenshannon", ds.jensenshannon(p, q), settings.jensenshannon),
+        _psi(ds.psi(p, q), settings),
+        MethodResult(
+            "unseen_share",
+            sum(c for _, c in unseen) / total,
+            None,
+            None,
+            {
+                "categories": len(unseen),
+                "top": [{"category": k, "rows": c} for k, c in unseen[:10]],
+            },
+        ),
+    ]
+    method = choose_method(s.kind, s.present, len(keys), settings.small_sample)
+    if method in PVALUES:
+        results.append(_categorical_pvalue(method, ref, cur, settings))
+    decided = next(r for r in results if r.method == method)
+    return FeatureResult(s.name, s.kind, method, bool(decided.drifted), (*results, missing))

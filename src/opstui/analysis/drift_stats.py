@@ -1,0 +1,210 @@
+"""Drift statistics of one feature: a reference summary against current values.
+
+Each statistic is computed as Evidently 0.7 computes it from raw data
+(``evidently/legacy/calculations/stattests/``), with the reference side read
+from its summary (``drift_summary``) instead of its rows:
+
+- normalised Wasserstein: ``scipy.stats.wasserstein_distance(ref, cur) /
+  max(np.std(ref), 0.001)``; the integral of ``|F_ref - F_cur|`` is taken over
+  the summary's CDF, exact where the summary is exact;
+- Jensen-Shannon distance: ``scipy.spatial.distance.jensenshannon`` with its
+  default **natural** logarithm (Evidently passes no base), over
+  ``np.histogram_bin_edges(ref + cur, "sturges")`` bins for a numeric column
+  with more than 20 distinct reference values, else over the values or
+  categories themselves;
+- KS: the two-sample statistic; its p-value (``scipy.stats.ks_2samp``) only for
+  small references, whose summary holds every value;
+- chi-square and two-proportion z-test p-values, for small samples.
+
+PSI is opstui's own: ten reference-quantile bins (or the categories), shares
+clipped at 1e-4, ``sum((cur - ref) * ln(cur / ref))``.
+
+numpy only at import time; scipy is imported by the p-value functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from opstui.analysis.drift_summary import Floats, NumericSummary
+
+#: Share given to an empty bin in PSI, so the logarithm stays finite.
+PSI_FLOOR = 1e-4
+
+
+class Cdf:
+    """The reference CDF of a numeric summary: exact at knots, linear between.
+
+    ``left(x)`` is the share of values below ``x``, ``right(x)`` at or below.
+    """
+
+    def __init__(self, s: NumericSummary) -> None:
+        self.x = s.knots
+        self.lo = s.below / max(1, s.sampled)
+        self.hi = s.upto / max(1, s.sampled)
+
+    def _between(self, p: Floats) -> tuple[npt.NDArray[np.intp], Floats, npt.NDArray[np.bool_]]:
+        """Index of the first knot >= p, the interpolated CDF at p, and whether p is a knot."""
+        n = len(self.x)
+        j = np.searchsorted(self.x, p, side="left")
+        last = np.minimum(j, n - 1)
+        at = (j < n) & (self.x[last] == p)
+        if n < 2:
+            return last, np.where(j == 0, 0.0, 1.0), at
+        k = np.clip(j, 1, n - 1)
+        x0, x1 = self.x[k - 1], self.x[k]
+        t = np.clip((p - x0) / (x1 - x0), 0.0, 1.0)
+        value = self.hi[k - 1] + (self.lo[k] - self.hi[k - 1]) * t
+        return last, np.where(j == 0, 0.0, np.where(j >= n, 1.0, value)), at
+
+    def left(self, p: Floats) -> Floats:
+        j, value, at = self._between(p)
+        return np.where(at, self.lo[j], value)
+
+    def right(self, p: Floats) -> Floats:
+        j, value, at = self._between(p)
+        return np.where(at, self.hi[j], value)
+
+    def quantile(self, q: Floats) -> Floats:
+        """The smallest ``x`` whose ``right(x) >= q``, interpolated between knots."""
+        xs = np.repeat(self.x, 2)
+        fs = np.column_stack([self.lo, self.hi]).ravel()
+        i = np.clip(np.searchsorted(fs, q, side="left"), 1, len(fs) - 1)
+        x0, x1, f0, f1 = xs[i - 1], xs[i], fs[i - 1], fs[i]
+        t = np.where(f1 > f0, (q - f0) / np.where(f1 > f0, f1 - f0, 1.0), 1.0)
+        return np.where(x1 == x0, x1, x0 + (x1 - x0) * np.clip(t, 0.0, 1.0))
+
+
+def wasserstein(cdf: Cdf, cur: Floats) -> float:
+    """First Wasserstein distance of the reference and ``cur`` (sorted, no NaN).
+
+    The integral of ``|F_ref - F_cur|``: between consecutive breakpoints (knots
+    and current values) the current CDF is constant and the reference CDF
+    linear, so each piece is a trapezoid or two triangles.
+    """
+    pts = np.union1d(cdf.x, cur)
+    h = np.searchsorted(cur, pts[:-1], side="right") / len(cur)
+    da = cdf.right(pts[:-1]) - h
+    db = cdf.left(pts[1:]) - h
+    width = np.diff(pts)
+    same = da * db >= 0
+    crossing = (da * da + db * db) / np.where(same, 1.0, 2 * (np.abs(da) + np.abs(db)))
+    return float(np.sum(np.where(same, np.abs(da + db) / 2, crossing) * width))
+
+
+def normalised_wasserstein(s: NumericSummary, cdf: Cdf, cur: Floats) -> float:
+    # Evidently's floor on the reference's standard deviation: a constant
+    # reference column gives a large value for any change, not a division by 0.
+    return wasserstein(cdf, cur) / max(s.std, 0.001)
+
+
+def ks_statistic(cdf: Cdf, cur: Floats) -> float:
+    """Largest gap between the two CDFs (checked on both sides of every breakpoint)."""
+    pts = np.union1d(cdf.x, cur)
+    m = len(cur)
+    below = np.abs(cdf.left(pts) - np.searchsorted(cur, pts, side="left") / m)
+    upto = np.abs(cdf.right(pts) - np.searchsorted(cur, pts, side="right") / m)
+    return float(max(below.max(), upto.max()))
+
+
+def ks_pvalue(s: NumericSummary, cur: Floats) -> float:
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(s.values(), cur).pvalue)
+
+
+def sturges_edges(lo: float, hi: float, n: int) -> Floats:
+    """``np.histogram_bin_edges(data, "sturges")`` from the data's range and size."""
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+        bins = 1
+    else:
+        width = (hi - lo) / (np.log2(n) + 1.0)
+        bins = int(np.ceil((hi - lo) / width))
+    return np.linspace(lo, hi, bins + 1)
+
+
+def numeric_shares(s: NumericSummary, cdf: Cdf, cur: Floats) -> tuple[Floats, Floats]:
+    """Reference and current shares in Evidently's bins for a numeric column."""
+    if s.distinct is not None and s.distinct <= 20:
+        values = np.union1d(s.knots, cur)
+        ref = np.zeros(len(values))
+        ref[np.searchsorted(values, s.knots)] = (s.upto - s.below) / s.sampled
+        cur_counts = np.searchsorted(cur, values, "right") - np.searchsorted(cur, values, "left")
+        return ref, cur_counts / len(cur)
+    lo = min(float(s.min), float(cur[0]))
+    hi = max(float(s.max), float(cur[-1]))
+    edges = sturges_edges(lo, hi, s.present + len(cur))
+    ref = np.diff(np.concatenate([[0.0], cdf.left(edges[1:-1]), [1.0]]))
+    cur_counts, _ = np.histogram(cur, edges)
+    return ref, cur_counts / len(cur)
+
+
+def jensenshannon(p: Floats, q: Floats) -> float:
+    """``scipy.spatial.distance.jensenshannon(p, q)``, natural logarithm."""
+    p = p / p.sum()
+    q = q / q.sum()
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+        right = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+    return math.sqrt(max(0.0, float(left + right) / 2))
+
+
+def psi(ref: Floats, cur: Floats) -> float:
+    ref = np.maximum(ref, PSI_FLOOR)
+    cur = np.maximum(cur, PSI_FLOOR)
+    return float(np.sum((cur - ref) * np.log(cur / ref)))
+
+
+def numeric_psi(cdf: Cdf, cur: Floats, bins: int) -> float:
+    edges = np.unique(cdf.quantile(np.arange(1, bins) / bins))
+    ref = np.diff(np.concatenate([[0.0], cdf.right(edges), [1.0]]))
+    cur_share = np.diff(np.concatenate([[0], np.searchsorted(cur, edges, "right"), [len(cur)]]))
+    return psi(ref, cur_share / len(cur))
+
+
+def category_shares(
+    ref: Mapping[Any, int], cur: Mapping[Any, int], ref_total: int, cur_total: int
+) -> tuple[list[Any], Floats, Floats]:
+    """Keys of both sides and each side's share of its own total (Evidently's
+    ``get_binned_data`` for categories)."""
+    keys = list(dict.fromkeys([*ref, *cur]))
+    p = np.array([ref.get(k, 0) for k in keys], dtype=np.float64) / ref_total
+    q = np.array([cur.get(k, 0) for k in keys], dtype=np.float64) / cur_total
+    return keys, p, q
+
+
+def chisquare_pvalue(keys: list[Any], ref: Mapping[Any, int], cur: Mapping[Any, int]) -> float:
+    """Evidently's chi-square test: current counts against reference counts
+    scaled to the current total."""
+    from scipy.stats import chisquare
+
+    ref_total, cur_total = sum(ref.values()), sum(cur.values())
+    expected = np.array([ref.get(k, 0) for k in keys]) * (cur_total / ref_total)
+    observed = np.array([cur.get(k, 0) for k in keys])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = float(chisquare(observed, expected).pvalue)
+    return 0.0 if math.isnan(p) else p
+
+
+def z_pvalue(keys: list[Any], ref: Mapping[Any, int], cur: Mapping[Any, int]) -> float:
+    """Evidently's two-proportion z-test for a feature with at most two values."""
+    from scipy.stats import norm
+
+    if len(keys) == 1:
+        return 1.0
+    first = sorted(keys)[0]
+    n1, n2 = sum(ref.values()), sum(cur.values())
+    p1 = 1 - ref.get(first, 0) / n1
+    p2 = 1 - cur.get(first, 0) / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if spread == 0:
+        return 1.0
+    return float(2 * (1 - norm.cdf(abs((p1 - p2) / spread))))

@@ -1,0 +1,194 @@
+"""``opstui drift``: per-feature and dataset drift of a model's serving data.
+
+    opstui drift fraud                       # check, print, exit 1 if the dataset drifts
+    opstui drift fraud --json
+    opstui drift --watch --interval 60       # every model, again and again
+    opstui drift set-reference fraud train.csv --version 7
+
+``MODEL`` may be a model or the pipeline that trains it. Without ``MODEL``
+every model with current feature batches is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+
+import typer
+from typer.core import TyperGroup
+
+from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.errors import OpstuiError
+
+if TYPE_CHECKING:
+    from opstui.config import Config
+    from opstui.drift_job import DriftCheck
+    from opstui.store import Store
+
+
+class _CheckByDefault(TyperGroup):
+    """``opstui drift [MODEL] [options]`` means ``opstui drift check ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+drift_app = typer.Typer(
+    cls=_CheckByDefault,
+    help="Drift of models' serving features from their training features. "
+    "`opstui drift MODEL` checks one model (exit 1 if its dataset drifts).",
+)
+app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("check")
+def check(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="Model, or the pipeline that trains it [default: every model]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (see README).")] = False,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Reference version [default: production's, else the newest]."),
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Check again every --interval.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between checks with --watch.")] = 60.0,
+    count: Annotated[
+        int | None, typer.Option(help="With --watch: stop after this many checks.")
+    ] = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill", help="First check the window ending at each batch not yet checked."
+        ),
+    ] = False,
+    classifier: Annotated[
+        bool, typer.Option("--classifier/--no-classifier", help="Run the domain classifier.")
+    ] = True,
+    save: Annotated[
+        bool, typer.Option("--save/--no-save", help="Store the check (history, since when).")
+    ] = True,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check drift, print per-feature results and the dataset verdict.
+
+    Exit 1 when a dataset drifts, 2 when a model cannot be checked."""
+    if interval <= 0:
+        raise OpstuiError("--interval must be a positive number of seconds")
+    db, cfg = open_store(store, config, create=False)
+    options = _Options(model, as_json, watch, version, backfill, classifier, save)
+    with db:
+        done = 0
+        while True:
+            code = _check_once(db, cfg, options)
+            done += 1
+            if not watch or (count is not None and done >= count):
+                break
+            options = options._replace(backfill=False)
+            sys.stdout.flush()
+            time.sleep(interval)
+    if code:
+        raise typer.Exit(code)
+
+
+class _Options(NamedTuple):
+    model: str | None
+    as_json: bool
+    watch: bool
+    version: str | None
+    backfill: bool
+    classifier: bool
+    save: bool
+
+
+def _check_once(db: Store, cfg: Config, o: _Options) -> int:
+    import dataclasses
+
+    from opstui import drift_job
+    from opstui.cli.drift_view import check_json, render_check
+    from opstui.store import drift as store_drift
+    from opstui.store import models as store_models
+
+    model = o.model
+    names = (
+        [drift_job.resolve_model(db, cfg, model)]
+        if model is not None
+        else [m for m in store_models.model_names(db) if store_drift.current_batch_times(db, m)]
+    )
+    results: list[DriftCheck] = []
+    errors: list[tuple[str, str]] = []
+    for name in names:
+        try:
+            settings = drift_job.settings_for(cfg, name)
+            if not o.classifier:
+                settings = dataclasses.replace(settings, classifier=False)
+            if o.backfill:
+                drift_job.backfill(db, name, settings=settings, version=o.version)
+            results.append(
+                drift_job.compute_drift(db, name, settings=settings, version=o.version, save=o.save)
+            )
+        except OpstuiError as exc:
+            if model is not None:
+                raise
+            errors.append((name, str(exc)))
+    now = time.time()
+    if o.as_json:
+        doc: dict[str, Any]
+        if model is not None:
+            doc = check_json(results[0], now)
+        else:
+            doc = {
+                "schema": drift_job.SCHEMA,
+                "models": [check_json(r, now) for r in results],
+                "errors": [{"model": n, "error": e} for n, e in errors],
+            }
+        json.dump(doc, sys.stdout, indent=None if o.watch else 2)  # a line per check
+        sys.stdout.write("\n")
+    else:
+        if not names:
+            print("no model has current feature batches to check")
+        for r in results:
+            render_check(r, now)
+        for name, error in errors:
+            print(f"opstui: {name}: {error}", file=sys.stderr)
+    if any(r.dataset.is_drifted for r in results):
+        return 1
+    return 2 if errors else 0
+
+
+@drift_app.command("set-reference")
+def set_reference(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    file: Annotated[Path, typer.Argument(help="CSV of the training features, header first.")],
+    version: Annotated[
+        str | None,
+        typer.Option(help="Model version trained on them [default: production, else newest]."),
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Summarise a training-features CSV (any size) as a model version's reference."""
+    from opstui import drift_job
+    from opstui.feature_csv import read_chunks
+
+    chunks = read_chunks(file)
+    first = next(chunks)  # reads the header: a bad file leaves no store behind
+    db, cfg = open_store(store, config, create=True)
+    with db:
+        settings = drift_job.settings_for(cfg, model)
+
+        def rows() -> Any:
+            yield first
+            yield from chunks
+
+        info = drift_job.set_reference(
+            db, model, rows(), version=version, source=str(file), settings=settings
+        )
+    print(f"reference of {model} version {info.version}: {info.rows:,} rows summarised")

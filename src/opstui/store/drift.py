@@ -1,0 +1,478 @@
+"""Drift in the store: reference summaries, checks and their results.
+
+Writers: ``save_reference`` and ``save_check`` (one check and all its result
+rows in the caller's transaction: all or nothing). Readers: the latest check
+of a model, a feature's verdicts over time, when each drift began, and
+whether drift has persisted long enough to suggest a retrain. Every read is
+bounded by an index range on ``(model_id, id)``, whatever the history holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from opstui.store.db import Store, Transaction
+from opstui.store.models import ensure_model
+
+
+class BatchRow(NamedTuple):
+    id: int
+    created_at: float
+    n_rows: int
+
+
+class ReferenceRow(NamedTuple):
+    id: int
+    model: str
+    version: str
+    created_at: float
+    source: str
+    fingerprint: str | None
+    digest: str
+    n_rows: int
+    columns: list[str]
+    format: str
+    payload: bytes
+
+
+class CheckRow(NamedTuple):
+    """One drift check: a current window against a reference, and its verdict."""
+
+    id: int
+    model: str
+    version: str
+    reference_digest: str | None
+    computed_at: float
+    window_start: float | None
+    window_end: float | None
+    window_rows: int
+    window_key: str
+    features: int
+    drifted_features: int
+    drift_share: float
+    drifted: bool
+    classifier_auc: float | None
+    classifier_alert: bool | None
+    settings: dict[str, Any]
+    details: dict[str, Any]
+
+
+class ResultRow(NamedTuple):
+    check_id: int
+    #: None for a dataset-level result (drift share, domain classifier).
+    feature: str | None
+    method: str
+    value: float | None
+    threshold: float | None
+    drifted: bool | None
+    #: This row's method gives the feature's verdict.
+    decides: bool
+    details: dict[str, Any]
+
+
+class NewResult(NamedTuple):
+    feature: str | None
+    method: str
+    value: float | None
+    threshold: float | None
+    drifted: bool | None
+    decides: bool
+    details: dict[str, Any]
+
+
+class NewCheck(NamedTuple):
+    version: str
+    reference_digest: str
+    computed_at: float
+    window_start: float | None
+    window_end: float | None
+    window_rows: int
+    window_key: str
+    features: int
+    drifted_features: int
+    drift_share: float
+    drifted: bool
+    classifier_auc: float | None
+    classifier_alert: bool | None
+    settings: dict[str, Any]
+    details: dict[str, Any]
+
+
+# --- writes ------------------------------------------------------------------
+
+
+def save_reference(
+    tx: Transaction,
+    model: str,
+    version: str,
+    *,
+    source: str,
+    fingerprint: str | None,
+    digest: str,
+    n_rows: int,
+    columns: Sequence[str],
+    fmt: str,
+    payload: bytes,
+    created_at: float,
+) -> int:
+    """Store the reference summary of a model version, replacing an older one."""
+    model_id = ensure_model(tx, model, now=created_at)
+    values = (
+        created_at,
+        source,
+        fingerprint,
+        digest,
+        n_rows,
+        json.dumps(list(columns)),
+        fmt,
+        payload,
+    )
+    row = tx.execute(
+        "SELECT id FROM drift_references WHERE model_id = ? AND version = ?", (model_id, version)
+    ).fetchone()
+    if row:
+        tx.execute(
+            """UPDATE drift_references SET created_at = ?, source = ?, fingerprint = ?,
+                   digest = ?, n_rows = ?, columns = ?, format = ?, payload = ?
+               WHERE id = ?""",
+            (*values, row[0]),
+        )
+        return int(row[0])
+    cur = tx.execute(
+        """INSERT INTO drift_references(created_at, source, fingerprint, digest, n_rows,
+               columns, format, payload, model_id, version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (*values, model_id, version),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def save_check(tx: Transaction, model: str, check: NewCheck, results: Iterable[NewResult]) -> int:
+    """Store a check with all its results; the caller's transaction makes it atomic."""
+    model_id = ensure_model(tx, model, now=check.computed_at)
+    cur = tx.execute(
+        """INSERT INTO drift_checks(model_id, version, reference_digest, computed_at,
+               window_start, window_end, window_rows, window_key, features, drifted_features,
+               drift_share, drifted, classifier_auc, classifier_alert, settings, details)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            model_id,
+            check.version,
+            check.reference_digest,
+            check.computed_at,
+            check.window_start,
+            check.window_end,
+            check.window_rows,
+            check.window_key,
+            check.features,
+            check.drifted_features,
+            check.drift_share,
+            check.drifted,
+            check.classifier_auc,
+            check.classifier_alert,
+            json.dumps(check.settings, sort_keys=True),
+            json.dumps(check.details, sort_keys=True, default=str),
+        ),
+    )
+    check_id = int(cur.lastrowid or 0)
+    tx.conn.executemany(
+        """INSERT INTO drift_results(model_id, version, computed_at, window_start, window_end,
+               feature, method, value, threshold, drifted, details, check_id, decides)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (
+                model_id,
+                check.version,
+                check.computed_at,
+                check.window_start,
+                check.window_end,
+                r.feature,
+                r.method,
+                None if r.value is None else float(r.value),
+                None if r.threshold is None else float(r.threshold),
+                None if r.drifted is None else bool(r.drifted),
+                json.dumps(r.details, default=str) if r.details else None,
+                check_id,
+                r.decides,
+            )
+            for r in results
+        ],
+    )
+    return check_id
+
+
+# --- reads -------------------------------------------------------------------
+
+
+def _model_id(store: Store, model: str) -> int | None:
+    row = store.conn.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def reference(store: Store, model: str, version: str) -> ReferenceRow | None:
+    with store.lock:
+        row = store.conn.execute(
+            """SELECT r.id, m.name, r.version, r.created_at, r.source, r.fingerprint, r.digest,
+                      r.n_rows, r.columns, r.format, r.payload
+               FROM drift_references r JOIN models m ON m.id = r.model_id
+               WHERE m.name = ? AND r.version = ?""",
+            (model, version),
+        ).fetchone()
+    if row is None:
+        return None
+    return ReferenceRow(
+        id=row[0],
+        model=row[1],
+        version=row[2],
+        created_at=row[3],
+        source=row[4],
+        fingerprint=row[5],
+        digest=row[6],
+        n_rows=row[7],
+        columns=json.loads(row[8]),
+        format=row[9],
+        payload=row[10],
+    )
+
+
+def models_of_pipeline(store: Store, pipeline: str) -> list[str]:
+    """Models whose versions the pipeline's runs recorded."""
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT m.name FROM models m JOIN pipelines p ON p.id = m.pipeline_id
+               WHERE p.name = ? ORDER BY m.name""",
+            (pipeline,),
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def referenced_versions(store: Store, model: str) -> set[str]:
+    """Versions of ``model`` with a reference: a summary or recorded batches."""
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT r.version FROM drift_references r JOIN models m ON m.id = r.model_id
+               WHERE m.name = ?
+               UNION SELECT b.version FROM feature_batches b JOIN models m ON m.id = b.model_id
+               WHERE m.name = ? AND b.kind = 'reference' AND b.version IS NOT NULL""",
+            (model, model),
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def reference_batches(store: Store, model: str, version: str) -> list[BatchRow]:
+    """The recorded reference batches of a model version, oldest first."""
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
+               JOIN models m ON m.id = b.model_id
+               WHERE m.name = ? AND b.kind = 'reference' AND b.version = ?
+               ORDER BY b.created_at, b.id""",
+            (model, version),
+        ).fetchall()
+    return [BatchRow(*r) for r in rows]
+
+
+def current_batches(
+    store: Store, model: str, *, until: float | None, since: float | None, rows: int
+) -> list[BatchRow]:
+    """The newest current batches recorded in ``(since, until]``, newest first,
+    until they hold at least ``rows`` rows."""
+    sql = """SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
+             JOIN models m ON m.id = b.model_id
+             WHERE m.name = ? AND b.kind = 'current'"""
+    params: list[object] = [model]
+    if until is not None:
+        sql += " AND b.created_at <= ?"
+        params.append(until)
+    if since is not None:
+        sql += " AND b.created_at > ?"
+        params.append(since)
+    sql += " ORDER BY b.created_at DESC, b.id DESC"
+    out: list[BatchRow] = []
+    total = 0
+    with store.lock:
+        for r in store.conn.execute(sql, params):
+            out.append(BatchRow(*r))
+            total += int(r[2])
+            if total >= rows:
+                break
+    return out
+
+
+def current_batch_times(store: Store, model: str, *, after: float | None = None) -> list[float]:
+    """When each current batch of ``model`` was recorded, oldest first."""
+    sql = """SELECT DISTINCT b.created_at FROM feature_batches b JOIN models m ON m.id = b.model_id
+             WHERE m.name = ? AND b.kind = 'current'"""
+    params: list[object] = [model]
+    if after is not None:
+        sql += " AND b.created_at > ?"
+        params.append(after)
+    with store.lock:
+        return [float(r[0]) for r in store.conn.execute(sql + " ORDER BY 1", params)]
+
+
+_CHECK_COLUMNS = """c.id, m.name, c.version, c.reference_digest, c.computed_at, c.window_start,
+    c.window_end, c.window_rows, c.window_key, c.features, c.drifted_features, c.drift_share,
+    c.drifted, c.classifier_auc, c.classifier_alert, c.settings, c.details"""
+
+
+def _check(r: Sequence[Any]) -> CheckRow:
+    return CheckRow(
+        id=r[0],
+        model=r[1],
+        version=r[2],
+        reference_digest=r[3],
+        computed_at=r[4],
+        window_start=r[5],
+        window_end=r[6],
+        window_rows=r[7],
+        window_key=r[8],
+        features=r[9],
+        drifted_features=r[10],
+        drift_share=r[11],
+        drifted=bool(r[12]),
+        classifier_auc=r[13],
+        classifier_alert=None if r[14] is None else bool(r[14]),
+        settings=json.loads(r[15]),
+        details=json.loads(r[16] or "{}"),
+    )
+
+
+def checks(store: Store, model: str, *, limit: int = 50) -> list[CheckRow]:
+    """The model's latest checks, newest first."""
+    with store.lock:
+        model_id = _model_id(store, model)
+        rows = store.conn.execute(
+            f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
+                WHERE c.model_id = ? ORDER BY c.id DESC LIMIT ?""",
+            (model_id, limit),
+        ).fetchall()
+    return [_check(r) for r in rows]
+
+
+def latest_check(store: Store, model: str) -> CheckRow | None:
+    found = checks(store, model, limit=1)
+    return found[0] if found else None
+
+
+def check_by_key(store: Store, model: str, window_key: str) -> CheckRow | None:
+    with store.lock:
+        row = store.conn.execute(
+            f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
+                WHERE c.window_key = ? AND m.name = ? ORDER BY c.id DESC LIMIT 1""",
+            (window_key, model),
+        ).fetchone()
+    return _check(row) if row else None
+
+
+def check_results(store: Store, check_id: int) -> list[ResultRow]:
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT check_id, feature, method, value, threshold, drifted, decides, details
+               FROM drift_results WHERE check_id = ? ORDER BY id""",
+            (check_id,),
+        ).fetchall()
+    return [
+        ResultRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            None if r[5] is None else bool(r[5]),
+            bool(r[6]),
+            json.loads(r[7] or "{}"),
+        )
+        for r in rows
+    ]
+
+
+class Verdict(NamedTuple):
+    """A feature's verdict in one check (``feature_history``)."""
+
+    check_id: int
+    window_end: float | None
+    method: str
+    value: float | None
+    threshold: float | None
+    drifted: bool
+
+
+def feature_history(store: Store, model: str, feature: str, *, limit: int = 50) -> list[Verdict]:
+    """A feature's verdicts, newest first."""
+    with store.lock:
+        model_id = _model_id(store, model)
+        rows = store.conn.execute(
+            """SELECT check_id, window_end, method, value, threshold, drifted FROM drift_results
+               WHERE model_id = ? AND feature = ? AND decides = 1
+               ORDER BY check_id DESC LIMIT ?""",
+            (model_id, feature, limit),
+        ).fetchall()
+    return [Verdict(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+
+def _same_reference(recent: list[CheckRow]) -> list[CheckRow]:
+    """The newest checks against the same reference version as the newest one:
+    a run of drifting windows breaks where the reference changed."""
+    out = []
+    for c in recent:
+        if c.version != recent[0].version:
+            break
+        out.append(c)
+    return out
+
+
+def drift_began(store: Store, model: str, *, limit: int = 500) -> dict[str | None, float]:
+    """For each feature drifting in the latest check (None: the dataset), the
+    window end of the first check of its unbroken run of drifting checks
+    (at most ``limit`` checks back, against the same reference version)."""
+    recent = _same_reference(checks(store, model, limit=limit))
+    if not recent:
+        return {}
+    began: dict[str | None, float] = {}
+    if recent[0].drifted:
+        began[None] = _run_start([(c.window_end, c.drifted) for c in recent])
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT check_id, feature, drifted FROM drift_results
+               WHERE check_id BETWEEN ? AND ? AND decides = 1
+                 AND model_id = (SELECT model_id FROM drift_checks WHERE id = ?)""",
+            (recent[-1].id, recent[0].id, recent[0].id),
+        ).fetchall()
+    verdicts: dict[int, dict[str, bool]] = {}
+    for check_id, feature, drifted in rows:
+        verdicts.setdefault(check_id, {})[feature] = bool(drifted)
+    for feature, drifted in verdicts.get(recent[0].id, {}).items():
+        if drifted:
+            history = [(c.window_end, verdicts.get(c.id, {}).get(feature, False)) for c in recent]
+            began[feature] = _run_start(history)
+    return began
+
+
+def _run_start(newest_first: Sequence[tuple[float | None, bool]]) -> float:
+    start = newest_first[0][0] or 0.0
+    for end, drifted in newest_first:
+        if not drifted:
+            break
+        start = end or start
+    return start
+
+
+class RetrainSuggestion(NamedTuple):
+    windows: int  # drifting windows in a row, latest included
+    since: float  # window end of the first of them
+
+
+def retrain_suggestion(store: Store, model: str, *, after: int) -> RetrainSuggestion | None:
+    """Suggest a retrain when the dataset drifted in each of the last ``after``
+    checks (against the same reference version)."""
+    recent = _same_reference(checks(store, model, limit=max(after, 1) * 10))
+    run = 0
+    while run < len(recent) and recent[run].drifted:
+        run += 1
+    if run == 0 or run < after:
+        return None
+    first = recent[run - 1]
+    return RetrainSuggestion(run, first.window_end or first.computed_at)

@@ -1,0 +1,271 @@
+"""Drift statistics from reference summaries, against scipy on the raw rows."""
+
+from __future__ import annotations
+
+import math
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+from opstui.analysis import drift_stats as ds
+from opstui.analysis.domain import Side, domain_classifier
+from opstui.analysis.drift import DriftSettings, choose_method, compare, dataset_verdict
+from opstui.analysis.drift_summary import (
+    SAMPLE_CELLS,
+    NumericSummary,
+    decode,
+    encode,
+    summarise,
+)
+
+SETTINGS = DriftSettings()
+
+
+def numeric(summary: Any, name: str = "x") -> NumericSummary:
+    column = summary.column(name)
+    assert isinstance(column, NumericSummary)
+    return column
+
+
+def sturges_js(ref: np.ndarray, cur: np.ndarray) -> float:
+    """Evidently's Jensen-Shannon distance of a numeric column, from raw rows."""
+    edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
+    p = np.histogram(ref, edges)[0] / len(ref)
+    q = np.histogram(cur, edges)[0] / len(cur)
+    return float(distance.jensenshannon(p, q))
+
+
+Make = Callable[[np.random.Generator, int, float], Any]
+DISTRIBUTIONS: dict[str, Make] = {
+    "normal": lambda g, n, s: g.normal(s, 1.0, n),
+    "lognormal": lambda g, n, s: g.lognormal(3.6, 0.9, n) * (1 + s),
+    "pareto": lambda g, n, s: g.pareto(2.5, n) + s,
+    "zero-inflated": lambda g, n, s: np.where(g.random(n) < 0.4 - s / 2, 0.0, g.gamma(2, 40, n)),
+    "integers": lambda g, n, s: g.exponential(700 * (1 + s), n).astype(np.int64),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DISTRIBUTIONS))
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.3])
+def test_summary_statistics_match_the_raw_computation(shape: str, shift: float) -> None:
+    g = np.random.default_rng(11)
+    make = DISTRIBUTIONS[shape]
+    ref, cur = make(g, 60_000, 0.0), make(g, 40_000, shift)
+    s = numeric(summarise([{"x": ref}]))
+    cdf = ds.Cdf(s)
+    cur_sorted = np.sort(cur.astype(np.float64))
+    exact_w = stats.wasserstein_distance(ref, cur) / max(float(np.std(ref)), 0.001)
+    assert ds.normalised_wasserstein(s, cdf, cur_sorted) == pytest.approx(exact_w, abs=2e-4)
+    p, q = ds.numeric_shares(s, cdf, cur_sorted)
+    assert ds.jensenshannon(p, q) == pytest.approx(sturges_js(ref, cur), abs=5e-4)
+    assert ds.ks_statistic(cdf, cur_sorted) == pytest.approx(
+        stats.ks_2samp(ref, cur).statistic, abs=2e-3
+    )
+
+
+def test_small_references_are_summarised_exactly() -> None:
+    g = np.random.default_rng(5)
+    ref, cur = g.normal(0, 1, 800), g.normal(0.3, 1, 500)
+    s = numeric(summarise([{"x": ref}]))
+    assert s.exact
+    assert np.array_equal(s.values(), np.sort(ref))
+    cdf = ds.Cdf(s)
+    cur_sorted = np.sort(cur)
+    assert ds.wasserstein(cdf, cur_sorted) == pytest.approx(
+        stats.wasserstein_distance(ref, cur), rel=1e-12
+    )
+    assert ds.ks_pvalue(s, cur_sorted) == pytest.approx(stats.ks_2samp(ref, cur).pvalue)
+    assert ds.ks_statistic(cdf, cur_sorted) == pytest.approx(stats.ks_2samp(ref, cur).statistic)
+
+
+def test_jensen_shannon_uses_the_natural_logarithm_as_evidently_does() -> None:
+    p, q = np.array([1 / 3, 1 / 3, 1 / 3, 0]), np.array([0.25] * 4)
+    assert ds.jensenshannon(p, q) == pytest.approx(distance.jensenshannon(p, q), abs=1e-12)
+    assert ds.jensenshannon(p, q) != pytest.approx(distance.jensenshannon(p, q, base=2))
+
+
+@pytest.mark.parametrize(("lo", "hi", "n"), [(0.0, 1.0, 100), (-3.5, 1900.25, 200_000), (5, 5, 9)])
+def test_sturges_edges_are_numpys(lo: float, hi: float, n: int) -> None:
+    data = np.concatenate([[lo, hi], np.full(n - 2, (lo + hi) / 2)])
+    assert np.array_equal(ds.sturges_edges(lo, hi, n), np.histogram_bin_edges(data, "sturges"))
+
+
+@pytest.mark.parametrize(("sigmas", "expected"), [(0.3, 0.085), (0.5, 0.235), (1.0, 0.94)])
+def test_psi_on_reference_deciles_grows_with_the_shift(sigmas: float, expected: float) -> None:
+    g = np.random.default_rng(3)
+    s = numeric(summarise([{"x": g.normal(0, 1, 200_000)}]))
+    value = ds.numeric_psi(ds.Cdf(s), np.sort(g.normal(sigmas, 1, 200_000)), bins=10)
+    assert value == pytest.approx(expected, rel=0.1)
+
+
+def test_evidently_default_methods() -> None:
+    assert choose_method("numeric", 5000, 100, 1000) == "wasserstein"
+    assert choose_method("numeric", 5000, 4, 1000) == "jensenshannon"
+    assert choose_method("numeric", 1000, 100, 1000) == "ks_pvalue"
+    assert choose_method("numeric", 800, 4, 1000) == "chisquare_pvalue"
+    assert choose_method("categorical", 800, 2, 1000) == "z_pvalue"
+    assert choose_method("categorical", 5000, 2, 1000) == "jensenshannon"
+
+
+def test_summary_survives_the_store_encoding() -> None:
+    g = np.random.default_rng(1)
+    labels = ["a", "b", None]
+    rows: dict[str, Any] = {
+        "x": g.normal(0, 1, 30_000),
+        "c": [labels[i] for i in g.integers(0, 3, 30_000)],
+    }
+    summary = summarise([rows])
+    back = decode(encode(summary))
+    assert back.rows == summary.rows
+    assert back.columns[1] == summary.columns[1]
+    x, y = numeric(summary), numeric(back)
+    assert np.array_equal(x.knots, y.knots)
+    assert (x.mean, x.std, x.present, x.distinct) == (y.mean, y.std, y.present, y.distinct)
+    for name in summary.sample:
+        assert np.array_equal(back.sample[name], summary.sample[name])
+
+
+# --- bad input -------------------------------------------------------------
+
+
+def checked(reference: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    features = compare(summarise([reference]), current, SETTINGS)
+    return {f.name: f for f in features}
+
+
+def test_a_constant_reference_column_is_floored_like_evidently() -> None:
+    g = np.random.default_rng(2)
+    same = checked({"x": np.full(5000, 3.0)}, {"x": np.full(500, 3.0)})["x"]
+    assert (same.method, same.drifted) == ("jensenshannon", False)  # one value: categorical
+    cur = 3.0 + g.normal(0, 0.01, 500)
+    moved = checked({"x": np.full(5000, 3.0)}, {"x": cur})["x"]
+    assert moved.method == "wasserstein"
+    w = moved.verdict
+    assert w is not None and w.value is not None
+    # std 0 -> divided by 0.001 (Evidently's floor), not by zero
+    exact = stats.wasserstein_distance(np.full(5000, 3.0), cur) / 0.001
+    assert w.value == pytest.approx(exact, rel=1e-9)
+    assert math.isfinite(w.value) and w.drifted
+
+
+def test_all_missing_columns_are_reported_not_checked() -> None:
+    ref = {"x": [None] * 2000, "y": np.arange(2000.0), "z": np.arange(2000.0)}
+    got = checked(ref, {"x": [1.0] * 50, "y": [float("nan")] * 50, "z": np.arange(50.0)})
+    assert got["x"].problem == "every value is missing in the reference"
+    assert got["y"].problem == "every value is missing in the current window"
+    missing = got["y"].result("missing_share")
+    assert missing is not None and missing.value == 1.0 and missing.drifted
+    assert got["z"].drifted is not None
+    verdict = dataset_verdict(list(got.values()), SETTINGS)
+    assert verdict.checked == 1
+
+
+def test_numbers_arriving_as_text_are_read_and_text_is_reported() -> None:
+    g = np.random.default_rng(4)
+    ref = {"amount": g.normal(50, 10, 3000)}
+    as_text = [f"{v:.3f}" for v in g.normal(50, 10, 400)]
+    got = checked(ref, {"amount": as_text})["amount"]
+    assert got.drifted is False
+    assert "arrived as text" in got.notes[0]
+    garbage = checked(ref, {"amount": ["abc", "n/a", "12.5"] * 100})["amount"]
+    invalid = garbage.result("invalid_share")
+    assert invalid is not None and invalid.value == pytest.approx(1 / 3) and invalid.drifted
+    words = checked(ref, {"amount": ["abc", "def"] * 100})["amount"]
+    assert words.problem is not None and words.problem.startswith("holds text, not numbers")
+
+
+def test_unseen_categories_are_reported() -> None:
+    g = np.random.default_rng(6)
+    ref = {"merchant": g.choice(["food", "fuel", "travel"], 5000).tolist()}
+    cur = {"merchant": [*g.choice(["food", "fuel", "travel"], 900).tolist(), *["crypto"] * 100]}
+    got = checked(ref, cur)["merchant"]
+    unseen = got.result("unseen_share")
+    assert unseen is not None and unseen.value == pytest.approx(0.1)
+    assert unseen.details["top"] == [{"category": "crypto", "rows": 100}]
+
+
+def test_a_three_row_window_still_computes() -> None:
+    # compute_drift refuses windows under min_rows; the arithmetic itself must not crash.
+    got = checked(
+        {"x": np.arange(5000.0), "c": ["a", "b"] * 2500}, {"x": [1.0, 2.0, 3.0], "c": ["a"] * 3}
+    )
+    assert all(f.drifted is not None for f in got.values())
+
+
+def test_a_thousand_features() -> None:
+    g = np.random.default_rng(8)
+    ref = {f"f{i}": g.normal(0, 1, 2000) for i in range(1000)}
+    cur = {f"f{i}": g.normal(0.5 if i < 600 else 0, 1, 2000) for i in range(1000)}
+    started = time.perf_counter()
+    summary = summarise([ref])
+    features = compare(summary, cur, SETTINGS)
+    elapsed = time.perf_counter() - started
+    verdict = dataset_verdict(features, SETTINGS)
+    drifted = {int(f.name[1:]) for f in features if f.drifted}
+    assert verdict.checked == 1000
+    assert drifted >= set(range(600))
+    assert len(drifted) - 600 <= 4  # W/std of 2,000 vs 2,000 rows rarely reaches 0.1
+    assert verdict.is_drifted
+    assert elapsed < 30, elapsed  # a generous bound: a hang, not a benchmark
+    assert len(encode(summary)) < 60_000_000
+
+
+def chunks(rows: int, size: int) -> Iterator[dict[str, Any]]:
+    g = np.random.default_rng(9)
+    labels = np.array(["a", "b", "c", "d"])
+    for start in range(0, rows, size):
+        n = min(size, rows - start)
+        yield {"x": g.normal(10, 2, n), "c": labels[g.integers(0, 4, n)]}
+
+
+def peak_memory_of_summarising(rows: int) -> tuple[Any, int]:
+    tracemalloc.start()
+    try:
+        summary = summarise(chunks(rows, 250_000))
+        return summary, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.slow
+def test_ten_million_rows_are_summarised_in_bounded_memory() -> None:
+    _, peak_2m = peak_memory_of_summarising(2_000_000)
+    summary, peak_10m = peak_memory_of_summarising(10_000_000)
+    x = numeric(summary)
+    assert summary.rows == x.present == 10_000_000
+    assert x.mean == pytest.approx(10, abs=0.01) and x.std == pytest.approx(2, abs=0.01)
+    assert x.sampled == SAMPLE_CELLS // 2  # knots from a bounded sample...
+    assert ds.Cdf(x).quantile(np.array([0.5]))[0] == pytest.approx(10, abs=0.02)
+    cats = summary.column("c")
+    assert cats is not None and sum(cats.counts) == 10_000_000  # ...counts exact
+    # Five times the rows, the same memory: the sample (1M rows) and a chunk.
+    # The 10M rows themselves would be 80 MB of floats plus 10M labels.
+    assert peak_10m < 1.1 * peak_2m, (peak_2m, peak_10m)
+    assert peak_10m < 100_000_000, peak_10m
+
+
+def test_domain_classifier_separates_shifted_data_and_names_the_feature() -> None:
+    g = np.random.default_rng(12)
+    n = 3000
+
+    def side(shift: float) -> Side:
+        numeric = {"a": g.normal(shift, 1, n), "b": g.normal(0, 1, n)}
+        return Side(numeric, {"c": g.choice(["x", "y", "z"], n).tolist()})
+
+    same = domain_classifier(
+        side(0), side(0), categories={"c": ["x", "y", "z"]}, rows=2000, threshold=0.55
+    )
+    moved = domain_classifier(
+        side(0), side(0.8), categories={"c": ["x", "y", "z"]}, rows=2000, threshold=0.55
+    )
+    assert same is not None and moved is not None
+    assert 0.4 < same.auc < 0.55 and not same.alert
+    assert moved.auc > 0.65 and moved.alert
+    assert moved.top[0][0] == "a"
+    assert moved.rows == 2000
