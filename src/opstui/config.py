@@ -21,6 +21,7 @@ from typing import Any
 from opstui.drift_config import drift_schema
 from opstui.endpoint_config import EndpointDef, endpoint_schema, parse_endpoints
 from opstui.errors import ConfigError
+from opstui.keymap import KEY_IDS
 
 CONFIG_NAME = "opstui.toml"
 DEFAULT_STORE = "opstui.db"
@@ -101,6 +102,15 @@ def _check_env(value: Any) -> str | None:
     return None
 
 
+def _check_keys(value: Any) -> str | None:
+    unknown = sorted(set(value) - KEY_IDS)
+    if unknown:
+        return f"binding ids from: {', '.join(sorted(KEY_IDS))} (not {', '.join(unknown)})"
+    if not all(isinstance(v, str) and v for v in value.values()):
+        return 'a table of key names (retry = "R")'
+    return None
+
+
 _NUMBER = (int, float)
 _ARGV = Spec((list,), "a list of strings", required=True, check=_check_argv)
 _ENV = Spec((dict,), "a table of strings", check=_check_env)
@@ -116,6 +126,12 @@ _STAGE = {"name": Spec((str,), "a stage name", required=True), **_COMMAND}
 #: The known keys. A nested dict is a TOML table.
 SCHEMA: dict[str, Any] = {
     "store": Spec((str,), "a path to the run store"),
+    # The console: `opstui` / `opstui tui`.
+    "tui": {
+        "theme": Spec((str,), "a theme name or a theme file"),
+        "refresh": Spec(_NUMBER, "a number of seconds", minimum=0.1),
+        "keys": Spec((dict,), "a table of binding id = key", check=_check_keys),
+    },
     "read_only": Spec((bool,), "true or false"),
     "actor": Spec((str,), "a name like ops@example"),
     "record": {
@@ -216,6 +232,16 @@ class ModelDef:
 
 
 @dataclass(frozen=True)
+class TuiDef:
+    """``[tui]``: the console's defaults (its flags override them)."""
+
+    theme: str | None = None
+    refresh: float = 1.0
+    #: binding id -> key, e.g. {"retry": "R"}
+    keys: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration. ``path`` is None when no file was found."""
 
@@ -232,6 +258,7 @@ class Config:
     endpoints: dict[str, EndpointDef] = field(default_factory=dict)
     #: ``[drift]`` as validated: drift settings every model starts from.
     drift: dict[str, Any] = field(default_factory=dict)
+    tui: TuiDef = field(default_factory=TuiDef)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -408,6 +435,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         models=models,
         endpoints=endpoints,
         drift=dict(data.get("drift", {})),
+        tui=TuiDef(
+            theme=data.get("tui", {}).get("theme"),
+            refresh=float(data.get("tui", {}).get("refresh", TuiDef.refresh)),
+            keys=dict(data.get("tui", {}).get("keys", {})),
+        ),
         raw=data,
     )
 

@@ -114,6 +114,15 @@ class FeatureResult(NamedTuple):
         return [r for r in self.results if r.method in QUALITY and r.drifted]
 
 
+#: The deciding test's name, short enough for an 80-column terminal.
+METHOD_LABELS = {
+    "wasserstein": "W/std",
+    "jensenshannon": "JS",
+    "ks_pvalue": "KS p",
+    "chisquare_pvalue": "chi2 p",
+    "z_pvalue": "z p",
+}
+
 QUALITY = frozenset({"missing_share", "out_of_range_share", "invalid_share"})
 
 
@@ -167,8 +176,25 @@ def choose_method(kind: str, reference_rows: int, values: int, small_sample: int
     return "jensenshannon"
 
 
-def _at_least(method: str, value: float, threshold: float) -> MethodResult:
-    return MethodResult(method, float(value), threshold, bool(value >= threshold))
+def _at_least(
+    method: str, value: float, threshold: float, details: Mapping[str, Any] | None = None
+) -> MethodResult:
+    return MethodResult(method, float(value), threshold, bool(value >= threshold), details or {})
+
+
+#: Bins or categories kept with a result for drawing (the console's histograms).
+SHOWN_SHARES = 40
+
+
+def _shares(ref: Any, cur: Any, labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """Reference and current shares per bin, as the console draws them side by side."""
+    out: dict[str, Any] = {
+        "reference": [round(float(x), 5) for x in ref[:SHOWN_SHARES]],
+        "current": [round(float(x), 5) for x in cur[:SHOWN_SHARES]],
+    }
+    if labels is not None:
+        out["labels"] = [str(x) for x in labels[:SHOWN_SHARES]]
+    return out
 
 
 def _pvalue(method: str, value: float, threshold: float) -> MethodResult:
@@ -232,7 +258,10 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
     results = [
         _at_least("wasserstein", ds.normalised_wasserstein(s, cdf, present), settings.wasserstein),
         _at_least(
-            "jensenshannon", ds.jensenshannon(ref_shares, cur_shares), settings.jensenshannon
+            "jensenshannon",
+            ds.jensenshannon(ref_shares, cur_shares),
+            settings.jensenshannon,
+            _shares(ref_shares, cur_shares),
         ),
         _psi(ds.numeric_psi(cdf, present, settings.psi_bins), settings),
         MethodResult("ks", ds.ks_statistic(cdf, present), None, None),
@@ -289,7 +318,9 @@ def _categorical(s: CategoricalSummary, values: Column, settings: DriftSettings)
     keys, p, q = ds.category_shares(ref, cur, s.present, total)
     unseen = sorted(((k, c) for k, c in cur.items() if k not in ref), key=lambda kc: -kc[1])
     results = [
-        _at_least("jensenshannon", ds.jensenshannon(p, q), settings.jensenshannon),
+        _at_least(
+            "jensenshannon", ds.jensenshannon(p, q), settings.jensenshannon, _shares(p, q, keys)
+        ),
         _psi(ds.psi(p, q), settings),
         MethodResult(
             "unseen_share",

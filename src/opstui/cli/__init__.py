@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="opstui",
     help="A terminal console for operators of DevOps and MLOps pipelines.",
-    no_args_is_help=True,
+    # `opstui` alone opens the console (see _root).
+    no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -54,14 +55,31 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Console: show actions as unavailable.")
+    ] = False,
+    theme: Annotated[str | None, typer.Option(help="Console: theme name or file.")] = None,
+    refresh: Annotated[
+        float | None, typer.Option(help="Console: seconds between store reads.", min=0.1)
+    ] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """A terminal console for operators of DevOps and MLOps pipelines."""
+    """A terminal console for operators of DevOps and MLOps pipelines.
+
+    Run alone, it opens the console (the same as `opstui tui`).
+    """
+    if ctx.invoked_subcommand is None:
+        from opstui.cli.tui import launch
+
+        launch(store, config, read_only=read_only, theme=theme, refresh=refresh)
 
 
 def open_store(store: Path | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:
@@ -74,9 +92,9 @@ def open_store(store: Path | None, config: Path | None, *, create: bool) -> tupl
 
 
 # Command modules register themselves on ``app`` when imported.
-from opstui.cli import actions, commands, drift, endpoints, record  # noqa: E402
+from opstui.cli import actions, commands, drift, endpoints, record, tui  # noqa: E402
 
-del actions, commands, drift, endpoints, record
+del actions, commands, drift, endpoints, record, tui
 
 
 def main() -> None:

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from opstui.analysis.drift import QUALITY, FeatureResult, MethodResult
+from opstui.analysis.drift import METHOD_LABELS, QUALITY, FeatureResult, MethodResult
 from opstui.drift_job import SCHEMA, DriftCheck
 from opstui.timeutil import iso
 
 #: Statistics shown as columns of the table, beside the deciding one.
 _SHOWN = ("psi", "jensenshannon")
-#: The deciding test, short enough for an 80-column terminal.
-_LABELS = {
-    "wasserstein": "W/std",
-    "jensenshannon": "JS",
-    "ks_pvalue": "KS p",
-    "chisquare_pvalue": "chi2 p",
-    "z_pvalue": "z p",
-}
+_LABELS = METHOD_LABELS
 
 
 def _method_json(r: MethodResult) -> dict[str, Any]:

@@ -1,0 +1,261 @@
+"""What the console shows, read from the store in one call, without Textual.
+
+The TUI's refresh worker calls ``Console.snapshot()`` off the event loop and
+hands the immutable result to the widgets; a benchmark and the tests call the
+same function. Each panel's read is guarded on its own: a locked store or a
+broken read makes that panel "stale" with the reason, and the others still
+refresh.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+from opstui.config import Config
+from opstui.endpoint_report import EndpointReport, endpoint_reports
+from opstui.errors import OpstuiError
+from opstui.store import Store
+from opstui.store import drift as store_drift
+from opstui.store import status as st
+from opstui.store.actions import ActionRow, list_actions
+from opstui.store.dashboard import Dashboard
+from opstui.store.models import current_deployments, model_names, model_versions
+from opstui.store.rows import DeploymentRow, PipelineRow
+
+T = TypeVar("T")
+
+PANELS = ("pipelines", "endpoints", "models", "events")
+
+
+class ModelSummary(NamedTuple):
+    name: str
+    latest_version: str | None
+    latest_status: str | None
+    #: environment -> deployed version
+    deployed: dict[str, str]
+    drift_share: float | None = None
+    drifted: tuple[str, ...] = ()
+    retrain_suggested: bool = False
+
+
+class Event(NamedTuple):
+    ts: float
+    #: run, action, deploy
+    kind: str
+    #: ok, warn, fault
+    severity: str
+    text: str
+
+
+class Snapshot(NamedTuple):
+    at: float
+    pipelines: list[PipelineRow]
+    endpoints: list[EndpointReport]
+    models: list[ModelSummary]
+    events: list[Event]
+    #: panel -> why its data is not fresh (the store locked, a read failed)
+    problems: dict[str, str]
+    #: panel -> when its data was last read successfully
+    read_at: dict[str, float]
+
+
+class StoreGone(OpstuiError):
+    """The store file disappeared while the console was reading it."""
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OpstuiError):
+        return exc.message
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return "the store is locked by another writer"
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+class Console:
+    """The console's reads over one store. Not thread-safe: one reader thread at a time."""
+
+    def __init__(
+        self,
+        store_path: str | Path,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        events: int = 30,
+    ) -> None:
+        self.store_path = Path(store_path)
+        self.config = config
+        self.clock = clock
+        self.events_limit = events
+        self._store: Store | None = None
+        self._dashboard: Dashboard | None = None
+        self._last: Snapshot | None = None
+        self._inode: tuple[int, int] | None = None
+
+    def _open(self) -> Store:
+        if self._store is not None and self._identity() != self._inode:
+            # The file was deleted, moved or replaced under us: an open
+            # connection would go on reading the old inode as if all were well.
+            self.close()
+            if not self.store_path.exists():
+                raise StoreGone(
+                    f"the store file is gone: {self.store_path} (deleted or moved?)",
+                    hint="the panels keep the last data; the store is read again if it returns",
+                )
+        if self._store is None:
+            # A short busy timeout: a refresh that waits behind a long write
+            # shows the panel as stale and tries again next time.
+            self._store = Store(self.store_path, create=False, busy_timeout=0.5, clock=self.clock)
+            self._dashboard = Dashboard(self._store)
+            self._inode = self._identity()
+        return self._store
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st_ = self.store_path.stat()
+        except OSError:
+            return None
+        return (st_.st_dev, st_.st_ino)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        self._dashboard = None
+
+    @property
+    def store(self) -> Store:
+        return self._open()
+
+    def snapshot(self) -> Snapshot:
+        """Every panel's data; a panel whose read fails keeps its last data, marked stale."""
+        now = self.clock()
+        last = self._last
+        problems: dict[str, str] = {}
+        read_at = dict(last.read_at) if last else {}
+
+        def guarded(panel: str, read: Callable[[], T], fallback: T) -> T:
+            try:
+                value = read()
+            except (OpstuiError, sqlite3.Error, OSError) as exc:
+                problems[panel] = _reason(exc)
+                if isinstance(exc, sqlite3.DatabaseError | OSError) and not isinstance(
+                    exc, sqlite3.OperationalError
+                ):
+                    # The file went away or was replaced: open it afresh next time.
+                    self.close()
+                return fallback
+            read_at[panel] = now
+            return value
+
+        try:
+            self._open()
+        except (OpstuiError, sqlite3.Error, OSError) as exc:
+            self.close()
+            reason = _reason(exc)
+            problems = dict.fromkeys(PANELS, reason)
+            empty = Snapshot(now, [], [], [], [], problems, read_at)
+            snap = last._replace(at=now, problems=problems) if last else empty
+            self._last = snap
+            return snap
+        pipelines = guarded("pipelines", self._pipelines, last.pipelines if last else [])
+        endpoints = guarded("endpoints", self._endpoints, last.endpoints if last else [])
+        models = guarded("models", self._models, last.models if last else [])
+        events = guarded("events", lambda: self._events(pipelines), last.events if last else [])
+        snap = Snapshot(now, pipelines, endpoints, models, events, problems, read_at)
+        self._last = snap
+        return snap
+
+    def _pipelines(self) -> list[PipelineRow]:
+        assert self._dashboard is not None
+        return self._dashboard.read(self.clock())
+
+    def _endpoints(self) -> list[EndpointReport]:
+        if not self.config.endpoints:
+            return []
+        return endpoint_reports(self.store, self.config, self.clock())
+
+    def _models(self) -> list[ModelSummary]:
+        store = self.store
+        deployed: dict[str, dict[str, str]] = {}
+        for d in current_deployments(store):
+            if d.target_kind == "model":
+                deployed.setdefault(d.target, {})[d.environment] = d.version
+        out = []
+        for name in sorted(set(model_names(store)) | set(self.config.models)):
+            versions = model_versions(store, name)
+            latest = versions[-1] if versions else None
+            summary = ModelSummary(
+                name,
+                latest.version if latest else None,
+                latest.status if latest else None,
+                deployed.get(name, {}),
+            )
+            out.append(self._with_drift(summary))
+        return out
+
+    def _with_drift(self, m: ModelSummary) -> ModelSummary:
+        """The model's latest stored drift check (computed elsewhere: ``drift_job``)."""
+        check = store_drift.latest_check(self.store, m.name)
+        if check is None:
+            return m
+        results = store_drift.check_results(self.store, check.id)
+        drifted = sorted(
+            (r for r in results if r.feature and r.decides and r.drifted),
+            key=lambda r: -(r.value or 0) / (r.threshold or 1),
+        )
+        # Only a model with checks pays for importing the drift settings (numpy).
+        from opstui.drift_job import settings_for
+
+        after = settings_for(self.config, m.name).retrain_after
+        suggestion = store_drift.retrain_suggestion(self.store, m.name, after=after)
+        return m._replace(
+            drift_share=check.drift_share,
+            drifted=tuple(r.feature for r in drifted if r.feature),
+            retrain_suggested=suggestion is not None,
+        )
+
+    def _events(self, pipelines: list[PipelineRow]) -> list[Event]:
+        events = [run_event(p) for p in pipelines if p.latest is not None]
+        events += [action_event(a) for a in list_actions(self.store, limit=self.events_limit)]
+        events += [
+            deploy_event(d) for d in current_deployments(self.store) if d.action == "rollback"
+        ]
+        events.sort(key=lambda e: e.ts, reverse=True)
+        return events[: self.events_limit]
+
+
+def run_event(p: PipelineRow) -> Event:
+    run = p.latest
+    assert run is not None
+    failed = run.failed_stage
+    ts = run.finished_at or run.started_at or run.created_at
+    severity = "fault" if run.status in st.FAULTS else "ok"
+    if run.status in st.ACTIVE:
+        stage = run.running_stage
+        text = f"{p.name} #{run.id} running" + (f" {stage.name}" if stage else "")
+        severity = "warn"
+    elif failed is not None:
+        text = f"{p.name} #{run.id} {run.status.replace('_', ' ')} at {failed.name}"
+    else:
+        text = f"{p.name} #{run.id} {run.status.replace('_', ' ')}"
+    if run.trigger != "manual":
+        text += f" ({run.trigger})"
+    return Event(ts, "run", severity, text)
+
+
+def action_event(a: ActionRow) -> Event:
+    severity = {"failed": "fault", "refused": "warn", "started": "warn"}.get(a.status, "ok")
+    where = f" in {a.environment}" if a.environment else ""
+    outcome = f": {a.outcome}" if a.outcome else ""
+    return Event(
+        a.ts, "action", severity, f"{a.actor} {a.action} {a.target}{where} {a.status}{outcome}"
+    )
+
+
+def deploy_event(d: DeploymentRow) -> Event:
+    text = f"{d.target} rolled back to {d.version} in {d.environment} by {d.actor or '?'}"
+    return Event(d.deployed_at, "deploy", "warn", text)

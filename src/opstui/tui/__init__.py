@@ -1,0 +1,1 @@
+"""The console (Textual). Nothing outside this package imports Textual."""

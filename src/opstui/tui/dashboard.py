@@ -1,0 +1,333 @@
+"""The first screen: pipelines, endpoints, models and events, faults first."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, Static
+
+from opstui.console import Snapshot
+from opstui.store import status as st
+from opstui.timeutil import human_age, human_duration
+from opstui.tui.render import (
+    ENDPOINT_STYLE,
+    SEVERITY_STYLE,
+    burn,
+    pct,
+    safe,
+    sparkline,
+    stage_bar,
+    status_text,
+)
+from opstui.tui.table import LiveTable, Row, dim
+
+if TYPE_CHECKING:
+    from opstui.tui.app import OpstuiApp
+
+#: What an empty panel says, so a blank is never mistaken for "all fine".
+EMPTY = {
+    "pipelines": "no runs recorded yet (record, run or import: see opstui --help)",
+    "endpoints": "none configured: [endpoints.NAME]",
+    "models": "no models yet",
+}
+TRIGGER_SHOWN = {"retry", "rollback", "retrain", "schedule"}
+
+
+def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
+    now = snap.at
+    rows: list[Row] = []
+    for p in snap.pipelines:
+        if needle and needle not in p.name.lower():
+            continue
+        run = p.latest
+        if run is None:
+            never = (safe(p.name), Text(), status_text("never_run"), "", "", "", "")
+            rows.append((f"pipeline:{p.name}", never))
+            continue
+        failed = run.failed_stage
+        ended = run.finished_at or run.started_at or run.created_at
+        rows.append(
+            (
+                f"pipeline:{p.name}",
+                (
+                    safe(p.name),
+                    stage_bar(run, width=12),
+                    status_text(run.status),
+                    safe(failed.name) if failed else "",
+                    human_age(now - ended),
+                    human_duration(run.duration(now)),
+                    run.trigger if run.trigger in TRIGGER_SHOWN else dim(run.trigger),
+                ),
+            )
+        )
+    return rows
+
+
+def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
+    rows: list[Row] = []
+    for e in snap.endpoints:
+        if needle and needle not in e.name.lower():
+            continue
+        ratio = e.ratios.get("5m")
+        age = human_age(snap.at - e.last_success_at) if e.last_success_at is not None else "never"
+        rows.append(
+            (
+                f"endpoint:{e.name}",
+                (
+                    safe(e.name),
+                    Text(e.state, style=ENDPOINT_STYLE.get(e.state, "")),
+                    pct(ratio),
+                    sparkline(e.history, 8),
+                    burn(e.burn.get("1h")),
+                    age,
+                ),
+            )
+        )
+    return rows
+
+
+def model_rows(snap: Snapshot, needle: str) -> list[Row]:
+    rows: list[Row] = []
+    for m in snap.models:
+        if needle and needle not in m.name.lower():
+            continue
+        deployed = " ".join(f"{env[:4]}:{v}" for env, v in sorted(m.deployed.items()))
+        drift = "-" if m.drift_share is None else f"{m.drift_share * 100:.0f}%"
+        flag = Text("retrain", style="bold yellow") if m.retrain_suggested else Text("")
+        rows.append(
+            (
+                f"model:{m.name}",
+                (
+                    safe(m.name),
+                    deployed or dim("not deployed"),
+                    Text(drift, style="bold red" if m.retrain_suggested else ""),
+                    safe(", ".join(m.drifted[:3])),
+                    flag,
+                ),
+            )
+        )
+    return rows
+
+
+def event_rows(snap: Snapshot) -> list[Row]:
+    return [
+        (
+            f"event:{i}",
+            (
+                human_age(snap.at - e.ts),
+                Text(safe(e.text), style=SEVERITY_STYLE.get(e.severity, "")),
+            ),
+        )
+        for i, e in enumerate(snap.events)
+    ]
+
+
+class Panel(Vertical):
+    """A titled table whose border says how fresh its data is."""
+
+    DEFAULT_CSS = """
+    Panel { border: round $primary-muted; height: 1fr; padding: 0; }
+    Panel LiveTable { scrollbar-size-horizontal: 0; scrollbar-size-vertical: 1; }
+    Panel:focus-within { border: round $accent; }
+    Panel.stale { border: round $error; }
+    """
+
+    def __init__(self, name: str, table: Widget, **kwargs: Any) -> None:
+        kwargs.setdefault("id", f"panel-{name}")
+        super().__init__(table, **kwargs)
+        self.panel = name
+        self.table = table
+        self.border_title = name.capitalize()
+
+    def freshness(self, snap: Snapshot, shown: int, total: int) -> None:
+        problem = snap.problems.get(self.panel)
+        read = snap.read_at.get(self.panel)
+        count = f"{shown}/{total}" if shown != total else f"{total}"
+        title = f"{self.panel.capitalize()} ({count})"
+        self.border_title = title
+        if problem:
+            age = human_age(snap.at - read) if read else "never"
+            self.border_subtitle = f"stale {age}: {safe(problem)}"[:70]
+            self.add_class("stale")
+        else:
+            self.border_subtitle = ""
+            self.remove_class("stale")
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+
+class DashboardScreen(Screen[None]):
+    DEFAULT_CSS = """
+    #panel-pipelines { height: 8; }
+    #middle { height: 1fr; min-height: 5; }
+    #panel-events { height: 1fr; min-height: 4; }
+    #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    #filter.shown { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.needle = ""
+        self.pipelines = LiveTable(
+            [
+                ("name", "PIPELINE"),
+                ("bar", "STAGES"),
+                ("status", "STATUS"),
+                ("failed", "FAILED AT"),
+                ("age", "AGE"),
+                ("took", "TOOK"),
+                ("trigger", "TRIGGER"),
+            ],
+            id="pipelines",
+        )
+        self.endpoints = LiveTable(
+            [
+                ("name", "ENDPOINT"),
+                ("state", "STATE"),
+                ("err", "ERR 5m"),
+                ("spark", "TREND"),
+                ("burn", "BURN"),
+                ("age", "DATA"),
+            ],
+            id="endpoints",
+        )
+        self.models = LiveTable(
+            [
+                ("name", "MODEL"),
+                ("deployed", "DEPLOYED"),
+                ("drift", "DRIFT"),
+                ("features", "TOP DRIFTED"),
+                ("flag", ""),
+            ],
+            id="models",
+        )
+        self.events = LiveTable([("age", "AGE"), ("text", "EVENT")], id="events")
+
+    @property
+    def opstui(self) -> OpstuiApp:
+        from opstui.tui.app import OpstuiApp
+
+        assert isinstance(self.app, OpstuiApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine("opstui: reading the store…", id="status")
+        yield Panel("pipelines", self.pipelines)
+        with Horizontal(id="middle"):
+            yield Panel("endpoints", self.endpoints)
+            yield Panel("models", self.models)
+        yield Panel("events", self.events)
+        yield Input(placeholder="filter by name (esc clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.pipelines.focus()
+        if self.opstui.snapshot is not None:
+            self.show(self.opstui.snapshot)
+
+    def show(self, snap: Snapshot) -> None:
+        needle = self.needle.lower()
+        for panel, table, rows, total in (
+            ("pipelines", self.pipelines, pipeline_rows(snap, needle), len(snap.pipelines)),
+            ("endpoints", self.endpoints, endpoint_rows(snap, needle), len(snap.endpoints)),
+            ("models", self.models, model_rows(snap, needle), len(snap.models)),
+            ("events", self.events, event_rows(snap), len(snap.events)),
+        ):
+            shown = len(rows)
+            if not total and panel in EMPTY:
+                blank = ("",) * (len(table.spec) - 1)
+                table.show([(f"hint:{panel}", (dim(EMPTY[panel]), *blank))])
+            else:
+                table.show(rows)
+            self.query_one(f"#panel-{panel}", Panel).freshness(snap, shown, total)
+        # The pipelines panel takes what its rows need, up to half the screen;
+        # the other panels share the rest.
+        rows_shown = max(1, self.pipelines.row_count)
+        self.query_one("#panel-pipelines").styles.height = min(
+            rows_shown + 3, max(6, self.size.height // 2)
+        )
+        self.query_one("#status", StatusLine).update(self.headline(snap))
+
+    def headline(self, snap: Snapshot) -> Text:
+        app = self.opstui
+        failing = sum(1 for p in snap.pipelines if p.status in st.FAULTS)
+        running = sum(1 for p in snap.pipelines if p.status in st.ACTIVE)
+        bad_eps = sum(1 for e in snap.endpoints if e.state in ("down", "burning", "stale"))
+        out = Text(no_wrap=True, overflow="ellipsis")
+        # What changes how keys behave comes first, so a narrow terminal keeps it.
+        if app.read_only:
+            out.append("READ-ONLY ", style="bold reverse")
+        if app.paused:
+            out.append("PAUSED (p resumes) ", style="bold yellow reverse")
+        if not snap.pipelines:
+            out.append(app.empty_hint(snap), style="bold")
+            return out
+        if failing:
+            out.append(f"{failing} failing ", style="bold red")
+        if bad_eps:
+            out.append(f"{bad_eps} endpoint{'s' if bad_eps > 1 else ''} down ", style="bold red")
+        if running:
+            out.append(f"{running} running ", style="yellow")
+        if not failing and not bad_eps:
+            out.append("all healthy ", style="green")
+        out.append(f"· {app.store_label}", style="dim")
+        return out
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # The table takes enter for itself; opening the row is what it means here.
+        key = event.row_key.value
+        if key and key.partition(":")[0] in ("pipeline", "model", "endpoint"):
+            self.opstui.open_key(key)
+
+    # -- filter ----------------------------------------------------------------
+
+    def open_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.needle = event.value
+            if self.opstui.snapshot is not None:
+                self.show(self.opstui.snapshot)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.pipelines.focus()
+
+    def clear_filter(self) -> bool:
+        box = self.query_one("#filter", Input)
+        if not box.has_class("shown"):
+            return False
+        box.value = ""
+        box.remove_class("shown")
+        self.needle = ""
+        self.pipelines.focus()
+        return True
+
+    def selected(self) -> str | None:
+        """The key of the row under the cursor in the focused panel (``pipeline:web``)."""
+        focused = self.focused
+        if isinstance(focused, LiveTable) and focused is not self.events:
+            return focused.selected_key
+        return self.pipelines.selected_key
+
+    def jump(self, key: str) -> bool:
+        kind = key.split(":", 1)[0]
+        table = {"pipeline": self.pipelines, "endpoint": self.endpoints, "model": self.models}.get(
+            kind
+        )
+        if table is None or not table.select_key(key):
+            return False
+        table.focus()
+        return True

@@ -1,0 +1,150 @@
+"""Dialogs: confirm an action, the key bindings, jump to a name."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from opstui.tui.render import safe
+
+_DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 76; max-width: 100%; height: auto; max-height: 100%;
+    border: thick $accent; background: $surface; padding: 0 1;
+}}
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """The plan from the action path, its target and environment; y runs it, n / esc does not.
+
+    With a refusal (read-only), the plan is still shown, and why it cannot run.
+    """
+
+    DEFAULT_CSS = (
+        _DIALOG_CSS.format(name="ConfirmScreen")
+        + """
+    ConfirmScreen #question { text-style: bold; }
+    ConfirmScreen #plan { height: auto; max-height: 14; overflow-y: auto; }
+    ConfirmScreen #keys { color: $text-muted; }
+    """
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "yes", "Yes, do it"),
+        Binding("n,escape", "no", "No"),
+    ]
+
+    def __init__(self, plan: Any, refusal: str | None) -> None:
+        super().__init__()
+        self.plan = plan
+        self.refusal = refusal
+
+    def compose(self) -> ComposeResult:
+        plan = self.plan
+        env = plan.environment.upper() if plan.environment else "no environment"
+        with Vertical():
+            yield Static(Text(safe(plan.question)), id="question")
+            yield Static(Text(f"target: {plan.target}   environment: {env}"), id="target")
+            yield Static(Text("\n".join(safe(line) for line in plan.lines())), id="plan")
+            if self.refusal:
+                yield Static(Text(f"Unavailable: {self.refusal}", style="bold red"), id="refusal")
+                yield Static("esc closes; nothing was changed", id="keys")
+            else:
+                yield Static("y runs it (detached, progress on the dashboard) · n / esc cancels",
+                             id="keys")  # fmt: skip
+
+    def action_yes(self) -> None:
+        if self.refusal is None:
+            self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = (
+        _DIALOG_CSS.format(name="HelpScreen")
+        + """
+    HelpScreen DataTable { height: auto; max-height: 20; }
+    """
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text("Keys (remap by id in [tui.keys] of opstui.toml)", style="bold"))
+            table: DataTable[str] = DataTable(cursor_type="none", show_cursor=False)
+            table.add_columns("KEY", "ID", "DOES")
+            for key, ident, desc in self.rows:
+                table.add_row(key, ident, desc)
+            yield table
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class JumpScreen(ModalScreen[str | None]):
+    """Type part of a name; enter jumps to the highlighted match."""
+
+    DEFAULT_CSS = (
+        _DIALOG_CSS.format(name="JumpScreen")
+        + """
+    JumpScreen OptionList { height: auto; max-height: 12; }
+    """
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, targets: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.targets = targets
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Input(placeholder="jump to… (pipeline, model or endpoint name)", id="jump")
+            yield OptionList(*self._options(""), id="matches")
+
+    def _options(self, needle: str) -> list[Option]:
+        needle = needle.lower()
+        return [
+            Option(safe(label), id=key)
+            for key, label in self.targets
+            if needle in key.partition(":")[2].lower()
+        ][:50]
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        matches = self.query_one(OptionList)
+        matches.clear_options()
+        matches.add_options(self._options(event.value))
+        if matches.option_count:
+            matches.highlighted = 0
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        matches = self.query_one(OptionList)
+        if matches.highlighted is not None and matches.option_count:
+            self.dismiss(matches.get_option_at_index(matches.highlighted).id)
+        else:
+            self.dismiss(None)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def key_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def key_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,53 @@
+"""Which plan a key press means for the selected row (no Textual here).
+
+The console acts on what the cursor is on: a pipeline row retries that
+pipeline's latest run or rolls its service back; a model row retrains the
+model or rolls it back. The plan itself always comes from the same action
+path as the CLI's (``runner.actions``), so what the confirmation shows is
+exactly what will run.
+"""
+
+from __future__ import annotations
+
+from opstui.config import Config
+from opstui.errors import UsageError
+from opstui.runner.actions import Plan, plan_retrain, plan_retry, plan_rollback
+from opstui.store import Store
+from opstui.store.history import run_history
+
+DEFAULT_ENVIRONMENT = "production"
+
+
+def model_of_pipeline(config: Config, pipeline: str) -> str | None:
+    return next((m.name for m in config.models.values() if m.pipeline == pipeline), None)
+
+
+def make_plan(config: Config, store: Store, action: str, key: str) -> Plan:
+    kind, _, name = key.partition(":")
+    if kind not in ("pipeline", "model"):
+        raise UsageError(f"{action} works on a pipeline or a model row, not on {kind} {name}")
+    if action == "retry":
+        if kind != "pipeline":
+            raise UsageError(f"retry works on a pipeline row; {name} is a model (t retrains it)")
+        runs = run_history(store, name, limit=1)
+        if not runs:
+            raise UsageError(f"{name} has never run; nothing to retry")
+        return plan_retry(config, store, runs[0].id)
+    if action == "retrain":
+        model = name if kind == "model" else model_of_pipeline(config, name)
+        if model is None:
+            raise UsageError(
+                f"no model is trained by pipeline {name}",
+                hint="add [models.NAME] pipeline = ... to opstui.toml",
+            )
+        return plan_retrain(config, store, model)
+    if action == "rollback":
+        if kind == "model":
+            m = config.models.get(name)
+            p = config.pipelines.get(m.pipeline) if m and m.pipeline else None
+            env = (p.environment if p else None) or DEFAULT_ENVIRONMENT
+            return plan_rollback(config, store, env, model=name)
+        p = config.pipelines.get(name)
+        env = (p.environment if p else None) or DEFAULT_ENVIRONMENT
+        return plan_rollback(config, store, env, pipeline=name)
+    raise UsageError(f"unknown action {action}")

@@ -1,0 +1,114 @@
+"""Cells as the console draws them: Rich text, readable without colour.
+
+Every state has a glyph or a word besides its colour (NO_COLOR terminals,
+16-colour themes and colour-blind operators read the same table), and every
+string that came from outside (log lines, messages, names) goes through
+``safe`` so an escape sequence is shown, never interpreted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from rich.text import Text
+
+from opstui.store import status as st
+from opstui.store.rows import RunRow
+
+# Theme variables resolve these in the app's CSS; here they are Rich styles
+# that hold in 16 colours (the ANSI names map onto any palette).
+STATUS_STYLE = {
+    st.FAILED: "bold red",
+    st.TIMED_OUT: "bold red",
+    st.LOST: "bold magenta",
+    st.RUNNING: "bold yellow",
+    st.QUEUED: "yellow",
+    st.PENDING: "dim",
+    st.SUCCEEDED: "green",
+    st.SKIPPED: "dim",
+    st.CANCELLED: "dim",
+    "never_run": "dim",
+}
+ENDPOINT_STYLE = {
+    "up": "green",
+    "degraded": "yellow",
+    "down": "bold red",
+    "burning": "bold red",
+    "stale": "magenta",
+    "unknown": "dim",
+}
+SEVERITY_STYLE = {"fault": "bold red", "warn": "yellow", "ok": ""}
+
+# C0/C1 controls and ESC sequences: shown as visible escapes, never sent to
+# the terminal (a log line must not move the cursor or retitle the window).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: str | None) -> str:
+    """``text`` with every control character made visible (``\\x1b``), tabs as spaces."""
+    if not text:
+        return ""
+    text = text.replace("\t", "    ").replace("\n", " ")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def status_text(status: str) -> Text:
+    return Text(status.replace("_", " "), style=STATUS_STYLE.get(status, ""))
+
+
+def stage_bar(run: RunRow | None, width: int | None = None) -> Text:
+    """One glyph per stage in lifecycle order, each in its status colour."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    if run is None:
+        return out
+    stages = run.stages
+    if width is not None and len(stages) > width:
+        # 40 stages in a 12-cell column: keep the first fault or the running
+        # one in view, with an ellipsis where stages were left out.
+        focus = next(
+            (i for i, s in enumerate(stages) if s.status in st.FAULTS or s.status == st.RUNNING),
+            len(stages) - 1,
+        )
+        start = max(0, min(focus - width // 2, len(stages) - width + 1))
+        shown = stages[start : start + width - 1]
+        if start:
+            out.append("…", style="dim")
+            shown = shown[1:]
+        for s in shown:
+            out.append(st.GLYPHS.get(s.status, "·"), style=STATUS_STYLE.get(s.status, ""))
+        if start + len(shown) + (1 if start else 0) < len(stages):
+            out.append("…", style="dim")
+        return out
+    for s in stages:
+        out.append(st.GLYPHS.get(s.status, "·"), style=STATUS_STYLE.get(s.status, ""))
+    return out
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: tuple[float, ...] | list[float], width: int = 12) -> str:
+    """The last ``width`` values as block characters, scaled to their own maximum."""
+    vals = [v for v in values if not math.isnan(v)][-width:]
+    if not vals:
+        return ""
+    top = max(vals)
+    if top <= 0:
+        return _BARS[0] * len(vals)
+    return "".join(_BARS[min(7, int(v / top * 7.999))] for v in vals)
+
+
+def pct(ratio: float | None) -> str:
+    if ratio is None:
+        return "-"
+    if ratio == 0:
+        return "0%"
+    return f"{ratio * 100:.2f}%" if ratio < 0.1 else f"{ratio * 100:.1f}%"
+
+
+def burn(value: float | None) -> Text:
+    if value is None:
+        return Text("-", style="dim")
+    style = "bold red" if value >= 14.4 else "yellow" if value >= 1 else ""
+    return Text(f"{value:.1f}x", style=style)

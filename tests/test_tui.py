@@ -1,0 +1,394 @@
+"""The console, driven through Textual's Pilot: every binding and screen.
+
+The store is the bundled sample history with a frozen clock; actions run for
+real (the detached runner executes the config's tiny stage commands), and
+the tests read their effects back from the store.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Input, Log
+
+from opstui.store import Store
+from opstui.store.actions import list_actions
+from opstui.store.history import run_history
+from opstui.tui.app import OpstuiApp
+from opstui.tui.dashboard import DashboardScreen, Panel
+from opstui.tui.detail import AuditScreen, EndpointScreen, ModelScreen, PipelineScreen
+from opstui.tui.modals import ConfirmScreen, HelpScreen, JumpScreen
+from tests.tui_support import make_app, sample_config, sample_store
+
+
+async def until_modal(pilot: Pilot[None], kind: type) -> None:
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if isinstance(pilot.app.screen, kind):
+            await pilot.pause(0.05)  # drawn
+            return
+    raise AssertionError(f"{kind.__name__} never opened")
+
+
+async def settle(pilot: Pilot[None], *, ticks: int = 1) -> None:
+    """Wait until ``ticks`` refreshes have reached the screen."""
+    app = pilot.app
+    assert isinstance(app, OpstuiApp)
+    for _ in range(ticks):
+        app.refresh_now()
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.snapshot is not None and not app._reading:
+                break
+        else:
+            raise AssertionError("the refresh never reached the screen")
+
+
+def following(screen: PipelineScreen) -> bool:
+    return screen.follow
+
+
+def paused(app: OpstuiApp) -> bool:
+    return app.paused
+
+
+def board(app: OpstuiApp) -> DashboardScreen:
+    screen = app.dashboard()
+    assert isinstance(screen, DashboardScreen)
+    return screen
+
+
+def text_of(app: OpstuiApp) -> str:
+    """What the terminal shows, as plain text: the screen with any modal over it."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True,
+                      force_terminal=True, color_system=None, legacy_windows=False)  # fmt: skip
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()
+
+
+async def test_dashboard_shows_faults_first_with_every_panel(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        b = board(app)
+        assert b.pipelines.keys[:2] == ["pipeline:churn-model", "pipeline:fraud-model"]
+        screen = text_of(app)
+        assert "2 failing" in screen
+        assert "✓✗⊘⊘⊘⊘" in screen and "validate" in screen
+        assert "lost" in screen and "failed" in screen
+        assert "Models (2)" in screen and "prod:5" in screen
+        assert "none configured" in screen  # endpoints: a hint, not a blank
+        assert "rolled back to 1.14.10" in screen  # the events feed
+
+
+async def test_enter_opens_a_pipeline_and_escape_comes_back(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, PipelineScreen)
+        assert app.screen.target == "fraud-model"
+        screen = text_of(app)
+        assert "run #161" in screen
+        # The failed stage's log is open first.
+        assert "Log of validate" in screen
+        assert "null share 0.31" in screen
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_log_search_and_follow(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_key("pipeline:fraud-model")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        await pilot.press("slash")
+        search = screen.query_one("#search", Input)
+        assert search.has_focus
+        await pilot.press(*"merchant", "enter")
+        assert screen.match == 2  # "expect_column_values_to_not_be_null(merchant_category..."
+        assert not search.has_class("shown")
+        await pilot.press("n")
+        assert screen.match == 3  # "null share 0.31 in column 'merchant_category'..."
+        await pilot.press("N")
+        assert screen.match == 2
+        assert not screen.follow  # a search stops following
+        await pilot.press("f")
+        # (read through a function: mypy keeps the narrowing from the assert above)
+        assert following(screen) and screen.query_one(Log).auto_scroll
+
+
+async def test_retry_confirmed_runs_for_real_and_is_audited(tmp_path: Path) -> None:
+    store = sample_store(tmp_path)
+    app = make_app(tmp_path, store=store, clock=time.time)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert board(app).jump("pipeline:fraud-model")
+        await pilot.press("r")
+        await until_modal(pilot, ConfirmScreen)
+        modal = app.screen
+        assert isinstance(modal, ConfirmScreen)
+        shown = text_of(app)
+        assert "Retry fraud-model?" in shown
+        assert "target: fraud-model" in shown
+        assert "from stage validate" in shown  # the plan: where it resumes
+        assert "reuse (succeeded in run 161)" in shown
+        await pilot.press("y")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            await pilot.pause(0.1)
+            with Store(store) as db:
+                latest = run_history(db, "fraud-model", limit=1)[0]
+            if latest.trigger == "retry" and latest.status == "succeeded":
+                break
+        else:
+            raise AssertionError(f"the retry did not finish: {latest}")
+        with Store(store) as db:
+            action = list_actions(db, limit=1)[0]
+        assert (action.actor, action.action, action.target) == (
+            "tester@console",
+            "retry",
+            "fraud-model",
+        )
+        assert action.run_id == latest.id
+        # The reused stages were not run again.
+        assert [s.status for s in latest.stages][:2] == ["succeeded", "succeeded"]
+        assert latest.stages[0].reused_from_id is not None
+
+
+async def test_declining_changes_nothing_but_is_audited(tmp_path: Path) -> None:
+    store = sample_store(tmp_path)
+    app = make_app(tmp_path, store=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        board(app).jump("pipeline:web-api")
+        await pilot.press("b")
+        await until_modal(pilot, ConfirmScreen)
+        assert "web-api" in text_of(app) and "1.14.10 ->" in text_of(app)
+        await pilot.press("n")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            with Store(store) as db:
+                actions = list_actions(db, limit=5)
+            if actions:
+                break
+        assert actions[0].status == "refused"
+        assert actions[0].outcome == "declined in the console"
+        with Store(store) as db:
+            assert run_history(db, "web-api", limit=1)[0].trigger != "rollback"
+
+
+async def test_read_only_shows_the_plan_and_why_it_cannot_run(tmp_path: Path) -> None:
+    store = sample_store(tmp_path)
+    app = make_app(tmp_path, store=store, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "READ-ONLY" in text_of(app)
+        board(app).jump("model:fraud")
+        await pilot.press("t")
+        await until_modal(pilot, ConfirmScreen)
+        shown = text_of(app)
+        assert "Retrain fraud" in shown
+        assert "Unavailable: read-only session (--read-only)" in shown
+        await pilot.press("y")  # does nothing
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        with Store(store) as db:
+            assert list_actions(db) == []  # a read-only session writes nothing
+
+
+async def test_filter_jump_help_pause_audit_and_quit(tmp_path: Path) -> None:
+    app = make_app(tmp_path, keymap={"retry": "R"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        b = board(app)
+        await pilot.press("slash", *"web")
+        assert b.pipelines.keys == ["pipeline:web-api"]
+        assert "Pipelines (1/4)" in text_of(app)
+        await pilot.press("escape")
+        assert len(b.pipelines.keys) == 4
+
+        await pilot.press("colon")
+        assert isinstance(app.screen, JumpScreen)
+        await pilot.press(*"fraud", "enter")
+        await pilot.pause(0.1)
+        assert b.selected() == "pipeline:fraud-model"
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = text_of(app)
+        for ident in ("open", "retry", "rollback", "retrain", "filter", "jump", "audit",
+                      "pause", "help", "quit"):  # fmt: skip
+            assert f" {ident} " in help_text
+        assert " R " in help_text  # the remapped retry key
+        await pilot.press("escape")
+
+        await pilot.press("p")
+        assert app.paused
+        before = app.snapshot
+        app.tick()
+        await pilot.pause(0.2)
+        assert app.snapshot is before  # no read while paused
+        assert "PAUSED" in text_of(app)
+        await pilot.press("p")
+        assert not paused(app)
+
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, AuditScreen)
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_model_and_endpoint_screens(tmp_path: Path) -> None:
+    extra = '[endpoints.web]\nurl = "http://127.0.0.1:9/metrics"\nkind = "health"\nslo = 0.999\n'
+    app = make_app(tmp_path, config=sample_config(tmp_path, extra))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_key("model:fraud")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelScreen)
+        shown = text_of(app)
+        assert "Versions" in shown and "production" in shown
+        await pilot.press("escape")
+        app.open_key("endpoint:web")
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointScreen)
+        assert "Endpoint web" in text_of(app)
+
+
+async def test_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    Store(empty).close()
+    app = make_app(tmp_path, store=empty)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        shown = text_of(app)
+        assert "The store is empty" in shown and "opstui import sample_runs/" in shown
+
+
+async def test_a_missing_store_is_explained_and_picked_up_when_it_appears(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "later.db"
+    app = make_app(tmp_path, store=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "No data: no run store at" in text_of(app)
+        assert not path.exists()  # the console never creates a store
+        sample_store(tmp_path, "later.db")
+        await settle(pilot)
+        assert "2 failing" in text_of(app)
+
+
+async def test_a_writer_holding_the_lock_does_not_stall_the_console(tmp_path: Path) -> None:
+    """WAL: readers never wait for a writer, so a long write leaves every panel fresh."""
+    store = sample_store(tmp_path)
+    app = make_app(tmp_path, store=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        writer = sqlite3.connect(store)
+        writer.execute("BEGIN EXCLUSIVE")
+        writer.execute("UPDATE counters SET value = value WHERE name = 'rev'")
+        try:
+            await settle(pilot, ticks=2)
+            snap = app.snapshot
+            assert snap is not None and snap.problems == {}
+        finally:
+            writer.rollback()
+            writer.close()
+
+
+async def test_a_failing_panel_read_is_stale_and_keeps_its_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        def locked(*args: object, **kwargs: object) -> object:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr("opstui.console.Dashboard.read", locked)
+        await settle(pilot)
+        panel = board(app).query_one("#panel-pipelines", Panel)
+        assert panel.has_class("stale")
+        assert "locked by another writer" in str(panel.border_subtitle)
+        assert len(board(app).pipelines.keys) == 4  # the last data stays on screen
+        assert not board(app).query_one("#panel-models", Panel).has_class("stale")
+        monkeypatch.undo()
+        await settle(pilot)
+        assert not panel.has_class("stale")
+
+
+async def test_a_store_that_vanishes_mid_session(tmp_path: Path) -> None:
+    store = sample_store(tmp_path)
+    app = make_app(tmp_path, store=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        await settle(pilot, ticks=2)
+        panel = board(app).query_one("#panel-pipelines", Panel)
+        assert panel.has_class("stale"), panel.border_subtitle
+        assert len(board(app).pipelines.keys) == 4
+        assert not store.exists()  # never re-created by a reader
+
+
+async def test_a_small_terminal_and_a_resize(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        assert "churn-model" in text_of(app)
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert "churn-model" in text_of(app)
+
+
+async def test_a_broken_theme_falls_back_with_a_notice(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nprimary = "not a colour"\n')
+    app = make_app(tmp_path, theme=str(bad))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.theme == "dark"
+        assert any("theme not loaded" in n.message for n in app._notifications)
+
+
+@pytest.mark.parametrize("theme", ["dark", "light", "high-contrast", "ansi-dark"])
+async def test_every_bundled_theme_loads(tmp_path: Path, theme: str) -> None:
+    app = make_app(tmp_path, theme=theme)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.theme == theme
+        assert not list(app._notifications)
+
+
+def test_no_module_outside_tui_imports_textual() -> None:
+    src = Path(__file__).resolve().parent.parent / "src" / "opstui"
+    offenders = [
+        str(p.relative_to(src))
+        for p in src.rglob("*.py")
+        if "tui" not in p.relative_to(src).parts
+        and any(
+            line.lstrip().startswith(("import textual", "from textual"))
+            for line in p.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
