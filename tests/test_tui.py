@@ -392,3 +392,19 @@ def test_no_module_outside_tui_imports_textual() -> None:
         )
     ]
     assert offenders == []
+
+
+async def test_drift_is_recomputed_in_the_background(tmp_path: Path) -> None:
+    app = make_app(tmp_path, poll=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        fraud = next(m for m in app.snapshot.models if m.name == "fraud")  # type: ignore[union-attr]
+        assert fraud.drift_share is None  # the sample store holds no checks yet
+        worker = app.recompute_drift()
+        await worker.wait()
+        await settle(pilot)
+        assert app.snapshot is not None
+        fraud = next(m for m in app.snapshot.models if m.name == "fraud")
+        assert fraud.drift_share is not None and fraud.drift_share > 0.3
+        assert fraud.drifted[:1] == ("amount",)
+        assert "amount" in text_of(app)

@@ -23,14 +23,16 @@ SAMPLE_END = datetime(2026, 11, 15, 12, tzinfo=UTC).timestamp()
 FROZEN = SAMPLE_END + 1800
 
 _OK = '["{python}", "-c", "print(\'ok\')"]'
+#: For screenshots: the plan shows commands, and {python} is this machine's path.
+PORTABLE = '["echo", "ok"]'
 _STAGES = {
     "devops": ["plan", "build", "test", "release", "deploy", "monitor"],
     "mlops": ["data", "validate", "train", "evaluate", "deploy", "monitor"],
 }
 
 
-def _pipeline(name: str, kind: str) -> str:
-    stages = ", ".join(f'{{ name = "{s}", run = {_OK} }}' for s in _STAGES[kind])
+def _pipeline(name: str, kind: str, run: str) -> str:
+    stages = ", ".join(f'{{ name = "{s}", run = {run} }}' for s in _STAGES[kind])
     return (
         f'[pipelines.{name}]\nkind = "{kind}"\nenvironment = "production"\n'
         f"stages = [{stages}]\n"
@@ -39,20 +41,21 @@ def _pipeline(name: str, kind: str) -> str:
     )
 
 
-CONFIG = (
-    'actor = "tester@console"\n'
-    "[environments.staging]\n[environments.production]\n"
-    + "".join(
-        _pipeline(n, k)
-        for n, k in [
-            ("web-api", "devops"),
-            ("billing-worker", "devops"),
-            ("churn-model", "mlops"),
-            ("fraud-model", "mlops"),
-        ]
+def config_text(run: str = _OK) -> str:
+    return (
+        'actor = "tester@console"\n'
+        "[environments.staging]\n[environments.production]\n"
+        + "".join(
+            _pipeline(n, k, run)
+            for n, k in [
+                ("web-api", "devops"),
+                ("billing-worker", "devops"),
+                ("churn-model", "mlops"),
+                ("fraud-model", "mlops"),
+            ]
+        )
+        + '[models.churn]\npipeline = "churn-model"\n[models.fraud]\npipeline = "fraud-model"\n'
     )
-    + '[models.churn]\npipeline = "churn-model"\n[models.fraud]\npipeline = "fraud-model"\n'
-)
 
 
 def sample_store(tmp: Path, name: str = "opstui.db") -> Path:
@@ -62,9 +65,9 @@ def sample_store(tmp: Path, name: str = "opstui.db") -> Path:
     return path
 
 
-def sample_config(tmp: Path, extra: str = "") -> Config:
+def sample_config(tmp: Path, extra: str = "", *, portable: bool = False) -> Config:
     path = tmp / "opstui.toml"
-    path.write_text(CONFIG + extra)
+    path.write_text(config_text(PORTABLE if portable else _OK) + extra)
     return parse_config(path.read_text(), path)
 
 

@@ -25,6 +25,10 @@ from opstui.errors import OpstuiError
 from opstui.keymap import KEYS, shown
 from opstui.store import Store, local_actor
 
+#: Seconds before the first background drift check, and between checks.
+DRIFT_FIRST = 5.0
+DRIFT_EVERY = 60.0
+
 
 def _bindings() -> list[BindingType]:
     return [
@@ -87,6 +91,12 @@ class OpstuiApp(App[None]):
         self.set_interval(self.refresh_every, self.tick)
         if self._poll and self.config.endpoints and not self.read_only:
             self.start_poller()
+        if self._poll and not self.read_only:
+            # Drift is recomputed in the background; the first pass waits a
+            # little so start-up (and its first frame) does not pay for numpy,
+            # scipy and scikit-learn.
+            self.set_timer(DRIFT_FIRST, self.recompute_drift)
+            self.set_interval(DRIFT_EVERY, self.recompute_drift)
 
     @work(thread=True, group="poller")
     def start_poller(self) -> None:
@@ -95,6 +105,25 @@ class OpstuiApp(App[None]):
         poller = PollerThread(self.store_path, list(self.config.endpoints.values()))
         poller.start()
         self._poller = poller
+
+    @work(thread=True, group="drift", exclusive=True)
+    def recompute_drift(self) -> None:
+        """Check every model with serving features against its reference; store the checks."""
+        from opstui.drift_job import compute_drift
+
+        snap = self.snapshot
+        if snap is None or self.paused:
+            return
+        try:
+            with Store(self.store_path, create=False) as store:
+                for m in snap.models:
+                    try:
+                        compute_drift(store, m.name, config=self.config)
+                    except OpstuiError:
+                        continue  # no reference or no serving data yet: nothing to check
+        except OpstuiError:
+            return  # no store (yet): the dashboard already says so
+        self.call_from_thread(self.refresh_now)
 
     def on_unmount(self) -> None:
         if self._poller is not None:

@@ -1,0 +1,89 @@
+"""Every console screen at 80x24 and 120x40, compared with the SVGs in __snapshots__/.
+
+Built from sample_runs/ with the clock frozen 30 minutes after the history
+ends and the store under the test's own directory, so nothing on screen
+changes between runs. `pytest --snapshot-update` rewrites them after a
+deliberate change; look at the report before accepting one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from opstui.tui.app import OpstuiApp
+from opstui.tui.modals import ConfirmScreen
+from tests.test_tui import settle, until_modal
+from tests.tui_support import make_app, sample_config
+
+SIZES = [(80, 24), (120, 40)]
+ENDPOINT = '[endpoints.web]\nurl = "http://127.0.0.1:9/metrics"\nkind = "health"\nslo = 0.999\n'
+
+
+def _open(key: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    async def run(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, OpstuiApp)
+        app.open_key(key)
+        await settle(pilot)
+
+    return run
+
+
+async def _dashboard(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+
+
+async def _audit(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("a")
+    await settle(pilot)
+
+
+async def _confirm(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("down", "r")
+    await until_modal(pilot, ConfirmScreen)
+
+
+async def _help(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause(0.1)
+
+
+async def _jump(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("colon", *"mod")
+    await pilot.pause(0.1)
+
+
+SCREENS = {
+    "dashboard": _dashboard,
+    "pipeline": _open("pipeline:fraud-model"),
+    "model": _open("model:fraud"),
+    "endpoint": _open("endpoint:web"),
+    "audit": _audit,
+    "confirm": _confirm,
+    "help": _help,
+    "jump": _jump,
+}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(
+    screen: str,
+    size: tuple[int, int],
+    snap_compare: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the status line shows the store path relative to here
+    app = make_app(tmp_path, config=sample_config(tmp_path, ENDPOINT, portable=True))
+    assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
