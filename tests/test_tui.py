@@ -401,6 +401,8 @@ async def test_drift_is_recomputed_in_the_background(tmp_path: Path) -> None:
         fraud = next(m for m in app.snapshot.models if m.name == "fraud")  # type: ignore[union-attr]
         assert fraud.drift_share is None  # the sample store holds no checks yet
         worker = app.recompute_drift()
+        assert worker is not None
+        assert app.recompute_drift() is None  # never two passes at once
         await worker.wait()
         await settle(pilot)
         assert app.snapshot is not None
@@ -408,3 +410,19 @@ async def test_drift_is_recomputed_in_the_background(tmp_path: Path) -> None:
         assert fraud.drift_share is not None and fraud.drift_share > 0.3
         assert fraud.drifted[:1] == ("amount",)
         assert "amount" in text_of(app)
+
+
+async def test_refreshes_asked_for_at_once_never_overlap_or_repeat_log_lines(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_key("pipeline:fraud-model")
+        for _ in range(5):
+            app.refresh_now()
+        await settle(pilot, ticks=2)
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        assert len(screen.log_lines) == 5, screen.log_lines
+        assert len(screen.query_one(Log).lines) == 5

@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.worker import Worker
 
 from opstui.config import Config
 from opstui.console import Console, Snapshot
@@ -70,6 +71,8 @@ class OpstuiApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.paused = False
         self._reading = False
+        self._again = False
+        self._drifting = False
         self._poll = poll
         self._poller: Any = None
         self._theme_name = theme
@@ -106,9 +109,22 @@ class OpstuiApp(App[None]):
         poller.start()
         self._poller = poller
 
-    @work(thread=True, group="drift", exclusive=True)
-    def recompute_drift(self) -> None:
+    def recompute_drift(self) -> Worker[None] | None:
+        """Start a drift pass unless one is still running (a slow pass is never doubled)."""
+        if self._drifting:
+            return None
+        self._drifting = True
+        return self._drift_pass()
+
+    @work(thread=True, group="drift")
+    def _drift_pass(self) -> None:
         """Check every model with serving features against its reference; store the checks."""
+        try:
+            self._check_drift()
+        finally:
+            self._drifting = False
+
+    def _check_drift(self) -> None:
         from opstui.drift_job import compute_drift
 
         snap = self.snapshot
@@ -153,14 +169,15 @@ class OpstuiApp(App[None]):
         except Exception as exc:  # a bug in a read must not end the session
             self.call_from_thread(self.notify, f"refresh failed: {exc}", severity="error")
             self._reading = False
+            self._again = False
             return
         self.call_from_thread(self._show, screen, snap, extra)
 
     def _show(self, screen: Screen[Any], snap: Snapshot, extra: Any) -> None:
-        self._reading = False
-        self.snapshot = snap
         from opstui.tui.dashboard import DashboardScreen
 
+        self._reading = False
+        self.snapshot = snap
         try:
             for s in self.screen_stack:
                 if isinstance(s, DashboardScreen):
@@ -171,10 +188,22 @@ class OpstuiApp(App[None]):
             # A read finished as its screen was being closed (or the app
             # quitting): nothing left to draw it on.
             pass
+        if self._again:
+            # Asked for while this read was in flight: the next one starts
+            # now, after this one's state (a log's last line id) is applied.
+            self._again = False
+            self.tick()
 
     def refresh_now(self) -> None:
-        self._reading = False
-        self.tick()
+        """Read again as soon as possible: now, or right after the read in flight.
+
+        Never a second read beside one in flight: reads share one connection
+        and a screen's incremental state (a log's last line id).
+        """
+        if self._reading:
+            self._again = True
+        else:
+            self.tick()
 
     # -- navigation ----------------------------------------------------------
 

@@ -207,9 +207,12 @@ class PipelineScreen(Detail):
             self.stage_id = data.stage_id
             if data.stage_id is not None:
                 self.stages.select_key(str(data.stage_id))
-        if data.logs and data.stage_id == self.stage_id:
-            lines = [safe(line.line) for line in data.logs]
-            self.after_id = data.logs[-1].id
+        # Only lines past the last one shown: a read that started before the
+        # previous one landed must not append them twice.
+        fresh = [line for line in data.logs if line.id > self.after_id]
+        if fresh and data.stage_id == self.stage_id:
+            lines = [safe(line.line) for line in fresh]
+            self.after_id = fresh[-1].id
             self.log_lines.extend(lines)
             del self.log_lines[:-LOG_KEEP]
             self.query_one(Log).write_lines(lines)
