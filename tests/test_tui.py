@@ -426,3 +426,64 @@ async def test_refreshes_asked_for_at_once_never_overlap_or_repeat_log_lines(
         assert isinstance(screen, PipelineScreen)
         assert len(screen.log_lines) == 5, screen.log_lines
         assert len(screen.query_one(Log).lines) == 5
+
+
+async def test_escapes_in_a_log_are_shown_never_interpreted(tmp_path: Path) -> None:
+    from opstui.track import Tracker
+
+    store = tmp_path / "esc.db"
+    hostile = "\x1b[31mred\x1b[0m \x1b]0;pwned\x07 bell\x07 cr\roverwrite \x9b2J"
+    with Tracker(store) as tracker, tracker.run("shell", stages=["build"]) as run:
+        with run.stage("build"):
+            run.log(hostile)
+    app = make_app(tmp_path, store=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_key("pipeline:shell")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        # The recorder splits at the carriage return (a progress bar's redraws
+        # become lines); each is shown with its escapes made visible.
+        lines = screen.query_one(Log).lines
+        assert len(lines) == 2
+        for line in lines:
+            assert not any(c in line for c in "\x1b\x07\r\x9b")
+        assert "\\x1b[31mred\\x1b[0m" in lines[0] and "\\x07" in lines[0]
+        assert lines[1] == "overwrite \\x9b2J"
+
+
+async def test_forty_stages_and_ten_thousand_pipelines(tmp_path: Path) -> None:
+    from opstui.store.runs import create_run, finish_run, finish_stage, start_stage
+
+    store_path = tmp_path / "big.db"
+    stages = [f"s{i:02d}" for i in range(40)]
+    with Store(store_path) as store:
+        run_id, _ = create_run(store, "long-one", stages=stages)
+        for name in stages[:30]:
+            start_stage(store, run_id, name)
+            finish_stage(store, run_id, name, status="succeeded")
+        start_stage(store, run_id, "s30")
+        finish_stage(store, run_id, "s30", status="failed", message="boom")
+        finish_run(store, run_id, status="failed")
+        for i in range(10_000):
+            create_run(store, f"p{i:05d}", stages=["build"], status="queued")
+    app = make_app(tmp_path, store=store_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        b = board(app)
+        assert len(b.pipelines.keys) == 10_001
+        assert b.pipelines.keys[0] == "pipeline:long-one"  # the fault first
+        shown = text_of(app)
+        assert "Pipelines (10001)" in shown
+        # 40 glyphs cannot fit: the bar keeps the failed stage in view.
+        bar = next(line for line in shown.splitlines() if "long-one" in line)
+        assert "…" in bar and "✗" in bar
+        await pilot.press("slash", *"p0999")
+        assert len(b.pipelines.keys) == 10
+        await pilot.press("escape")
+        app.open_key("pipeline:long-one")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        assert len(screen.stages.keys) == 40
