@@ -62,3 +62,31 @@ def test_verdicts_and_distances_agree_with_evidently() -> None:
     dataset = dataset_verdict(ours, DriftSettings())
     assert dataset.share == pytest.approx(theirs.share)
     assert dataset.is_drifted == theirs.dataset_drifted
+
+
+PVALUE_METHODS = {
+    "ks_pvalue": "K-S p_value",
+    "chisquare_pvalue": "chi-square p_value",
+    "z_pvalue": "Z-test p_value",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # chi-square, unseen categories
+def test_small_references_use_evidentlys_pvalue_tests() -> None:
+    # At most 1,000 reference rows: KS, chi-square and z-test p-values decide,
+    # on a summary that holds every value, so the p-values are Evidently's own.
+    reference = data.make(800, shifted=False, seed=5)
+    current = data.make(600, shifted=True, seed=6)
+    theirs = data.evidently_drift(reference, current)
+    ours = compare(summarise([reference], categorical=data.CATEGORICAL), current, DriftSettings())
+    methods = set()
+    for feature in ours:
+        expected = theirs.columns[feature.name]
+        verdict = feature.verdict
+        assert verdict is not None and verdict.value is not None
+        assert PVALUE_METHODS[feature.method or ""] == expected.method, feature.name
+        assert verdict.value == pytest.approx(expected.value, rel=1e-6, abs=1e-12), feature.name
+        assert feature.drifted == expected.drifted, feature.name
+        methods.add(feature.method)
+    assert methods == set(PVALUE_METHODS)

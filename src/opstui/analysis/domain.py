@@ -14,8 +14,9 @@ cost for wide models.
 
 Bounded cost: at most ``rows`` of each side (and at most ``MAX_CELLS`` cells),
 three stratified folds, 100 shallow boosting rounds, ``CANDIDATES`` x folds
-extra predictions on ``PERMUTED_ROWS`` rows. scikit-learn is imported here
-only, inside the function.
+extra predictions on ``PERMUTED_ROWS`` rows, one OpenMP thread (threadpoolctl
+comes with scikit-learn). scikit-learn is imported here only, inside the
+function.
 """
 
 from __future__ import annotations
@@ -73,6 +74,29 @@ def domain_classifier(
     ``categories`` lists each categorical feature's reference categories, most
     frequent first. None when either side has fewer rows than folds.
     """
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: HistGradientBoosting's threads spin while they wait,
+    # and on a host whose cores are busy (the console, the poller, a test run)
+    # two of them took 4-8 s where one takes 2 s. One thread also leaves the
+    # other core to the console that runs this in a worker.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _classify(
+            reference, current, categories=categories, rows=rows, threshold=threshold, top=top,
+            seed=seed,
+        )  # fmt: skip
+
+
+def _classify(
+    reference: Side,
+    current: Side,
+    *,
+    categories: Mapping[str, Sequence[str]],
+    rows: int,
+    threshold: float,
+    top: int,
+    seed: int,
+) -> ClassifierResult | None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
