@@ -487,3 +487,44 @@ async def test_forty_stages_and_ten_thousand_pipelines(tmp_path: Path) -> None:
         screen = app.screen
         assert isinstance(screen, PipelineScreen)
         assert len(screen.stages.keys) == 40
+
+
+async def test_the_in_process_poller_feeds_the_endpoint_panels_and_a_hang_blocks_nothing(
+    tmp_path: Path,
+) -> None:
+    from tests.http_service import running_service
+
+    with running_service() as (svc, base):
+        svc.serve(ok=900, errors=100)
+        extra = (
+            f'[endpoints.web]\nurl = "{base}/metrics"\nkind = "prometheus"\ninterval = 0.5\n'
+            'requests = "http_requests_total"\nlatency = "http_request_duration_seconds"\n'
+            "slo = 0.999\n"
+            f'[endpoints.stuck]\nurl = "{base}/hang"\nkind = "health"\ninterval = 0.5\n'
+            "timeout = 1\n"
+        )
+        app = make_app(tmp_path, config=sample_config(tmp_path, extra), clock=time.time, poll=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 30
+            states: dict[str, str] = {}
+            while time.monotonic() < deadline:
+                svc.serve(ok=90, errors=10)
+                await settle(pilot)
+                assert app.snapshot is not None
+                states = {e.name: e.state for e in app.snapshot.endpoints}
+                web = next(e for e in app.snapshot.endpoints if e.name == "web")
+                if states.get("stuck") == "down" and web.ratios.get("1m") is not None:
+                    break
+                await pilot.pause(0.3)
+            else:
+                raise AssertionError(f"the poller never reported: {states}")
+            assert states["web"] in ("up", "burning")  # 10% errors burns a 99.9% SLO
+            assert web.ratios["1m"] == pytest.approx(0.1, abs=0.02)
+            stuck = next(e for e in app.snapshot.endpoints if e.name == "stuck")
+            assert stuck.reason == "no answer within 1s"
+            assert "stuck" in text_of(app)
+            app.open_key("endpoint:web")
+            await settle(pilot)
+            shown = text_of(app)
+            assert "errors " in shown and "max 10" in shown
+            assert "latency " in shown and "s (p99)" in shown

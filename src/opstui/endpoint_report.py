@@ -137,3 +137,61 @@ def _state(
             f"{a.short_burn:.1f}x over {a.short_window} ({a.severity}: > {a.threshold:g}x)"
         )
     return status.state, status.reason
+
+
+@dataclass(frozen=True)
+class EndpointHistory:
+    """An endpoint over the last hour, a point a minute, for the console's charts."""
+
+    minutes: int
+    #: Error ratio per minute, oldest first (None: no traffic or no data).
+    error_ratio: tuple[float | None, ...]
+    #: p99 latency per minute in seconds (prometheus histograms), or the
+    #: poll's own latency in ms (health checks), oldest first.
+    latency: tuple[float | None, ...]
+    latency_unit: str
+    #: Requests and errors counted per window (counter increases).
+    requests: dict[str, float | None] = field(default_factory=dict)
+    errors: dict[str, float | None] = field(default_factory=dict)
+
+
+def endpoint_history(
+    store: Store, ep_name: str, config: Config, now: float, *, minutes: int = 60
+) -> EndpointHistory:
+    from opstui.analysis.rates import increase
+
+    ep = config.endpoints[ep_name]
+    start = now - minutes * 60 - 60
+    steps = [now - 60 * i for i in range(minutes - 1, -1, -1)]
+    ratios: tuple[float | None, ...] = ()
+    latency: tuple[float | None, ...] = ()
+    unit = ""
+    requests: dict[str, float | None] = {}
+    errors: dict[str, float | None] = {}
+    if ep.kind == "prometheus":
+        total = points(store, ep.source, "requests_total", start=now - WINDOWS["1h"], end=now)
+        bad = points(store, ep.source, "errors_total", start=now - WINDOWS["1h"], end=now)
+        ratios = tuple(error_ratio(total, bad, t - 60, t) for t in steps)
+        for w in SHOWN:
+            requests[w] = increase(total, now - WINDOWS[w], now)
+            errors[w] = increase(bad, now - WINDOWS[w], now)
+        if ep.latency:
+            buckets = {
+                float(s.labels["le"]): points(
+                    store, ep.source, "latency_bucket", s.labels, start=start, end=now
+                )
+                for s in find_series(store, ep.source, "latency_bucket")
+                if "le" in s.labels
+            }
+            latency = tuple(latency_quantile(buckets, 0.99, t - 60, t) for t in steps)
+            unit = "s (p99)"
+    if not latency:
+        polls = points(store, ep.source, "latency_ms", start=start, end=now)
+        if polls:
+            per_minute: list[float | None] = []
+            for t in steps:
+                inside = [v for ts, v in polls if t - 60 < ts <= t]
+                per_minute.append(max(inside) if inside else None)
+            latency = tuple(per_minute)
+            unit = "ms (poll, worst)"
+    return EndpointHistory(minutes, ratios, latency, unit, requests, errors)

@@ -68,3 +68,8 @@ def human_age(seconds: float | None) -> str:
     if seconds < 1:
         return "now"
     return f"{human_duration(seconds)} ago"
+
+
+def clock_time(ts: float) -> str:
+    """``14:03:07Z``: the time of day in UTC, for "read at" labels."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%SZ")

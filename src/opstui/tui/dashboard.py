@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from opstui.console import Snapshot
 from opstui.store import status as st
-from opstui.timeutil import human_age, human_duration
+from opstui.timeutil import clock_time, human_age, human_duration
 from opstui.tui.render import (
     ENDPOINT_STYLE,
     SEVERITY_STYLE,
@@ -152,10 +152,11 @@ class Panel(Vertical):
         self.border_title = title
         if problem:
             age = human_age(snap.at - read) if read else "never"
-            self.border_subtitle = f"stale {age}: {safe(problem)}"[:70]
+            self.border_subtitle = f"stale, read {age}: {safe(problem)}"[:70]
             self.add_class("stale")
         else:
-            self.border_subtitle = ""
+            # When its data was read (UTC, like every time opstui prints).
+            self.border_subtitle = f"read {clock_time(read or snap.at)}"
             self.remove_class("stale")
 
 
@@ -205,7 +206,7 @@ class DashboardScreen(Screen[None]):
                 ("name", "MODEL"),
                 ("deployed", "DEPLOYED"),
                 ("drift", "DRIFT"),
-                ("features", "TOP DRIFTED"),
+                ("features", "DRIFTED"),
                 ("flag", ""),
             ],
             id="models",

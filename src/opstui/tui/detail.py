@@ -22,7 +22,7 @@ from opstui.store.history import get_run, run_history, stage_logs
 from opstui.store.rows import LogLine, RunRow
 from opstui.timeutil import human_age, human_duration
 from opstui.tui.dashboard import Panel
-from opstui.tui.render import ENDPOINT_STYLE, burn, pct, safe, sparkline, stage_bar, status_text
+from opstui.tui.render import ENDPOINT_STYLE, burn, chart, pct, safe, stage_bar, status_text
 from opstui.tui.table import LiveTable, Row, dim
 
 if TYPE_CHECKING:
@@ -464,13 +464,23 @@ def _bars(shares: list[float], top: float) -> str:
 
 class EndpointScreen(Detail):
     kind = "endpoint"
+    DEFAULT_CSS = """
+    EndpointScreen #charts { height: 6; border: round $primary-muted; padding: 0 1; }
+    """
 
     def compose(self) -> ComposeResult:
         yield Static(f"Endpoint {safe(self.target)}", id="title")
         yield Static("", id="note")
-        with Horizontal(id="charts"):
-            yield Static("", id="chart")
-        self.windows = LiveTable([("window", "WINDOW"), ("err", "ERROR RATE"), ("burn", "BURN")])
+        yield Static("", id="charts")
+        self.windows = LiveTable(
+            [
+                ("window", "WINDOW"),
+                ("err", "ERRORS"),
+                ("req", "REQUESTS"),
+                ("bad", "FAILED"),
+                ("burn", "BURN"),
+            ]
+        )
         self.alerts = LiveTable(
             [("sev", "ALERT"), ("windows", "WINDOWS"), ("over", "OVER"), ("firing", "FIRING")]
         )
@@ -479,29 +489,19 @@ class EndpointScreen(Detail):
             yield Panel("alerts", self.alerts)
         yield Footer()
 
-    DEFAULT_CSS = """
-    EndpointScreen #charts { height: 5; border: round $primary-muted; }
-    """
-
     def on_mount(self) -> None:
         self.windows.focus()
 
     def load(self, console: Console) -> Any:
-        # The endpoint's report is in the dashboard's snapshot, read on the
-        # same tick; nothing more to read here.
-        return self.target
+        from opstui.endpoint_report import endpoint_history
+
+        if self.target not in console.config.endpoints:
+            return None
+        return endpoint_history(console.store, self.target, console.config, console.clock())
 
     def show_extra(self, data: Any) -> None:
-        self._draw()
-
-    def on_screen_resume(self) -> None:
-        self._draw()
-
-    def _draw(self) -> None:
         snap = self.opstui.snapshot
-        if snap is None:
-            return
-        report = next((e for e in snap.endpoints if e.name == self.target), None)
+        report = next((e for e in snap.endpoints if e.name == self.target), None) if snap else None
         if report is None:
             self.problem(f"{self.target} is not a configured endpoint")
             return
@@ -510,14 +510,48 @@ class EndpointScreen(Detail):
         title.append(f" · {report.kind} {safe(report.url)}", style="dim")
         self.set_title(title)
         note = safe(report.reason) if report.reason else ""
-        if report.latency_p99 is not None:
-            note += f"  p50 {report.latency_p50 or 0:.3f}s p99 {report.latency_p99:.3f}s"
+        if report.slo is not None:
+            note += f"  SLO {report.slo * 100:g}%"
         self.query_one("#note", Static).update(note)
-        chart = Text("error rate, last minutes (each bar scaled to the highest)\n", style="dim")
-        chart.append(sparkline(report.history, 70) or "no history yet")
-        self.query_one("#chart", Static).update(chart)
+        width = max(10, self.size.width - 16)
+        text = Text()
+        if data is not None and any(v is not None for v in data.error_ratio):
+            top = max((v for v in data.error_ratio if v is not None), default=0.0)
+            text.append(f"errors   {chart(data.error_ratio, width)} max {pct(top)}\n")
+        else:
+            text.append("errors   no request counters (kind prometheus with requests)\n", "dim")
+        if data is not None and any(v is not None for v in data.latency):
+            top = max((v for v in data.latency if v is not None), default=0.0)
+            text.append(
+                f"latency  {chart(data.latency, width)} max {top:.3g} {data.latency_unit}\n"
+            )
+        else:
+            text.append("latency  no latency data yet\n", "dim")
+        minutes = data.minutes if data is not None else 60
+        text.append(
+            f"         last {minutes} minutes, a bar a minute, each scaled to its max", "dim"
+        )
+        self.query_one("#charts", Static).update(text)
+        requests = data.requests if data is not None else {}
+        errors = data.errors if data is not None else {}
+
+        def count(v: float | None) -> str:
+            return "-" if v is None else f"{v:,.0f}"
+
         self.windows.show(
-            [(w, (w, pct(report.ratios.get(w)), burn(report.burn.get(w)))) for w in report.ratios]
+            [
+                (
+                    w,
+                    (
+                        w,
+                        pct(report.ratios.get(w)),
+                        count(requests.get(w)),
+                        count(errors.get(w)),
+                        burn(report.burn.get(w)),
+                    ),
+                )
+                for w in report.ratios
+            ]
         )
         self.alerts.show(
             [

@@ -99,6 +99,22 @@ def sparkline(values: tuple[float, ...] | list[float], width: int = 12) -> str:
     return "".join(_BARS[min(7, int(v / top * 7.999))] for v in vals)
 
 
+def chart(values: tuple[float | None, ...] | list[float | None], width: int) -> str:
+    """One bar per value (the last ``width``), gaps where there was no data."""
+    vals = list(values)[-width:]
+    present = [v for v in vals if v is not None and not math.isnan(v)]
+    top = max(present, default=0.0)
+    out = []
+    for v in vals:
+        if v is None or math.isnan(v):
+            out.append(" ")
+        elif top <= 0:
+            out.append(_BARS[0])
+        else:
+            out.append(_BARS[min(7, int(v / top * 7.999))])
+    return "".join(out)
+
+
 def pct(ratio: float | None) -> str:
     if ratio is None:
         return "-"
