@@ -141,8 +141,8 @@ def test_checks_are_all_or_nothing(
     record(store, clock, batches=[(400, 0.0)])
     real = drift_job._results
 
-    def failing(check: drift_job.DriftCheck) -> list[store_drift.NewResult]:
-        bad = store_drift.NewResult("amount", None, 1.0, None, None, False, {})  # type: ignore[arg-type]
+    def failing(check: drift_job.DriftCheck) -> list[store_drift.ResultRow]:
+        bad = store_drift.ResultRow(0, "amount", None, 1.0, None, None, False, {})  # type: ignore[arg-type]
         return [*real(check), bad]  # the last row breaks a NOT NULL constraint
 
     monkeypatch.setattr(drift_job, "_results", failing)

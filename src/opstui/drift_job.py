@@ -346,7 +346,7 @@ def compute_drift(
     if not save:
         return check
     with store.write() as tx:
-        check_id = store_drift.save_check(tx, model, _header(check, key), _results(check))
+        check_id = store_drift.save_check(tx, _header(check, key), _results(check))
     return _with_history(store, check._replace(check_id=check_id))
 
 
@@ -424,9 +424,11 @@ def _with_history(store: Store, check: DriftCheck) -> DriftCheck:
 # --- to and from the store ---------------------------------------------------
 
 
-def _header(check: DriftCheck, key: str) -> store_drift.NewCheck:
+def _header(check: DriftCheck, key: str) -> store_drift.CheckRow:
     c = check.classifier
-    return store_drift.NewCheck(
+    return store_drift.CheckRow(
+        id=0,  # given by the store
+        model=check.model,
         version=check.reference.version,
         reference_digest=check.reference.digest,
         computed_at=check.computed_at,
@@ -455,17 +457,25 @@ def _header(check: DriftCheck, key: str) -> store_drift.NewCheck:
     )
 
 
-def _results(check: DriftCheck) -> list[store_drift.NewResult]:
+def _results(check: DriftCheck) -> list[store_drift.ResultRow]:
     rows = [
-        store_drift.NewResult(
-            f.name, r.method, r.value, r.threshold, r.drifted, r.method == f.method, dict(r.details)
+        store_drift.ResultRow(
+            0,
+            f.name,
+            r.method,
+            r.value,
+            r.threshold,
+            r.drifted,
+            r.method == f.method,
+            dict(r.details),
         )
         for f in check.features
         for r in f.results
     ]
     d = check.dataset
     rows.append(
-        store_drift.NewResult(
+        store_drift.ResultRow(
+            0,
             None,
             "drift_share",
             d.share,
@@ -478,7 +488,8 @@ def _results(check: DriftCheck) -> list[store_drift.NewResult]:
     if check.classifier is not None:
         c = check.classifier
         rows.append(
-            store_drift.NewResult(
+            store_drift.ResultRow(
+                0,
                 None,
                 "domain_classifier",
                 c.auc,

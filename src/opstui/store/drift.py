@@ -72,34 +72,6 @@ class ResultRow(NamedTuple):
     details: dict[str, Any]
 
 
-class NewResult(NamedTuple):
-    feature: str | None
-    method: str
-    value: float | None
-    threshold: float | None
-    drifted: bool | None
-    decides: bool
-    details: dict[str, Any]
-
-
-class NewCheck(NamedTuple):
-    version: str
-    reference_digest: str
-    computed_at: float
-    window_start: float | None
-    window_end: float | None
-    window_rows: int
-    window_key: str
-    features: int
-    drifted_features: int
-    drift_share: float
-    drifted: bool
-    classifier_auc: float | None
-    classifier_alert: bool | None
-    settings: dict[str, Any]
-    details: dict[str, Any]
-
-
 # --- writes ------------------------------------------------------------------
 
 
@@ -149,9 +121,10 @@ def save_reference(
     return int(cur.lastrowid or 0)
 
 
-def save_check(tx: Transaction, model: str, check: NewCheck, results: Iterable[NewResult]) -> int:
-    """Store a check with all its results; the caller's transaction makes it atomic."""
-    model_id = ensure_model(tx, model, now=check.computed_at)
+def save_check(tx: Transaction, check: CheckRow, results: Iterable[ResultRow]) -> int:
+    """Store a check with all its results (their ``id`` and ``check_id`` are
+    given here); the caller's transaction makes it atomic."""
+    model_id = ensure_model(tx, check.model, now=check.computed_at)
     cur = tx.execute(
         """INSERT INTO drift_checks(model_id, version, reference_digest, computed_at,
                window_start, window_end, window_rows, window_key, features, drifted_features,
