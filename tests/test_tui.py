@@ -528,3 +528,30 @@ async def test_the_in_process_poller_feeds_the_endpoint_panels_and_a_hang_blocks
             shown = text_of(app)
             assert "errors " in shown and "max 10" in shown
             assert "latency " in shown and "s (p99)" in shown
+
+
+async def test_no_color_keeps_every_state_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        shown = text_of(app)
+        # Glyphs and words carry the state, not colour alone.
+        assert "✓✗⊘⊘⊘⊘" in shown and "failed" in shown and "lost" in shown
+        assert "2 failing" in shown
+
+
+async def test_the_command_palette_offers_every_action(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        wanted = [
+            "Retry fraud-model", "Roll back web-api", "Retrain fraud", "Roll back model churn",
+            "Open pipeline web-api", "Audit trail", "Filter rows", "Jump to…", "Key bindings",
+            "Pause / resume refresh",
+        ]  # fmt: skip
+        assert [w for w in wanted if w not in titles] == []

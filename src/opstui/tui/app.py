@@ -390,6 +390,9 @@ class OpstuiApp(App[None]):
             yield SystemCommand(f"Roll back model {m.name}", "Previous good version",
                                 lambda key=key: self.start_action("rollback", key))  # fmt: skip
         yield SystemCommand("Audit trail", "Every operator action", self.action_audit)
+        yield SystemCommand("Filter rows", "Show rows whose name matches", self.action_filter)
+        yield SystemCommand("Jump to…", "A pipeline, model or endpoint by name", self.action_jump)
+        yield SystemCommand("Key bindings", "Every key and its id", self.action_help)
         yield SystemCommand("Pause / resume refresh", "Freeze the screen", self.action_pause)
 
 

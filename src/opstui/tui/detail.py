@@ -19,10 +19,19 @@ from textual.widgets import DataTable, Footer, Input, Log, Static
 from opstui.console import Console
 from opstui.errors import OpstuiError
 from opstui.store.history import get_run, run_history, stage_logs
-from opstui.store.rows import LogLine, RunRow
+from opstui.store.rows import LogLine, RunRow, StageRow
 from opstui.timeutil import human_age, human_duration
 from opstui.tui.dashboard import Panel
-from opstui.tui.render import ENDPOINT_STYLE, burn, chart, pct, safe, stage_bar, status_text
+from opstui.tui.render import (
+    ENDPOINT_STYLE,
+    STATUS_STYLE,
+    burn,
+    chart,
+    pct,
+    safe,
+    stage_bar,
+    status_text,
+)
 from opstui.tui.table import LiveTable, Row, dim
 
 if TYPE_CHECKING:
@@ -30,6 +39,24 @@ if TYPE_CHECKING:
 
 #: Lines a log view keeps; older ones scroll out (a stage can log millions).
 LOG_KEEP = 20_000
+#: Cells of a stage's bar on the run's timeline.
+TIMELINE = 16
+
+
+def timeline(run: RunRow, stage: StageRow, now: float) -> Text:
+    """Where the stage ran within the run: a bar placed and sized by its times."""
+    start = run.started_at
+    span = run.duration(now)
+    if start is None or not span or stage.started_at is None:
+        return Text("·" * TIMELINE, style="dim")
+    left = int((stage.started_at - start) / span * TIMELINE)
+    width = max(1, round((stage.duration(now) or 0) / span * TIMELINE))
+    left = min(max(0, left), TIMELINE - 1)
+    width = min(width, TIMELINE - left)
+    out = Text("·" * left, style="dim")
+    out.append("█" * width, style=STATUS_STYLE.get(stage.status, ""))
+    out.append("·" * (TIMELINE - left - width), style="dim")
+    return out
 
 
 class Detail(Screen[None]):
@@ -115,6 +142,7 @@ class PipelineScreen(Detail):
                 ("status", "STATUS"),
                 ("try", "TRY"),
                 ("took", "TOOK"),
+                ("when", "TIMELINE"),
                 ("exit", "EXIT"),
                 ("message", "MESSAGE"),
             ],
@@ -196,6 +224,7 @@ class PipelineScreen(Detail):
                         status_text(s.status),
                         str(s.attempt),
                         human_duration(s.duration(now)),
+                        timeline(run, s, now),
                         "" if s.exit_code is None else str(s.exit_code),
                         dim("reused") if s.reused_from_id else safe(s.message),
                     ),
