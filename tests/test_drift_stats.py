@@ -213,7 +213,7 @@ def test_a_thousand_features() -> None:
     assert len(drifted) - 600 <= 4  # W/std of 2,000 vs 2,000 rows rarely reaches 0.1
     assert verdict.is_drifted
     assert elapsed < 30, elapsed  # a generous bound: a hang, not a benchmark
-    assert len(encode(summary)) < 60_000_000
+    assert len(encode(summary)) < 30_000_000  # knots shrink for wide models
 
 
 def chunks(rows: int, size: int) -> Iterator[dict[str, Any]]:

@@ -32,7 +32,11 @@ CANDIDATES = 8
 #: Held-out rows each permutation is scored on: predictions are most of the
 #: classifier's time (100 trees walked per row), and the ranking needs few.
 PERMUTED_ROWS = 2000
-MAX_CELLS = 4_000_000
+#: Cells (rows x features, both sides) the classifier trains on, at most: its
+#: time grows with them (20 features x 20,000 rows: about 1.5 s; a 1,000
+#: feature model gets 500 rows a side, about 10 s).
+MAX_CELLS = 1_000_000
+MAX_SPLIT_FEATURES = 50
 #: HistGradientBoosting takes category codes below its ``max_bins`` (255);
 #: rarer and unseen categories share the last code.
 MAX_CODES = 250
@@ -74,12 +78,14 @@ def domain_classifier(
     ``categories`` lists each categorical feature's reference categories, most
     frequent first. None when either side has fewer rows than folds.
     """
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the limit applies to)
     from threadpoolctl import threadpool_limits
 
     # One OpenMP thread: HistGradientBoosting's threads spin while they wait,
     # and on a host whose cores are busy (the console, the poller, a test run)
     # two of them took 4-8 s where one takes 2 s. One thread also leaves the
-    # other core to the console that runs this in a worker.
+    # other core to the console that runs this in a worker. threadpoolctl
+    # limits the runtimes already loaded, hence the import above.
     with threadpool_limits(limits=1, user_api="openmp"):
         return _classify(
             reference, current, categories=categories, rows=rows, threshold=threshold, top=top,
@@ -138,6 +144,10 @@ def _classify(
             max_iter=100,
             learning_rate=0.1,
             max_leaf_nodes=15,
+            # Each split looks at MAX_SPLIT_FEATURES features at most: the
+            # split search costs features x bins per node, which made a
+            # 1,000-feature model take 20 s.
+            max_features=min(1.0, MAX_SPLIT_FEATURES / len(names)),
             early_stopping=False,
             categorical_features=is_categorical,
             random_state=seed,

@@ -24,7 +24,11 @@ rows (``Summariser``):
   keeps the CDF tight where the rank grid is sparse (the right-hand body of
   a skewed column), which is what the Jensen-Shannon histogram edges probe:
   worst error there ~8e-5 in the tests behind this choice, against Evidently's
-  1e-3 tolerance. About 110 KB per numeric column before compression.
+  1e-3 tolerance. About 110 KB per numeric column before compression; a
+  model with more than ``FULL_GRID_COLUMNS`` numeric features gets a grid
+  (and distinct-value limit) shrunk in proportion, down to an eighth, so a
+  1,000-feature reference (knots and classifier sample) stores about 20 MB,
+  at about 1e-3 of precision.
 - a categorical column's exact category counts (the ``MAX_CATEGORIES`` most
   frequent; the rest pooled as ``OTHER``, which only identifier-like columns
   reach);
@@ -55,6 +59,7 @@ FORMAT = "drift-summary-npz/1"
 TAIL_RANKS = 256
 BODY_RANKS = 2048
 VALUE_POINTS = 2048
+FULL_GRID_COLUMNS = 64
 MAX_DISTINCT = 4096
 MAX_CATEGORIES = 10_000
 #: Categories beyond ``MAX_CATEGORIES`` are counted here.
@@ -284,9 +289,10 @@ class _Moments:
 
 
 class _Distinct:
-    """Exact counts per distinct value until there are more than ``MAX_DISTINCT``."""
+    """Exact counts per distinct value until there are more than ``limit``."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_DISTINCT) -> None:
+        self.limit = limit
         self.values: Floats | None = np.empty(0)
         self.counts: Ints = np.empty(0, dtype=np.int64)
 
@@ -295,7 +301,7 @@ class _Distinct:
             return
         vals, counts = np.unique(x, return_counts=True)
         merged, inverse = np.unique(np.concatenate([self.values, vals]), return_inverse=True)
-        if len(merged) > MAX_DISTINCT:
+        if len(merged) > self.limit:
             self.values = None
             return
         both = np.concatenate([self.counts, counts])
@@ -341,6 +347,8 @@ class Summariser:
         self._cats: dict[str, _Categories] = {}
         self._codes: dict[str, dict[str, int]] = {}
         self._capacity = 0
+        #: Knot grids shrink for models with many numeric features (see above).
+        self._scale = 1.0
         self._keys: Floats = np.empty(0)
         self._sample: dict[str, npt.NDArray[Any]] = {}
 
@@ -380,9 +388,12 @@ class Summariser:
         for name in names:
             numeric = name not in self._forced and is_numeric(chunk[name])
             self._kinds[name] = NUMERIC if numeric else CATEGORICAL
+        numeric_columns = sum(1 for kind in self._kinds.values() if kind == NUMERIC)
+        self._scale = min(1.0, max(1 / 8, FULL_GRID_COLUMNS / max(1, numeric_columns)))
+        for name in names:
             self._invalid[name] = self._missing[name] = 0
             self._moments[name] = _Moments()
-            self._distinct[name] = _Distinct()
+            self._distinct[name] = _Distinct(round(MAX_DISTINCT * self._scale))
             self._cats[name] = _Categories()
             self._codes[name] = {}
         self._capacity = max(classifier_rows(len(names)), SAMPLE_CELLS // max(1, len(names)))
@@ -447,7 +458,7 @@ class Summariser:
             upto = np.cumsum(counts)
             below, sampled = upto - counts, m.n
         else:
-            knots, below, upto, sampled = _knots(np.sort(held[~np.isnan(held)]))
+            knots, below, upto, sampled = _knots(np.sort(held[~np.isnan(held)]), self._scale)
         return NumericSummary(
             name=name,
             rows=self.rows,
@@ -491,21 +502,23 @@ def classifier_rows(columns: int) -> int:
     return min(CLASSIFIER_ROWS, max(1000, CLASSIFIER_CELLS // max(1, columns)))
 
 
-def _knots(xs: Floats) -> tuple[Floats, Ints, Ints, int]:
-    """Knots of a sorted sample: exact tails, an even rank grid, an even value grid."""
+def _knots(xs: Floats, scale: float = 1.0) -> tuple[Floats, Ints, Ints, int]:
+    """Knots of a sorted sample: exact tails, an even rank grid, an even value
+    grid (each ``scale`` times its full size)."""
     n = len(xs)
     if n == 0:
         empty = np.empty(0, dtype=np.int64)
         return np.empty(0), empty, empty, 0
-    tail = min(TAIL_RANKS, n)
+    tail = min(round(TAIL_RANKS * scale), n)
     ranks = np.concatenate(
         [
             np.arange(tail),
             np.arange(n - tail, n),
-            np.round(np.linspace(0, n - 1, BODY_RANKS)).astype(np.int64),
+            np.round(np.linspace(0, n - 1, round(BODY_RANKS * scale))).astype(np.int64),
         ]
     )
-    values = np.concatenate([xs[ranks], np.linspace(xs[0], xs[-1], VALUE_POINTS)])
+    grid = np.linspace(xs[0], xs[-1], round(VALUE_POINTS * scale))
+    values = np.concatenate([xs[ranks], grid])
     knots = np.unique(values)
     below = np.searchsorted(xs, knots, side="left")
     upto = np.searchsorted(xs, knots, side="right")
