@@ -71,3 +71,17 @@ def run_params(store: Store, run_id: int) -> dict[str, object]:
         raise UsageError(f"run {run_id} does not exist in {store.path}")
     params: dict[str, object] = json.loads(row[0] or "{}")
     return params
+
+
+def runs_in_flight(store: Store) -> list[tuple[int, str, str | None, int | None]]:
+    """``(run id, status, host, pid)`` of every run recorded queued or running.
+
+    A scan of ``runs`` (no index on status): for shutting down the runs a
+    process started (the demo), never for a per-refresh read.
+    """
+    with store.lock:
+        rows = store.conn.execute(
+            """SELECT id, status, host, pid FROM runs
+               WHERE status IN ('queued', 'running') ORDER BY id"""
+        ).fetchall()
+    return [(int(r[0]), str(r[1]), r[2], r[3]) for r in rows]

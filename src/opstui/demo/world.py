@@ -1,0 +1,165 @@
+"""What moves in the demo, started together and stopped together.
+
+Threads of the demo's own process: the HTTP service, the endpoint poller
+(the console's own ``PollerThread``), serving traffic, the drift checks and
+the simulator. Pipeline runs are child processes: ``python -m opstui.runner``
+in a session of its own (the path every action takes, so a run started from
+the console survives an SSH drop). The demo does not let them outlive it:
+``stop()`` asks every run of the demo's store still in flight on this host
+to cancel (SIGTERM: the runner stops its stage and records the run
+cancelled), and waits for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from opstui.config import Config
+from opstui.demo.layout import Layout
+from opstui.demo.service import Service
+from opstui.demo.simulator import Simulator
+from opstui.demo.traffic import Traffic
+from opstui.errors import OpstuiError
+from opstui.sources.background import PollerThread
+from opstui.store import Store, history
+from opstui.store import models as store_models
+from opstui.store.dashboard import process_gone
+
+_HOST = socket.gethostname()
+#: Seconds a queued run may take to be claimed by its runner at shutdown.
+QUEUED_GRACE = 5.0
+#: Demo seconds between drift checks (divided by --speed, at least 3 s).
+DRIFT_EVERY = 30.0
+
+
+class DriftChecks(threading.Thread):
+    """Every model with serving data, checked as its batches arrive (as the console does)."""
+
+    def __init__(self, layout: Layout, config: Config, *, every: float) -> None:
+        super().__init__(name="opstui-demo-drift", daemon=True)
+        self.layout = layout
+        self.config = config
+        self.every = every
+        self.stopping = threading.Event()
+        self.checks = 0
+        self.error: str | None = None
+
+    def run(self) -> None:
+        # scikit-learn and scipy load here, off the start path (1-3 s of imports).
+        from opstui.drift_job import compute_drift
+
+        try:
+            with Store(self.layout.store) as store:
+                while not self.stopping.wait(self.every):
+                    for model in store_models.model_names(store):
+                        with contextlib.suppress(OpstuiError):  # no reference or data yet
+                            compute_drift(store, model, config=self.config)
+                            self.checks += 1
+        except Exception as exc:  # reported by the world; the rest keeps running
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class World:
+    def __init__(
+        self,
+        layout: Layout,
+        config: Config,
+        service: Service,
+        *,
+        speed: float = 1.0,
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.config = config
+        self.service = service
+        self.poller = PollerThread(layout.store, list(config.endpoints.values()))
+        self.traffic = Traffic(layout, speed=speed)
+        self.drift = DriftChecks(layout, config, every=max(3.0, DRIFT_EVERY / speed))
+        self.simulator = Simulator(layout, config, speed=speed, echo=echo)
+        self.echo = echo or (lambda line: None)
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+        self.service.start()
+        self.poller.start()
+        self.traffic.start()
+        self.drift.start()
+        self.simulator.start()
+
+    def problems(self) -> list[str]:
+        """Parts that stopped by themselves (the others keep going)."""
+        parts = {"simulator": self.simulator.error, "traffic": self.traffic.error,
+                 "drift": self.drift.error, "poller": self.poller.error}  # fmt: skip
+        return [f"{name}: {error}" for name, error in parts.items() if error]
+
+    def stop(self, *, timeout: float = 20.0) -> list[int]:
+        """Stop everything; return the runs that had to be cancelled."""
+        # No new runs first; then the runs in flight (their monitor stage may
+        # still read the service); then the readers and the service.
+        self.simulator.stop()
+        self.traffic.stop()
+        self.drift.stop()
+        _join(self.simulator, timeout)
+        cancelled = stop_runs(self.layout, timeout=timeout) if self.started else []
+        self.poller.stop()
+        _join(self.traffic, timeout)
+        _join(self.drift, timeout)  # a drift check in progress ends first (about a second)
+        self.service.stop()
+        return cancelled
+
+
+def _join(thread: threading.Thread, timeout: float) -> None:
+    if thread.ident is not None:  # started (start() may have failed halfway)
+        thread.join(timeout)
+
+
+def _in_flight(store: Store) -> tuple[list[tuple[int, int]], list[int]]:
+    """Runs of this host running (run id, runner pid), and the ids of queued runs."""
+    running, queued = [], []
+    for run_id, status, host, pid in history.runs_in_flight(store):
+        if status == "queued":
+            queued.append(run_id)
+        elif host == _HOST and pid is not None and not process_gone(host, pid):
+            running.append((run_id, pid))
+    return running, queued
+
+
+def stop_runs(layout: Layout, *, timeout: float) -> list[int]:
+    """Cancel the demo's runs in flight on this host and wait for them (bounded).
+
+    A queued run's runner is starting: it is signalled once it has claimed
+    the run (a few hundred ms); one that never claims it (its runner died)
+    is not waited for past ``QUEUED_GRACE``.
+    """
+    if not layout.store.exists():
+        return []
+    signalled: set[int] = set()
+    cancelled: list[int] = []
+    begin = time.monotonic()
+    with Store(layout.store) as store:
+        while time.monotonic() - begin < timeout:
+            running, queued = _in_flight(store)
+            if not running and (not queued or time.monotonic() - begin > QUEUED_GRACE):
+                break
+            for run_id, pid in running:
+                if pid not in signalled and pid != os.getpid():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGTERM)
+                    signalled.add(pid)
+                    cancelled.append(run_id)
+            time.sleep(0.2)
+        else:  # a runner that would not stop: its stage dies with it (PDEATHSIG)
+            for _, pid in _in_flight(store)[0]:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+    return cancelled
