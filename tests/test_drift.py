@@ -297,3 +297,11 @@ def test_bad_drift_config_names_the_key(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert message in str(info.value)
+
+
+def test_reference_batches_that_disagree_are_a_clear_error(store: Store, clock: Clock) -> None:
+    record(store, clock, batches=[(400, 0.0)])
+    with Tracker(store).run("churn-model") as run:
+        run.log_features("churn", {"other": [1.0] * 100}, kind="reference", version="1")
+    with pytest.raises(UsageError, match="reference batches of 'churn' version 1 do not fit"):
+        drift_job.compute_drift(store, "churn", settings=QUICK)

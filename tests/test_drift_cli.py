@@ -164,3 +164,15 @@ def test_drift_help_names_its_commands() -> None:
     result = run_cli("drift", "--help")
     assert result.returncode == 0
     assert "set-reference" in result.stdout and "check" in result.stdout
+
+
+def test_a_watch_outlives_a_window_too_thin_to_check(tmp_path: Path) -> None:
+    store = tmp_path / "s.db"
+    with Tracker(store) as tracker, tracker.run("p") as run:
+        run.log_model_version("churn", reference={"x": [1.0, 2.0] * 100})
+        run.log_features("churn", {"x": [1.0] * 3})
+    result = run_cli(
+        "drift", "churn", "--watch", "--interval", "0.05", "--count", "2", "--store", store
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("holds 3 rows; a drift check needs at least 30") == 2

@@ -149,7 +149,10 @@ def _decoded(digest: str, payload: bytes) -> ReferenceSummary:
         found = _CACHE.get(digest)
     if found is not None:
         return found
-    summary = decode(payload)
+    try:
+        summary = decode(payload)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="upgrade opstui, or set the reference again") from None
     with _CACHE_LOCK:
         _CACHE[digest] = summary
         while len(_CACHE) > _CACHE_SIZE:
@@ -170,9 +173,16 @@ def load_reference(
         info = ReferenceInfo(version, row.digest, row.n_rows, row.source, row.created_at)
         return info, _decoded(row.digest, row.payload)
     summariser = Summariser(categorical=settings.categorical)
-    for batch in batches:
-        summariser.add(store_models.load_feature_batch(store, batch.id))
-    summary = summariser.finish()
+    try:
+        for batch in batches:
+            summariser.add(store_models.load_feature_batch(store, batch.id))
+        summary = summariser.finish()
+    except ValueError as exc:  # batches whose columns disagree
+        raise UsageError(
+            f"the reference batches of {model!r} version {version} do not fit together: {exc}",
+            hint=f"record one reference, or `opstui drift set-reference {model} FILE.csv "
+            f"--version {version}`",
+        ) from None
     info = _save_reference(
         store, model, version, summary, source="batches", fingerprint=fingerprint
     )

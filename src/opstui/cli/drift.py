@@ -87,11 +87,20 @@ def check(
     with db:
         done = 0
         while True:
-            code = _check_once(db, cfg, options)
+            try:
+                code = _check_once(db, cfg, options)
+            except OpstuiError as exc:
+                if not watch:
+                    raise
+                # A watch outlives a bad moment (a thin window, a busy store).
+                print(f"opstui: {exc}", file=sys.stderr)
+                code = exc.exit_code
             done += 1
             if not watch or (count is not None and done >= count):
                 break
             options = options._replace(backfill=False)
+            if not as_json:
+                print()
             sys.stdout.flush()
             time.sleep(interval)
     if code:
