@@ -336,3 +336,5 @@ def test_the_commented_pipeline_examples_in_init_are_valid(tmp_path: Path) -> No
     assert cfg.models["churn"].pipeline == "churn-model"
     assert cfg.endpoints["web-api-prod"].secret_headers == {"Authorization": "WEB_API_TOKEN"}
     assert cfg.endpoints["registry"].aliases == {"champion": "production"}
+    assert cfg.drift["retrain_after"] == 3
+    assert cfg.models["churn"].drift["ignore"] == ["customer_id"]
