@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
@@ -169,7 +169,8 @@ class StatusLine(Static):
 class DashboardScreen(Screen[None]):
     DEFAULT_CSS = """
     #panel-pipelines { height: 8; }
-    #middle { height: 1fr; min-height: 5; }
+    #panel-endpoints { height: 4; }
+    #panel-models { height: 4; }
     #panel-events { height: 1fr; min-height: 4; }
     #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
     #filter.shown { display: block; }
@@ -222,10 +223,11 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusLine("opstui: reading the store…", id="status")
+        # Full-width panels, stacked: at 80 columns two side by side cut
+        # their columns (an endpoint's burn, a model's drifted features).
         yield Panel("pipelines", self.pipelines)
-        with Horizontal(id="middle"):
-            yield Panel("endpoints", self.endpoints)
-            yield Panel("models", self.models)
+        yield Panel("endpoints", self.endpoints)
+        yield Panel("models", self.models)
         yield Panel("events", self.events)
         yield Input(placeholder="filter by name (esc clears)", id="filter")
         yield Footer()
@@ -250,19 +252,24 @@ class DashboardScreen(Screen[None]):
             else:
                 table.show(rows)
             self.query_one(f"#panel-{panel}", Panel).freshness(snap, shown, total)
-        # The pipelines panel takes what its rows need, up to half the screen;
-        # the other panels share the rest.
-        rows_shown = max(1, self.pipelines.row_count)
-        self.query_one("#panel-pipelines").styles.height = min(
-            rows_shown + 3, max(6, self.size.height // 2)
-        )
+        self._layout()
         self.query_one("#status", StatusLine).update(self.headline(snap))
+
+    def _layout(self) -> None:
+        """Each panel takes what its rows need (header and borders: 3 more), up to
+        a share of the screen; the events feed gets the rest, at least 4 lines."""
+        room = max(12, self.size.height - 2)  # the status line and the footer
+        for table, share in ((self.pipelines, 0.4), (self.endpoints, 0.25), (self.models, 0.25)):
+            want = max(1, table.row_count) + 3
+            panel = table.parent
+            assert isinstance(panel, Panel)
+            panel.styles.height = max(4, min(want, int(room * share)))
 
     def headline(self, snap: Snapshot) -> Text:
         app = self.opstui
         failing = sum(1 for p in snap.pipelines if p.status in st.FAULTS)
         running = sum(1 for p in snap.pipelines if p.status in st.ACTIVE)
-        bad_eps = sum(1 for e in snap.endpoints if e.state in ("down", "burning", "stale"))
+        states = [e.state for e in snap.endpoints]
         out = Text(no_wrap=True, overflow="ellipsis")
         # What changes how keys behave comes first, so a narrow terminal keeps it.
         if app.read_only:
@@ -274,8 +281,12 @@ class DashboardScreen(Screen[None]):
             return out
         if failing:
             out.append(f"{failing} failing ", style="bold red")
-        if bad_eps:
-            out.append(f"{bad_eps} endpoint{'s' if bad_eps > 1 else ''} down ", style="bold red")
+        bad_eps = 0
+        for state in ("down", "burning", "stale"):
+            n = states.count(state)
+            bad_eps += n
+            if n:
+                out.append(f"{n} endpoint{'s' if n > 1 else ''} {state} ", style="bold red")
         if running:
             out.append(f"{running} running ", style="yellow")
         if not failing and not bad_eps:

@@ -55,7 +55,8 @@ class LiveTable(DataTable[Any]):
                     continue
                 for (col, _), cell, was in zip(self.spec, cells, before, strict=True):
                     if cell != was:
-                        self.update_cell(key, col, cell)
+                        # A cell that grew (33.4x after 0.5x) widens its column.
+                        self.update_cell(key, col, cell, update_width=True)
             self._rows = rows
             return
         keep = self.selected_key
@@ -79,6 +80,11 @@ class LiveTable(DataTable[Any]):
     @property
     def keys(self) -> list[str]:
         return [k for k, _ in self._rows]
+
+    @property
+    def shown_rows(self) -> list[Row]:
+        """What the table holds (also rows scrolled out of view)."""
+        return list(self._rows)
 
 
 def dim(text: str) -> Text:
