@@ -17,6 +17,7 @@ import errno
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
@@ -31,8 +32,10 @@ IN_FLIGHT = (20.0, 5.0)
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 #: At most this many seconds of traffic are simulated at once (after a pause).
 MAX_CATCH_UP = 120.0
-#: Above this error share, health checks wait on the pool: slow, "degraded".
+#: Above this error share over the last HEALTH_WINDOW seconds, health checks
+#: wait on the pool: slow, "degraded".
 HEALTH_SLOW_ABOVE = 0.01
+HEALTH_WINDOW = 10.0
 
 
 def _healthy(in_flight: int, draw: float) -> tuple[int, float]:
@@ -53,7 +56,8 @@ class Traffic:
         self.latency_sum = 0.0
         self.last = clock()
         self.carry = 0.0
-        self.recent_error_share = 0.0
+        #: (time, requests, errors) of each recent read, for the health check.
+        self.recent: deque[tuple[float, int, int]] = deque()
         self.version = "none"
         self._handle: Callable[[int, float], tuple[int, float]] = _healthy
         self._served_mtime: float | None = None
@@ -95,8 +99,16 @@ class Traffic:
                 self.latency_sum += seconds
                 index = next((i for i, le in enumerate(BUCKETS) if seconds <= le), len(BUCKETS))
                 self.buckets[index] += 1
-            if n:
-                self.recent_error_share = errors / n
+            self.recent.append((now, n, errors))
+            while self.recent and self.recent[0][0] < now - HEALTH_WINDOW:
+                self.recent.popleft()
+
+    def error_share(self) -> float:
+        """5xx share of the requests of the last HEALTH_WINDOW seconds."""
+        self.advance()
+        with self.lock:
+            requests = sum(n for _, n, _ in self.recent)
+            return sum(e for _, _, e in self.recent) / requests if requests else 0.0
 
     def exposition(self) -> str:
         self.advance()
@@ -184,8 +196,7 @@ def _handler(traffic: Traffic) -> type[BaseHTTPRequestHandler]:
             if path == "/metrics":
                 self._send(200, traffic.exposition(), "text/plain; version=0.0.4; charset=utf-8")
             elif path == "/health":
-                traffic.advance()
-                if traffic.recent_error_share > HEALTH_SLOW_ABOVE:
+                if traffic.error_share() > HEALTH_SLOW_ABOVE:
                     time.sleep(0.35)  # the check waits for a database connection too
                 self._send(200, f"ok {traffic.version}\n")
             else:

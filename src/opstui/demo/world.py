@@ -34,8 +34,10 @@ from opstui.store.dashboard import process_gone
 _HOST = socket.gethostname()
 #: Seconds a queued run may take to be claimed by its runner at shutdown.
 QUEUED_GRACE = 5.0
-#: Demo seconds between drift checks (divided by --speed, at least 3 s).
+#: Demo seconds between drift checks (divided by --speed, at least 3 s); the
+#: first one comes after DRIFT_FIRST seconds, once the console has drawn.
 DRIFT_EVERY = 30.0
+DRIFT_FIRST = 5.0
 
 
 class DriftChecks(threading.Thread):
@@ -56,7 +58,11 @@ class DriftChecks(threading.Thread):
 
         try:
             with Store(self.layout.store) as store:
-                while not self.stopping.wait(self.every):
+                # The first check comes soon (the tour starts with drift to see),
+                # the rest every `every` seconds.
+                wait = min(DRIFT_FIRST, self.every)
+                while not self.stopping.wait(wait):
+                    wait = self.every
                     for model in store_models.model_names(store):
                         with contextlib.suppress(OpstuiError):  # no reference or data yet
                             compute_drift(store, model, config=self.config)
