@@ -24,7 +24,7 @@ from opstui.tui.render import (
     stage_bar,
     status_text,
 )
-from opstui.tui.table import LiveTable, Row, dim
+from opstui.tui.table import LiveTable, Row, SteadyInput, dim
 
 if TYPE_CHECKING:
     from opstui.tui.app import OpstuiApp
@@ -229,7 +229,7 @@ class DashboardScreen(Screen[None]):
         yield Panel("endpoints", self.endpoints)
         yield Panel("models", self.models)
         yield Panel("events", self.events)
-        yield Input(placeholder="filter by name (esc clears)", id="filter")
+        yield SteadyInput(placeholder="filter by name (esc clears)", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -254,6 +254,9 @@ class DashboardScreen(Screen[None]):
             self.query_one(f"#panel-{panel}", Panel).freshness(snap, shown, total)
         self._layout()
         self.query_one("#status", StatusLine).update(self.headline(snap))
+
+    def on_resize(self) -> None:
+        self._layout()
 
     def _layout(self) -> None:
         """Each panel takes what its rows need (header and borders: 3 more), up to

@@ -32,7 +32,7 @@ from opstui.tui.render import (
     stage_bar,
     status_text,
 )
-from opstui.tui.table import LiveTable, Row, dim
+from opstui.tui.table import LiveTable, Row, SteadyInput, dim
 
 if TYPE_CHECKING:
     from opstui.tui.app import OpstuiApp
@@ -156,7 +156,7 @@ class PipelineScreen(Detail):
         yield Panel("stages", self.stages, id="stages-panel")
         log = Log(max_lines=LOG_KEEP, auto_scroll=True, id="log")
         yield Panel("log", log, id="log-panel")
-        yield Input(placeholder="search the log (enter: next match, esc: close)", id="search")
+        yield SteadyInput(placeholder="search the log (enter: next match, esc: close)", id="search")
         yield Footer()
 
     def on_mount(self) -> None:

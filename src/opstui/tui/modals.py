@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from opstui.tui.render import safe
+from opstui.tui.table import SteadyInput
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -112,7 +113,7 @@ class JumpScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Input(placeholder="jump to… (pipeline, model or endpoint name)", id="jump")
+            yield SteadyInput(placeholder="jump to… (pipeline, model or endpoint name)", id="jump")
             yield OptionList(*self._options(""), id="matches")
 
     def _options(self, needle: str) -> list[Option]:

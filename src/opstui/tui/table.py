@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 Row = tuple[str, tuple[Any, ...]]
 
@@ -89,3 +89,11 @@ class LiveTable(DataTable[Any]):
 
 def dim(text: str) -> Text:
     return Text(text, style="dim")
+
+
+class SteadyInput(Input):
+    """An input whose cursor does not blink: over SSH a blink is a redraw every
+    half second for nothing, and a steady screen is one a snapshot can compare."""
+
+    def on_mount(self) -> None:
+        self.cursor_blink = False
