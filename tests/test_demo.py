@@ -82,13 +82,12 @@ class Demo:
 
         return wait_for(finished, f"{plan.action} run {started.run_id} to finish", timeout=90)
 
-    def error_ratio(self, seconds: float) -> float | None:
-        """web-api's 5xx share over the last ``seconds``, from the polled samples."""
-        now = time.time()
+    def error_ratio(self, start: float, end: float) -> float | None:
+        """web-api's 5xx share between ``start`` and ``end``, from the polled samples."""
         with self.store() as store:
-            total = points(store, "endpoint/web-api", "requests_total", start=now - 120, end=now)
-            bad = points(store, "endpoint/web-api", "errors_total", start=now - 120, end=now)
-        return error_ratio(total, bad, now - seconds, now)
+            total = points(store, "endpoint/web-api", "requests_total", start=start, end=end)
+            bad = points(store, "endpoint/web-api", "errors_total", start=start, end=end)
+        return error_ratio(total, bad, start, end)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +162,8 @@ def test_retry_reruns_the_flaky_stage_and_passes(demo: Demo) -> None:
 
 def test_rollback_brings_the_error_rate_down(demo: Demo) -> None:
     bad_release = failed_run(demo, "web-api", "monitor")
-    wait_for(lambda: (demo.error_ratio(6) or 0) > 0.02, "web-api's errors in the polled samples")
+    wait_for(lambda: (demo.error_ratio(time.time() - 6, time.time()) or 0) > 0.02,
+             "web-api's errors in the polled samples")  # fmt: skip
     with demo.store() as store:
         plan = plan_rollback(demo.config(), store, "production", pipeline="web-api")
     assert plan.changes == ("production: web-api 1.15.1 -> 1.14.10",)
@@ -173,9 +173,12 @@ def test_rollback_brings_the_error_rate_down(demo: Demo) -> None:
         deployed = store_models.deployment_history(store, "web-api", "production", limit=1)[0]
     assert (deployed.action, deployed.version, deployed.run_id) == ("rollback", "1.14.10", run.id)
     assert bad_release.id != run.id
-    # The polls since (every 2 s): only the rolled-back build answers.
-    time.sleep(7)
-    assert demo.error_ratio(6) == 0.0
+    # The polls of the next 6 s (every 2 s): only the rolled-back build answers.
+    # (The simulator's next release, the fix, is good; the one after it comes
+    # later than that, and could be bad again.)
+    assert run.finished_at is not None
+    time.sleep(max(0.0, run.finished_at + 6.5 - time.time()))
+    assert demo.error_ratio(run.finished_at + 0.5, run.finished_at + 6) == 0.0
 
 
 def test_retrain_promotes_a_better_model_and_the_drift_clears(demo: Demo) -> None:
