@@ -1,0 +1,947 @@
+"""The console on a large store: launch, one refresh, event-loop lag, memory over time.
+
+On the store ``dashboard_read.py`` builds and caches (200 pipelines, 1,000,000
+runs, 6,000,000 stage rows, 10,000,000 metric samples; built here the same
+way if it is not cached yet), with an ``opstui.toml`` that configures nothing
+(no endpoints, no models), it measures:
+
+  1. launch -> the first frame showing data: the real ``python -m opstui`` in
+     tmux at 80x24, ``tmux capture-pane`` polled every 10 ms until the
+     dashboard says ``Pipelines (200)``; next to ``python -c pass``, ``import
+     textual.app`` and ``import opstui.tui.app`` (subprocess wall times), and
+     tmux's own floor (a pane that prints the same text at once);
+  2. one refresh: ``Console.snapshot()`` (the worker thread's store read),
+     cold and then with one run changed by another connection between calls
+     (its heartbeat and the store's ``rev``, as ``dashboard_read.py`` (c)
+     does) or nothing changed; and ``DashboardScreen.show(snapshot)`` (the
+     UI thread's part) inside ``run_test(size=(80, 24))``, with a snapshot
+     that changed each time (one run / every row's cells / the rows' order),
+     also counted with the repaint it causes (main-thread CPU time);
+  3. event-loop lag while refreshing every 0.25 s (one run changed every
+     0.25 s by another process): a task that sleeps 10 ms, over and over,
+     and records how late it wakes; next to the same with refresh paused.
+     The longest wake-ups are printed with what overlapped them (``_show``
+     calls, garbage-collector passes); ``--gc-freeze`` calls ``gc.freeze()``
+     once the first frame is up, to see what that would change;
+  4. resident memory of the real command in tmux (``--refresh 1``, one run
+     changed per second by another process), sampled every 30 s for 10
+     minutes (``VmRSS`` in ``/proc``).
+
+    .venv/bin/python bench/tui.py            # about 13 minutes (10 of them memory)
+    .venv/bin/python bench/tui.py --quick    # a small store, short runs: under a minute
+
+Child processes get a private bytecode cache (``PYTHONPYCACHEPREFIX`` in a
+temp dir, ``PYTHONDONTWRITEBYTECODE`` unset), as an installed opstui has
+compiled ``.pyc`` files; one untimed launch fills it. Measuring writes
+heartbeats of one run into the cached store, which no other figure depends on.
+Linux only (``/proc``); needs tmux.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import multiprocessing as mp
+import os
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+from typing import Any
+
+from _report import in_workdir, median, ms, percentile, table
+from action_latency import child_env, subprocess_times
+from dashboard_read import DEFAULT_CACHE, QUICK, Spec, build_store, evict_from_page_cache
+
+from opstui.config import Config, load_config
+from opstui.console import Console, Snapshot
+from opstui.store import Store
+from opstui.store import runs as store_runs
+
+DAY = 86_400.0
+TARGET_LAUNCH = 1.0  # launch -> first frame with data
+TARGET_REFRESH = 0.050  # one refresh (store read + show)
+TARGET_LAG = 0.050  # event-loop lag p99 while refreshing
+TARGET_RSS_MB = 200.0  # resident memory after 10 minutes
+#: "Flat": the RSS slope over the second half of the samples, MB per minute.
+TARGET_SLOPE = 0.5
+POLL = 0.010  # capture-pane polling interval
+LAG_SLEEP = 0.010
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+def cached_store(spec: Spec, cache_dir: Path) -> Path:
+    """The cached store for ``spec``, built first (in a child process) when missing."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / spec.file_name()
+    if path.exists():
+        print(f"reusing cached store {path}")
+        return path
+    print(
+        f"building {path}: {spec.pipelines} pipelines, {spec.runs:,} runs, "
+        f"{spec.samples:,} samples (dashboard_read.build_store; cached afterwards)",
+        flush=True,
+    )
+    child = mp.get_context("spawn").Process(target=build_store, args=(path, spec))
+    child.start()
+    child.join()
+    if child.exitcode != 0 or not path.exists():
+        raise SystemExit(f"building the store failed (exit code {child.exitcode})")
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    print(f"build time: {meta['build_seconds']} s")
+    return path
+
+
+def store_counts(path: Path) -> str:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        counts = {
+            name: conn.execute(f"SELECT max(rowid) FROM {name}").fetchone()[0] or 0
+            for name in ("pipelines", "runs", "stage_runs", "metric_samples")
+        }
+    finally:
+        conn.close()
+    size = path.stat().st_size / 1e9
+    return ", ".join(f"{v:,} {k}" for k, v in counts.items()) + f"; {size:.2f} GB"
+
+
+def pick_run(snap: Snapshot) -> int:
+    """A pipeline's latest run to beat: a running one if any (as dashboard_read (c))."""
+    running = [p for p in snap.pipelines if p.latest and p.latest.recorded_status == "running"]
+    chosen = (running or [p for p in snap.pipelines if p.latest])[0]
+    assert chosen.latest is not None
+    return chosen.latest.id
+
+
+def beat(path: str, run_id: int, every: float, stop: MpEvent) -> None:
+    """Another process: heartbeat ``run_id`` every ``every`` seconds until ``stop``."""
+    writer = Store(path, create=False)
+    next_at = time.monotonic()
+    while not stop.is_set():
+        store_runs.heartbeat(writer, run_id)
+        next_at += every
+        stop.wait(max(0.0, next_at - time.monotonic()))
+    writer.close()
+
+
+class Beater:
+    """``beat`` in a spawned process, for the length of a ``with`` block."""
+
+    def __init__(self, path: Path, run_id: int, every: float) -> None:
+        ctx = mp.get_context("spawn")
+        self.stop = ctx.Event()
+        self.proc = ctx.Process(target=beat, args=(str(path), run_id, every, self.stop))
+
+    def __enter__(self) -> Beater:
+        self.proc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+
+
+# -- figures --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    value: float
+    unit: str = "s"  # s, MB, MB/min
+    target: float | None = None
+    note: str = ""
+
+    def shown(self, value: float | None = None) -> str:
+        v = self.value if value is None else value
+        if math.isnan(v):
+            return "-"
+        if self.unit == "s":
+            return ms(v)
+        return f"{v:.1f} {self.unit}" if self.unit == "MB" else f"{v:+.2f} {self.unit}"
+
+
+def spread(values: Sequence[float]) -> str:
+    return f"p99 {ms(percentile(values, 99))}, max {ms(max(values))}" if values else ""
+
+
+# -- 1. launch --------------------------------------------------------------------------------
+
+
+class Tmux:
+    """One tmux server on a socket of its own, killed by ``close``."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.socket = f"opstui-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.env = env
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=False,
+        )
+
+    def start(self, command: str) -> None:
+        done = self("new-session", "-d", "-x", "80", "-y", "24", "-s", "bench", command)
+        if done.returncode:
+            raise SystemExit(f"tmux new-session failed: {done.stderr.strip()}")
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "bench").stdout
+
+    def pane_pid(self) -> int:
+        return int(self("list-panes", "-t", "bench", "-F", "#{pane_pid}").stdout.split()[0])
+
+    def close(self) -> None:
+        self("kill-server")
+
+
+@dataclass(frozen=True)
+class Launch:
+    first_frame: float  # the pane showed anything
+    data_frame: float  # the pane showed "Pipelines (N)"
+    screen: str
+    cpu: float  # user + system CPU seconds of the pane's process when data showed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far, all threads (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def launch_once(command: str, needle: str, env: dict[str, str], timeout: float) -> Launch:
+    tmux = Tmux(env)
+    try:
+        started = time.perf_counter()
+        tmux.start(command)
+        pid = tmux.pane_pid()
+        first = math.nan
+        screen = ""
+        while True:
+            screen = tmux.screen()
+            seen = time.perf_counter() - started
+            if math.isnan(first) and screen.strip():
+                first = seen
+            if needle in screen:
+                return Launch(first, seen, screen, cpu_seconds(pid))
+            if seen > timeout:
+                raise SystemExit(f"{needle!r} never showed in {timeout} s; the pane:\n{screen}")
+            time.sleep(POLL)
+    finally:
+        tmux.close()
+
+
+def opstui_command(python: str, store: Path, config: Path, *extra: str) -> str:
+    argv = [python, "-m", "opstui", "--store", str(store), "--config", str(config), *extra]
+    return "exec " + shlex.join(argv)
+
+
+def measure_launch(
+    store: Path, config: Path, pipelines: int, env: dict[str, str], args: argparse.Namespace
+) -> list[Figure]:
+    needle = f"Pipelines ({pipelines})"
+    command = opstui_command(sys.executable, store, config)
+    print(f"\n1. launch -> first frame with data, in tmux 80x24, x{args.launches}: {command}")
+    warm = launch_once(command, needle, env, args.timeout)  # fills the bytecode cache
+    print(f"   untimed warm-up launch: {ms(warm.data_frame)} (compiles the bytecode cache)")
+    launches = []
+    for _ in range(args.launches):
+        launches.append(launch_once(command, needle, env, args.timeout))
+        got = launches[-1]
+        print(
+            f"   first frame {ms(got.first_frame)}, data {ms(got.data_frame)}; "
+            f"the process had used {ms(got.cpu)} of CPU"
+        )
+    floor_cmd = f"printf '%s\\n' {shlex.quote(needle)}; exec sleep 60"
+    floor = [launch_once(floor_cmd, needle, env, 10).data_frame for _ in range(args.launches)]
+    print("   the first frame with data, as tmux showed it:")
+    print("\n".join("   | " + line for line in launches[-1].screen.rstrip("\n").splitlines()))
+
+    py = sys.executable
+    print(f"\n   subprocess wall times, median of {args.cli_runs} (after one warm-up)", flush=True)
+    starts = {
+        "python -c pass": subprocess_times([py, "-c", "pass"], args.cli_runs, env),
+        "python -c 'import textual.app'": subprocess_times(
+            [py, "-c", "import textual.app"], args.cli_runs, env
+        ),
+        "python -c 'import opstui.tui.app'": subprocess_times(
+            [py, "-c", "import opstui.tui.app"], args.cli_runs, env
+        ),
+        "python -c 'import opstui.cli, opstui.tui.app, opstui.tui.dashboard'": subprocess_times(
+            [py, "-c", "import opstui.cli, opstui.tui.app, opstui.tui.dashboard"],
+            args.cli_runs,
+            env,
+        ),
+        "python -m opstui --version": subprocess_times(
+            [py, "-m", "opstui", "--version"], args.cli_runs, env
+        ),
+    }
+    data = [x.data_frame for x in launches]
+    first = [x.first_frame for x in launches]
+    out = [
+        Figure(
+            f"1. launch -> first frame with data ({needle}): median of {len(data)}",
+            median(data),
+            target=TARGET_LAUNCH,
+            note=f"max {ms(max(data))}",
+        ),
+        Figure("1. launch -> first frame with data: max", max(data), target=TARGET_LAUNCH),
+        Figure(
+            "1. CPU the console had used by then (user + sys, all threads): median",
+            median([x.cpu for x in launches]),
+            note="less sensitive to a busy machine than the wall time; 10 ms ticks",
+        ),
+        Figure(
+            "1. launch -> first frame of any kind: median",
+            median(first),
+            note="the dashboard before its first read landed, if tmux caught it",
+        ),
+        Figure(
+            "1. tmux floor: a pane that prints the text at once: median",
+            median(floor),
+            note="tmux server + shell + capture-pane polling",
+        ),
+    ]
+    base = median(starts["python -c pass"])
+    for label, times in starts.items():
+        share = median(times) / median(data)
+        out.append(
+            Figure(
+                f"1. {label}: median",
+                median(times),
+                note=f"{share:.0%} of the launch; +{ms(median(times) - base)} over python -c pass",
+            )
+        )
+    imports = median(starts["python -c 'import opstui.cli, opstui.tui.app, opstui.tui.dashboard'"])
+    out.append(
+        Figure(
+            "1. the rest: app start, first read, first paint, tmux (launch - imports)",
+            median(data) - imports,
+            note=f"{(median(data) - imports) / median(data):.0%} of the launch",
+        )
+    )
+    return out
+
+
+# -- 2. one refresh ---------------------------------------------------------------------------
+
+
+def measure_snapshot(
+    store: Path, config: Config, n: int, cold_opens: int
+) -> tuple[list[Figure], dict[str, list[float]]]:
+    print(f"\n2. one refresh: Console.snapshot(), x{n}", flush=True)
+    cold, evicted = [], []
+    for _ in range(cold_opens):
+        t0 = time.perf_counter()
+        c = Console(store, config)
+        c.snapshot()
+        cold.append(time.perf_counter() - t0)
+        c.close()
+    for _ in range(cold_opens):
+        evict_from_page_cache(store)
+        t0 = time.perf_counter()
+        c = Console(store, config)
+        c.snapshot()
+        evicted.append(time.perf_counter() - t0)
+        c.close()
+    console = Console(store, config)
+    snap = console.snapshot()
+    run_id = pick_run(snap)
+    writer = Store(store, create=False)
+    changed: list[float] = []
+    for _ in range(3 + n):
+        store_runs.heartbeat(writer, run_id)
+        t0 = time.perf_counter()
+        snap = console.snapshot()
+        changed.append(time.perf_counter() - t0)
+        assert not snap.problems, snap.problems
+    changed = changed[3:]
+    writer.close()
+    unchanged = []
+    for _ in range(3 + n):
+        t0 = time.perf_counter()
+        console.snapshot()
+        unchanged.append(time.perf_counter() - t0)
+    unchanged = unchanged[3:]
+    console.close()
+    figures = [
+        Figure(
+            f"2. snapshot(), cold: new Console, first call (mean of {cold_opens})",
+            sum(cold) / len(cold),
+            note="opens the store; reads every pipeline",
+        ),
+        Figure(
+            "2. snapshot(), cold, file evicted from the page cache (mean)",
+            sum(evicted) / len(evicted),
+        ),
+        Figure(
+            f"2. snapshot(), 1 run changed (run {run_id}): median",
+            median(changed),
+            note=spread(changed),
+        ),
+        Figure("2. snapshot(), nothing changed: median", median(unchanged), note=spread(unchanged)),
+    ]
+    return figures, {"changed": changed, "unchanged": unchanged, "run": [float(run_id)]}
+
+
+async def wait_refresh(app: Any, pilot: Any) -> None:
+    """Ask for a read and wait until it reached the screen (tests/test_tui.py ``settle``)."""
+    app.refresh_now()
+    for _ in range(1000):
+        await pilot.pause(0.01)
+        if app.snapshot is not None and not app._reading:
+            return
+    raise SystemExit("a refresh never reached the screen")
+
+
+async def show_times(
+    store: Path, config: Config, n: int, run_id: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """(show() wall times, main-thread CPU of show() + the repaint) per kind of change."""
+    from opstui.tui.app import OpstuiApp
+
+    app = OpstuiApp(store, config, refresh=3600.0, poll=False)
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    reader = Console(store, config)
+    writer = Store(store, create=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_refresh(app, pilot)
+        screen = app.dashboard()
+        snap0: Snapshot | None = app.snapshot
+        assert screen is not None and snap0 is not None
+        base = snap0
+
+        async def cpu(fn: Callable[[], None]) -> tuple[float, float]:
+            c0 = time.thread_time()
+            t0 = time.perf_counter()
+            fn()
+            wall = time.perf_counter() - t0
+            await pilot.pause(0.05)  # the update timer repaints meanwhile
+            return wall, time.thread_time() - c0
+
+        idle = [(await cpu(lambda: None))[1] for _ in range(max(10, n // 2))]
+        out["nothing (the pause alone)"] = ([], idle)
+
+        def one_run() -> Snapshot:
+            store_runs.heartbeat(writer, run_id)
+            return reader.snapshot()
+
+        reversed_ = base._replace(pipelines=base.pipelines[::-1])
+        kinds: dict[str, Callable[[int], Snapshot]] = {
+            "1 run changed (a real read)": lambda _k: one_run(),
+            "every row's cells changed (+1 day)": lambda k: base._replace(at=base.at + k * DAY),
+            "rows reordered (rebuilt)": lambda k: reversed_ if k % 2 else base,
+        }
+        for kind, make in kinds.items():
+            walls, cpus = [], []
+            screen.show(base)
+            await pilot.pause(0.05)
+            for k in range(1, n + 4):
+                snap = make(k)
+                wall, used = await cpu(partial(screen.show, snap))
+                if k > 3:
+                    walls.append(wall)
+                    cpus.append(used)
+            out[kind] = (walls, cpus)
+        screen.show(base)
+    writer.close()
+    reader.close()
+    return out
+
+
+def measure_show(
+    store: Path, config: Config, n: int, snap_times: dict[str, list[float]]
+) -> list[Figure]:
+    print(f"\n2. one refresh: DashboardScreen.show(snapshot) in run_test(80x24), x{n}", flush=True)
+    run_id = int(snap_times["run"][0])
+    got = asyncio.run(show_times(store, config, n, run_id))
+    idle = median(got["nothing (the pause alone)"][1])
+    figures = []
+    for kind, (walls, cpus) in got.items():
+        if not walls:
+            continue
+        figures.append(Figure(f"2. show(), {kind}: median", median(walls), note=spread(walls)))
+        figures.append(
+            Figure(
+                f"2. show() + repaint, main-thread CPU, {kind}: median",
+                median(cpus) - idle,
+                note=f"p99 {ms(percentile(cpus, 99) - idle)}; {ms(idle)} of idle CPU subtracted",
+            )
+        )
+    changed = snap_times["changed"]
+    typical = got["1 run changed (a real read)"]
+    rebuilt = got["rows reordered (rebuilt)"]
+    figures.append(
+        Figure(
+            "2. ONE REFRESH, 1 run changed: snapshot() + show(), medians",
+            median(changed) + median(typical[0]),
+            target=TARGET_REFRESH,
+            note=f"{ms(median(changed))} + {ms(median(typical[0]))}",
+        )
+    )
+    figures.append(
+        Figure(
+            "2. one refresh, 1 run changed, with the repaint (CPU), medians",
+            median(changed) + median(typical[1]) - idle,
+            target=TARGET_REFRESH,
+        )
+    )
+    figures.append(
+        Figure(
+            "2. one refresh, rows reordered, with the repaint (CPU), medians",
+            median(changed) + median(rebuilt[1]) - idle,
+            target=TARGET_REFRESH,
+            note="what a refresh costs when a pipeline changes state (rows move)",
+        )
+    )
+    return figures
+
+
+# -- 3. event-loop lag ----------------------------------------------------------------------------
+
+
+class TimedConsole(Console):
+    """A Console that records how long each ``snapshot()`` took (in the worker thread)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.times: list[float] = []
+        self.changed: list[int] = []
+
+    def snapshot(self) -> Snapshot:
+        t0 = time.perf_counter()
+        snap = super().snapshot()
+        self.times.append(time.perf_counter() - t0)
+        if self._dashboard is not None:
+            self.changed.append(self._dashboard.last_read_changed)
+        return snap
+
+
+class Timeline:
+    """When things happened on the event loop's side: GC passes and ``_show`` calls."""
+
+    def __init__(self) -> None:
+        self.gc: list[tuple[float, float, int]] = []  # (start, end, generation)
+        self.gc_cpu: list[float] = []  # CPU time of each pass (thread time)
+        self.shows: list[tuple[float, float]] = []
+        self._gc_start = (0.0, 0.0)
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        if phase == "start":
+            self._gc_start = (now, cpu)
+        else:
+            self.gc.append((self._gc_start[0], now, int(info["generation"])))
+            self.gc_cpu.append(cpu - self._gc_start[1])
+
+    def inside(
+        self, spans: Sequence[tuple[float, float]], start: float, end: float
+    ) -> tuple[int, float]:
+        """How many of ``spans`` overlap ``[start, end]`` and for how long in all."""
+        hits = [(max(a, start), min(b, end)) for a, b in spans if a < end and b > start]
+        return len(hits), sum(b - a for a, b in hits)
+
+
+async def lags(seconds: float, app: Any) -> tuple[list[float], list[tuple[float, float]], int]:
+    """How late each ``sleep(10 ms)`` woke (and its window), and how many snapshots landed."""
+    out: list[float] = []
+    windows: list[tuple[float, float]] = []
+    landed = 0
+    last = app.snapshot
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        await asyncio.sleep(LAG_SLEEP)
+        t1 = time.perf_counter()
+        out.append(max(0.0, t1 - t0 - LAG_SLEEP))
+        windows.append((t0, t1))
+        if app.snapshot is not last:
+            landed += 1
+            last = app.snapshot
+    return out, windows, landed
+
+
+@dataclass
+class LagRun:
+    idle: list[float]
+    busy: list[float]
+    windows: list[tuple[float, float]]
+    landed: int
+    reads: list[float]
+    changed: list[int]
+    title: str
+    timeline: Timeline
+    started: float
+    objects: int
+
+
+async def lag_run(
+    store: Path,
+    config: Config,
+    *,
+    seconds: float,
+    baseline: float,
+    every: float,
+    run_id: int,
+    freeze: bool,
+) -> LagRun:
+    from opstui.tui.app import OpstuiApp
+
+    timeline = Timeline()
+
+    class App(OpstuiApp):
+        def _show(self, screen: Any, snap: Snapshot, extra: Any) -> None:
+            t0 = time.perf_counter()
+            super()._show(screen, snap, extra)
+            timeline.shows.append((t0, time.perf_counter()))
+
+    app = App(store, config, refresh=every, poll=False)
+    reader = TimedConsole(store, config, clock=app.clock)
+    app.reader = reader
+    # Made before run_test: multiprocessing starts its resource tracker with
+    # this process's stderr, which Textual replaces while the app runs.
+    beater = Beater(store, run_id, every)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_refresh(app, pilot)
+        app.paused = True
+        await pilot.pause(0.1)
+        idle, _, _ = await lags(baseline, app)
+        if freeze:
+            gc.collect()
+            gc.freeze()  # what the app could do after its first frame
+        objects = len(gc.get_objects())
+        app.paused = False
+        reads_before = len(reader.times)
+        gc.callbacks.append(timeline.on_gc)
+        try:
+            with beater:
+                started = time.perf_counter()
+                busy, windows, landed = await lags(seconds, app)
+        finally:
+            gc.callbacks.remove(timeline.on_gc)
+            gc.unfreeze()
+        screen = app.dashboard()
+        title = str(screen.query_one("#panel-pipelines").border_title)
+    return LagRun(
+        idle,
+        busy,
+        windows,
+        landed,
+        reader.times[reads_before:],
+        reader.changed[reads_before:],
+        title,
+        timeline,
+        started,
+        objects,
+    )
+
+
+def measure_lag(store: Path, config: Config, args: argparse.Namespace, run_id: int) -> list[Figure]:
+    every = 0.25
+    print(
+        f"\n3. event-loop lag: run_test(80x24), refresh every {every} s for {args.lag_seconds} s, "
+        f"1 run changed every {every} s by another process; first {args.lag_baseline} s paused",
+        flush=True,
+    )
+    got = asyncio.run(
+        lag_run(
+            store,
+            config,
+            seconds=args.lag_seconds,
+            baseline=args.lag_baseline,
+            every=every,
+            run_id=run_id,
+            freeze=args.gc_freeze,
+        )
+    )
+    idle, busy, reads = got.idle, got.busy, got.reads
+    tl = got.timeline
+    expected = args.lag_seconds / every
+    print(
+        f"   {len(busy)} wake-ups; {len(reads)} reads ({expected:.0f} ticks), {got.landed} "
+        f"snapshots reached the app; pipelines re-read per read: {sorted(set(got.changed))}; "
+        f"panel title at the end: {got.title}"
+    )
+    shows = [b - a for a, b in tl.shows]
+    full_gc = [(a, b) for a, b, g in tl.gc if g == 2]
+    full_cpu = [c for (_, _, g), c in zip(tl.gc, tl.gc_cpu, strict=True) if g == 2]
+    print(
+        f"   _show() on the loop: {len(shows)} calls, median {ms(median(shows))}, "
+        f"max {ms(max(shows, default=math.nan))}; GC passes: {len(tl.gc)}, of them "
+        f"{len(full_gc)} full (gen 2), max {ms(max((b - a for a, b in full_gc), default=0.0))} "
+        f"(CPU: median {ms(median(full_cpu))}, max {ms(max(full_cpu, default=0.0))}); "
+        f"{got.objects:,} objects tracked by the GC"
+        + (" (after gc.freeze(): --gc-freeze)" if args.gc_freeze else "")
+    )
+    print("   the 5 longest wake-ups, and what overlapped them:")
+    worst = sorted(range(len(busy)), key=lambda i: -busy[i])[:5]
+    for i in sorted(worst):
+        a, b = got.windows[i]
+        n_show, t_show = tl.inside(tl.shows, a, b)
+        n_gc, t_gc = tl.inside([(x, y) for x, y, _ in tl.gc], a, b)
+        gens = sorted({g for x, y, g in tl.gc if x < b and y > a})
+        print(
+            f"     at {a - got.started:6.2f} s: {ms(busy[i]):>9} late; _show {n_show}x "
+            f"{ms(t_show)}; GC {n_gc}x {ms(t_gc)} (generations {gens}); the rest "
+            f"{ms(max(0.0, busy[i] - t_show - t_gc))} (repaint, other callbacks, the GIL)"
+        )
+    return [
+        Figure(
+            f"3. lag while refreshing every {every} s: p99",
+            percentile(busy, 99),
+            target=TARGET_LAG,
+            note=f"p50 {ms(median(busy))}, max {ms(max(busy))}; {len(busy)} wake-ups",
+        ),
+        Figure("3. lag while refreshing: p50", median(busy)),
+        Figure("3. lag while refreshing: max", max(busy)),
+        Figure(
+            "3. lag, refresh paused (the floor): p99",
+            percentile(idle, 99),
+            note=f"p50 {ms(median(idle))}, max {ms(max(idle))}",
+        ),
+        Figure(
+            "3. snapshot() in the worker thread meanwhile: median",
+            median(reads),
+            note=f"{spread(reads)}; {len(reads)} reads",
+        ),
+        Figure(
+            "3. _show() on the event loop meanwhile: median",
+            median(shows),
+            note=f"{spread(shows)}; full GC passes {len(full_gc)}",
+        ),
+    ]
+
+
+# -- 4. memory ----------------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition(":")
+        out[key] = value.strip()
+    return out
+
+
+def kb_to_mb(value: str) -> float:
+    return int(value.split(maxsplit=1)[0]) / 1024
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of ``(x, y)`` points; NaN with fewer than two."""
+    if len(points) < 2:
+        return math.nan
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else math.nan
+
+
+def measure_memory(
+    store: Path,
+    config: Path,
+    pipelines: int,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    *,
+    run_id: int,
+) -> list[Figure]:
+    needle = f"Pipelines ({pipelines})"
+    command = opstui_command(sys.executable, store, config, "--refresh", "1")
+    total = args.minutes * 60
+    print(
+        f"\n4. memory: {command}\n   in tmux 80x24 for {args.minutes:g} min, VmRSS every "
+        f"{args.sample_every:g} s, 1 run changed per second by another process",
+        flush=True,
+    )
+    tmux = Tmux(env)
+    samples: list[tuple[float, float, int]] = []  # (seconds, RSS MB, threads)
+    try:
+        started = time.perf_counter()
+        tmux.start(command)
+        pid = tmux.pane_pid()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        if "opstui" not in cmdline:
+            raise SystemExit(f"the pane's process is not opstui: {cmdline}")
+        while needle not in tmux.screen():
+            if time.perf_counter() - started > args.timeout:
+                raise SystemExit(f"{needle!r} never showed:\n{tmux.screen()}")
+            time.sleep(0.05)
+        with Beater(store, run_id, 1.0):
+            t0 = time.perf_counter()
+            k = 0
+            while True:
+                status = proc_status(pid)
+                at = time.perf_counter() - t0
+                samples.append((at, kb_to_mb(status["VmRSS"]), int(status["Threads"])))
+                print(
+                    f"   {at / 60:5.1f} min  RSS {samples[-1][1]:6.1f} MB  "
+                    f"threads {samples[-1][2]}",
+                    flush=True,
+                )
+                k += 1
+                if k * args.sample_every > total + 1e-9:
+                    break
+                time.sleep(max(0.0, t0 + k * args.sample_every - time.perf_counter()))
+        status = proc_status(pid)
+        peak = kb_to_mb(status["VmHWM"])
+        cpu = sum(int(x) for x in Path(f"/proc/{pid}/stat").read_text().split()[13:15])
+        cpu_s = cpu / os.sysconf("SC_CLK_TCK")
+        screen = tmux.screen()
+    finally:
+        tmux.close()
+    alive = needle in screen
+    print(f"   the pane at the end{'' if alive else ' (NO DASHBOARD)'}:")
+    print("\n".join("   | " + line for line in screen.rstrip("\n").splitlines()))
+    points = [(t / 60, mb) for t, mb, _ in samples]
+    second_half = [p for p in points if p[0] >= points[-1][0] / 2]
+    first, last = samples[0][1], samples[-1][1]
+    span = samples[-1][0] / 60
+    return [
+        Figure(
+            f"4. RSS after {span:.1f} min of refreshing every 1 s",
+            last,
+            unit="MB",
+            target=TARGET_RSS_MB,
+            note=f"first sample {first:.1f} MB (when data showed); peak (VmHWM) {peak:.1f} MB",
+        ),
+        Figure(
+            "4. RSS slope, second half of the samples",
+            slope(second_half),
+            unit="MB/min",
+            # Half a minute (--quick) is all warm-up: no verdict on flatness.
+            target=TARGET_SLOPE if span >= 5 else None,
+            note=f"over all samples {slope(points):+.2f} MB/min; "
+            f"last - first {last - first:+.1f} MB",
+        ),
+        Figure(
+            "4. the console's CPU over the run, % of one core",
+            math.nan,
+            unit="s",
+            note=f"{cpu_s:.1f} s CPU in {span:.1f} min: "
+            f"{100 * cpu_s / max(1e-9, time.perf_counter() - started):.1f}% "
+            f"(threads {samples[0][2]} -> {samples[-1][2]})",
+        ),
+    ]
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def report(figures: Sequence[Figure]) -> int:
+    rows = []
+    missed = 0
+    for f in figures:
+        if f.target is None:
+            target = ratio = "-"
+        else:
+            target = f.shown(f.target)
+            ratio = f"{f.value / f.target:.2f}"
+            if f.value > f.target:
+                ratio += "  MISSED"
+                missed += 1
+        rows.append([f.label, f.shown(), target, ratio, f.note])
+    print("\nThe console: results")
+    print(table(["figure", "value", "target", "value/target", "note"], rows))
+    print(f"\n{missed} target(s) missed" if missed else "\nall targets met")
+    return missed
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
+    spec = QUICK if args.quick else Spec()
+    store = cached_store(spec, args.cache_dir)
+    print(f"store holds: {store_counts(store)}")
+    print("load average at the start: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    config_path = root / "opstui.toml"
+    config_path.write_text("# nothing configured: no endpoints, no models\n", encoding="utf-8")
+    config = load_config(config_path)
+    env = child_env(root, True)
+    print(f"child processes: bytecode cached in {env['PYTHONPYCACHEPREFIX']}")
+    figures: list[Figure] = []
+    parts = set(args.parts)
+    if "launch" in parts:
+        figures += measure_launch(store, config_path, spec.pipelines, env, args)
+    if "refresh" in parts:
+        snap_figures, snap_times = measure_snapshot(store, config, args.iterations, args.cold_opens)
+        run_id = int(snap_times["run"][0])
+        figures += snap_figures
+        figures += measure_show(store, config, args.iterations, snap_times)
+    else:
+        console = Console(store, config)
+        run_id = pick_run(console.snapshot())
+        console.close()
+    if "lag" in parts:
+        figures += measure_lag(store, config, args, run_id)
+    if "memory" in parts:
+        figures += measure_memory(store, config_path, spec.pipelines, env, args, run_id=run_id)
+    report(figures)
+    print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    return 0  # a benchmark: missed targets are printed, not failed
+
+
+PARTS = ("launch", "refresh", "lag", "memory")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small store, short runs")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--launches", type=int, default=5, help="timed launches in tmux")
+    parser.add_argument("--cli-runs", type=int, default=9, help="per start-up subprocess figure")
+    parser.add_argument("--iterations", type=int, default=50, help="per in-process figure")
+    parser.add_argument("--cold-opens", type=int, default=3)
+    parser.add_argument("--lag-seconds", type=float, default=30.0)
+    parser.add_argument("--lag-baseline", type=float, default=10.0, help="seconds, paused")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="lag part: gc.freeze() once the first frame is up (what the app could do)",
+    )
+    parser.add_argument("--minutes", type=float, default=10.0, help="of the memory run")
+    parser.add_argument("--sample-every", type=float, default=30.0, help="seconds, memory run")
+    parser.add_argument("--timeout", type=float, default=60.0, help="for a launch to show data")
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to measure"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None and {"launch", "memory"} & set(args.parts):
+        print("tmux is not installed (apt-get install tmux)", file=sys.stderr)
+        return 2
+    if args.quick:
+        args.launches = min(args.launches, 3)
+        args.cli_runs = min(args.cli_runs, 3)
+        args.iterations = min(args.iterations, 20)
+        args.cold_opens = min(args.cold_opens, 2)
+        args.lag_seconds = min(args.lag_seconds, 5.0)
+        args.lag_baseline = min(args.lag_baseline, 2.0)
+        args.minutes = min(args.minutes, 0.5)
+        args.sample_every = min(args.sample_every, 5.0)
+    return in_workdir(args.keep, lambda root: run(args, root), prefix="opstui-bench-tui-")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
