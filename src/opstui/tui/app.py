@@ -128,8 +128,8 @@ class OpstuiApp(App[None]):
         from opstui.drift_job import compute_drift
 
         snap = self.snapshot
-        if snap is None or self.paused:
-            return
+        if snap is None or self.paused or not snap.models:
+            return  # (before importing numpy and scikit-learn for nothing)
         try:
             with Store(self.store_path, create=False) as store:
                 for m in snap.models:
@@ -399,10 +399,11 @@ class OpstuiApp(App[None]):
 def _short(path: Path) -> str:
     """The store's path as short as it reads unambiguously: relative to here if below it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        label = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         parts = path.resolve().parts
-        return str(path) if len(parts) <= 3 else f"…/{parts[-2]}/{parts[-1]}"
+        label = str(path) if len(parts) <= 3 else f"…/{parts[-2]}/{parts[-1]}"
+    return label if len(label) <= 32 else f"…{label[-31:]}"
 
 
 def jump_targets(snap: Snapshot) -> list[tuple[str, str]]:

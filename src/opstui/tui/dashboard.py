@@ -17,6 +17,7 @@ from opstui.timeutil import clock_time, human_age, human_duration
 from opstui.tui.render import (
     ENDPOINT_STYLE,
     SEVERITY_STYLE,
+    age,
     burn,
     pct,
     safe,
@@ -59,7 +60,7 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
                     stage_bar(run, width=12),
                     status_text(run.status),
                     safe(failed.name) if failed else "",
-                    human_age(now - ended),
+                    age(now - ended),
                     human_duration(run.duration(now)),
                     run.trigger if run.trigger in TRIGGER_SHOWN else dim(run.trigger),
                 ),
@@ -74,7 +75,7 @@ def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
         if needle and needle not in e.name.lower():
             continue
         ratio = e.ratios.get("5m")
-        age = human_age(snap.at - e.last_success_at) if e.last_success_at is not None else "never"
+        data_age = age(snap.at - e.last_success_at) if e.last_success_at is not None else "never"
         rows.append(
             (
                 f"endpoint:{e.name}",
@@ -84,7 +85,7 @@ def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
                     pct(ratio),
                     sparkline(e.history, 8),
                     burn(e.burn.get("1h")),
-                    age,
+                    data_age,
                 ),
             )
         )
@@ -119,7 +120,7 @@ def event_rows(snap: Snapshot) -> list[Row]:
         (
             f"event:{i}",
             (
-                human_age(snap.at - e.ts),
+                age(snap.at - e.ts),
                 Text(safe(e.text), style=SEVERITY_STYLE.get(e.severity, "")),
             ),
         )
@@ -161,6 +162,8 @@ class Panel(Vertical):
 
 
 class StatusLine(Static):
+    shown: Text | None = None
+
     DEFAULT_CSS = """
     StatusLine { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
@@ -207,7 +210,7 @@ class DashboardScreen(Screen[None]):
                 ("name", "MODEL"),
                 ("deployed", "DEPLOYED"),
                 ("drift", "DRIFT"),
-                ("features", "DRIFTED"),
+                ("features", "FEATURES"),
                 ("flag", ""),
             ],
             id="models",
@@ -253,7 +256,12 @@ class DashboardScreen(Screen[None]):
                 table.show(rows)
             self.query_one(f"#panel-{panel}", Panel).freshness(snap, shown, total)
         self._layout()
-        self.query_one("#status", StatusLine).update(self.headline(snap))
+        line = self.headline(snap)
+        status = self.query_one("#status", StatusLine)
+        if line != getattr(status, "shown", None):
+            # One line of fixed height: no re-layout of the screen for it.
+            status.update(line, layout=False)
+            status.shown = line
 
     def on_resize(self) -> None:
         self._layout()

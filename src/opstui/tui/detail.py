@@ -20,11 +20,12 @@ from opstui.console import Console
 from opstui.errors import OpstuiError
 from opstui.store.history import get_run, run_history, stage_logs
 from opstui.store.rows import LogLine, RunRow, StageRow
-from opstui.timeutil import human_age, human_duration
+from opstui.timeutil import human_duration
 from opstui.tui.dashboard import Panel
 from opstui.tui.render import (
     ENDPOINT_STYLE,
     STATUS_STYLE,
+    age,
     burn,
     chart,
     pct,
@@ -195,7 +196,7 @@ class PipelineScreen(Detail):
                         status_text(r.status),
                         stage_bar(r, width=14),
                         r.trigger,
-                        human_age(now - (r.finished_at or r.started_at or r.created_at)),
+                        age(now - (r.finished_at or r.started_at or r.created_at)),
                         human_duration(r.duration(now)),
                     ),
                 )
@@ -413,7 +414,7 @@ class ModelScreen(Detail):
                         d.environment[:4],
                         d.version,
                         f"{d.action} {safe(d.actor) or ''}".strip(),
-                        human_age(now - d.deployed_at),
+                        age(now - d.deployed_at),
                     ),
                 )
                 for d in data.deployments
@@ -448,7 +449,7 @@ class ModelScreen(Detail):
                         "-" if v is None or v.value is None else f"{v.value:.3f}",
                         "-" if v is None or v.threshold is None else f"{v.threshold:g}",
                         Text("DRIFT", style="bold red") if f.drifted else dim("ok"),
-                        human_age(now - since) if since else "",
+                        age(now - since) if since else "",
                         safe(f.problem or "; ".join(f.notes))[:40],
                     ),
                 )
@@ -638,7 +639,7 @@ class AuditScreen(Detail):
                 (
                     str(a.id),
                     (
-                        human_age(now - a.ts),
+                        age(now - a.ts),
                         safe(a.actor),
                         a.action,
                         safe(a.target),

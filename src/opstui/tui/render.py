@@ -15,6 +15,7 @@ from rich.text import Text
 
 from opstui.store import status as st
 from opstui.store.rows import RunRow
+from opstui.timeutil import human_age
 
 # Theme variables resolve these in the app's CSS; here they are Rich styles
 # that hold in 16 colours (the ANSI names map onto any palette).
@@ -51,6 +52,11 @@ def safe(text: str | None) -> str:
         return ""
     text = text.replace("\t", "    ").replace("\n", " ")
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def age(seconds: float | None) -> str:
+    """``42s``: an age in a column headed AGE (the "ago" would cost every row 4 cells)."""
+    return human_age(seconds).removesuffix(" ago")
 
 
 def status_text(status: str) -> Text:
