@@ -142,7 +142,7 @@ def _headless(world: World, layout: Layout, stop: threading.Event, duration: flo
             break
         stop.wait(min(1.0, remaining))
         for problem in set(world.problems()) - reported:
-            _say(f"stopped by itself: {problem}")
+            _say(f"error (it keeps going): {problem}")
             reported.add(problem)
 
 
@@ -173,6 +173,9 @@ def _console(world: World, layout: Layout, stop: threading.Event) -> None:
 def _shutdown(world: World, *, headless: bool) -> None:
     print("opstui demo: stopping (runs in flight are cancelled)…", file=sys.stderr, flush=True)
     cancelled = world.stop()
+    if not headless:  # a headless demo said them as they came
+        for problem in world.problems():
+            print(f"opstui demo: error while it ran: {problem}", file=sys.stderr)
     runs = ", ".join(map(str, cancelled))
     what = f"cancelled run {runs}; " if len(cancelled) == 1 else ""
     what = f"cancelled runs {runs}; " if len(cancelled) > 1 else what

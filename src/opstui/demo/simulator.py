@@ -92,20 +92,27 @@ class Simulator(threading.Thread):
         ]
 
     def run(self) -> None:
+        try:
+            self._schedule()
+        except Exception as exc:  # the store cannot be opened: said at the end
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _schedule(self) -> None:
         begin = time.monotonic()
         for job in self.jobs:
             job.due = begin + job.first / self.speed
-        try:
-            with Store(self.layout.store) as store:
-                while not self.stopping.is_set():
-                    now = time.monotonic()
-                    for job in self.jobs:
-                        if now >= job.due:
+        with Store(self.layout.store) as store:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                for job in self.jobs:
+                    if now >= job.due:
+                        try:
                             job.due = now + self.tick(store, job)
-                    wake = min(job.due for job in self.jobs)
-                    self.stopping.wait(max(0.05, min(wake - time.monotonic(), 1.0)))
-        except Exception as exc:  # reported by the world; the rest keeps running
-            self.error = f"{type(exc).__name__}: {exc}"[:300]
+                        except Exception as exc:  # said at the end; tried again next period
+                            self.error = f"{job.pipeline}: {type(exc).__name__}: {exc}"[:300]
+                            job.due = now + job.every / self.speed
+                wake = min(job.due for job in self.jobs)
+                self.stopping.wait(max(0.05, min(wake - time.monotonic(), 1.0)))
 
     def tick(self, store: Store, job: Job) -> float:
         """Start ``job``'s next run if it can; return seconds until it is due again."""

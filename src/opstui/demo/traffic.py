@@ -49,17 +49,23 @@ class Traffic(threading.Thread):
 
     def run(self) -> None:
         try:
-            with Store(self.layout.store) as store:
-                last = time.monotonic()
-                while True:
-                    now = time.monotonic()
-                    self.level = min(PLATEAU, self.level + GROWTH * (now - last) * self.speed)
-                    last = now
-                    self.record(store)
-                    if self.stopping.wait(batch_seconds(self.speed)):
-                        return
-        except Exception as exc:  # reported by the world; the rest keeps running
+            self._batches()
+        except Exception as exc:  # the store cannot be opened: said at the end
             self.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _batches(self) -> None:
+        with Store(self.layout.store) as store:
+            last = time.monotonic()
+            while True:
+                now = time.monotonic()
+                self.level = min(PLATEAU, self.level + GROWTH * (now - last) * self.speed)
+                last = now
+                try:
+                    self.record(store)
+                except Exception as exc:  # said at the end; the next batch tries again
+                    self.error = f"{type(exc).__name__}: {exc}"[:300]
+                if self.stopping.wait(batch_seconds(self.speed)):
+                    return
 
     def record(self, store: Store) -> None:
         columns = fraud.transactions(self.rng, BATCH_ROWS, self.level)

@@ -53,22 +53,29 @@ class DriftChecks(threading.Thread):
         self.error: str | None = None
 
     def run(self) -> None:
-        # scikit-learn and scipy load here, off the start path (1-3 s of imports).
+        try:
+            self._checks()
+        except Exception as exc:  # the store cannot be opened: said at the end
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _checks(self) -> None:
+        # scikit-learn and scipy load in this thread, off the start path.
         from opstui.drift_job import compute_drift
 
-        try:
-            with Store(self.layout.store) as store:
-                # The first check comes soon (the tour starts with drift to see),
-                # the rest every `every` seconds.
-                wait = min(DRIFT_FIRST, self.every)
-                while not self.stopping.wait(wait):
-                    wait = self.every
-                    for model in store_models.model_names(store):
-                        with contextlib.suppress(OpstuiError):  # no reference or data yet
-                            compute_drift(store, model, config=self.config)
-                            self.checks += 1
-        except Exception as exc:  # reported by the world; the rest keeps running
-            self.error = f"{type(exc).__name__}: {exc}"[:300]
+        with Store(self.layout.store) as store:
+            # The first check comes soon (the tour starts with drift to see),
+            # the rest every `every` seconds.
+            wait = min(DRIFT_FIRST, self.every)
+            while not self.stopping.wait(wait):
+                wait = self.every
+                for model in store_models.model_names(store):
+                    try:
+                        compute_drift(store, model, config=self.config)
+                        self.checks += 1
+                    except OpstuiError:
+                        continue  # no reference or no serving data yet: nothing to check
+                    except Exception as exc:  # said at the end; the next pass tries again
+                        self.error = f"{type(exc).__name__}: {exc}"[:300]
 
     def stop(self) -> None:
         self.stopping.set()
@@ -91,7 +98,6 @@ class World:
         self.traffic = Traffic(layout, speed=speed)
         self.drift = DriftChecks(layout, config, every=max(3.0, DRIFT_EVERY / speed))
         self.simulator = Simulator(layout, config, speed=speed, echo=echo)
-        self.echo = echo or (lambda line: None)
         self.started = False
 
     def start(self) -> None:
@@ -103,7 +109,7 @@ class World:
         self.simulator.start()
 
     def problems(self) -> list[str]:
-        """Parts that stopped by themselves (the others keep going)."""
+        """The last error of each part (a part keeps going after one)."""
         parts = {"simulator": self.simulator.error, "traffic": self.traffic.error,
                  "drift": self.drift.error, "poller": self.poller.error}  # fmt: skip
         return [f"{name}: {error}" for name, error in parts.items() if error]
