@@ -349,3 +349,38 @@ def test_a_retry_whose_runner_died_does_not_block_the_next(tmp_path: Path) -> No
     assert doc["status"] == "succeeded"
     with Store(tmp_path / "ops.db") as store:
         assert history.get_run(store, 2).status == st.LOST
+
+
+def test_a_stray_module_in_the_working_directory_cannot_break_a_detached_run(
+    tmp_path: Path,
+) -> None:
+    """`python -m` puts the working directory first on sys.path: an inspect.py
+    left there broke every detached run started from it (found running the
+    demo from /tmp). The runner is started with -P."""
+    import subprocess
+    import sys
+    import time
+
+    from opstui.store import Store
+    from opstui.store.history import run_history
+
+    (tmp_path / "inspect.py").write_text('raise SystemExit("the wrong inspect")\n')
+    (tmp_path / "opstui.toml").write_text(
+        'store = "ops.db"\n[pipelines.p]\nkind = "devops"\nstages = [{ name = "build", run = ["true"] }]\n'
+    )
+    # The CLI itself with -P too: this test is about the runner it spawns.
+    cli = subprocess.run(
+        [sys.executable, "-P", "-m", "opstui", "run", "p", "--yes", "--detach"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    deadline = time.monotonic() + 30
+    status = None
+    while time.monotonic() < deadline:
+        with Store(tmp_path / "ops.db") as store:
+            status = run_history(store, "p", limit=1)[0].status
+        if status not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    log = tmp_path / "ops.db.runner.log"
+    assert status == "succeeded", log.read_text() if log.exists() else status

@@ -557,3 +557,12 @@ async def test_the_command_palette_offers_every_action(tmp_path: Path) -> None:
             "Pause / resume refresh",
         ]  # fmt: skip
         assert [w for w in wanted if w not in titles] == []
+
+
+async def test_ctrl_c_quits_as_in_any_terminal_program(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.2)
+        assert not app.is_running

@@ -452,6 +452,9 @@ def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> N
     """
     argv = [
         sys.executable,
+        # -P: the operator's working directory is not put first on sys.path,
+        # so a stray inspect.py (or any module name) there cannot break the runner.
+        "-P",
         "-m",
         "opstui.runner",
         str(run_id),

@@ -43,6 +43,9 @@ class OpstuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *_bindings(),
         Binding("escape", "back", "Back", id="opstui.back", show=False),
+        # Operators press ctrl+c to leave a terminal program; Textual's default
+        # only tells them to press ctrl+q.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="opstui.interrupt"),
     ]
     CSS = """
     Screen { layers: base overlay; }
