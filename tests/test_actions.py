@@ -366,7 +366,8 @@ def test_a_stray_module_in_the_working_directory_cannot_break_a_detached_run(
 
     (tmp_path / "inspect.py").write_text('raise SystemExit("the wrong inspect")\n')
     (tmp_path / "opstui.toml").write_text(
-        'store = "ops.db"\n[pipelines.p]\nkind = "devops"\nstages = [{ name = "build", run = ["true"] }]\n'
+        'store = "ops.db"\n[pipelines.p]\nkind = "devops"\n'
+        'stages = [{ name = "build", run = ["true"] }]\n'
     )
     # The CLI itself with -P too: this test is about the runner it spawns.
     cli = subprocess.run(
