@@ -29,6 +29,7 @@ from opstui.errors import OpstuiError
 from opstui.sources.background import PollerThread
 from opstui.store import Store, history
 from opstui.store import models as store_models
+from opstui.store import runs as store_runs
 from opstui.store.dashboard import process_gone
 
 _HOST = socket.gethostname()
@@ -174,4 +175,15 @@ def stop_runs(layout: Layout, *, timeout: float) -> list[int]:
             for _, pid in _in_flight(store)[0]:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+        # A runner that died before it could record the cancel (signalled as it
+        # started, or killed above) leaves its run "running" with a dead pid;
+        # readers would show it lost. The demo stopped it: say so.
+        for run_id, status, host, runner in history.runs_in_flight(store):
+            gone = runner is None or process_gone(host, runner)
+            if status == "running" and host == _HOST and gone:
+                store_runs.finish_run(
+                    store, run_id, status="cancelled", message="stopped with the demo"
+                )
+                if run_id not in cancelled:
+                    cancelled.append(run_id)
     return cancelled
