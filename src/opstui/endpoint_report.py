@@ -102,15 +102,22 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
     return reports
 
 
-def _latency(store: Store, source: str, now: float) -> tuple[float | None, float | None]:
-    window = WINDOWS["5m"]
-    buckets = {
+def _latency_buckets(
+    store: Store, source: str, start: float, end: float
+) -> dict[float, list[tuple[float, float]]]:
+    """The histogram's cumulative bucket counters in a window, by upper bound."""
+    return {
         float(s.labels["le"]): points(
-            store, source, "latency_bucket", s.labels, start=now - window - 60, end=now
+            store, source, "latency_bucket", s.labels, start=start, end=end
         )
         for s in find_series(store, source, "latency_bucket")
         if "le" in s.labels
     }
+
+
+def _latency(store: Store, source: str, now: float) -> tuple[float | None, float | None]:
+    window = WINDOWS["5m"]
+    buckets = _latency_buckets(store, source, now - window - 60, now)
     if not buckets:
         return None, None
     return (
@@ -176,13 +183,7 @@ def endpoint_history(
             requests[w] = increase(total, now - WINDOWS[w], now)
             errors[w] = increase(bad, now - WINDOWS[w], now)
         if ep.latency:
-            buckets = {
-                float(s.labels["le"]): points(
-                    store, ep.source, "latency_bucket", s.labels, start=start, end=now
-                )
-                for s in find_series(store, ep.source, "latency_bucket")
-                if "le" in s.labels
-            }
+            buckets = _latency_buckets(store, ep.source, start, now)
             latency = tuple(latency_quantile(buckets, 0.99, t - 60, t) for t in steps)
             unit = "s (p99)"
     if not latency:
