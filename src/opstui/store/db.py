@@ -5,13 +5,26 @@ SQLite file. WAL lets readers run while one writer writes; a busy timeout plus
 ``BEGIN IMMEDIATE`` makes writers queue instead of failing, so "database is
 locked" never reaches an operator unless a writer holds the lock for longer
 than ``busy_timeout`` (then ``StoreBusy`` says so, with the fix).
+
+Every other way a write can fail (disk full, a read-only file or directory,
+an I/O error) becomes one ``StoreError`` line naming the store, the cause and
+the fix; a transaction either commits whole or not at all, so what was
+committed before stays committed. A store deleted or replaced under an open
+connection is the silent one: SQLite goes on writing into the unlinked inode
+and every write "succeeds". ``Store.write`` compares the file at the path with
+the one it opened before each commit and raises ``StoreGone`` instead.
+
+A new store is created owner-only (0600); SQLite gives its ``-wal`` and
+``-shm`` the main file's mode, whatever the umask.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import os
+import shutil
 import socket
 import sqlite3
 import threading
@@ -45,6 +58,63 @@ class StoreBusy(StoreError):
     """Another process held the write lock for longer than the busy timeout."""
 
 
+class StoreWriteFailed(StoreError):
+    """A write failed in a way retrying soon will not fix (an I/O error).
+
+    Long-running writers (the poller, ``drift --watch``, the Tracker, the
+    runner) stop on it, and on ``StoreGone``, instead of retrying for ever;
+    only ``StoreBusy`` is worth waiting out.
+    """
+
+
+class StoreFull(StoreWriteFailed):
+    """The disk (or the file-size limit) is full: the transaction was rolled back."""
+
+
+class StoreReadOnly(StoreWriteFailed):
+    """The store file, its -wal/-shm, or its directory is not writable by this user."""
+
+
+class StoreGone(StoreError):
+    """The file at the store's path is no longer the one this connection opened.
+
+    Deleted, moved away, or replaced (renamed over, restored from a backup):
+    SQLite keeps writing into the old inode, which no reader will ever see.
+    """
+
+    def __init__(self, path: Path, how: str, *, unwritten: str = "the write in progress") -> None:
+        self.path = path
+        self.how = how
+        super().__init__(
+            f"run store {path} was {how} while this process was using it "
+            f"(not written: {unwritten})",
+            hint="nothing more goes to the old file; restart with --store pointing at "
+            "the store (a new one is created if none is there)",
+        )
+
+    def not_written(self, what: str) -> StoreGone:
+        """The same error, saying what the caller lost (``"37 polls"``)."""
+        return StoreGone(self.path, self.how, unwritten=what)
+
+
+#: Errors after which a long-running writer stops: retrying cannot help soon.
+FATAL_WRITE_ERRORS: tuple[type[StoreError], ...] = (StoreGone, StoreWriteFailed)
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path`` now, or None if there is none.
+
+    The connection's own descriptor cannot be asked (SQLite does not expose
+    it, and opening one of ours is ruled out, see ``_check_file``), so the
+    identity is taken from the path right after connecting and compared later.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def local_actor() -> str:
     """``user@host`` for audit rows and run actors."""
     try:
@@ -68,6 +138,7 @@ def _check_file(path: Path, *, create: bool) -> None:
                 "or point --store / OPSTUI_STORE at an existing store",
             )
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_owner_only(path)
         return
     # Whether it is SQLite is left to SQLite itself (see ``connect``). Reading
     # the header here would be wrong: closing any descriptor of the database
@@ -75,6 +146,183 @@ def _check_file(path: Path, *, create: bool) -> None:
     # of a connection already open (a second Store in the same process), and
     # SQLite would then delete the WAL under that connection and corrupt it.
     # https://www.sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the empty store file 0600 before SQLite opens it.
+
+    SQLite would create it 0644 minus the umask: runs, logs and endpoint
+    replies readable by every user of the host. It gives the -wal and -shm it
+    creates later exactly the main file's mode (and owner), so they follow.
+    ``O_EXCL`` makes this a no-op for a store someone else just created, and
+    the descriptor closed here is of a brand-new inode no connection of this
+    process has locked yet (see the POSIX-lock note in ``_check_file``).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise _os_error(path, exc, "create") from exc
+    try:
+        # The umask only narrows the mode given to open(); 0600 exactly
+        # keeps it writable by its owner even under an odd umask like 0o277.
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _os_error(path: Path, exc: OSError, doing: str) -> StoreError:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StoreReadOnly(
+            f"cannot {doing} run store {path}: its directory {path.parent} is not writable "
+            f"by this user ({exc.strerror})",
+            hint="make the directory writable, or pass --store a path in a writable one",
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(
+            f"cannot {doing} run store {path}: the disk is full ({exc.strerror})",
+            hint=f"free space on the filesystem of {path.parent} (df -h {path.parent})",
+        )
+    return StoreError(f"cannot {doing} run store {path}: {exc.strerror or exc}")
+
+
+# SQLite's primary result codes (the low byte of an extended code).
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+_SQLITE_READONLY_DIRECTORY = 1544
+_SQLITE_IOERR_WRITE = 778
+
+
+def _writable(path: Path) -> bool:
+    # Only to pick the right words; SQLite's error code says that writing failed.
+    return not path.exists() or os.access(path, os.W_OK)
+
+
+def explain(
+    path: Path, exc: sqlite3.Error, *, doing: str = "write", busy_timeout: float | None = None
+) -> StoreError | None:
+    """The operator's line for an SQLite error on ``path``; None for a bug (a bad SQL).
+
+    ``doing`` is what failed ("write", "open"): a failed write was rolled
+    back whole, so the line says what was committed stays committed.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = str(exc)
+    primary = code & 0xFF if isinstance(code, int) else None
+    kept = (
+        "everything committed before stays committed, this write was rolled back"
+        if doing == "write"
+        else "nothing was changed"
+    )
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text or "busy" in text:
+        waited = "" if busy_timeout is None else f" for {busy_timeout:.0f}s"
+        return StoreBusy(
+            f"run store {path} stayed locked{waited}",
+            hint="another process holds a long write; retry, or find it with `fuser`",
+        )
+    limit = _file_size_limit() if primary in (_SQLITE_FULL, _SQLITE_IOERR) else None
+    if limit is not None and (primary == _SQLITE_FULL or code == _SQLITE_IOERR_WRITE):
+        # A short write past RLIMIT_FSIZE reads as "full", a refused one
+        # (EFBIG) as an I/O error: either way the limit is what to raise.
+        return StoreFull(
+            f"cannot {doing} run store {path}: a file reached this process's file-size limit "
+            f"of {limit} bytes ({text}); {kept}",
+            hint="raise the limit (ulimit -f) and run the command again",
+        )
+    if primary == _SQLITE_FULL or (primary == _SQLITE_IOERR and _disk_full(path)):
+        return StoreFull(
+            f"cannot {doing} run store {path}: the disk is full ({text}); {kept}",
+            hint=f"free space on the filesystem of {path.parent} (df -h {path.parent}) "
+            "and run the command again",
+        )
+    if primary in (_SQLITE_READONLY, _SQLITE_CANTOPEN):
+        directory = path.parent
+        if _read_only_fs(directory):
+            return StoreReadOnly(
+                f"cannot {doing} run store {path}: its filesystem is mounted read-only ({text})",
+                hint="remount it read-write, or copy the store to a writable filesystem "
+                "and pass --store",
+            )
+        if code == _SQLITE_READONLY_DIRECTORY or (
+            not _writable(directory) and (primary == _SQLITE_CANTOPEN or not _sidecars_exist(path))
+        ):
+            return StoreReadOnly(
+                f"cannot {doing} run store {path}: its directory {directory} is not writable "
+                f"by this user, and SQLite must create {path.name}-wal and {path.name}-shm "
+                f"there ({text})",
+                hint="make the directory writable, or copy the store to a writable one "
+                "and pass --store",
+            )
+        if primary == _SQLITE_READONLY:
+            culprits = [p for p in _store_files(path) if not _writable(p)]
+            named = ", ".join(str(p) for p in culprits) or str(path)
+            return StoreReadOnly(
+                f"cannot {doing} run store {path}: {named} is read-only for this user "
+                f"({text}); nothing was changed",
+                hint=f"chmod u+w it, or run as its owner (uid {_owner(path)})",
+            )
+        return StoreError(f"cannot {doing} run store {path}: {text}")
+    if primary == _SQLITE_IOERR:
+        return StoreWriteFailed(
+            f"cannot {doing} run store {path}: I/O error ({text}, "
+            f"{getattr(exc, 'sqlite_errorname', 'SQLITE_IOERR')}); {kept}",
+            hint="check the disk and the filesystem (dmesg), then run the command again",
+        )
+    if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return NotAStore(
+            f"run store {path} is damaged ({text})",
+            hint="restore it from a backup, or salvage it with `sqlite3 STORE .recover`",
+        )
+    return None
+
+
+def _store_files(path: Path) -> list[Path]:
+    return [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+
+
+def _sidecars_exist(path: Path) -> bool:
+    return all(p.exists() for p in _store_files(path)[1:])
+
+
+def _read_only_fs(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _owner(path: Path) -> str:
+    try:
+        return str(path.stat().st_uid)
+    except OSError:
+        return "?"
+
+
+def _disk_full(path: Path) -> bool:
+    # Some full-disk paths come back as an I/O error (creating the 32 KiB
+    # -shm, a short write of the WAL's header): say what it really is. Under
+    # 1 MiB free, "full" is what an operator needs to hear.
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 20
+    except OSError:
+        return False
+
+
+def _file_size_limit() -> int | None:
+    """RLIMIT_FSIZE if this process has one (``ulimit -f``), else None."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def connect(
@@ -95,7 +343,8 @@ def connect(
             p, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open run store {p}: {exc}") from exc
+        explained = explain(p, exc, doing="open", busy_timeout=busy_timeout)
+        raise explained or StoreError(f"cannot open run store {p}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -126,12 +375,8 @@ def connect(
                 f"{p} is not a usable SQLite database ({exc})",
                 hint="it was left untouched; point --store at a run store or a new path",
             ) from exc
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StoreBusy(
-                f"run store {p} stayed locked for {busy_timeout:.0f}s",
-                hint="another process holds a long write; retry, or find it with `fuser`",
-            ) from exc
-        raise StoreError(f"cannot open run store {p}: {exc}") from exc
+        explained = explain(p, exc, doing="open", busy_timeout=busy_timeout)
+        raise explained or StoreError(f"cannot open run store {p}: {exc}") from exc
     except BaseException:
         conn.close()
         raise
@@ -157,6 +402,12 @@ class Store:
         self.busy_timeout = busy_timeout
         self.clock = clock
         self.conn = connect(self.path, create=create, busy_timeout=busy_timeout)
+        #: The file this connection opened, compared with the path's before
+        #: every commit (a stat, ~1-2 µs) and by ``check_same_file``.
+        self.identity = file_identity(self.path)
+        if self.identity is None:  # gone between SQLite's open and the stat
+            self.conn.close()
+            raise StoreGone(self.path, "deleted or moved away", unwritten="nothing yet")
         self.lock = threading.RLock()
         #: Commits made through this connection. ``PRAGMA data_version`` only
         #: moves for other connections' commits; readers add this to notice ours.
@@ -183,18 +434,27 @@ class Store:
         with self.lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise self._busy(exc) from exc
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from exc
             tx = Transaction(self.conn)
             try:
                 yield tx
+                # Checked last, with the write lock held: a store deleted or
+                # replaced during the transaction's body is caught too, and
+                # nothing goes into a file no reader will see again.
+                self.check_same_file()
                 self.conn.execute("COMMIT")
                 self.local_commits += 1
             except BaseException as exc:
                 if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise self._busy(exc) from exc
+                    # A failed commit (disk full) may have rolled back itself;
+                    # a failing rollback must not hide the error that matters.
+                    with contextlib.suppress(sqlite3.Error):
+                        self.conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    explained = explain(self.path, exc, busy_timeout=self.busy_timeout)
+                    if explained is not None:
+                        raise explained from exc
                 raise
 
     @contextlib.contextmanager
@@ -213,13 +473,27 @@ class Store:
             version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
             return version, self.local_commits
 
-    def _busy(self, exc: Exception) -> StoreError:
-        if "locked" in str(exc) or "busy" in str(exc):
-            return StoreBusy(
-                f"run store {self.path} stayed locked for {self.busy_timeout:.0f}s",
-                hint="another process holds a long write; retry, or find it with `fuser`",
-            )
-        return StoreError(f"cannot write run store {self.path}: {exc}")
+    def gone(self) -> str | None:
+        """How the file at ``path`` stopped being this connection's, or None if it still is.
+
+        A stat of the path: cheap enough for every write and every refresh
+        of a long-running reader (a connection left on a replaced file reads
+        stale data as if all were well).
+        """
+        now = file_identity(self.path)
+        if now == self.identity:
+            return None
+        return "deleted or moved away" if now is None else "replaced by another file"
+
+    def check_same_file(self) -> None:
+        """Raise ``StoreGone`` if the store's file was deleted or replaced since it was opened."""
+        how = self.gone()
+        if how is not None:
+            raise StoreGone(self.path, how)
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        explained = explain(self.path, exc, busy_timeout=self.busy_timeout)
+        return explained or StoreError(f"cannot write run store {self.path}: {exc}")
 
 
 class Transaction:
