@@ -9,6 +9,7 @@ including the tracker inside a user's pipeline, can read the config cheaply.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -115,11 +116,21 @@ _NUMBER = (int, float)
 _ARGV = Spec((list,), "a list of strings", required=True, check=_check_argv)
 _ENV = Spec((dict,), "a table of strings", check=_check_env)
 _SECONDS = Spec(_NUMBER, "a number of seconds", minimum=0.001)
+_PASS_SECRETS = Spec(
+    (list,),
+    'a list of environment variable names (["WEB_API_TOKEN"])',
+    check=lambda v: (
+        None
+        if all(isinstance(x, str) and re.fullmatch(r"\w+", x) for x in v)
+        else 'a list of environment variable names (["WEB_API_TOKEN"])'
+    ),
+)
 _COMMAND = {
     "run": _ARGV,
     "workdir": Spec((str,), "a directory"),
     "env": _ENV,
     "timeout": _SECONDS,
+    "pass_secrets": _PASS_SECRETS,
 }
 _STAGE = {"name": Spec((str,), "a stage name", required=True), **_COMMAND}
 
@@ -155,6 +166,7 @@ SCHEMA: dict[str, Any] = {
             "workdir": Spec((str,), "a directory"),
             "env": _ENV,
             "timeout": _SECONDS,
+            "pass_secrets": _PASS_SECRETS,
             "environment": Spec((str,), "an environment name"),
             "stages": Items(_STAGE),
             "rollback": dict(_COMMAND),
@@ -188,6 +200,9 @@ class CommandDef:
     workdir: Path
     env: dict[str, str]
     timeout: float | None
+    #: Variables named by an endpoint's ``secret_headers`` that this command
+    #: may see; every other such variable is withheld from it.
+    pass_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -298,6 +313,34 @@ def _validate(data: dict[str, Any], schema: dict[str, Any], where: str, prefix: 
             raise ConfigError(f'{where}: "{prefix}{key}" is required ({spec.words})')
 
 
+#: TOML's integers are 64-bit; tomllib reads any length, and SQLite and
+#: float arithmetic fail on what does not fit.
+_INT_LIMIT = 2**63
+
+
+def _unusable_number(value: Any) -> str | None:
+    """Why a number anywhere in ``value`` is nonsense (nan, inf, 1e400, an int past 64 bits).
+
+    Checked for every key, whatever its schema says: no setting means
+    anything with nan (every comparison with it is false, so a minimum lets
+    it through) or inf (a timeout that never fires, a sleep that overflows).
+    """
+    # A loop, not recursion: arrays nested thousands deep are valid TOML.
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"a finite number, got {item}"
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= _INT_LIMIT:
+            # Not printed: str() of an int refuses past 4,300 digits.
+            return f"a number that fits in 64 bits, got one of {item.bit_length()} bits"
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return None
+
+
 def _validate_value(value: Any, spec: Any, where: str, dotted: str) -> None:
     if isinstance(spec, dict):
         if not isinstance(value, dict):
@@ -321,6 +364,9 @@ def _validate_value(value: Any, spec: Any, where: str, dotted: str) -> None:
             isinstance(value, bool) and bool not in spec.types
         ):
             raise _fail(where, dotted, spec.words, value)
+        unusable = _unusable_number(value)
+        if unusable:
+            raise ConfigError(f'{where}: "{dotted}" must be {unusable}')
         if spec.minimum is not None and value < spec.minimum:
             raise ConfigError(f'{where}: "{dotted}" must be at least {spec.minimum}, got {value}')
         if spec.check is not None:
@@ -333,7 +379,8 @@ def _command(raw: dict[str, Any], base: Path, inherited: CommandDef | None = Non
     workdir = base / raw["workdir"] if "workdir" in raw else (inherited or _root(base)).workdir
     env = {**(inherited.env if inherited else {}), **raw.get("env", {})}
     timeout = raw.get("timeout", inherited.timeout if inherited else None)
-    return CommandDef(tuple(raw.get("run", ())), workdir, env, timeout)
+    secrets = (*(inherited.pass_secrets if inherited else ()), *raw.get("pass_secrets", ()))
+    return CommandDef(tuple(raw.get("run", ())), workdir, env, timeout, secrets)
 
 
 def _root(base: Path) -> CommandDef:

@@ -11,6 +11,7 @@ one in flight joins that run instead of starting another.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -464,7 +465,9 @@ def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> N
     if config_path is not None:
         argv += ["--config", str(config_path.resolve())]
     log_path = store_path.with_name(store_path.name + ".runner.log")
-    with log_path.open("ab") as log:
+    # Owner-only, like the store: a runner's error can quote a command line.
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "ab") as log:
         subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

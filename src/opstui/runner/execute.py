@@ -71,8 +71,20 @@ def format_argv(argv: tuple[str, ...], context: Mapping[str, object]) -> list[st
     return [PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), arg) for arg in argv]
 
 
-def stage_env(command: CommandDef, context: Mapping[str, object]) -> dict[str, str]:
-    env = {**os.environ, **command.env, "PYTHONUNBUFFERED": "1"}
+def secret_variables(config: Config) -> frozenset[str]:
+    """Environment variables that hold endpoint secrets (``secret_headers``)."""
+    return frozenset(var for ep in config.endpoints.values() for var in ep.secret_headers.values())
+
+
+def stage_env(
+    command: CommandDef, context: Mapping[str, object], withheld: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    # A stage does not inherit the poller's tokens: a stage that runs `env`
+    # (or crashes printing its environment) would store them in its log.
+    # A command that needs one names it in pass_secrets.
+    hidden = withheld - set(command.pass_secrets)
+    inherited = {k: v for k, v in os.environ.items() if k not in hidden}
+    env = {**inherited, **command.env, "PYTHONUNBUFFERED": "1"}
     for key, value in context.items():
         if value is not None:
             env[f"OPSTUI_{key.upper()}"] = str(value)
@@ -170,6 +182,7 @@ def execute(
                     echo=echo,
                     on_stage=on_stage,
                     work=registry.stage_work(store, config, params),
+                    withheld=secret_variables(config),
                 )
                 if outcome.status != st.SUCCEEDED:
                     if outcome.status in (st.TIMED_OUT, st.CANCELLED):
@@ -194,6 +207,7 @@ def _run_one(
     echo: Callable[[str, str], None] | None,
     on_stage: Callable[[str, StageOutcome | None], None] | None,
     work: Callable[[], StageOutcome] | None = None,
+    withheld: frozenset[str] = frozenset(),
 ) -> StageOutcome:
     stage_id = store_runs.start_stage(store, run_id, stage.name)
     if on_stage:
@@ -210,7 +224,7 @@ def _run_one(
             stage_id,
             stage.command,
             argv=format_argv(stage.command.argv, ctx),
-            env=stage_env(stage.command, ctx),
+            env=stage_env(stage.command, ctx, withheld),
             cancelled=cancel.is_set,
             echo=echo,
         )

@@ -25,6 +25,9 @@ JOINED = "joined"  # the same request was already in flight: no new run
 STARTED = "started"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+#: The action's run lost its runner (killed, host down) before it recorded an
+#: end. Derived by readers from the run; written once a writer is sure.
+LOST = st.LOST
 
 
 class ActionRow(NamedTuple):
@@ -91,7 +94,11 @@ def finish_actions_for_run(store: Store, run_id: int, status: str, outcome: str)
 
 
 def in_flight(tx: Transaction, request: str, now: float) -> int | None:
-    """Id of a queued or running run started by ``request`` that is still alive."""
+    """Id of a queued or running run started by ``request`` that is still alive.
+
+    A run whose runner is known dead (this host, PID gone) is closed here as
+    lost, with its audit row: the next request is the first writer to know.
+    """
     rows = tx.execute(
         """SELECT id, status, heartbeat_at, heartbeat_timeout, host, pid FROM runs
            WHERE request = ? AND status IN (?, ?) ORDER BY id DESC""",
@@ -100,12 +107,29 @@ def in_flight(tx: Transaction, request: str, now: float) -> int | None:
     for run_id, status, beat, timeout, host, pid in rows:
         # A lost run (its runner died) does not block a new request.
         gone = process_gone(host, pid)
+        if gone:
+            close_lost(tx, int(run_id), f"its runner (pid {pid} on {host}) died", now)
+            continue
         if (
             st.effective_run_status(status, beat, timeout or 60.0, now, process_gone=gone)
             != st.LOST
         ):
             return int(run_id)
     return None
+
+
+def close_lost(tx: Transaction, run_id: int, why: str, now: float) -> None:
+    """Record run ``run_id`` and the action that started it as lost."""
+    tx.execute(
+        """UPDATE runs SET status = ?, finished_at = ?, message = ?, rev = ?
+           WHERE id = ? AND status IN (?, ?)""",
+        (st.LOST, now, f"lost: {why}", tx.rev, run_id, st.QUEUED, st.RUNNING),
+    )
+    tx.execute(
+        """UPDATE actions SET status = ?, outcome = ?, finished_at = ?
+           WHERE run_id = ? AND status = ?""",
+        (LOST, f"run {run_id} lost: {why}", now, run_id, STARTED),
+    )
 
 
 def start_action_run(
@@ -223,18 +247,48 @@ def reuse_stage(store: Store, run_id: int, name: str, source_stage_id: int, note
 
 
 def list_actions(store: Store, *, limit: int = 50, before_id: int | None = None) -> list[ActionRow]:
-    """The audit trail, newest first."""
-    sql = """SELECT id, ts, actor, action, target, environment, plan, status, outcome, run_id,
-                    finished_at FROM actions"""
+    """The audit trail, newest first.
+
+    An action still ``started`` whose run is lost (its runner was killed and
+    recorded no end) reads ``lost``: the audit trail never says an action is
+    in progress when nothing is running it.
+    """
+    sql = """SELECT a.id, a.ts, a.actor, a.action, a.target, a.environment, a.plan, a.status,
+                    a.outcome, a.run_id, a.finished_at,
+                    r.status, r.heartbeat_at, r.heartbeat_timeout, r.host, r.pid
+             FROM actions a LEFT JOIN runs r ON r.id = a.run_id"""
     params: list[object] = []
     if before_id is not None:
-        sql += " WHERE id < ?"
+        sql += " WHERE a.id < ?"
         params.append(before_id)
-    sql += " ORDER BY id DESC LIMIT ?"
+    sql += " ORDER BY a.id DESC LIMIT ?"
     params.append(limit)
     with store.lock:
         rows = store.conn.execute(sql, params).fetchall()
-    return [
-        ActionRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), *r[7:])
-        for r in rows
-    ]
+    now = store.clock()
+    out: list[ActionRow] = []
+    for r in rows:
+        status, outcome, finished_at = r[7], r[8], r[10]
+        run_status, beat, timeout, host, pid = r[11:16]
+        if status == STARTED and run_status is not None:
+            effective = st.effective_run_status(
+                run_status, beat, timeout or 60.0, now, process_gone=process_gone(host, pid)
+            )
+            if effective == st.LOST:
+                status, outcome = LOST, f"run {r[9]} lost: its runner stopped without an end"
+        out.append(
+            ActionRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                json.loads(r[6] or "{}"),
+                status,
+                outcome,
+                r[9],
+                finished_at,
+            )
+        )
+    return out
