@@ -281,6 +281,8 @@ def test_no_terminal_and_no_yes_refuses(ops: Path) -> None:
 def test_dry_run_changes_nothing(ops: Path) -> None:
     deploy(ops, "1.0", "1.1")
     before = (ops / "ops.db").read_bytes()
+    with Store(ops / "ops.db") as store:
+        dump_before = list(store.conn.iterdump())
     result = run_cli("rollback", "production", "--dry-run", cwd=ops)
     assert result.returncode == 0
     assert "Roll back web to 1.0 in production" in result.stdout
@@ -290,7 +292,9 @@ def test_dry_run_changes_nothing(ops: Path) -> None:
     with Store(ops / "ops.db") as store:
         assert list_actions(store) == []
         assert store.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
-    assert len(before) > 0
+        assert list(store.conn.iterdump()) == dump_before
+    # Not a row, not a page: the file is the one that was there.
+    assert (ops / "ops.db").read_bytes() == before
 
 
 def test_actions_lists_the_audit_trail(ops: Path) -> None:
