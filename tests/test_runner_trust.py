@@ -38,16 +38,16 @@ PY = sys.executable
 def marked(marker: str) -> list[int]:
     """PIDs whose command line holds ``marker`` (the test's own sleeps)."""
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
         if marker.encode() in cmdline and state != b"Z":
-            found.append(int(name))
+            found.append(int(entry.name))
     return found
 
 
@@ -83,10 +83,13 @@ def test_a_stage_that_redirects_its_own_output_succeeds(tmp_path: Path) -> None:
         """
         [pipelines.p]
         kind = "devops"
-        stages = [
-          { name = "quiet", run = ["sh", "-c", "exec >out.log 2>&1; sleep 1.5; echo hidden; touch DONE"] },
-          { name = "closed", run = ["sh", "-c", "exec 1>&- 2>&-; sleep 0.5; touch CLOSED"] },
-        ]
+        [[pipelines.p.stages]]
+        name = "quiet"
+        run = ["sh", "-c", "exec >out.log 2>&1; sleep 1.5; echo hidden; touch DONE"]
+
+        [[pipelines.p.stages]]
+        name = "closed"
+        run = ["sh", "-c", "exec 1>&- 2>&-; sleep 0.5; touch CLOSED"]
         """,
     )
     result = run_cli("run", "p", "--yes", cwd=tmp_path)
