@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opstui.errors import UsageError
+from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.dashboard import process_gone
 from opstui.store.db import Store, Transaction
@@ -58,6 +59,9 @@ def add_action(
     now: float,
 ) -> int:
     finished = now if status in (REFUSED, JOINED) else None
+    fields.name(actor, "actor")
+    fields.name(target, "target")
+    fields.optional_name(environment, "environment")
     cur = tx.execute(
         """INSERT INTO actions(ts, actor, action, target, environment, plan, status, outcome,
                run_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -67,9 +71,9 @@ def add_action(
             action,
             target,
             environment,
-            json.dumps(dict(plan), default=str, sort_keys=True),
+            fields.json_object(plan, "action plan", lenient=True),
             status,
-            outcome,
+            None if outcome is None else fields.free_text(outcome),
             run_id,
             finished,
         ),

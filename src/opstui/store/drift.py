@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from opstui.store import fields
 from opstui.store.db import Store, Transaction
 from opstui.store.models import ensure_model
 
@@ -90,6 +91,9 @@ def save_reference(
     created_at: float,
 ) -> int:
     """Store the reference summary of a model version, replacing an older one."""
+    fields.name(version, "model version")
+    fields.int64(n_rows, "rows", minimum=0)
+    created_at = fields.timestamp(created_at, "reference time")
     model_id = ensure_model(tx, model, now=created_at)
     values = (
         created_at,
@@ -124,6 +128,9 @@ def save_reference(
 def save_check(tx: Transaction, check: CheckRow, results: Iterable[ResultRow]) -> int:
     """Store a check with all its results (their ``id`` and ``check_id`` are
     given here); the caller's transaction makes it atomic."""
+    fields.timestamp(check.computed_at, "drift check time")
+    fields.optional_timestamp(check.window_start, "drift window start")
+    fields.optional_timestamp(check.window_end, "drift window end")
     model_id = ensure_model(tx, check.model, now=check.computed_at)
     cur = tx.execute(
         """INSERT INTO drift_checks(model_id, version, reference_digest, computed_at,

@@ -7,9 +7,11 @@ opstui processes sharing one store poll each endpoint once between them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+from opstui.store import fields
 from opstui.store.db import Store
 from opstui.store.metrics import ensure_series, insert_samples
 
@@ -54,14 +56,28 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
         for ob in observations:
             source = f"endpoint/{ob.endpoint}"
             timed = [(n, lb, ((ob.at, v),)) for n, lb, v in ob.samples] + list(ob.history)
-            for name, labels, pairs in timed:
+            for name, raw_labels, pairs in timed:
+                # What a server said is its business: a NaN (Prometheus has
+                # them) or a time beyond year 9999 is not stored, and the rest
+                # of the poll is.
+                kept = [(ts, v) for ts, v in pairs if _storable(ts, v)]
+                if not kept:
+                    continue
+                labels = {
+                    fields.free_text(str(k)): fields.free_text(str(v))
+                    for k, v in raw_labels.items()
+                }
                 key = (source, name, tuple(sorted(labels.items())))
                 if key not in series:
                     series[key] = ensure_series(tx, source, name, labels)
-                rows.extend((series[key], ts, value, None, None) for ts, value in pairs)
+                rows.extend((series[key], ts, value, None, None) for ts, value in kept)
         insert_samples(tx, rows)
         for ob in observations:
             ok = ob.state != "down"
+            at = fields.timestamp(ob.at, f"poll time of {ob.endpoint}")
+            latency = ob.latency_ms
+            if latency is not None and not math.isfinite(latency):
+                latency = None
             tx.execute(
                 """INSERT INTO endpoint_status(name, kind, url, state, reason, last_attempt_at,
                        last_success_at, latency_ms, failures, polled_by, rev)
@@ -76,18 +92,22 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
                 (
                     ob.endpoint,
                     ob.kind,
-                    ob.url,
+                    fields.free_text(ob.url),
                     ob.state,
-                    ob.reason,
-                    ob.at,
-                    ob.at if ok else None,
-                    ob.latency_ms,
+                    None if ob.reason is None else fields.free_text(ob.reason)[:1000],
+                    at,
+                    at if ok else None,
+                    latency,
                     0 if ok else 1,
                     holder,
                     tx.rev,
                     ok,
                 ),
             )
+
+
+def _storable(ts: float, value: float) -> bool:
+    return fields.TIME_MIN <= ts <= fields.TIME_MAX and math.isfinite(value)
 
 
 def endpoint_statuses(store: Store) -> list[EndpointStatusRow]:

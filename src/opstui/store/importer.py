@@ -12,12 +12,14 @@ are identified by name.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opstui.errors import OpstuiError
+from opstui.store import fields
 from opstui.store import metrics as store_metrics
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
@@ -57,6 +59,10 @@ def _req(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: st
     value = d[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
         raise _Bad(f'{what}: "{key}" has the wrong type ({type(value).__name__})')
+    if isinstance(value, str) and key not in _FREE_TEXT and len(value) > fields.NAME_MAX:
+        raise _Bad(
+            f'{what}: "{key}" is {len(value):,} characters long (at most {fields.NAME_MAX:,})'
+        )
     return value
 
 
@@ -64,6 +70,10 @@ def _opt(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: st
     if d.get(key) is None:
         return None
     return _req(d, key, kind, what)
+
+
+#: Fields of free text, whose length is not a name's.
+_FREE_TEXT = frozenset({"message"})
 
 
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
@@ -76,16 +86,21 @@ def _time(d: Mapping[str, Any], key: str, what: str, *, required: bool = False) 
             raise _Bad(f'{what} is missing "{key}"')
         return None
     try:
-        return parse_time(d[key])
+        seconds = parse_time(d[key])
     except ValueError as exc:
         raise _Bad(f'{what}: "{key}": {exc}') from None
+    if fields.time_problem(key, seconds):
+        # Readers turn every time into a date: one beyond datetime's years made
+        # `opstui status` fail for the whole store.
+        raise _Bad(f'{what}: "{key}" {fields.show(d[key])} is out of range ({fields.TIME_RANGE})')
+    return seconds
 
 
 def _one_of(d: Mapping[str, Any], key: str, allowed: Iterable[str], what: str, default: str) -> str:
     value = d.get(key, default)
     allowed = sorted(allowed)
     if value not in allowed:
-        raise _Bad(f'{what}: "{key}" must be one of {", ".join(allowed)}, not {value!r}')
+        raise _Bad(f'{what}: "{key}" must be one of {", ".join(allowed)}, not {fields.show(value)}')
     return str(value)
 
 
@@ -93,7 +108,17 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
     """Validate one record and normalise its times to epoch seconds."""
     kind = rec.get("type")
     if kind not in TYPES:
-        raise _Bad(f'"type" must be one of {", ".join(TYPES)}, not {kind!r}')
+        raise _Bad(f'"type" must be one of {", ".join(TYPES)}, not {fields.show(kind)}')
+    # Whatever a reader would choke on, anywhere in the line: deep nesting,
+    # lone surrogates (SQLite cannot encode them), integers beyond int64, NaN.
+    # Feature cells may be missing (NaN is stored as null), so they are
+    # checked on their own below.
+    try:
+        for key, value in rec.items():
+            if key != "columns":
+                fields.check_tree(value, f"{kind}: {fields.show(key)}")
+    except fields.BadValue as exc:
+        raise _Bad(str(exc)) from None
     out = dict(rec)
     if kind == "pipeline":
         _req(rec, "name", str, "pipeline")
@@ -111,7 +136,7 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
         for k in ("trigger", "actor", "host", "message"):
             _opt(rec, k, str, "run")
         timeout = _opt(rec, "heartbeat_timeout", (int, float), "run")
-        if timeout is not None and timeout <= 0:
+        if timeout is not None and not 0 < timeout <= fields.TIME_MAX:
             raise _Bad('run: "heartbeat_timeout" must be a positive number of seconds')
         for k in ("created_at", "started_at", "finished_at", "heartbeat_at"):
             out[k] = _time(rec, k, "run")
@@ -177,7 +202,11 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
                 or len(p) != 2
                 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in p)
             ):
-                raise _Bad(f"metrics point {i} must be [unix_seconds, value], got {p!r}")
+                raise _Bad(f"metrics point {i} must be [unix_seconds, value], got {fields.show(p)}")
+            if fields.time_problem("time", p[0]):
+                raise _Bad(
+                    f"metrics point {i}: time {p[0]!r} is out of range ({fields.TIME_RANGE})"
+                )
             clean.append((float(p[0]), float(p[1])))
         out["points"] = clean
     elif kind == "features":
@@ -189,8 +218,27 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
         lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
         if -1 in lengths or len(lengths) > 1 or not columns:
             raise _Bad('features: "columns" must map names to lists of equal length')
+        _check_cells(columns)
         out["created_at"] = _time(rec, "created_at", "features", required=True)
     return out
+
+
+def _check_cells(columns: Mapping[str, list[Any]]) -> None:
+    for column, cells in columns.items():
+        if len(column) > fields.NAME_MAX:
+            raise _Bad(f"features: a column name is {len(column):,} characters long")
+        for i, cell in enumerate(cells):
+            if isinstance(cell, dict | list):
+                raise _Bad(
+                    f"features: column {column[:40]!r} row {i} is a {type(cell).__name__}, "
+                    "not a number, text or null"
+                )
+        try:
+            # NaN and infinities are allowed: stored as missing values.
+            fields.check_tree(cells, f"features column {column[:40]!r}", finite_only=False)
+            fields.check_tree(column, "features: a column name")
+        except fields.BadValue as exc:
+            raise _Bad(str(exc)) from None
 
 
 def _identity(d: Mapping[str, Any]) -> tuple[str, ...]:
@@ -242,6 +290,12 @@ def read_records(files: Iterable[Path]) -> list[Record]:
                     except json.JSONDecodeError as exc:
                         errors.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
                         continue
+                    except RecursionError:
+                        errors.append(f"{where}: nests deeper than {fields.DEPTH_MAX} levels")
+                        continue
+                    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+                        errors.append(f"{where}: not valid JSON ({exc})")
+                        continue
                     if not isinstance(data, dict):
                         errors.append(f"{where}: expected a JSON object, got {type(data).__name__}")
                         continue
@@ -281,10 +335,20 @@ def _latest_time(records: list[Record]) -> float | None:
 
 
 def _shift(records: list[Record], by: float) -> None:
+    where = ""
+
     def sh(t: float | None) -> float | None:
-        return None if t is None else t + by
+        if t is None:
+            return None
+        if fields.time_problem("time", t + by):
+            raise ImportFailed(
+                f"{where}: --shift-to-now moves its time {t:.0f} out of range "
+                f"({fields.TIME_RANGE}); nothing was imported"
+            )
+        return t + by
 
     for r in records:
+        where = r.where
         d = r.data
         for k in ("created_at", "started_at", "finished_at", "heartbeat_at", "deployed_at"):
             if k in d:
@@ -294,7 +358,7 @@ def _shift(records: list[Record], by: float) -> None:
                 s["started_at"], s["finished_at"] = sh(s["started_at"]), sh(s["finished_at"])
                 s["logs"] = [(sh(ts), stream, line) for ts, stream, line in s["logs"]]
         elif d["type"] == "metrics":
-            d["points"] = [(t + by, v) for t, v in d["points"]]
+            d["points"] = [(sh(t), v) for t, v in d["points"]]
 
 
 def import_files(
@@ -316,6 +380,16 @@ def import_files(
     by_type: dict[str, list[Record]] = {t: [] for t in TYPES}
     for r in records:
         by_type[r.data["type"]].append(r)
+    try:
+        _apply(store, by_type, summary)
+    except (sqlite3.Error, OverflowError, ValueError, UnicodeError) as exc:
+        # Validation should have caught it; the transaction rolled back.
+        names = ", ".join(str(f) for f in files[:3]) + (" ..." if len(files) > 3 else "")
+        raise ImportFailed(f"cannot store {names} ({exc}); nothing was imported") from None
+    return summary
+
+
+def _apply(store: Store, by_type: dict[str, list[Record]], summary: ImportSummary) -> None:
     now = store.clock()
     with store.write() as tx:
         for r in by_type["pipeline"]:
@@ -393,7 +467,6 @@ def import_files(
                 key=d["key"],
             )
             _count(summary, "features", created)
-    return summary
 
 
 def _count(summary: ImportSummary, kind: str, created: bool) -> None:

@@ -10,8 +10,10 @@ returns, whatever the table holds.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 
+from opstui.store import fields
 from opstui.store.db import Store, Transaction
 from opstui.store.rows import Sample, Series
 
@@ -20,12 +22,18 @@ SampleRow = tuple[int, float, float, int | None, int | None]  # series, ts, valu
 
 def labels_key(labels: Mapping[str, object] | None) -> str:
     """Canonical JSON of a label set (sorted keys), the series identity."""
-    return json.dumps({str(k): str(v) for k, v in (labels or {}).items()}, sort_keys=True)
+    clean = {
+        fields.name(str(k), "label name"): fields.name(str(v), f"label {str(k)[:40]}", empty=True)
+        for k, v in (labels or {}).items()
+    }
+    return json.dumps(clean, sort_keys=True)
 
 
 def ensure_series(
     tx: Transaction, source: str, name: str, labels: Mapping[str, object] | None = None
 ) -> int:
+    fields.name(source, "metric source")
+    fields.name(name, "metric name")
     key = labels_key(labels)
     row = tx.execute(
         "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?", (source, name, key)
@@ -39,11 +47,26 @@ def ensure_series(
 
 
 def insert_samples(tx: Transaction, rows: Iterable[SampleRow]) -> int:
+    """Insert samples; a time out of range or a value that is not finite is
+    refused (SQLite would store NaN as NULL, and the insert fail)."""
     cur = tx.conn.executemany(
         "INSERT INTO metric_samples(series_id, ts, value, run_id, step) VALUES (?, ?, ?, ?, ?)",
-        rows,
+        (_checked(*row) for row in rows),
     )
     return cur.rowcount
+
+
+def _checked(sid: int, ts: float, value: float, run_id: int | None, step: int | None) -> SampleRow:
+    # The common case costs two comparisons a sample: pollers write many.
+    if type(ts) is not float or not fields.TIME_MIN <= ts <= fields.TIME_MAX:
+        ts = fields.timestamp(ts, "metric sample time")
+    if type(value) is not float or not math.isfinite(value):
+        value = fields.finite(value, "metric value")
+    if run_id is not None:
+        fields.int64(run_id, "run id")
+    if step is not None:
+        fields.int64(step, "step")
+    return sid, ts, value, run_id, step
 
 
 def record_samples(
@@ -58,7 +81,7 @@ def record_samples(
     """Append ``(ts, value)`` points to one series in one transaction."""
     with store.write() as tx:
         sid = ensure_series(tx, source, name, labels)
-        return insert_samples(tx, ((sid, float(t), float(v), run_id, None) for t, v in points))
+        return insert_samples(tx, ((sid, t, v, run_id, None) for t, v in points))
 
 
 def find_series(store: Store, source: str | None = None, name: str | None = None) -> list[Series]:

@@ -12,9 +12,11 @@ it); ``opstui.sources.mlflow`` does the translation.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.db import Store, Transaction
 from opstui.store.models import add_deployment, add_model_version, set_production_version
@@ -63,6 +65,9 @@ class SyncCounts(NamedTuple):
     runs_updated: int = 0
     versions_added: int = 0
     deployments_added: int = 0
+    #: Records the registry sent that the store cannot hold, with the reason
+    #: (a time beyond year 9999, a lone surrogate in a name); the rest is written.
+    skipped: tuple[str, ...] = ()
 
 
 def sync_registry(
@@ -76,6 +81,19 @@ def sync_registry(
     """Write one registry observation made at ``now``, in one transaction."""
     if not (runs or versions or aliases):
         return SyncCounts()
+    now = fields.timestamp(now, "registry observation time")
+    skipped: list[str] = []
+    runs = [
+        r._replace(message=None if r.message is None else fields.free_text(r.message))
+        for r in runs
+        if _usable(skipped, f"run {r.key[:80]!r}", _check_run, r)
+    ]
+    versions = [
+        v._replace(metrics={k: x for k, x in v.metrics.items() if _finite(x)})
+        for v in versions
+        if _usable(skipped, f"version {v.version[:40]!r} of {v.model[:80]!r}", _check_version, v)
+    ]
+    aliases = [a for a in aliases if _usable(skipped, f"alias {a.alias[:80]!r}", _check_alias, a)]
     # The version a production alias points at is the production version.
     production: dict[str, str] = {}
     for a in aliases:
@@ -91,14 +109,51 @@ def sync_registry(
         for model, version in production.items():
             _make_production(tx, model, version)
         deployed = sum(_observe_alias(tx, a, now) for a in aliases)
-    return SyncCounts(added, updated, new_versions, deployed)
+    return SyncCounts(added, updated, new_versions, deployed, tuple(skipped))
+
+
+def _usable(skipped: list[str], what: str, check: Any, record: Any) -> bool:
+    try:
+        check(record)
+    except fields.BadValue as exc:
+        skipped.append(f"{what}: {exc}")
+        return False
+    return True
+
+
+def _check_run(run: ExternalRun) -> None:
+    for value, what in ((run.key, "key"), (run.pipeline, "experiment"), (run.kind, "kind")):
+        fields.name(value, what)
+    fields.name(run.actor, "user", empty=True)
+    fields.timestamp(run.created_at, "start time")
+    fields.optional_timestamp(run.started_at, "start time")
+    fields.optional_timestamp(run.finished_at, "end time")
+    if not 0 < fields.finite(run.heartbeat_timeout, "heartbeat timeout") <= fields.TIME_MAX:
+        raise fields.BadValue("the heartbeat timeout is not a positive number of seconds")
+
+
+def _check_version(v: ExternalVersion) -> None:
+    fields.name(v.model, "model name")
+    fields.name(v.version, "version")
+    fields.optional_name(v.run_key, "run id")
+    fields.timestamp(v.created_at, "creation time")
+
+
+def _check_alias(a: AliasState) -> None:
+    for value, what in ((a.model, "model"), (a.environment, "environment"), (a.version, "version")):
+        fields.name(value, what)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 def _upsert_run(tx: Transaction, run: ExternalRun, now: float) -> str | None:
     active = run.status in (st.RUNNING, st.QUEUED)
     # A live run's heartbeat is this sync: if syncing stops, it goes lost.
     heartbeat = now if active else (run.finished_at or now)
-    params = json.dumps(dict(run.params), default=str, sort_keys=True)
+    # The registry's params and metrics as it sent them; a NaN metric is null.
+    params = fields.json_object(run.params, "run params", lenient=True)
     row = tx.execute(
         "SELECT id, status, finished_at, message, params FROM runs WHERE key = ?", (run.key,)
     ).fetchone()

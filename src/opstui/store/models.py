@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opstui.errors import UsageError
+from opstui.store import fields
 from opstui.store.db import Store, Transaction, local_actor
 from opstui.store.rows import DeploymentRow, ModelVersionRow
 
@@ -28,6 +29,7 @@ FEATURES_FORMAT = "columns-json-zlib/1"
 
 
 def ensure_model(tx: Transaction, name: str, *, pipeline_id: int | None = None, now: float) -> int:
+    fields.name(name, "model name")
     row = tx.execute("SELECT id, pipeline_id FROM models WHERE name = ?", (name,)).fetchone()
     if row:
         if pipeline_id is not None and row[1] is None:
@@ -73,6 +75,15 @@ def add_model_version(
             f"model version status must be one of {', '.join(sorted(MODEL_STATUSES))}, "
             f"not {status!r}"
         )
+    fields.optional_name(version, "model version")
+    fields.optional_name(data_hash, "data hash")
+    fields.optional_name(code_version, "code version")
+    fields.optional_int64(run_id, "run id")
+    created_at = fields.timestamp(created_at, "model version time")
+    params_json = fields.json_object(params, "model version params")
+    metrics_json = fields.json_object(metrics, "model version metrics")
+    # The gate's verdict is computed by opstui: a NaN in it is shown as null.
+    gate_json = None if gate is None else fields.json_object(gate, "gate", lenient=True)
     pipeline_id = None
     if run_id is not None:
         row = tx.execute("SELECT pipeline_id FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -104,9 +115,9 @@ def add_model_version(
             status,
             data_hash,
             code_version,
-            json.dumps(dict(params or {}), default=str, sort_keys=True),
-            json.dumps(dict(metrics or {}), default=str, sort_keys=True),
-            json.dumps(dict(gate), default=str, sort_keys=True) if gate is not None else None,
+            params_json,
+            metrics_json,
+            gate_json,
             created_at,
         ),
     )
@@ -142,6 +153,16 @@ def add_deployment(
         )
     if action not in ("deploy", "rollback"):
         raise UsageError(f"deployment action must be deploy or rollback, not {action!r}")
+    fields.name(environment, "environment")
+    fields.name(target, "deployment target")
+    fields.name(version, "deployed version")
+    fields.optional_name(actor, "actor")
+    fields.optional_name(key, "deployment key")
+    fields.optional_int64(run_id, "run id")
+    fields.optional_int64(replaces_id, "replaced deployment id")
+    deployed_at = fields.timestamp(deployed_at, "deployment time")
+    if message is not None:
+        message = fields.free_text(message)
     if key is not None:
         found = tx.execute("SELECT id FROM deployments WHERE key = ?", (key,)).fetchone()
         if found:
@@ -202,7 +223,7 @@ def set_production_version(tx: Transaction, model: str, version: str) -> None:
 
 def encode_features(columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], int, bytes]:
     """Validate and encode a column mapping; return ``(names, n_rows, payload)``."""
-    names = [str(c) for c in columns]
+    names = [fields.name(str(c), "feature column name") for c in columns]
     if not names:
         raise UsageError("a feature batch needs at least one column")
     lengths = {len(columns[c]) for c in columns}
@@ -224,15 +245,26 @@ def decode_features(fmt: str, payload: bytes) -> dict[str, list[Any]]:
 
 
 def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, str | bool | int):
+    # Readers need JSON they can turn into numbers: NaN and infinities are
+    # missing values, an integer beyond int64 a float, text valid UTF-8.
+    if value is None or isinstance(value, bool):
         return value
     if hasattr(value, "item"):  # numpy scalars
         value = value.item()
+    if isinstance(value, str):
+        return fields.free_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if fields.INT64_MIN <= value <= fields.INT64_MAX:
+            return value
+        try:
+            value = float(value)
+        except OverflowError:
+            return None
     if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, int | str | bool):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool):
         return value
-    return str(value)
+    return fields.free_text(str(value))
 
 
 def add_feature_batch(
@@ -249,6 +281,10 @@ def add_feature_batch(
     """Store a batch of feature rows (reference or current) for a model."""
     if kind not in FEATURE_KINDS:
         raise UsageError(f"feature batch kind must be reference or current, not {kind!r}")
+    fields.optional_name(version, "model version")
+    fields.optional_name(key, "feature batch key")
+    fields.optional_int64(run_id, "run id")
+    created_at = fields.timestamp(created_at, "feature batch time")
     if key is not None:
         found = tx.execute("SELECT id FROM feature_batches WHERE key = ?", (key,)).fetchone()
         if found:

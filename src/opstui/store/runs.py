@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opstui.errors import UsageError
+from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.db import Store, Transaction, local_actor
 
 LogRow = tuple[int, float, str, str]  # stage_run_id, ts, stream, line
+
+
+class RunFinished(UsageError):
+    """A record call for a run that has already ended; nothing was recorded."""
 
 
 def ensure_pipeline(
@@ -28,6 +34,10 @@ def ensure_pipeline(
     now: float,
 ) -> int:
     """Id of pipeline ``name``, created if new; a given kind or stage list updates it."""
+    fields.name(name, "pipeline name")
+    fields.optional_name(kind, "pipeline kind")
+    for stage in stages or ():
+        fields.name(stage, "stage name")
     row = tx.execute("SELECT id, kind, stages FROM pipelines WHERE name = ?", (name,)).fetchone()
     stages_json = json.dumps(list(stages)) if stages is not None else None
     if row is None:
@@ -77,6 +87,16 @@ def create_run(
     """
     if status not in (st.RUNNING, st.QUEUED):
         raise UsageError(f"a new run starts running or queued, not {status!r}")
+    fields.name(trigger, "trigger")
+    fields.optional_name(actor, "actor")
+    fields.optional_name(key, "run key")
+    fields.optional_int64(parent_run_id, "parent run id")
+    fields.optional_int64(attempt, "attempt", minimum=1)
+    fields.optional_int64(pid, "pid", minimum=0)
+    timeout = fields.finite(heartbeat_timeout, "heartbeat timeout")
+    if not 0 < timeout <= fields.TIME_MAX:
+        raise fields.BadValue(f"heartbeat timeout {timeout!r} must be a positive number of seconds")
+    params_json = fields.json_object(params, "run params")
     now = store.clock()
     with store.write() as tx:
         if key is not None:
@@ -109,10 +129,10 @@ def create_run(
                 now,
                 now if status == st.RUNNING else None,
                 now,
-                heartbeat_timeout,
+                timeout,
                 socket.gethostname(),
                 pid,
-                json.dumps(params or {}, default=str),
+                params_json,
                 tx.rev,
             ),
         )
@@ -124,11 +144,28 @@ def create_run(
     return run_id, True
 
 
-def _run_state(tx: Transaction, run_id: int, store: Store) -> str:
-    row = tx.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+def _run_state(tx: Transaction | sqlite3.Connection, run_id: int, store: Store) -> str:
+    row = None
+    if isinstance(run_id, int) and fields.INT64_MIN <= run_id <= fields.INT64_MAX:
+        row = tx.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
-        raise UsageError(f"run {run_id} does not exist in {store.path}")
+        raise UsageError(f"run {fields.show(run_id)} does not exist in {store.path}")
     return str(row[0])
+
+
+def check_open(tx: Transaction | sqlite3.Connection, store: Store, run_id: int) -> None:
+    """Refuse to record anything more about a run that has ended.
+
+    Every ``record`` verb and every Tracker call goes through here, so a
+    late log line, heartbeat, metric or deployment is refused with one
+    reason instead of silently joining a finished run.
+    """
+    state = _run_state(tx, run_id, store)
+    if state in st.FINISHED:
+        raise RunFinished(
+            f"run {run_id} already finished ({state}); nothing was recorded",
+            hint="start a new run to record more",
+        )
 
 
 def _touch(tx: Transaction, run_id: int, now: float) -> None:
@@ -147,9 +184,8 @@ def _open_stage(
     ``new_status`` (previous status ``None``): CI scripts report stages as
     they go, and often only their end.
     """
-    state = _run_state(tx, run_id, store)
-    if state in st.FINISHED:
-        raise UsageError(f"run {run_id} already finished ({state}); start a new run")
+    fields.name(name, "stage name")
+    check_open(tx, store, run_id)
     row = tx.execute(
         "SELECT id, status, attempt FROM stage_runs WHERE run_id = ? AND name = ?",
         (run_id, name),
@@ -200,6 +236,7 @@ def finish_stage(
     message: str | None = None,
 ) -> int:
     """Record a stage's outcome; ``status`` defaults from ``exit_code`` (0 = succeeded)."""
+    fields.optional_int64(exit_code, "exit code")
     if status is None:
         status = st.SUCCEEDED if (exit_code or 0) == 0 else st.FAILED
     if status not in st.STAGE_STATUSES or status in (st.PENDING, st.RUNNING):
@@ -237,9 +274,7 @@ def finish_run(
     """
     now = store.clock()
     with store.write() as tx:
-        state = _run_state(tx, run_id, store)
-        if state in st.FINISHED:
-            raise UsageError(f"run {run_id} already finished ({state})")
+        check_open(tx, store, run_id)
         stages = tx.execute(
             "SELECT id, name, status, message FROM stage_runs WHERE run_id = ? ORDER BY position",
             (run_id,),
@@ -281,13 +316,16 @@ def heartbeat(store: Store, run_id: int) -> None:
     """Tell readers the run's writer is alive."""
     now = store.clock()
     with store.write() as tx:
-        _run_state(tx, run_id, store)
+        check_open(tx, store, run_id)
         _touch(tx, run_id, now)
 
 
 def stage_id(store: Store, run_id: int, name: str) -> int:
-    with store.lock:
-        row = store.conn.execute(
+    """Id of stage ``name`` of a run still in progress (``record log`` appends to it)."""
+    fields.name(name, "stage name")
+    with store.read() as conn:
+        check_open(conn, store, run_id)
+        row = conn.execute(
             "SELECT id FROM stage_runs WHERE run_id = ? AND name = ?", (run_id, name)
         ).fetchone()
     if row is None:
@@ -295,16 +333,26 @@ def stage_id(store: Store, run_id: int, name: str) -> int:
     return int(row[0])
 
 
-def append_logs(store: Store, rows: Iterable[LogRow], *, run_id: int | None = None) -> int:
+def append_logs(
+    store: Store,
+    rows: Iterable[LogRow],
+    *,
+    run_id: int | None = None,
+    refuse_finished: bool = False,
+) -> int:
     """Append log lines in one transaction; return how many.
 
     With ``run_id`` the run's heartbeat is refreshed in the same transaction:
-    output is proof of life.
+    output is proof of life. With ``refuse_finished`` too, nothing is
+    appended to a run that has ended (``record log``); the runner, which
+    owns its run, does not ask.
     """
-    batch = [(sid, ts, stream, _safe_line(line)) for sid, ts, stream, line in rows]
+    batch = [_log_row(*row) for row in rows]
     if not batch and run_id is None:
         return 0
     with store.write() as tx:
+        if run_id is not None and refuse_finished:
+            check_open(tx, store, run_id)
         tx.conn.executemany(
             "INSERT INTO log_lines(stage_run_id, ts, stream, line) VALUES (?, ?, ?, ?)", batch
         )
@@ -313,10 +361,16 @@ def append_logs(store: Store, rows: Iterable[LogRow], *, run_id: int | None = No
     return len(batch)
 
 
+def _log_row(sid: int, ts: float, stream: str, line: str) -> LogRow:
+    if type(ts) is not float or not fields.TIME_MIN <= ts <= fields.TIME_MAX:
+        ts = fields.timestamp(ts, "log line time")  # or raises, with the reason
+    return sid, ts, fields.name(stream, "log stream"), _safe_line(line)
+
+
 def _one_line(message: str | None, limit: int = 500) -> str | None:
     if message is None:
         return None
-    text = " ".join(str(message).split())
+    text = " ".join(fields.free_text(str(message)).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -324,6 +378,7 @@ def _safe_line(line: str, limit: int = 16_384) -> str:
     # Lines are stored as received (ANSI escapes included: a viewer decides
     # how to show them safely); only overlong lines are cut, so one runaway
     # line cannot bloat the store.
+    line = fields.free_text(str(line))
     if line.endswith(("\n", "\r")):
         line = line.rstrip("\r\n")
     return line if len(line) <= limit else line[:limit] + " …[truncated]"
