@@ -18,6 +18,7 @@ CHUNK_ROWS = 100_000
 
 def read_chunks(path: Path, *, rows: int = CHUNK_ROWS) -> Iterator[dict[str, list[str | None]]]:
     """Chunks of ``{column: cells}``; an empty cell is None, others stay text."""
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
@@ -40,6 +41,14 @@ def read_chunks(path: Path, *, rows: int = CHUNK_ROWS) -> Iterator[dict[str, lis
                     chunk, yielded = [], True
             if chunk or not yielded:  # a header alone is a batch of no rows
                 yield _columns(header, chunk)
+    except csv.Error as exc:
+        # E.g. a cell over the csv module's 128 KiB limit: a feature cell is
+        # a number or a category, so the file is not what it should be.
+        line = reader.line_num if reader is not None else 1
+        raise UsageError(
+            f"{path}:{line}: not a feature CSV ({exc})",
+            hint="feature cells are numbers or short categories",
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -36,18 +36,40 @@ def parse_time(value: object) -> float:
     raise ValueError(f"expected a timestamp, got {type(value).__name__}")
 
 
-def iso(ts: float | None) -> str | None:
-    """Format epoch seconds as ISO 8601 UTC with a ``Z``, to the millisecond."""
-    if ts is None:
+def to_datetime(ts: float | None) -> datetime | None:
+    """Epoch seconds as an aware UTC datetime; None when there is none to show.
+
+    Every conversion of a stored time to a date goes through here. The store
+    refuses times outside 1970-9999 and its readers skip rows holding one,
+    but a time that slipped through (an old store) must not take a whole
+    screen down: ``datetime`` raises on years beyond 9999 and before 1.
+    """
+    if ts is None or not math.isfinite(ts):
         return None
-    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def iso(ts: float | None) -> str | None:
+    """Format epoch seconds as ISO 8601 UTC with a ``Z``, to the millisecond
+    (None for no time, or one no date can show)."""
+    when = to_datetime(ts)
+    if when is None:
+        return None
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_CENTURY = 100 * 365.25 * 86_400
 
 
 def human_duration(seconds: float | None) -> str:
     """Short duration for tables: ``42s``, ``3m05s``, ``2h10m``, ``4d03h``."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "-"
+    if seconds >= _CENTURY:  # a clock gone wrong, not a duration
+        return ">100y"
     s = max(0, round(seconds))
     if s < 60:
         return f"{s}s"
@@ -63,7 +85,7 @@ def human_duration(seconds: float | None) -> str:
 
 def human_age(seconds: float | None) -> str:
     """Age as ``42s ago``; a clock skew (negative age) reads ``now``."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "-"
     if seconds < 1:
         return "now"
@@ -72,4 +94,5 @@ def human_age(seconds: float | None) -> str:
 
 def clock_time(ts: float) -> str:
     """``14:03:07Z``: the time of day in UTC, for "read at" labels."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%SZ")
+    when = to_datetime(ts)
+    return "--:--:--Z" if when is None else when.strftime("%H:%M:%SZ")

@@ -268,10 +268,16 @@ def list_actions(store: Store, *, limit: int = 50, before_id: int | None = None)
     sql += " ORDER BY a.id DESC LIMIT ?"
     params.append(limit)
     with store.lock:
-        rows = store.conn.execute(sql, params).fetchall()
+        rows = fields.fetch_all(store.conn, sql, params)
     now = store.clock()
     out: list[ActionRow] = []
     for r in rows:
+        try:
+            fields.check_times((("ts", r[1]), ("finished_at", r[10])))
+            plan = fields.loads_object(r[6], "plan")
+        except fields.Unreadable as exc:
+            fields.skipped(f"action {r[0]}", str(exc))
+            continue
         status, outcome, finished_at = r[7], r[8], r[10]
         run_status, beat, timeout, host, pid = r[11:16]
         if status == STARTED and run_status is not None:
@@ -288,7 +294,7 @@ def list_actions(store: Store, *, limit: int = 50, before_id: int | None = None)
                 r[3],
                 r[4],
                 r[5],
-                json.loads(r[6] or "{}"),
+                plan,
                 status,
                 outcome,
                 r[9],

@@ -10,16 +10,20 @@ Its cost follows what changed, not what the store holds:
   one probe of the ``runs_pipeline_created`` index.
 
 The first read visits every pipeline once (one index probe each).
+
+A run the reader cannot show (a time beyond year 9999 from an old store or a
+hand-written insert) is skipped and named (``fields.skipped``); its
+pipeline shows its newest readable run instead.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.db import Store
 from opstui.store.rows import PipelineRow, RunRow, StageRow
@@ -29,6 +33,8 @@ _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id
     r.host, r.pid, r.message"""
 
 _HOST = socket.gethostname()
+#: How many older runs a pipeline whose latest run is unreadable looks back.
+_LOOK_BACK = 20
 
 
 def process_gone(host: str | None, pid: int | None) -> bool:
@@ -59,12 +65,13 @@ def stages_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, list[StageR
         # Columns in StageRow's field order, then run_id. Sorted here rather
         # than by SQL: the index is (run_id, name), so ORDER BY position would
         # cost a temporary b-tree for what is six rows per run.
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             f"""SELECT id, name, position, status, attempt, exit_code, started_at,
                        finished_at, message, reused_from_id, run_id
                 FROM stage_runs WHERE run_id IN ({marks})""",
             chunk,
-        ).fetchall()
+        )
         for r in rows:
             out[r[10]].append(make(r[:10]))
     for stages in out.values():
@@ -74,6 +81,25 @@ def stages_by_run(store: Store, run_ids: Sequence[int]) -> dict[int, list[StageR
 
 def _position(stage: StageRow) -> int:
     return stage.position
+
+
+def run_problem(r: Sequence[Any], stages: Iterable[StageRow]) -> str | None:
+    """Why a row of ``_RUN_COLUMNS`` with its stages cannot be shown, or None."""
+    for column, value in zip(_RUN_TIMES, r[7:11], strict=True):
+        problem = fields.time_problem(column, value)
+        if problem:
+            return problem
+    lo, hi = fields.TIME_MIN, fields.TIME_MAX
+    for s in stages:
+        # Inline, as this runs for every stage of every run read.
+        a, b = s.started_at, s.finished_at
+        if (a is not None and not lo <= a <= hi) or (b is not None and not lo <= b <= hi):
+            problem = fields.time_problem("started_at", a) or fields.time_problem("finished_at", b)
+            return f"stage {s.name!r}: {problem}"
+    return None
+
+
+_RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 
 
 def build_run(
@@ -129,6 +155,10 @@ class Dashboard:
         # pipeline id -> row as last built; finished runs do not depend on the
         # clock, so only running ones are rebuilt on a read with no changes.
         self._rows: dict[int, PipelineRow] = {}
+        # pipeline id -> what its last read skipped, and why (kept until the
+        # pipeline is read again: every read reports them)
+        # (kind: "stages" or "runs") -> pipeline id -> notes
+        self._notes: dict[str, dict[int, list[tuple[str, str]]]] = {"stages": {}, "runs": {}}
         #: How many pipelines the last read had to query (0 when nothing changed).
         self.last_read_changed = 0
 
@@ -147,7 +177,17 @@ class Dashboard:
             self._rows[pid] = PipelineRow(pid, name, kind, stages, latest)
         out = list(self._rows.values())
         out.sort(key=lambda p: (st.rank(p.status), p.name))
+        for what, why in self._all_notes():
+            fields.skipped(what, why)
         return out
+
+    def _all_notes(self) -> list[tuple[str, str]]:
+        return [n for by_pid in self._notes.values() for notes in by_pid.values() for n in notes]
+
+    @property
+    def skipped(self) -> list[str]:
+        """What the last read skipped, as ``skipped run 17 of web-api: why``."""
+        return [f"skipped {what}: {why}" for what, why in self._all_notes()]
 
     def _sync(self) -> None:
         store = self.store
@@ -159,15 +199,16 @@ class Dashboard:
             with store.read() as conn:
                 (rev,) = conn.execute("SELECT value FROM counters WHERE name = 'rev'").fetchone()
                 if self._rev == 0:
-                    pipelines = conn.execute(
-                        "SELECT id, name, kind, stages FROM pipelines"
-                    ).fetchall()
+                    pipelines = fields.fetch_all(
+                        conn, "SELECT id, name, kind, stages FROM pipelines"
+                    )
                     changed = [p[0] for p in pipelines]
                 else:
-                    pipelines = conn.execute(
+                    pipelines = fields.fetch_all(
+                        conn,
                         "SELECT id, name, kind, stages FROM pipelines WHERE rev > ?",
                         (self._rev,),
-                    ).fetchall()
+                    )
                     changed = [p[0] for p in pipelines]
                     # INDEXED BY: without statistics the planner prefers to
                     # walk a pipeline index for DISTINCT, reading every run.
@@ -178,11 +219,13 @@ class Dashboard:
                             (self._rev,),
                         )
                     ]
-                for p in pipelines:
-                    self._pipelines[p[0]] = (p[1], p[2], tuple(json.loads(p[3] or "[]")))
                 stale = sorted(set(changed))
                 for pid in stale:
                     self._rows.pop(pid, None)
+                    self._notes["runs"].pop(pid, None)
+                for p in pipelines:
+                    self._notes["stages"].pop(p[0], None)
+                    self._pipelines[p[0]] = (p[1], p[2], self._declared(p))
                 self._refresh_latest(stale, every=self._rev == 0)
                 self._rev = int(rev)
             self._token = token
@@ -206,10 +249,55 @@ class Dashboard:
         runs: dict[int, Sequence[Any]] = {}
         for chunk in _chunks(run_ids):
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.id IN ({marks})", chunk
+            for row in fields.fetch_all(
+                conn, f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.id IN ({marks})", chunk
             ):
                 runs[row[0]] = row
         stages = stages_by_run(self.store, run_ids)
         for pid, rid in pairs:
-            self._latest[pid] = (runs[rid], stages[rid]) if rid is not None else None
+            latest = (runs[rid], stages[rid]) if rid is not None else None
+            if latest is not None and run_problem(*latest) is not None:
+                latest = self._readable_latest(pid, latest)
+            self._latest[pid] = latest
+
+    def _declared(self, p: Sequence[Any]) -> tuple[str, ...]:
+        """A pipeline's declared stages; unreadable ones are left out, and said so."""
+        try:
+            names = fields.loads(p[3], "stages", [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise fields.Unreadable("stages is not a JSON list of names")
+        except fields.Unreadable as exc:
+            self._note("stages", p[0], f"the declared stages of pipeline {p[1]!r}", str(exc))
+            return ()
+        return tuple(names)
+
+    def _readable_latest(
+        self, pid: int, latest: tuple[Sequence[Any], list[StageRow]]
+    ) -> tuple[Sequence[Any], list[StageRow]] | None:
+        """The newest run of a pipeline that can be shown, when its latest cannot.
+
+        Only reached when a bad row is there: each step back is one probe of
+        the ``runs_pipeline_created`` index.
+        """
+        name = self._pipelines.get(pid, ("?",))[0]
+        conn = self.store.conn
+        for _ in range(_LOOK_BACK):
+            row, stages = latest
+            problem = run_problem(row, stages)
+            if problem is None:
+                return latest
+            self._note("runs", pid, f"run {row[0]} of {name!r}", problem)
+            older = fields.fetch_all(
+                conn,
+                f"""SELECT {_RUN_COLUMNS} FROM runs r WHERE r.pipeline_id = ?
+                      AND (r.created_at, r.id) < (?, ?)
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1""",
+                (pid, row[7], row[0]),
+            )
+            if not older:
+                return None
+            latest = (older[0], stages_by_run(self.store, [older[0][0]])[older[0][0]])
+        return None
+
+    def _note(self, kind: str, pid: int, what: str, why: str) -> None:
+        self._notes[kind].setdefault(pid, []).append((what, why))

@@ -192,15 +192,25 @@ def _model_id(store: Store, model: str) -> int | None:
 
 
 def reference(store: Store, model: str, version: str) -> ReferenceRow | None:
+    """The stored reference summary of a model version (None: none, or one that
+    cannot be read, which is named: it is built again from the batches)."""
     with store.lock:
-        row = store.conn.execute(
+        found = fields.fetch_all(
+            store.conn,
             """SELECT r.id, m.name, r.version, r.created_at, r.source, r.fingerprint, r.digest,
                       r.n_rows, r.columns, r.format, r.payload
                FROM drift_references r JOIN models m ON m.id = r.model_id
                WHERE m.name = ? AND r.version = ?""",
             (model, version),
-        ).fetchone()
-    if row is None:
+        )
+    if not found:
+        return None
+    row = found[0]
+    try:
+        fields.check_times((("created_at", row[3]),))
+        columns = fields.loads(row[8], "columns", [])
+    except fields.Unreadable as exc:
+        fields.skipped(f"the reference of {model!r} version {version}", str(exc))
         return None
     return ReferenceRow(
         id=row[0],
@@ -211,7 +221,7 @@ def reference(store: Store, model: str, version: str) -> ReferenceRow | None:
         fingerprint=row[5],
         digest=row[6],
         n_rows=row[7],
-        columns=json.loads(row[8]),
+        columns=columns,
         format=row[9],
         payload=row[10],
     )
@@ -220,38 +230,48 @@ def reference(store: Store, model: str, version: str) -> ReferenceRow | None:
 def models_of_pipeline(store: Store, pipeline: str) -> list[str]:
     """Models whose versions the pipeline's runs recorded."""
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT m.name FROM models m JOIN pipelines p ON p.id = m.pipeline_id
                WHERE p.name = ? ORDER BY m.name""",
             (pipeline,),
-        ).fetchall()
+        )
     return [str(r[0]) for r in rows]
 
 
 def referenced_versions(store: Store, model: str) -> set[str]:
     """Versions of ``model`` with a reference: a summary or recorded batches."""
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT r.version FROM drift_references r JOIN models m ON m.id = r.model_id
                WHERE m.name = ?
                UNION SELECT b.version FROM feature_batches b JOIN models m ON m.id = b.model_id
                WHERE m.name = ? AND b.kind = 'reference' AND b.version IS NOT NULL""",
             (model, model),
-        ).fetchall()
+        )
     return {str(r[0]) for r in rows}
 
 
 def reference_batches(store: Store, model: str, version: str) -> list[BatchRow]:
     """The recorded reference batches of a model version, oldest first."""
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
                JOIN models m ON m.id = b.model_id
                WHERE m.name = ? AND b.kind = 'reference' AND b.version = ?
                ORDER BY b.created_at, b.id""",
             (model, version),
-        ).fetchall()
-    return [BatchRow(*r) for r in rows]
+        )
+    return [BatchRow(*r) for r in rows if _readable_batch(model, r)]
+
+
+def _readable_batch(model: str, r: Sequence[Any]) -> bool:
+    problem = fields.time_problem("created_at", r[1])
+    if problem:
+        fields.skipped(f"feature batch {r[0]} of model {model!r}", problem)
+    return problem is None
 
 
 def current_batches(
@@ -274,6 +294,8 @@ def current_batches(
     total = 0
     with store.lock:
         for r in store.conn.execute(sql, params):
+            if not _readable_batch(model, r):
+                continue
             out.append(BatchRow(*r))
             total += int(r[2])
             if total >= rows:
@@ -290,7 +312,12 @@ def current_batch_times(store: Store, model: str, *, after: float | None = None)
         sql += " AND b.created_at > ?"
         params.append(after)
     with store.lock:
-        return [float(r[0]) for r in store.conn.execute(sql + " ORDER BY 1", params)]
+        times = [float(r[0]) for r in store.conn.execute(sql + " ORDER BY 1", params)]
+    for t in times:
+        problem = fields.time_problem("created_at", t)
+        if problem:
+            fields.skipped(f"a current feature batch of model {model!r}", problem)
+    return [t for t in times if fields.time_problem("created_at", t) is None]
 
 
 _CHECK_COLUMNS = """c.id, m.name, c.version, c.reference_digest, c.computed_at, c.window_start,
@@ -299,6 +326,7 @@ _CHECK_COLUMNS = """c.id, m.name, c.version, c.reference_digest, c.computed_at, 
 
 
 def _check(r: Sequence[Any]) -> CheckRow:
+    fields.check_times((("computed_at", r[4]), ("window_start", r[5]), ("window_end", r[6])))
     return CheckRow(
         id=r[0],
         model=r[1],
@@ -315,21 +343,33 @@ def _check(r: Sequence[Any]) -> CheckRow:
         drifted=bool(r[12]),
         classifier_auc=r[13],
         classifier_alert=None if r[14] is None else bool(r[14]),
-        settings=json.loads(r[15]),
-        details=json.loads(r[16] or "{}"),
+        settings=fields.loads_object(r[15], "settings"),
+        details=fields.loads_object(r[16], "details"),
     )
+
+
+def _checks(rows: Sequence[Sequence[Any]]) -> list[CheckRow]:
+    """The checks that can be read; the others are named."""
+    out = []
+    for r in rows:
+        try:
+            out.append(_check(r))
+        except fields.Unreadable as exc:
+            fields.skipped(f"drift check {r[0]} of model {r[1]!r}", str(exc))
+    return out
 
 
 def checks(store: Store, model: str, *, limit: int = 50) -> list[CheckRow]:
     """The model's latest checks, newest first."""
     with store.lock:
         model_id = _model_id(store, model)
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
                 WHERE c.model_id = ? ORDER BY c.id DESC LIMIT ?""",
             (model_id, limit),
-        ).fetchall()
-    return [_check(r) for r in rows]
+        )
+    return _checks(rows)
 
 
 def latest_check(store: Store, model: str) -> CheckRow | None:
@@ -339,34 +379,38 @@ def latest_check(store: Store, model: str) -> CheckRow | None:
 
 def check_by_key(store: Store, model: str, window_key: str) -> CheckRow | None:
     with store.lock:
-        row = store.conn.execute(
+        row = fields.fetch_all(
+            store.conn,
             f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
                 WHERE c.window_key = ? AND m.name = ? ORDER BY c.id DESC LIMIT 1""",
             (window_key, model),
-        ).fetchone()
-    return _check(row) if row else None
+        )
+    found = _checks(row)
+    return found[0] if found else None
 
 
 def check_results(store: Store, check_id: int) -> list[ResultRow]:
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT check_id, feature, method, value, threshold, drifted, decides, details
                FROM drift_results WHERE check_id = ? ORDER BY id""",
             (check_id,),
-        ).fetchall()
-    return [
-        ResultRow(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            None if r[5] is None else bool(r[5]),
-            bool(r[6]),
-            json.loads(r[7] or "{}"),
         )
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        try:
+            details = fields.loads_object(r[7], "details")
+        except fields.Unreadable as exc:
+            fields.skipped(f"the {r[2]} result of {r[1]!r} in drift check {check_id}", str(exc))
+            continue
+        out.append(
+            ResultRow(
+                r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bool(r[5]), bool(r[6]),
+                details,
+            )
+        )  # fmt: skip
+    return out
 
 
 class Verdict(NamedTuple):
@@ -384,13 +428,18 @@ def feature_history(store: Store, model: str, feature: str, *, limit: int = 50) 
     """A feature's verdicts, newest first."""
     with store.lock:
         model_id = _model_id(store, model)
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT check_id, window_end, method, value, threshold, drifted FROM drift_results
                WHERE model_id = ? AND feature = ? AND decides = 1
                ORDER BY check_id DESC LIMIT ?""",
             (model_id, feature, limit),
-        ).fetchall()
-    return [Verdict(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+        )
+    return [
+        Verdict(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+        for r in rows
+        if fields.time_problem("window_end", r[1]) is None
+    ]
 
 
 def _same_reference(recent: list[CheckRow]) -> list[CheckRow]:
@@ -415,12 +464,13 @@ def drift_began(store: Store, model: str, *, limit: int = 500) -> dict[str | Non
     if recent[0].drifted:
         began[None] = _run_start([(c.window_end, c.drifted) for c in recent])
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT check_id, feature, drifted FROM drift_results
                WHERE check_id BETWEEN ? AND ? AND decides = 1
                  AND model_id = (SELECT model_id FROM drift_checks WHERE id = ?)""",
             (recent[-1].id, recent[0].id, recent[0].id),
-        ).fetchall()
+        )
     verdicts: dict[int, dict[str, bool]] = {}
     for check_id, feature, drifted in rows:
         verdicts.setdefault(check_id, {})[feature] = bool(drifted)

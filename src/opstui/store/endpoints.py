@@ -112,11 +112,21 @@ def _storable(ts: float, value: float) -> bool:
 
 def endpoint_statuses(store: Store) -> list[EndpointStatusRow]:
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT name, kind, url, state, reason, last_attempt_at, last_success_at,
-                      latency_ms, failures, polled_by FROM endpoint_status ORDER BY name"""
-        ).fetchall()
-    return [EndpointStatusRow(*r) for r in rows]
+                      latency_ms, failures, polled_by FROM endpoint_status ORDER BY name""",
+        )
+    out = []
+    for r in rows:
+        problem = fields.time_problem("last_attempt_at", r[5]) or fields.time_problem(
+            "last_success_at", r[6]
+        )
+        if problem:
+            fields.skipped(f"the status of endpoint {r[0]!r}", problem)
+        else:
+            out.append(EndpointStatusRow(*r))
+    return out
 
 
 def acquire_leases(store: Store, names: Iterable[str], *, holder: str, ttl: float) -> set[str]:

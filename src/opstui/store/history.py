@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from opstui.errors import UsageError
-from opstui.store.dashboard import _RUN_COLUMNS, build_run, stages_by_run
+from opstui.store import fields
+from opstui.store.dashboard import _RUN_COLUMNS, build_run, run_problem, stages_by_run
 from opstui.store.db import Store
 from opstui.store.rows import LogLine, RunRow
 
@@ -31,22 +30,36 @@ def run_history(
             params.append(before_id)
         sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
         params.append(limit)
-        rows = conn.execute(sql, params).fetchall()
+        rows = fields.fetch_all(conn, sql, params)
         stages = stages_by_run(store, [r[0] for r in rows])
-    return [build_run(pipeline, p[1], r, stages[r[0]], now) for r in rows]
+    out = []
+    for r in rows:
+        problem = run_problem(r, stages[r[0]])
+        if problem:
+            fields.skipped(f"run {r[0]} of {pipeline!r}", problem)
+        else:
+            out.append(build_run(pipeline, p[1], r, stages[r[0]], now))
+    return out
 
 
 def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
     now = store.clock() if now is None else now
+    if not fields.INT64_MIN <= run_id <= fields.INT64_MAX:  # SQLite cannot even look
+        raise UsageError(f"run {fields.show(run_id)} does not exist in {store.path}")
     with store.read() as conn:
-        row = conn.execute(
+        found = fields.fetch_all(
+            conn,
             f"""SELECT {_RUN_COLUMNS}, p.name, p.kind FROM runs r
                 JOIN pipelines p ON p.id = r.pipeline_id WHERE r.id = ?""",
             (run_id,),
-        ).fetchone()
-        if row is None:
+        )
+        if not found:
             raise UsageError(f"run {run_id} does not exist in {store.path}")
+        row = found[0]
         stages = stages_by_run(store, [run_id])
+    problem = run_problem(row, stages[run_id])
+    if problem:
+        raise UsageError(f"run {run_id} in {store.path} cannot be shown: {problem}")
     return build_run(row[15], row[16], row[:15], stages[run_id], now)
 
 
@@ -55,11 +68,12 @@ def stage_logs(
 ) -> list[LogLine]:
     """Log lines of a stage with id > ``after_id``, oldest first (for follow mode)."""
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT id, ts, stream, line FROM log_lines
                WHERE stage_run_id = ? AND id > ? ORDER BY id LIMIT ?""",
             (stage_run_id, after_id, limit),
-        ).fetchall()
+        )
     return [LogLine(*r) for r in rows]
 
 
@@ -69,8 +83,11 @@ def run_params(store: Store, run_id: int) -> dict[str, object]:
         row = store.conn.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise UsageError(f"run {run_id} does not exist in {store.path}")
-    params: dict[str, object] = json.loads(row[0] or "{}")
-    return params
+    try:
+        return fields.loads_object(row[0], "params")
+    except fields.Unreadable as exc:
+        fields.skipped(f"the params of run {run_id}", str(exc))
+        return {}
 
 
 def runs_in_flight(store: Store) -> list[tuple[int, str, str | None, int | None]]:

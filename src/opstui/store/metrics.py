@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from opstui.store import fields
 from opstui.store.db import Store, Transaction
@@ -95,8 +96,14 @@ def find_series(store: Store, source: str | None = None, name: str | None = None
         sql += " AND name = ?"
         params.append(name)
     with store.lock:
-        rows = store.conn.execute(sql + " ORDER BY source, name, labels", params).fetchall()
-    return [Series(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        rows = fields.fetch_all(store.conn, sql + " ORDER BY source, name, labels", params)
+    out = []
+    for r in rows:
+        try:
+            out.append(Series(r[0], r[1], r[2], fields.loads_object(r[3], "labels")))
+        except fields.Unreadable as exc:
+            fields.skipped(f"series {r[0]} ({r[1]} {r[2]})", str(exc))
+    return out
 
 
 def samples(
@@ -108,8 +115,9 @@ def samples(
     limit: int | None = None,
 ) -> list[Sample]:
     """Samples of one series with ``start <= ts <= end``, oldest first."""
-    lo = float("-inf") if start is None else start
-    hi = float("inf") if end is None else end
+    # Samples at times no reader can show are outside every window.
+    lo = fields.TIME_MIN if start is None else max(start, fields.TIME_MIN)
+    hi = fields.TIME_MAX if end is None else min(end, fields.TIME_MAX)
     sql = (
         "SELECT ts, value, run_id, step FROM metric_samples "
         "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
@@ -120,7 +128,7 @@ def samples(
         params = (*params, limit)
     with store.lock:
         rows = store.conn.execute(sql, params).fetchall()
-    return [Sample(r[0], r[1], r[2], r[3]) for r in rows]
+    return [Sample(r[0], r[1], r[2], r[3]) for r in _finite(rows, "series", str(series_id))]
 
 
 def series_window(
@@ -169,6 +177,20 @@ def points(
         result: list[tuple[float, float]] = store.conn.execute(
             "SELECT ts, value FROM metric_samples WHERE series_id = ? AND ts >= ? AND ts <= ? "
             "ORDER BY ts",
-            (sid, start, end),
+            (sid, max(start, fields.TIME_MIN), min(end, fields.TIME_MAX)),
         ).fetchall()
-    return result
+    return _finite(result, source, name)
+
+
+def _finite(rows: list[Any], source: str, name: str) -> list[Any]:
+    """Rows whose value (second column) is finite; others are named and left out.
+
+    The store refuses infinities; an older store or a hand-written insert may
+    hold some, and one would turn every rate of its window into inf.
+    """
+    for r in rows:
+        if not math.isfinite(r[1]):
+            bad = sum(1 for r in rows if not math.isfinite(r[1]))
+            fields.skipped(f"{bad} sample(s) of {source} {name}", "value is not a finite number")
+            return [r for r in rows if math.isfinite(r[1])]
+    return rows

@@ -223,7 +223,8 @@ def set_production_version(tx: Transaction, model: str, version: str) -> None:
 
 def encode_features(columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], int, bytes]:
     """Validate and encode a column mapping; return ``(names, n_rows, payload)``."""
-    names = [fields.name(str(c), "feature column name") for c in columns]
+    # An empty name is allowed: a DataFrame's unnamed index exports as one.
+    names = [fields.name(str(c), "feature column name", empty=True) for c in columns]
     if not names:
         raise UsageError("a feature batch needs at least one column")
     lengths = {len(columns[c]) for c in columns}
@@ -240,7 +241,12 @@ def encode_features(columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], in
 def decode_features(fmt: str, payload: bytes) -> dict[str, list[Any]]:
     if fmt != FEATURES_FORMAT:
         raise UsageError(f"feature batch format {fmt!r} is not known to this opstui; upgrade it")
-    data: dict[str, list[Any]] = json.loads(zlib.decompress(payload))
+    try:
+        data = json.loads(zlib.decompress(payload))
+    except (zlib.error, ValueError, RecursionError, TypeError) as exc:
+        raise fields.Unreadable(f"its payload is not readable ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise fields.Unreadable("its payload is not a mapping of columns")
     return data
 
 
@@ -316,35 +322,44 @@ def add_feature_batch(
 
 def model_names(store: Store) -> list[str]:
     with store.lock:
-        return [r[0] for r in store.conn.execute("SELECT name FROM models ORDER BY name")]
+        return [r[0] for r in fields.fetch_all(store.conn, "SELECT name FROM models ORDER BY name")]
 
 
 def model_versions(store: Store, model: str) -> list[ModelVersionRow]:
-    """All versions of ``model``, newest first."""
+    """All versions of ``model``, newest first (a version that cannot be read is
+    skipped and named)."""
     with store.lock:
-        rows = store.conn.execute(
+        rows = fields.fetch_all(
+            store.conn,
             """SELECT v.id, m.name, v.version, v.status, v.run_id, v.data_hash, v.code_version,
                       v.params, v.metrics, v.gate, v.created_at
                FROM model_versions v JOIN models m ON m.id = v.model_id
                WHERE m.name = ? ORDER BY v.created_at DESC, v.id DESC""",
             (model,),
-        ).fetchall()
-    return [
-        ModelVersionRow(
-            id=r[0],
-            model=r[1],
-            version=r[2],
-            status=r[3],
-            run_id=r[4],
-            data_hash=r[5],
-            code_version=r[6],
-            params=json.loads(r[7] or "{}"),
-            metrics=json.loads(r[8] or "{}"),
-            gate=json.loads(r[9]) if r[9] else None,
-            created_at=r[10],
         )
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        try:
+            fields.check_times((("created_at", r[10]),))
+            gate = fields.loads_object(r[9], "gate") if r[9] else None
+            out.append(
+                ModelVersionRow(
+                    id=r[0],
+                    model=r[1],
+                    version=r[2],
+                    status=r[3],
+                    run_id=r[4],
+                    data_hash=r[5],
+                    code_version=r[6],
+                    params=fields.loads_object(r[7], "params"),
+                    metrics=fields.loads_object(r[8], "metrics"),
+                    gate=gate,
+                    created_at=r[10],
+                )
+            )
+        except fields.Unreadable as exc:
+            fields.skipped(f"version {r[2]!r} of model {r[1]!r}", str(exc))
+    return out
 
 
 _DEPLOYMENT_COLUMNS = """d.id, d.environment, d.target_kind, d.target, d.version, d.status,
@@ -355,8 +370,24 @@ def _deployment(r: Sequence[Any]) -> DeploymentRow:
     return DeploymentRow(*r)
 
 
+def _readable(rows: list[Any]) -> list[DeploymentRow]:
+    out = []
+    for r in rows:
+        problem = fields.time_problem("deployed_at", r[8])
+        if problem:
+            fields.skipped(f"deployment {r[0]} of {r[3]!r} to {r[1]!r}", problem)
+        else:
+            out.append(_deployment(r))
+    return out
+
+
 def current_deployments(store: Store, target: str | None = None) -> list[DeploymentRow]:
-    """What runs where now: the latest succeeded deployment per target and environment."""
+    """What runs where now: the latest succeeded deployment per target and environment.
+
+    A deployment whose time cannot be shown is never "the latest" (one at
+    year 3 billion would stay current for ever); it is named instead.
+    """
+    where = "WHERE target = ?" if target else ""
     sql = f"""
         SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
         LEFT JOIN deployments p ON p.id = d.replaces_id
@@ -364,13 +395,21 @@ def current_deployments(store: Store, target: str | None = None) -> list[Deploym
             SELECT (SELECT id FROM deployments x
                     WHERE x.target_kind = k.target_kind AND x.target = k.target
                       AND x.environment = k.environment AND x.status = 'succeeded'
+                      AND x.deployed_at BETWEEN {fields.TIME_MIN!r} AND {fields.TIME_MAX!r}
                     ORDER BY x.deployed_at DESC, x.id DESC LIMIT 1)
-            FROM (SELECT DISTINCT target_kind, target, environment FROM deployments
-                  {"WHERE target = ?" if target else ""}) k)
+            FROM (SELECT DISTINCT target_kind, target, environment FROM deployments {where}) k)
         ORDER BY d.target, d.environment"""
+    # The same covering-index scan as the DISTINCT above, for naming bad rows.
+    bad_sql = f"""SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
+        LEFT JOIN deployments p ON p.id = d.replaces_id
+        WHERE d.deployed_at NOT BETWEEN {fields.TIME_MIN!r} AND {fields.TIME_MAX!r}
+        {"AND d.target = ?" if target else ""} LIMIT 20"""
+    params = (target,) if target else ()
     with store.lock:
-        rows = store.conn.execute(sql, (target,) if target else ()).fetchall()
-    return [_deployment(r) for r in rows]
+        rows = fields.fetch_all(store.conn, sql, params)
+        bad = fields.fetch_all(store.conn, bad_sql, params)
+    _readable(bad)
+    return _readable(rows)
 
 
 def deployment_history(
@@ -387,8 +426,8 @@ def deployment_history(
     sql += " ORDER BY d.deployed_at DESC, d.id DESC LIMIT ?"
     params.append(limit)
     with store.lock:
-        rows = store.conn.execute(sql, params).fetchall()
-    return [_deployment(r) for r in rows]
+        rows = fields.fetch_all(store.conn, sql, params)
+    return _readable(rows)
 
 
 def feature_batches(
@@ -404,8 +443,15 @@ def feature_batches(
     sql += " ORDER BY b.created_at DESC, b.id DESC LIMIT ?"
     params.append(limit)
     with store.lock:
-        rows = store.conn.execute(sql, params).fetchall()
-    return [(int(r[0]), str(r[1]), r[2], float(r[3]), int(r[4])) for r in rows]
+        rows = fields.fetch_all(store.conn, sql, params)
+    out = []
+    for r in rows:
+        problem = fields.time_problem("created_at", r[3])
+        if problem:
+            fields.skipped(f"feature batch {r[0]} of model {model!r}", problem)
+        else:
+            out.append((int(r[0]), str(r[1]), r[2], float(r[3]), int(r[4])))
+    return out
 
 
 def load_feature_batch(store: Store, batch_id: int) -> dict[str, list[Any]]:
@@ -415,4 +461,10 @@ def load_feature_batch(store: Store, batch_id: int) -> dict[str, list[Any]]:
         ).fetchone()
     if row is None:
         raise UsageError(f"feature batch {batch_id} does not exist")
-    return decode_features(row[0], row[1])
+    try:
+        return decode_features(row[0], row[1])
+    except fields.Unreadable as exc:
+        raise UsageError(
+            f"feature batch {batch_id} in {store.path} cannot be read: {exc}",
+            hint="delete it, or record the batch again",
+        ) from None

@@ -162,10 +162,15 @@ def check_open(tx: Transaction | sqlite3.Connection, store: Store, run_id: int) 
     """
     state = _run_state(tx, run_id, store)
     if state in st.FINISHED:
-        raise RunFinished(
-            f"run {run_id} already finished ({state}); nothing was recorded",
-            hint="start a new run to record more",
-        )
+        raise run_finished(run_id, state)
+
+
+def run_finished(run_id: int, state: str) -> RunFinished:
+    """The one refusal of every late record call (the Tracker raises it too)."""
+    return RunFinished(
+        f"run {run_id} already finished ({state}); nothing was recorded",
+        hint="start a new run to record more",
+    )
 
 
 def _touch(tx: Transaction, run_id: int, now: float) -> None:
