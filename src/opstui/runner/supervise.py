@@ -30,9 +30,12 @@ process exited, ``D`` everything is stopped and the supervisor exits.
 
 from __future__ import annotations
 
+# The C module under `signal`: the same functions and constants without the
+# enum wrappers, whose import (enum, functools) was half of a supervisor's
+# start-up (bench/runner_trust.py). Untyped in typeshed, hence the ignore.
+import _signal as signal  # type: ignore[import-not-found]
 import os
 import select
-import signal
 import sys
 import time
 
