@@ -418,12 +418,48 @@ def _pipelines(data: dict[str, Any], base: Path, where: str) -> dict[str, Pipeli
     return out
 
 
+#: Deeper than any setting nests; deeper input is refused before anything
+#: walks it recursively.
+MAX_DEPTH = 16
+
+
+def _too_deep(where: str) -> ConfigError:
+    return ConfigError(
+        f"{where} nests arrays or tables more than {MAX_DEPTH} deep",
+        hint="no opstui setting is nested like that; is this the right file?",
+    )
+
+
+def _depth(data: object) -> int:
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
 def parse_config(text: str, path: Path | None = None) -> Config:
     where = str(path) if path else CONFIG_NAME
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    except ValueError:  # int() of a literal past Python's 4,300-digit limit, inside tomllib
+        raise ConfigError(
+            f"{where} is not valid TOML: an integer of thousands of digits "
+            "(TOML integers are 64-bit)"
+        ) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise _too_deep(where) from None
+    if _depth(data) > MAX_DEPTH:
+        raise _too_deep(where)
     _validate(data, SCHEMA, where, "")
     base = path.parent.resolve() if path else Path.cwd()
     store = data.get("store")

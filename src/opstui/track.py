@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opstui.errors import UsageError
-from opstui.store import Store
+from opstui.store import Store, fields
 from opstui.store import metrics as store_metrics
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
@@ -239,10 +239,19 @@ class ActiveRun:
         labels: Mapping[str, object] | None = None,
         ts: float | None = None,
     ) -> None:
-        """Record a metric value of this run (series ``pipeline/<name>``)."""
-        when = self.store.clock() if ts is None else ts
+        """Record a metric value of this run (series ``pipeline/<name>``).
+
+        A value that is not a finite number (NaN, inf) is refused here, with
+        the reason, rather than by a background flush later.
+        """
+        self._check_recording()
+        fields.name(name, "metric name")
+        number = fields.finite(value, f"metric {name[:80]!r}")
+        fields.optional_int64(step, "step")
+        store_metrics.labels_key(labels)  # refuses labels the store cannot hold
+        when = self.store.clock() if ts is None else fields.timestamp(ts, "metric time")
         with self._buffer_lock:
-            self._samples.append((name, labels, when, float(value), step))
+            self._samples.append((name, labels, when, number, step))
             full = len(self._samples) >= self.tracker.max_buffer
         if full:
             self.flush()
@@ -272,6 +281,7 @@ class ActiveRun:
         """
         columns = as_columns(reference) if reference is not None else None
         with self.store.write() as tx:
+            store_runs.check_open(tx, self.store, self.id)
             now = self.store.clock()
             version, created = store_models.add_model_version(
                 tx,
@@ -313,6 +323,7 @@ class ActiveRun:
         or anything with ``to_dict(orient="list")`` (a pandas DataFrame).
         """
         with self.store.write() as tx:
+            store_runs.check_open(tx, self.store, self.id)
             batch_id, _ = store_models.add_feature_batch(
                 tx,
                 model,
@@ -338,6 +349,7 @@ class ActiveRun:
     ) -> int:
         """Record that this run deployed ``version`` of ``target`` to ``environment``."""
         with self.store.write() as tx:
+            store_runs.check_open(tx, self.store, self.id)
             dep_id, _ = store_models.add_deployment(
                 tx,
                 environment=environment,
@@ -366,6 +378,8 @@ class ActiveRun:
         if samples:
             source = f"pipeline/{self.pipeline}"
             with self.store.write() as tx:
+                if isinstance(self, AttachedRun):  # its runner may have finished it
+                    store_runs.check_open(tx, self.store, self.id)
                 ids: dict[tuple[str, str], int] = {}
                 rows = []
                 for name, labels, ts, value, step in samples:
@@ -375,7 +389,14 @@ class ActiveRun:
                     rows.append((ids[ident], ts, value, self.id, step))
                 store_metrics.insert_samples(tx, rows)
 
+    def _check_recording(self) -> None:
+        # After its ``with`` block a run is finished: a late line or metric
+        # would sit in the buffer and never be written.
+        if self.status is not None:
+            raise store_runs.run_finished(self.id, self.status)
+
     def _buffer_log(self, row: store_runs.LogRow) -> None:
+        self._check_recording()
         with self._buffer_lock:
             self._logs.append(row)
             full = len(self._logs) >= self.tracker.max_buffer

@@ -26,6 +26,7 @@ import typer
 
 from opstui.cli import ConfigOpt, StoreOpt, app, open_store
 from opstui.errors import UsageError
+from opstui.store import fields
 
 record_app = typer.Typer(
     help="Record runs, stages, logs, metrics and deployments from shell scripts.",
@@ -181,7 +182,7 @@ def log(
                     sys.stdout.flush()
                 batch.append((stage_id, time.time(), stream, item))
             if batch and (done or len(batch) >= 500 or time.monotonic() - last_flush >= 0.5):
-                runs.append_logs(db, batch, run_id=run)
+                runs.append_logs(db, batch, run_id=run, refuse_finished=True)
                 batch = []
                 last_flush = time.monotonic()
 
@@ -205,6 +206,7 @@ def finish(
     from opstui.store import status as st
 
     if status is None and exit_code is not None:
+        fields.int64(exit_code, "--exit-code")
         status = st.SUCCEEDED if exit_code == 0 else st.FAILED
         if exit_code and message is None:
             message = f"exited with code {exit_code}"
@@ -237,9 +239,9 @@ def metric(
     config: ConfigOpt = None,
 ) -> None:
     """Record one metric value."""
-    from opstui.store import history, metrics
+    from opstui.store import history, metrics, runs
 
-    number = _number(value, "metric value")
+    number = fields.finite(_number(value, "metric value"), "metric value")
     labels = _pairs(label, "--label")
     db, _ = open_store(store, config, create=run is None)
     with db:
@@ -248,6 +250,8 @@ def metric(
                 raise UsageError("a metric needs --run or --source")
             source = f"pipeline/{history.get_run(db, run).pipeline}"
         with db.write() as tx:
+            if run is not None:
+                runs.check_open(tx, db, run)
             sid = metrics.ensure_series(tx, source, name, labels)
             metrics.insert_samples(tx, [(sid, time.time(), number, run, step)])
 
@@ -266,10 +270,12 @@ def deploy(
     config: ConfigOpt = None,
 ) -> None:
     """Record a deployment of a version to an environment."""
-    from opstui.store import models
+    from opstui.store import models, runs
 
     db, cfg = open_store(store, config, create=True)
     with db, db.write() as tx:
+        if run is not None:
+            runs.check_open(tx, db, run)
         models.add_deployment(
             tx,
             environment=environment,
@@ -301,11 +307,13 @@ def model_version(
     config: ConfigOpt = None,
 ) -> None:
     """Record a model version and print it."""
-    from opstui.store import models
+    from opstui.store import models, runs
 
     metrics = {k: _number(v, f"metric {k}") for k, v in _pairs(metric, "--metric").items()}
     db, _ = open_store(store, config, create=True)
     with db, db.write() as tx:
+        if run is not None:
+            runs.check_open(tx, db, run)
         made, _ = models.add_model_version(
             tx,
             model,
@@ -335,7 +343,7 @@ def features(
 ) -> None:
     """Record a batch of feature rows from a CSV file."""
     from opstui.feature_csv import read_chunks
-    from opstui.store import models
+    from opstui.store import models, runs
 
     columns: dict[str, list[object]] = {}
     for chunk in read_chunks(file):
@@ -343,6 +351,8 @@ def features(
             columns.setdefault(name, []).extend(_cell(c) for c in cells)
     db, _ = open_store(store, config, create=True)
     with db, db.write() as tx:
+        if run is not None:
+            runs.check_open(tx, db, run)
         batch_id, _ = models.add_feature_batch(
             tx, model, columns, kind=kind, version=version, run_id=run, created_at=time.time()
         )
