@@ -7,7 +7,9 @@ fast; a test checks ``sys.modules`` for that.
 
 from __future__ import annotations
 
+import io
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -98,12 +100,41 @@ del actions, commands, demo, drift, endpoints, record, tui
 
 
 def main() -> None:
-    """Console entry point: operator errors become one line and an exit code."""
+    """Console entry point: operator errors become one line and an exit code.
+
+    Every message goes through ``opstui.cli.output``: an error names what the
+    operator passed or what the store holds, and Click's own usage errors
+    echo the arguments as typed (``Got unexpected extra argument (...)``), so
+    Click runs without its standalone handling and its errors are escaped here.
+    """
+    from opstui.cli.output import say, say_block
+
     try:
-        app()
+        code = app(standalone_mode=False)
     except OpstuiError as exc:
-        print(f"opstui: {exc}", file=sys.stderr)
+        # Some errors are a list, one line each (the importer's bad lines).
+        say_block(f"opstui: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Typer's Click errors (usage, bad parameter, no such option) print
+        # themselves with their usage line; caught here to escape them.
+        buffer = io.StringIO()
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=buffer)
+        else:
+            buffer.write(f"Error: {exc.format_message()}")
+        say_block(buffer.getvalue().removesuffix("\n"), err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        say("Aborted!", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
-        print("opstui: interrupted", file=sys.stderr)
+        say("opstui: interrupted", err=True)
         sys.exit(130)
+    except Exception:
+        # A bug: the traceback as Python would print it, its messages escaped.
+        say_block(traceback.format_exc().removesuffix("\n"), err=True)
+        sys.exit(1)
+    # Without standalone mode Click returns typer.Exit's code instead of exiting.
+    sys.exit(code if isinstance(code, int) else 0)

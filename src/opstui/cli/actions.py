@@ -8,7 +8,6 @@ which survives the terminal closing).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli.output import cell, prompt, say, write_json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -47,29 +47,27 @@ def _confirm(yes: bool) -> Callable[[Plan], str | None]:
             return None
         if not sys.stdin.isatty():
             return "no terminal to ask on and no --yes"
-        answer = input(f"{plan.question} [y/N] ").strip().lower()
+        answer = prompt(f"{plan.question} [y/N] ").strip().lower()
         return None if answer in ("y", "yes") else "declined at the prompt"
 
     return ask
 
 
 def _echo(stream: str, line: str) -> None:
-    # Stage output is shown as it streams; control characters are made
-    # visible so a stage cannot drive the operator's terminal.
-    if not line.isprintable():  # the common case skips the per-character walk
-        line = "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in line)
-    print(line, file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
+    # Stage output is shown as it streams, escaped like every line: a stage
+    # cannot drive the operator's terminal.
+    say(line, err=stream == "stderr", flush=True)
 
 
 def _progress(name: str, outcome: StageOutcome | None) -> None:
     from opstui.store import status as st
 
     if outcome is None:
-        print(f"▶ {name}", flush=True)
+        say(f"▶ {name}", flush=True)
     else:
         mark = st.GLYPHS.get(outcome.status, "?")
         note = f": {outcome.message}" if outcome.message else ""
-        print(f"{mark} {name} {outcome.status}{note}", flush=True)
+        say(f"{mark} {name} {outcome.status}{note}", flush=True)
 
 
 @dataclass(frozen=True)
@@ -103,12 +101,13 @@ def _perform(store: Store, cfg: Config, plan: Plan, flags: Flags) -> None:
 
     as_json = flags.as_json
     if not as_json:
-        print("\n".join(plan.lines()))
+        for line in plan.lines():  # each line is one line: a newline in a name is escaped
+            say(line)
     if flags.dry_run:
         if as_json:
-            print(json.dumps({"plan": plan.as_dict(), "dry_run": True}, indent=2))
+            write_json({"plan": plan.as_dict(), "dry_run": True})
         else:
-            print("dry run: nothing was changed")
+            say("dry run: nothing was changed")
         return
     started = perform(
         store,
@@ -129,13 +128,13 @@ def _perform(store: Store, cfg: Config, plan: Plan, flags: Flags) -> None:
         "action_id": started.action_id,
     }
     if as_json:
-        print(json.dumps(result, indent=2))
+        write_json(result)
     elif not started.created:
-        print(f"run {started.run_id} is already doing this; joined it instead of starting another")
+        say(f"run {started.run_id} is already doing this; joined it instead of starting another")
     elif flags.detach:
-        print(f"started run {started.run_id} (detached); watch it with `opstui status`")
+        say(f"started run {started.run_id} (detached); watch it with `opstui status`")
     else:
-        print(f"run {started.run_id} {started.status}")
+        say(f"run {started.run_id} {started.status}")
     if started.status not in (None, st.SUCCEEDED):
         raise typer.Exit(1)
 
@@ -275,13 +274,13 @@ def actions(
             }
             for r in rows
         ]
-        print(json.dumps({"schema": 1, "actions": doc}, indent=2))
+        write_json({"schema": 1, "actions": doc})
         return
     from rich.console import Console
     from rich.table import Table
 
     if not rows:
-        print("No actions recorded yet.")
+        say("No actions recorded yet.")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for name in ("ID", "WHEN", "ACTOR", "ACTION", "TARGET", "ENV", "STATUS", "RUN", "OUTCOME"):
@@ -291,12 +290,8 @@ def actions(
         table.add_row(
             str(r.id),
             human_age(now - r.ts),
-            r.actor,
-            r.action,
-            r.target,
-            r.environment or "",
-            r.status,
+            *map(cell, (r.actor, r.action, r.target, r.environment, r.status)),
             str(r.run_id or ""),
-            r.outcome or "",
+            cell(r.outcome),
         )
     Console().print(table)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +9,7 @@ from typing import Annotated
 import typer
 
 from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli.output import say, write_json
 from opstui.errors import UsageError
 
 
@@ -25,7 +24,7 @@ def init(
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
     path.write_text(example_config(), encoding="utf-8")
-    print(f"wrote {path}")
+    say(f"wrote {path}")
 
 
 _NOUNS = {
@@ -61,7 +60,7 @@ def import_(
     added = ", ".join(f"{n} {_NOUNS[k]}" for k, n in summary.added.items() if n) or "nothing new"
     skipped = sum(summary.skipped.values())
     note = f" ({skipped} already present)" if skipped else ""
-    print(f"imported {added} from {summary.files} file(s) into {db.path}{note}")
+    say(f"imported {added} from {summary.files} file(s) into {db.path}{note}")
 
 
 @app.command()
@@ -82,8 +81,7 @@ def status(
         now = time.time()
         pipelines = Dashboard(db).read(now)
     if as_json:
-        json.dump(status_json(pipelines, now, str(db.path)), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json(status_json(pipelines, now, str(db.path)))
     else:
         render_status(pipelines, now, str(db.path))
     if any(p.status in st.FAULTS for p in pipelines):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from opstui.cli import app
+from opstui.cli.output import say
 from opstui.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ _STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _say(line: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+    say(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
 
 
 @contextmanager
@@ -107,18 +107,18 @@ def _build_world(
     from opstui.demo.service import Service
     from opstui.demo.world import World
 
-    say = echo or (lambda line: None)
+    tell = echo or (lambda line: None)
     if not read_json(layout.state, {}).get("seeded"):
-        say("seeding the store from the bundled history (two weeks, four pipelines)…")
+        tell("seeding the store from the bundled history (two weeks, four pipelines)…")
     setup.seed(layout)
     wanted = port or setup.previous_port(layout)
     service = Service(layout, port=wanted)
     if service.port_taken:
         # Said on stderr too: in console mode the console takes the screen next.
-        print(
+        say(
             f"opstui demo: port {wanted} is in use; the demo service listens on "
             f"127.0.0.1:{service.port} instead",
-            file=sys.stderr,
+            err=True,
             flush=True,
         )
     config = setup.write_config(layout, port=service.port, speed=speed)
@@ -171,17 +171,17 @@ def _console(world: World, layout: Layout, stop: threading.Event) -> None:
 
 
 def _shutdown(world: World, *, headless: bool) -> None:
-    print("opstui demo: stopping (runs in flight are cancelled)…", file=sys.stderr, flush=True)
+    say("opstui demo: stopping (runs in flight are cancelled)…", err=True, flush=True)
     cancelled = world.stop()
     if not headless:  # a headless demo said them as they came
         for problem in world.problems():
-            print(f"opstui demo: error while it ran: {problem}", file=sys.stderr)
+            say(f"opstui demo: error while it ran: {problem}", err=True)
     runs = ", ".join(map(str, cancelled))
     what = f"cancelled run {runs}; " if len(cancelled) == 1 else ""
     what = f"cancelled runs {runs}; " if len(cancelled) > 1 else what
     port = world.service.port
     line = f"opstui demo: stopped; {what}the service on 127.0.0.1:{port} is closed"
-    print(line, file=sys.stderr, flush=True)
+    say(line, err=True, flush=True)
     if headless:
         started = len(world.simulator.started_runs)
         _say(f"{started} runs started, {world.traffic.batches} feature batches, "

@@ -11,7 +11,6 @@ every model with current feature batches is checked.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli.output import say, say_block, write_json
 from opstui.errors import OpstuiError
 
 if TYPE_CHECKING:
@@ -93,14 +93,14 @@ def check(
                 if not watch:
                     raise
                 # A watch outlives a bad moment (a thin window, a busy store).
-                print(f"opstui: {exc}", file=sys.stderr)
+                say_block(f"opstui: {exc}", err=True)
                 code = exc.exit_code
             done += 1
             if not watch or (count is not None and done >= count):
                 break
             options = options._replace(backfill=False)
             if not as_json:
-                print()
+                say()
             sys.stdout.flush()
             time.sleep(interval)
     if code:
@@ -158,15 +158,14 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
                 "models": [check_json(r, now) for r in results],
                 "errors": [{"model": n, "error": e} for n, e in errors],
             }
-        json.dump(doc, sys.stdout, indent=None if o.watch else 2)  # a line per check
-        sys.stdout.write("\n")
+        write_json(doc, indent=None if o.watch else 2)  # a line per check
     else:
         if not names:
-            print("no model has current feature batches to check")
+            say("no model has current feature batches to check")
         for r in results:
             render_check(r, now)
         for name, error in errors:
-            print(f"opstui: {name}: {error}", file=sys.stderr)
+            say(f"opstui: {name}: {error}", err=True)
     if any(r.dataset.is_drifted for r in results):
         return 1
     return 2 if errors else 0
@@ -200,4 +199,4 @@ def set_reference(
         info = drift_job.set_reference(
             db, model, rows(), version=version, source=str(file), settings=settings
         )
-    print(f"reference of {model} version {info.version}: {info.rows:,} rows summarised")
+    say(f"reference of {model} version {info.version}: {info.rows:,} rows summarised")

@@ -120,14 +120,18 @@ def render_check(check: DriftCheck, now: float) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from opstui.cli.output import cell
+
     console = Console(highlight=False)
     w = check.window
     console.print(
         Text.assemble(
-            (check.model, "bold"),
-            f"  reference v{check.reference.version} ({check.reference.rows:,} rows)"
-            f"  window {_day(w.start)} .. {_day(w.end)}: {w.rows:,} rows"
-            f" in {w.batches} batch{'es' if w.batches != 1 else ''}",
+            cell(check.model, "bold"),
+            cell(
+                f"  reference v{check.reference.version} ({check.reference.rows:,} rows)"
+                f"  window {_day(w.start)} .. {_day(w.end)}: {w.rows:,} rows"
+                f" in {w.batches} batch{'es' if w.batches != 1 else ''}"
+            ),
         ),
         soft_wrap=True,
     )
@@ -156,8 +160,8 @@ def render_check(check: DriftCheck, now: float) -> None:
             drift = Text("ok", style="green")
         psi, js = (f.result(m) for m in _SHOWN)
         table.add_row(
-            f.name,
-            _LABELS.get(f.method or "", f.method or "-"),
+            cell(f.name),
+            cell(_LABELS.get(f.method or "", f.method or "-")),
             _num(v.value if v else None),
             _num(v.threshold if v else None, 2),
             drift,
@@ -167,8 +171,8 @@ def render_check(check: DriftCheck, now: float) -> None:
             _day(check.began.get(f.name))[:10] if f.drifted else "",
         )
     console.print(table)
-    for line in _footer(check):
-        console.print(line, soft_wrap=True)
+    for line in _footer(check):  # names features and categories: data, escaped
+        console.print(cell(line), soft_wrap=True)
 
 
 def _footer(check: DriftCheck) -> list[str]:

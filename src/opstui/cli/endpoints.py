@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import sys
 import time
 from typing import Annotated
 
 import typer
 
 from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli.output import cell, say, write_json
 from opstui.errors import UsageError
 
 
@@ -78,8 +77,7 @@ def endpoints(
                 for r in reports
             ],
         }
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json(doc)
     else:
         from rich.console import Console
         from rich.table import Table
@@ -95,8 +93,8 @@ def endpoints(
         for r in reports:
             burn = r.burn.get("1h")
             table.add_row(
-                r.name,
-                r.state,
+                cell(r.name),
+                cell(r.state),
                 human_age(now - r.last_success_at) if r.last_success_at else "never",
                 *(_pct(r.ratios.get(w)) for w in SHOWN),
                 "-" if burn is None else f"{burn:.1f}x",
@@ -106,7 +104,7 @@ def endpoints(
         console.print(table)
         for r in reports:
             if r.reason:
-                console.print(f"{r.name}: {r.reason}", markup=False, highlight=False)
+                console.print(cell(f"{r.name}: {r.reason}"))
     if any(r.state in ("down", "burning", "stale") for r in reports):
         raise typer.Exit(1)
 
@@ -143,7 +141,7 @@ def poll(
         if last.get(ob.endpoint) != ob.state:
             last[ob.endpoint] = ob.state
             why = f": {ob.reason}" if ob.reason else ""
-            print(f"{ob.endpoint}: {ob.state}{why}", flush=True)
+            say(f"{ob.endpoint}: {ob.state}{why}", flush=True)
 
     poller = Poller(path, list(cfg.endpoints.values()), on_observation=report)
     if once:

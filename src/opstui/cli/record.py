@@ -25,6 +25,7 @@ from typing import Annotated
 import typer
 
 from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli.output import say, say_block
 from opstui.errors import UsageError
 from opstui.store import fields
 
@@ -108,7 +109,7 @@ def start(
             heartbeat_timeout=heartbeat_timeout or cfg.record_heartbeat_timeout,
             pid=pid,
         )
-    print(run_id)
+    say(run_id)
 
 
 @record_app.command("stage")
@@ -177,9 +178,8 @@ def log(
             if item is None:
                 done = True
             elif item:
-                if tee:
-                    sys.stdout.write(item)
-                    sys.stdout.flush()
+                if tee:  # lines from a build: escaped like every line printed
+                    say_block(item, end="", flush=True)
                 batch.append((stage_id, time.time(), stream, item))
             if batch and (done or len(batch) >= 500 or time.monotonic() - last_flush >= 0.5):
                 runs.append_logs(db, batch, run_id=run, refuse_finished=True)
@@ -212,7 +212,7 @@ def finish(
             message = f"exited with code {exit_code}"
     db, _ = open_store(store, config, create=False)
     with db:
-        print(runs.finish_run(db, run, status=status, message=message))
+        say(runs.finish_run(db, run, status=status, message=message))
 
 
 @record_app.command("heartbeat")
@@ -326,7 +326,7 @@ def model_version(
             metrics=metrics,
             created_at=time.time(),
         )
-    print(made)
+    say(made)
 
 
 @record_app.command("features")
@@ -356,7 +356,7 @@ def features(
         batch_id, _ = models.add_feature_batch(
             tx, model, columns, kind=kind, version=version, run_id=run, created_at=time.time()
         )
-    print(f"recorded {len(next(iter(columns.values())))} rows as batch {batch_id}")
+    say(f"recorded {len(next(iter(columns.values())))} rows as batch {batch_id}")
 
 
 def _cell(text: str | None) -> object:

@@ -87,11 +87,15 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from opstui.cli.output import cell
+
     console = Console()
     if not pipelines:
         console.print(
-            f"No pipelines in {store} yet. Record a run (opstui record start ...) "
-            "or load the sample history: opstui import sample_runs/",
+            cell(
+                f"No pipelines in {store} yet. Record a run (opstui record start ...) "
+                "or load the sample history: opstui import sample_runs/"
+            ),
             soft_wrap=True,
         )
         return
@@ -106,18 +110,20 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
     for p in pipelines:
         run = p.latest
         if run is None:
-            table.add_row(p.name, "", Text("never run", style="dim"), "", "", "", "")
+            table.add_row(cell(p.name), "", Text("never run", style="dim"), "", "", "", "")
             continue
         failed = run.failed_stage
         ended = run.finished_at or run.started_at or run.created_at
+        # Names, statuses and triggers are data: cells escape them (and keep
+        # Rich from reading "[bold]" in a name as markup).
         table.add_row(
-            p.name,
+            cell(p.name),
             run.stage_bar(),
-            Text(run.status.replace("_", " "), style=_STYLE.get(run.status, "")),
-            failed.name if failed else "",
+            cell(run.status.replace("_", " "), _STYLE.get(run.status, "")),
+            cell(failed.name if failed else ""),
             human_age(now - ended),
             human_duration(run.duration(now)),
-            run.trigger,
+            cell(run.trigger),
         )
     console.print(table)
     failing = [p for p in pipelines if p.status in st.FAULTS]

@@ -9,12 +9,12 @@ string that came from outside (log lines, messages, names) goes through
 from __future__ import annotations
 
 import math
-import re
 
 from rich.text import Text
 
 from opstui.store import status as st
 from opstui.store.rows import RunRow
+from opstui.terminal import visible
 from opstui.timeutil import human_age
 
 # Theme variables resolve these in the app's CSS; here they are Rich styles
@@ -41,17 +41,14 @@ ENDPOINT_STYLE = {
 }
 SEVERITY_STYLE = {"fault": "bold red", "warn": "yellow", "ok": ""}
 
-# C0/C1 controls and ESC sequences: shown as visible escapes, never sent to
-# the terminal (a log line must not move the cursor or retitle the window).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
 
 def safe(text: str | None) -> str:
-    """``text`` with every control character made visible (``\\x1b``), tabs as spaces."""
-    if not text:
-        return ""
-    text = text.replace("\t", "    ").replace("\n", " ")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` with every control character made visible (``\\x1b``), tabs as spaces.
+
+    A cell is one line, so a newline reads as a space; the escaping is the
+    CLI's own (opstui.terminal), so the console and ``opstui status`` agree.
+    """
+    return visible(text, newline=" ") if text else ""
 
 
 def age(seconds: float | None) -> str:
