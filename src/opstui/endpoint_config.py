@@ -1,7 +1,9 @@
 """``[endpoints.NAME]`` in opstui.toml: what to poll, how often, and how to read it.
 
 Secrets never live in the file: ``secret_headers`` names environment
-variables, read at poll time, never stored, shown or logged.
+variables, read at poll time, never stored, shown or logged. A URL holding
+credentials (``https://user:password@host``) is refused for that reason: the
+URL is stored and shown with every poll.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from opstui.errors import ConfigError
 
@@ -21,6 +24,53 @@ def _regex(value: Any) -> str | None:
     except re.error as exc:
         return f"a regular expression ({exc})"
     return None
+
+
+_URL_WORDS = "an http:// or https:// URL with a host, e.g. https://api.internal/healthz"
+
+
+def _url(value: Any) -> str | None:
+    """Why ``value`` is no URL to poll. Credentials are left to ``parse_endpoints``,
+    whose error leaves the value out (this one would print the password)."""
+    if _has_userinfo(value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:  # a bracketed host that is no IPv6 address
+        return f"a URL with a valid host ({exc})"
+    if parts.scheme not in ("http", "https") or not value.lower().startswith(f"{parts.scheme}://"):
+        return _URL_WORDS
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "a URL without spaces or control characters (percent-encode them)"
+    if not parts.hostname:
+        return _URL_WORDS
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "a URL whose port, if given, is a number from 1 to 65535"
+    return None
+
+
+#: ``scheme://user:password@``: an "@" before the path, query or fragment.
+_USERINFO = re.compile(r"[A-Za-z][\w+.-]*://[^/?#]*@")
+
+
+def _has_userinfo(url: str) -> bool:
+    return _USERINFO.match(url) is not None
+
+
+def _credentials(name: str, url: str, where: str) -> ConfigError | None:
+    """The refusal of a URL with a user or password in it, naming neither."""
+    if not _has_userinfo(url):
+        return None
+    return ConfigError(
+        f'{where}: "endpoints.{name}.url" holds credentials (user:password@), which would be '
+        "stored and shown with the URL",
+        hint='remove them and use secret_headers = { Authorization = "VAR" }, with $VAR set to '
+        '"Basic <base64 of user:password>" or "Bearer <token>"',
+    )
 
 
 def _env_name(value: Any) -> str | None:
@@ -43,12 +93,7 @@ def endpoint_schema(spec: Any) -> dict[str, Any]:
             required=True,
             check=lambda v: None if v in KINDS else " or ".join(f'"{k}"' for k in KINDS),
         ),
-        "url": spec(
-            (str,),
-            "an http:// or https:// URL",
-            required=True,
-            check=lambda v: None if re.match(r"https?://", v) else "an http:// or https:// URL",
-        ),
+        "url": spec((str,), _URL_WORDS, required=True, check=_url),
         "description": spec((str,), "text"),
         "interval": spec(number, "a number of seconds", minimum=0.05),
         "timeout": spec(number, "a number of seconds", minimum=0.05),
@@ -131,6 +176,9 @@ class EndpointDef:
 def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
     out = {}
     for name, raw in data.items():
+        refused = _credentials(name, raw["url"], where)
+        if refused is not None:
+            raise refused
         kind = raw["kind"]
         for key in _REQUIRED.get(kind, ()):
             if key not in raw:

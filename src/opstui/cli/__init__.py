@@ -78,40 +78,10 @@ def _root(
 
     Run alone, it opens the console (the same as `opstui tui`).
     """
-    _name_skipped_rows(ctx)
     if ctx.invoked_subcommand is None:
         from opstui.cli.tui import launch
 
         launch(store, config, read_only=read_only, theme=theme, refresh=refresh)
-
-
-#: Skipped rows named at most, after a command; the rest are counted.
-MAX_SKIPPED_SHOWN = 20
-
-
-def _name_skipped_rows(ctx: typer.Context) -> None:
-    """Once the command is done, name on stderr every row its reads skipped.
-
-    A reader skips a row it cannot show (a time beyond year 9999 written by
-    an older opstui, JSON that does not parse) and shows the rest; the
-    operator learns which rows, and why, whatever the command printed.
-    """
-    from contextlib import ExitStack
-
-    from opstui.cli.output import say
-    from opstui.store.fields import collect_skipped
-
-    stack = ExitStack()
-    notes = stack.enter_context(collect_skipped())
-
-    def name_them() -> None:
-        stack.close()
-        for note in notes[:MAX_SKIPPED_SHOWN]:
-            say(f"opstui: {note}", err=True)
-        if len(notes) > MAX_SKIPPED_SHOWN:
-            say(f"opstui: ... and {len(notes) - MAX_SKIPPED_SHOWN} more skipped rows", err=True)
-
-    ctx.call_on_close(name_them)
 
 
 def open_store(store: Path | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:
@@ -127,20 +97,6 @@ def open_store(store: Path | None, config: Path | None, *, create: bool) -> tupl
 from opstui.cli import actions, commands, demo, drift, endpoints, record, tui  # noqa: E402
 
 del actions, commands, demo, drift, endpoints, record, tui
-
-
-def _click_errors() -> tuple[type[Exception], ...]:
-    # Typer 0.2x vendors Click (its errors derive from typer.TyperException);
-    # older Typer raises Click's own.
-    kinds: list[type[Exception]] = []
-    vendored = getattr(typer, "TyperException", None)
-    if vendored is not None:
-        kinds.append(vendored)
-    try:
-        import click
-    except ImportError:
-        return tuple(kinds)
-    return (*kinds, click.ClickException)
 
 
 def main() -> None:
@@ -159,17 +115,17 @@ def main() -> None:
         # Some errors are a list, one line each (the importer's bad lines).
         say_block(f"opstui: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except _click_errors() as exc:
-        # Click's errors (usage, bad parameter, no such option) print
+    except typer.TyperException as exc:
+        # Typer's Click errors (usage, bad parameter, no such option) print
         # themselves with their usage line; caught here to escape them.
         buffer = io.StringIO()
         show = getattr(exc, "show", None)
         if callable(show):
             show(file=buffer)
         else:
-            buffer.write(f"Error: {exc}")
+            buffer.write(f"Error: {exc.format_message()}")
         say_block(buffer.getvalue().removesuffix("\n"), err=True)
-        sys.exit(getattr(exc, "exit_code", 1))
+        sys.exit(exc.exit_code)
     except typer.Abort:
         say("Aborted!", err=True)
         sys.exit(1)

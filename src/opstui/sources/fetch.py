@@ -3,7 +3,10 @@
 Every failure becomes an ``Observation`` with a state and a one-line reason;
 nothing here raises for a bad endpoint, so one broken endpoint never stops
 the poller. Secret header values are read from the environment at poll time
-and never appear in a reason (only the variable's name does).
+and never appear in a reason (only the variable's name does): every reason is
+masked in ``_observation``, the one place an observation is made, because it
+may quote the server (a reason phrase, a Prometheus API error, a malformed
+line) and a server may echo the request's headers.
 """
 
 from __future__ import annotations
@@ -23,17 +26,24 @@ from opstui import __version__
 from opstui.endpoint_config import EndpointDef
 from opstui.sources.http import (
     MissingSecret,
+    RedirectRefused,
+    Redirects,
     TooLarge,
     add_capped,
     auth_problem,
     connect_reason,
     looks_html,
+    mask,
     secret_headers,
+    shown_url,
 )
 from opstui.store.endpoints import Observation
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 Samples = tuple[tuple[str, Mapping[str, str], float], ...]
+#: Characters of a reason kept (after masking: a cut must not halve a token
+#: before the mask can recognise it).
+REASON_MAX = 300
 
 
 #: Sent with every poll; an endpoint's own headers override them.
@@ -45,31 +55,35 @@ _parsed_url = functools.lru_cache(maxsize=4096)(httpx.URL)
 async def _get(
     transport: httpx.AsyncBaseTransport, ep: EndpointDef, url: str | httpx.URL
 ) -> tuple[httpx.Response, bytes]:
-    """GET ``url`` straight on the transport.
+    """GET ``url`` straight on the transport, following redirects (``Redirects``).
 
-    A poll needs none of what ``httpx.AsyncClient.send`` adds (auth flows,
-    redirects, and a cookie jar it parses every response into, which a
+    A poll needs none of the rest of what ``httpx.AsyncClient.send`` adds
+    (auth flows, and a cookie jar it parses every response into, which a
     poller should not keep anyway), and that layer cost more CPU than the
-    request itself (bench/poller_load.py).
+    request itself (bench/poller_load.py). Raises ``RedirectRefused`` for a
+    loop, too many hops or a downgrade to http.
     """
-    headers = {**DEFAULT_HEADERS, **ep.headers, **secret_headers(ep)}
-    t = ep.timeout
-    # No per-read timer: ``observe``'s deadline bounds the whole exchange.
-    request = httpx.Request(
-        "GET",
+    hops = Redirects(
         _parsed_url(url) if isinstance(url, str) else url,
-        headers=headers,
-        extensions={"timeout": {"connect": t, "read": None, "write": t, "pool": t}},
+        {**DEFAULT_HEADERS, **ep.headers},
+        secret_headers(ep),
     )
-    response = await transport.handle_async_request(request)
-    response.request = request
-    try:
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            add_capped(body, chunk, ep.max_body)
-    finally:
-        await response.aclose()
-    return response, bytes(body)
+    t = ep.timeout
+    # No per-read timer: ``observe``'s deadline bounds the whole exchange,
+    # every hop included.
+    extensions = {"timeout": {"connect": t, "read": None, "write": t, "pool": t}}
+    while True:
+        request = httpx.Request("GET", hops.url, headers=hops.headers(), extensions=extensions)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                add_capped(body, chunk, ep.max_body)
+        finally:
+            await response.aclose()
+        if not hops.follow(response.status_code, response.headers.get("location")):
+            return response, bytes(body)
 
 
 def _observation(
@@ -81,7 +95,9 @@ def _observation(
     *,
     samples: Samples = (),
 ) -> Observation:
-    return Observation(ep.name, ep.kind, ep.url, at, state, reason, latency_ms, samples)
+    if reason is not None:
+        reason = mask(reason, ep)[:REASON_MAX]
+    return Observation(ep.name, ep.kind, shown_url(ep.url), at, state, reason, latency_ms, samples)
 
 
 def _http_problem(ep: EndpointDef, response: httpx.Response) -> str | None:
@@ -91,6 +107,11 @@ def _http_problem(ep: EndpointDef, response: httpx.Response) -> str | None:
         return auth
     if code >= 400:
         return f"HTTP {code} {response.reason_phrase}".strip()
+    if code >= 300:
+        # A redirect ``_get`` did not follow is no answer: a health check
+        # must not read up on it.
+        why = "without a Location to follow" if "location" not in response.headers else ""
+        return f"HTTP {code} {response.reason_phrase} {why or '(not followed)'}".strip()
     return None
 
 
@@ -113,6 +134,9 @@ async def observe(
             response, body = await _get(transport, ep, ep.url)
     except MissingSecret as exc:
         return _observation(ep, at, DOWN, str(exc), None)
+    except RedirectRefused as exc:
+        latency = (time.perf_counter() - started) * 1000
+        return _observation(ep, at, DOWN, str(exc), latency, samples=(("up", {}, 0.0),))
     except TooLarge:
         return _observation(
             ep, at, DOWN, f"response larger than {ep.max_body:,} bytes (max_body)", None
@@ -122,7 +146,7 @@ async def observe(
     except httpx.ConnectError as exc:
         return _observation(ep, at, DOWN, connect_reason(exc), None)
     except httpx.HTTPError as exc:
-        return _observation(ep, at, DOWN, f"{type(exc).__name__}: {exc}"[:200], None)
+        return _observation(ep, at, DOWN, f"{type(exc).__name__}: {exc}", None)
     latency = (time.perf_counter() - started) * 1000
     problem = _http_problem(ep, response)
     if problem:
@@ -218,9 +242,7 @@ def _json(ep: EndpointDef, at: float, latency: float, body: bytes) -> Observatio
         except ValueError as exc:
             problems.append(f"{name}: {exc}")
     if problems:
-        return _observation(
-            ep, at, DEGRADED, "; ".join(problems)[:300], latency, samples=tuple(samples)
-        )
+        return _observation(ep, at, DEGRADED, "; ".join(problems), latency, samples=tuple(samples))
     return _observation(ep, at, UP, None, latency, samples=tuple(samples))
 
 
@@ -295,7 +317,7 @@ async def _prometheus_api(
         return _observation(ep, at, DOWN, str(exc), latency)
     latency = (time.perf_counter() - started) * 1000
     state = DEGRADED if problems else UP
-    reason = "; ".join(problems)[:300] if problems else None
+    reason = "; ".join(problems) if problems else None
     ob = _observation(ep, at, state, reason, latency, samples=(("up", {}, 1.0), *samples))
     return ob._replace(history=tuple(history))
 

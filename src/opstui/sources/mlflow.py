@@ -7,9 +7,10 @@ written once (``_Op``: what to send and how to read the answer); ``MlflowRest``
 
 Every failure, whatever its cause (connection refused, timeout, an HTML
 page from a proxy, 401/403, MLflow's ``{"error_code", "message"}``), becomes
-one ``MlflowError`` with a one-line operator message. Header values are
-never part of a message: they are redacted even from text the server
-echoes back.
+one ``MlflowError`` with a one-line operator message. Secret values are
+never part of a message: they are masked (``http.mask``) even from text the
+server echoes back. Redirects are followed as the poller's are
+(``http.Redirects``): bounded, and no credentials to another origin.
 
 ``observe_mlflow`` turns one poll into an ``Observation`` (up, degraded with
 the reason, down) and an ``MlflowSnapshot``; ``sync_snapshot`` writes the
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,12 +33,16 @@ from opstui.endpoint_config import EndpointDef
 from opstui.errors import OpstuiError
 from opstui.sources.http import (
     MissingSecret,
+    RedirectRefused,
+    Redirects,
     TooLarge,
     add_capped,
     auth_problem,
     connect_reason,
     looks_html,
+    mask,
     secret_headers,
+    shown_url,
 )
 from opstui.store import Store
 from opstui.store import status as st
@@ -82,7 +86,7 @@ class MlflowError(OpstuiError):
     ) -> None:
         self.endpoint = ep.name
         self.what = what
-        self.problem = _one_line(_redact(problem, ep))
+        self.problem = _one_line(mask(problem, ep))
         self.status = status
         self.error_code = error_code
         self.missing = error_code == "RESOURCE_DOES_NOT_EXIST"
@@ -273,32 +277,20 @@ def _safe_url(ep: EndpointDef) -> str:
     return f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}"
 
 
-def _secret_values(ep: EndpointDef) -> list[str]:
-    values = [v for v in ep.headers.values() if v]
-    values += [os.environ.get(var, "") for var in ep.secret_headers.values()]
-    url = httpx.URL(ep.url)
-    values += [url.password or "", url.query.decode(errors="replace")]
-    # Longest first, so a token is redacted whole before any part of it.
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
-
-
-def _redact(text: str, ep: EndpointDef) -> str:
-    for value in _secret_values(ep):
-        text = text.replace(value, "***")
-    return text
-
-
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def request_headers(ep: EndpointDef, what: str) -> dict[str, str]:
-    """Configured headers plus secret ones read from the environment now."""
+def request_hops(ep: EndpointDef, op: _Op[Any]) -> Redirects:
+    """The request for ``op`` and its redirects: configured headers, and secret
+    ones read from the environment now (sent to the endpoint's origin only)."""
     try:
-        return {**ep.headers, **secret_headers(ep)}
+        secrets = secret_headers(ep)
     except MissingSecret as exc:
-        raise MlflowError(ep, what, str(exc)) from None
+        raise MlflowError(ep, op.what, str(exc)) from None
+    url = httpx.URL(_url(ep, op.path), params=op.params)
+    return Redirects(url, ep.headers, secrets, op.method)
 
 
 def _url(ep: EndpointDef, path: str) -> str:
@@ -315,6 +307,11 @@ def _answer(ep: EndpointDef, op: _Op[T], response: httpx.Response, body: bytes) 
         doc = json.loads(body) if body.strip() else {}
     except (ValueError, UnicodeDecodeError):
         doc = None
+    if 300 <= code < 400:
+        # A redirect not followed (no Location, 300, 304): not MLflow's answer.
+        raise MlflowError(
+            ep, op.what, f"HTTP {code} {response.reason_phrase} (not followed)".strip(), status=code
+        )
     if not isinstance(doc, dict):
         html = looks_html(response.headers.get("content-type", ""), body)
         got = "an HTML page" if html else "something else"
@@ -338,6 +335,8 @@ def _answer(ep: EndpointDef, op: _Op[T], response: httpx.Response, body: bytes) 
 
 
 def _transport(ep: EndpointDef, what: str, exc: Exception) -> MlflowError:
+    if isinstance(exc, RedirectRefused):
+        return MlflowError(ep, what, str(exc))
     if isinstance(exc, TooLarge):
         return MlflowError(ep, what, f"response larger than {ep.max_body:,} bytes (max_body)")
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
@@ -366,20 +365,22 @@ class MlflowRest:
             self.client.close()
 
     def call(self, op: _Op[T]) -> T:
-        headers = request_headers(self.ep, op.what)
+        hops = request_hops(self.ep, op)
         try:
-            with self.client.stream(
-                op.method,
-                _url(self.ep, op.path),
-                params=op.params,
-                json=op.body,
-                headers=headers,
-                timeout=self.ep.timeout,
-            ) as response:
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    add_capped(body, chunk, self.ep.max_body)
-        except (httpx.HTTPError, TooLarge) as exc:
+            while True:
+                with self.client.stream(
+                    op.method,
+                    hops.url,
+                    json=op.body,
+                    headers=hops.headers(),
+                    timeout=self.ep.timeout,
+                ) as response:
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        add_capped(body, chunk, self.ep.max_body)
+                if not hops.follow(response.status_code, response.headers.get("location")):
+                    break
+        except (httpx.HTTPError, TooLarge, RedirectRefused) as exc:
             raise _transport(self.ep, op.what, exc) from None
         return _answer(self.ep, op, response, bytes(body))
 
@@ -407,25 +408,25 @@ class AsyncMlflowRest:
         self.client = client
 
     async def call(self, op: _Op[T]) -> T:
-        headers = request_headers(self.ep, op.what)
+        hops = request_hops(self.ep, op)
         try:
-            # The deadline also bounds a server that drips bytes slowly,
-            # which httpx's per-read timeout alone would not.
-            async with (
-                asyncio.timeout(self.ep.timeout),
-                self.client.stream(
-                    op.method,
-                    _url(self.ep, op.path),
-                    params=op.params,
-                    json=op.body,
-                    headers=headers,
-                    timeout=self.ep.timeout,
-                ) as response,
-            ):
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    add_capped(body, chunk, self.ep.max_body)
-        except (httpx.HTTPError, TimeoutError, TooLarge) as exc:
+            # The deadline (every hop included) also bounds a server that
+            # drips bytes slowly, which httpx's per-read timeout alone would not.
+            async with asyncio.timeout(self.ep.timeout):
+                while True:
+                    async with self.client.stream(
+                        op.method,
+                        hops.url,
+                        json=op.body,
+                        headers=hops.headers(),
+                        timeout=self.ep.timeout,
+                    ) as response:
+                        body = bytearray()
+                        async for chunk in response.aiter_bytes():
+                            add_capped(body, chunk, self.ep.max_body)
+                    if not hops.follow(response.status_code, response.headers.get("location")):
+                        break
+        except (httpx.HTTPError, TimeoutError, TooLarge, RedirectRefused) as exc:
             raise _transport(self.ep, op.what, exc) from None
         return _answer(self.ep, op, response, bytes(body))
 
@@ -525,7 +526,7 @@ async def observe_mlflow(
         ob = Observation(
             ep.name,
             ep.kind,
-            ep.url,
+            shown_url(ep.url),
             at,
             DOWN,
             exc.problem,
@@ -549,10 +550,11 @@ async def observe_mlflow(
     ob = Observation(
         ep.name,
         ep.kind,
-        ep.url,
+        shown_url(ep.url),
         at,
         DEGRADED if problems else UP,
-        "; ".join(problems)[:500] if problems else None,
+        # Names and statuses come from the server: masked before the cut.
+        mask("; ".join(problems), ep)[:500] if problems else None,
         latency,
         tuple(samples),
     )

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from opstui.endpoint_config import EndpointDef
-from opstui.sources.fetch import observe
+from opstui.sources.fetch import REASON_MAX, observe
+from opstui.sources.http import mask, shown_url
 from opstui.sources.transport import transport_for
 from opstui.store import Store, local_actor
 from opstui.store.endpoints import (
@@ -202,9 +203,9 @@ class Poller:
             if ob.state != "down":
                 self._last_ok[ep.name] = ob.at
         except Exception as exc:  # a bug in a reader must not stop the poller
-            ob = Observation(
-                ep.name, ep.kind, ep.url, time.time(), "down", f"poller error: {exc}"[:200], None
-            )
+            # The error may quote a server: masked like every reason.
+            reason = mask(f"poller error: {exc}", ep)[:REASON_MAX]
+            ob = Observation(ep.name, ep.kind, shown_url(ep.url), time.time(), "down", reason, None)
         if self.on_observation is not None:
             self.on_observation(ob)
         return ob
