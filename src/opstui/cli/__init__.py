@@ -99,6 +99,20 @@ from opstui.cli import actions, commands, demo, drift, endpoints, record, tui  #
 del actions, commands, demo, drift, endpoints, record, tui
 
 
+def _click_errors() -> tuple[type[Exception], ...]:
+    # Typer 0.2x vendors Click (its errors derive from typer.TyperException);
+    # older Typer raises Click's own.
+    kinds: list[type[Exception]] = []
+    vendored = getattr(typer, "TyperException", None)
+    if vendored is not None:
+        kinds.append(vendored)
+    try:
+        import click
+    except ImportError:
+        return tuple(kinds)
+    return (*kinds, click.ClickException)
+
+
 def main() -> None:
     """Console entry point: operator errors become one line and an exit code.
 
@@ -115,17 +129,17 @@ def main() -> None:
         # Some errors are a list, one line each (the importer's bad lines).
         say_block(f"opstui: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except typer.TyperException as exc:
-        # Typer's Click errors (usage, bad parameter, no such option) print
+    except _click_errors() as exc:
+        # Click's errors (usage, bad parameter, no such option) print
         # themselves with their usage line; caught here to escape them.
         buffer = io.StringIO()
         show = getattr(exc, "show", None)
         if callable(show):
             show(file=buffer)
         else:
-            buffer.write(f"Error: {exc.format_message()}")
+            buffer.write(f"Error: {exc}")
         say_block(buffer.getvalue().removesuffix("\n"), err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(getattr(exc, "exit_code", 1))
     except typer.Abort:
         say("Aborted!", err=True)
         sys.exit(1)
