@@ -138,6 +138,15 @@ def test_visible_reads_back_to_the_original(text: str) -> None:
     assert unescape(visible(text)) == text
 
 
+def test_json_is_ascii_and_never_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    from opstui.cli.output import write_json
+
+    write_json({"c1": "\x9b\udcff", "nan": float("nan"), "inf": [float("inf"), 1.5]})
+    out = capsys.readouterr().out
+    assert out.isascii() and "NaN" not in out and "Infinity" not in out
+    assert json.loads(out) == {"c1": "\x9b\udcff", "nan": None, "inf": [None, 1.5]}
+
+
 # --- a store full of hostile text --------------------------------------------
 
 
