@@ -20,6 +20,12 @@ boundary), so recording costs the pipeline almost nothing. A background
 thread beats the run's heartbeat; if the process dies, the heartbeat goes
 stale and readers show the run as *lost* instead of running forever. The
 last ``flush_interval`` of buffered lines is all a ``kill -9`` can lose.
+
+A store deleted or replaced while the run records (``StoreGone``) is noticed
+by that thread within a flush interval; from then on every call raises it, an
+``OpstuiError`` naming what was not written, so a pipeline never records
+into a file nobody will read. Other errors of the thread (a busy store, a
+full disk) surface once, on the caller's next call.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from opstui.store import metrics as store_metrics
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
+from opstui.store.db import FATAL_WRITE_ERRORS, StoreGone
 
 __all__ = ["ActiveRun", "ActiveStage", "AttachedRun", "Tracker"]
 
@@ -184,6 +191,8 @@ class ActiveRun:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if isinstance(exc, FATAL_WRITE_ERRORS):
+            return  # the store cannot take the run's end either: the error says so
         self.flush()
         if exc_type is None:
             self.status = store_runs.finish_run(self.store, self.id)
@@ -204,12 +213,19 @@ class ActiveRun:
         tick = min(self.tracker.flush_interval, beats_every)
         while not self._stop.wait(tick):
             try:
+                # A stat: a deleted store is noticed now, not at the next write.
+                self.store.check_same_file(unwritten=f"the rest of run {self.id}")
                 self.flush()
                 since_beat += tick
                 if since_beat >= beats_every:
                     store_runs.heartbeat(self.store, self.id)
                     since_beat = 0.0
-            except Exception as exc:  # surfaced by the next flush() on the caller
+            except StoreGone as exc:
+                # Nothing more can be recorded: stop beating (the run reads
+                # lost, which is the truth) and fail the caller's next call.
+                self._background_error = exc
+                return
+            except Exception as exc:  # surfaced by the caller's next call
                 self._background_error = exc
 
     # -- stages --------------------------------------------------------------
@@ -220,6 +236,7 @@ class ActiveRun:
 
     def skip_stage(self, name: str, reason: str | None = None) -> None:
         """Mark a declared stage skipped (it will not run in this run)."""
+        self._raise_background()
         store_runs.finish_stage(self.store, self.id, name, status=st.SKIPPED, message=reason)
 
     # -- recording -----------------------------------------------------------
@@ -244,6 +261,7 @@ class ActiveRun:
         A value that is not a finite number (NaN, inf) is refused here, with
         the reason, rather than by a background flush later.
         """
+        self._raise_background()
         self._check_recording()
         fields.name(name, "metric name")
         number = fields.finite(value, f"metric {name[:80]!r}")
@@ -279,6 +297,7 @@ class ActiveRun:
         ``reference`` (its training features, in any shape ``log_features``
         takes) becomes the version's drift reference, in the same transaction.
         """
+        self._raise_background()
         columns = as_columns(reference) if reference is not None else None
         with self.store.write() as tx:
             store_runs.check_open(tx, self.store, self.id)
@@ -322,6 +341,7 @@ class ActiveRun:
         ``data`` is a mapping of column name to values, a list of row dicts,
         or anything with ``to_dict(orient="list")`` (a pandas DataFrame).
         """
+        self._raise_background()
         with self.store.write() as tx:
             store_runs.check_open(tx, self.store, self.id)
             batch_id, _ = store_models.add_feature_batch(
@@ -348,6 +368,7 @@ class ActiveRun:
         message: str | None = None,
     ) -> int:
         """Record that this run deployed ``version`` of ``target`` to ``environment``."""
+        self._raise_background()
         with self.store.write() as tx:
             store_runs.check_open(tx, self.store, self.id)
             dep_id, _ = store_models.add_deployment(
@@ -367,14 +388,16 @@ class ActiveRun:
 
     def flush(self) -> None:
         """Write buffered log lines and metric samples now."""
-        if self._background_error is not None:
-            error, self._background_error = self._background_error, None
-            raise error
+        self._raise_background(every=True)
         with self._buffer_lock:
             logs, self._logs = self._logs, []
             samples, self._samples = self._samples, []
         if logs:
-            store_runs.append_logs(self.store, logs)
+            try:
+                store_runs.append_logs(self.store, logs)
+            except StoreGone as exc:
+                lost = f"{len(logs)} log lines and {len(samples)} metric samples of run {self.id}"
+                raise exc.not_written(lost) from None
         if samples:
             source = f"pipeline/{self.pipeline}"
             with self.store.write() as tx:
@@ -395,7 +418,23 @@ class ActiveRun:
         if self.status is not None:
             raise store_runs.run_finished(self.id, self.status)
 
+    def _raise_background(self, *, every: bool = False) -> None:
+        """Raise what the background thread met: a lost store or a failed write
+        at any call, other errors (``every``) at the next flush, as ever.
+
+        ``StoreGone`` stays raised: the store will not come back under this run.
+        """
+        error = self._background_error
+        if error is None:
+            return
+        if isinstance(error, StoreGone):
+            raise error
+        if every or isinstance(error, FATAL_WRITE_ERRORS):
+            self._background_error = None
+            raise error
+
     def _buffer_log(self, row: store_runs.LogRow) -> None:
+        self._raise_background()
         self._check_recording()
         with self._buffer_lock:
             self._logs.append(row)
@@ -460,6 +499,9 @@ class ActiveStage:
         exc: BaseException | None,
         tb: types.TracebackType | None,
     ) -> None:
+        if isinstance(exc, FATAL_WRITE_ERRORS):
+            self.run._stage = None
+            return  # nothing more can be recorded: the error says so
         try:
             if exc is not None and not isinstance(exc, KeyboardInterrupt):
                 for chunk in traceback.format_exception(exc_type, exc, tb):

@@ -82,15 +82,22 @@ def check(
     Exit 1 when a dataset drifts, 2 when a model cannot be checked."""
     if interval <= 0:
         raise OpstuiError("--interval must be a positive number of seconds")
+    from opstui.store.db import FATAL_WRITE_ERRORS
+
     db, cfg = open_store(store, config, create=False)
     options = _Options(model, as_json, watch, version, backfill, classifier, save)
     with db:
         done = 0
         while True:
             try:
+                # A watch runs for days: a store deleted or replaced meanwhile
+                # would be read (and written) as if all were well.
+                db.check_same_file()
                 code = _check_once(db, cfg, options)
             except OpstuiError as exc:
-                if not watch:
+                if not watch or isinstance(exc, FATAL_WRITE_ERRORS):
+                    # A lost store, a full disk or a read-only file does not
+                    # pass like a thin window or a busy store: stop, saying why.
                     raise
                 # A watch outlives a bad moment (a thin window, a busy store).
                 say_block(f"opstui: {exc}", err=True)
@@ -144,7 +151,10 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
                 drift_job.compute_drift(db, name, settings=settings, version=o.version, save=o.save)
             )
         except OpstuiError as exc:
-            if model is not None:
+            from opstui.store.db import FATAL_WRITE_ERRORS
+
+            # One model's bad data is that model's error; a lost store is everyone's.
+            if model is not None or isinstance(exc, FATAL_WRITE_ERRORS):
                 raise
             errors.append((name, str(exc)))
     now = time.time()

@@ -9,7 +9,10 @@ and delays nobody else.
 
 Store writes never happen on the event loop: observations are collected and
 written in batches by a worker thread, and leases (one poller per endpoint
-across every opstui sharing the store) are renewed the same way.
+across every opstui sharing the store) are renewed the same way. A busy store
+is waited out (observations are kept and written later); a store deleted or
+replaced under the poller, a full disk or a read-only store stops it with the
+reason and the number of polls not written, instead of polling into nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from opstui.endpoint_config import EndpointDef
 from opstui.sources.fetch import REASON_MAX, observe
 from opstui.sources.http import mask, shown_url
 from opstui.sources.transport import transport_for
-from opstui.store import Store, local_actor
+from opstui.store import Store, StoreError, local_actor
+from opstui.store.db import FATAL_WRITE_ERRORS, StoreGone
 from opstui.store.endpoints import (
     Observation,
     acquire_leases,
@@ -65,6 +69,14 @@ class PollStats:
     skipped_not_held: int = 0
     #: The latest store writes that failed (the poller keeps going and retries).
     write_errors: deque[str] = field(default_factory=lambda: deque(maxlen=100))
+
+
+def _not_written(exc: StoreError, polls: int) -> StoreError:
+    """``exc`` saying how many polls are lost with it."""
+    what = f"{polls} poll{'' if polls == 1 else 's'}"
+    if isinstance(exc, StoreGone):
+        return exc.not_written(what)
+    return type(exc)(f"{exc.message} (not written: {what})", hint=exc.hint)
 
 
 def backoff_delay(interval: float, failures: int) -> float:
@@ -112,12 +124,19 @@ class Poller:
         self._rng = random.Random(seed)
         self._store: Store | None = None
         self.busy_timeout = busy_timeout
+        #: The store error that stopped ``run`` (a deleted store, a full disk).
+        self.fatal: StoreError | None = None
+        self._stop: asyncio.Event | None = None
 
     async def run(
         self, *, stop: asyncio.Event | None = None, duration: float | None = None
     ) -> None:
-        """Poll until ``stop`` is set or ``duration`` seconds pass."""
-        stop = stop or asyncio.Event()
+        """Poll until ``stop`` is set or ``duration`` seconds pass.
+
+        Raises the store error that stopped it early (``self.fatal``), saying
+        how many polls were not written.
+        """
+        stop = self._stop = stop or asyncio.Event()
         self._store = await self._open_store()
         try:
             await self._renew_leases()
@@ -141,9 +160,21 @@ class Poller:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            await self._flush()
-            if self.use_leases:
-                await asyncio.to_thread(release_leases, self._store, holder=self.holder)
+            await self._close()
+        if self.fatal is not None:
+            raise _not_written(self.fatal, len(self._pending)) from self.fatal
+
+    async def _close(self) -> None:
+        """Write what is pending and release the leases, unless the store is lost."""
+        assert self._store is not None
+        try:
+            if self.fatal is None:
+                await self._flush()
+                if self.use_leases:
+                    await asyncio.to_thread(release_leases, self._store, holder=self.holder)
+        except FATAL_WRITE_ERRORS as exc:
+            self.fatal = exc
+        finally:
             await asyncio.to_thread(self._store.close)
 
     async def poll_once(self) -> list[Observation]:
@@ -241,9 +272,16 @@ class Poller:
             await asyncio.sleep(seconds)
             try:
                 await job()
+            except FATAL_WRITE_ERRORS as exc:
+                # Retrying cannot bring a deleted store back, free the disk or
+                # make a file writable: stop and say so (``run`` raises it).
+                self.fatal = exc
+                if self._stop is not None:
+                    self._stop.set()
+                return
             except Exception as exc:
-                # A locked or vanished store must not end the writer or the
-                # lease keeper: polls go on, and the next round tries again.
+                # A locked store must not end the writer or the lease keeper:
+                # polls go on, and the next round tries again.
                 self.stats.write_errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 del self._pending[:-MAX_PENDING]
 
@@ -252,6 +290,10 @@ class Poller:
         snapshots, self._snapshots = self._snapshots, []
         if self._store is None:
             return
+        if not batch and not snapshots:
+            # Nothing to write (long intervals, leases held elsewhere): look
+            # at the file anyway (a stat), so a deleted store is noticed now.
+            self._store.check_same_file()
         if batch:
             try:
                 await asyncio.to_thread(record_observations, self._store, batch, holder=self.holder)

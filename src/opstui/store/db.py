@@ -82,12 +82,12 @@ class StoreGone(StoreError):
     SQLite keeps writing into the old inode, which no reader will ever see.
     """
 
-    def __init__(self, path: Path, how: str, *, unwritten: str = "the write in progress") -> None:
+    def __init__(self, path: Path, how: str, *, unwritten: str | None = None) -> None:
         self.path = path
         self.how = how
+        lost = f" (not written: {unwritten})" if unwritten else ""
         super().__init__(
-            f"run store {path} was {how} while this process was using it "
-            f"(not written: {unwritten})",
+            f"run store {path} was {how} while this process was using it{lost}",
             hint="nothing more goes to the old file; restart with --store pointing at "
             "the store (a new one is created if none is there)",
         )
@@ -197,7 +197,6 @@ _SQLITE_FULL = 13
 _SQLITE_CANTOPEN = 14
 _SQLITE_NOTADB = 26
 _SQLITE_READONLY_DIRECTORY = 1544
-_SQLITE_IOERR_WRITE = 778
 
 
 def _writable(path: Path) -> bool:
@@ -228,17 +227,19 @@ def explain(
             hint="another process holds a long write; retry, or find it with `fuser`",
         )
     limit = _file_size_limit() if primary in (_SQLITE_FULL, _SQLITE_IOERR) else None
-    if limit is not None and (primary == _SQLITE_FULL or code == _SQLITE_IOERR_WRITE):
+    if limit is not None:
         # A short write past RLIMIT_FSIZE reads as "full", a refused one
-        # (EFBIG) as an I/O error: either way the limit is what to raise.
+        # (EFBIG: a WAL frame, growing the -shm) as an I/O error: either way
+        # the limit is what to raise.
         return StoreFull(
             f"cannot {doing} run store {path}: a file reached this process's file-size limit "
             f"of {limit} bytes ({text}); {kept}",
             hint="raise the limit (ulimit -f) and run the command again",
         )
     if primary == _SQLITE_FULL or (primary == _SQLITE_IOERR and _disk_full(path)):
+        said = "" if primary == _SQLITE_FULL else f" ({text})"
         return StoreFull(
-            f"cannot {doing} run store {path}: the disk is full ({text}); {kept}",
+            f"cannot {doing} run store {path}: the disk is full{said}; {kept}",
             hint=f"free space on the filesystem of {path.parent} (df -h {path.parent}) "
             "and run the command again",
         )
@@ -442,7 +443,7 @@ class Store:
                 # Checked last, with the write lock held: a store deleted or
                 # replaced during the transaction's body is caught too, and
                 # nothing goes into a file no reader will see again.
-                self.check_same_file()
+                self.check_same_file(unwritten="this write")
                 self.conn.execute("COMMIT")
                 self.local_commits += 1
             except BaseException as exc:
@@ -485,11 +486,14 @@ class Store:
             return None
         return "deleted or moved away" if now is None else "replaced by another file"
 
-    def check_same_file(self) -> None:
-        """Raise ``StoreGone`` if the store's file was deleted or replaced since it was opened."""
+    def check_same_file(self, *, unwritten: str | None = None) -> None:
+        """Raise ``StoreGone`` if the store's file was deleted or replaced since it was opened.
+
+        ``unwritten`` says what the caller loses with it ("this write").
+        """
         how = self.gone()
         if how is not None:
-            raise StoreGone(self.path, how)
+            raise StoreGone(self.path, how, unwritten=unwritten)
 
     def _write_error(self, exc: sqlite3.Error) -> StoreError:
         explained = explain(self.path, exc, busy_timeout=self.busy_timeout)
