@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opstui.endpoint_config import EndpointDef
 from opstui.sources.poller import Poller
@@ -21,13 +21,21 @@ from opstui.sources.poller import Poller
 
 class PollerThread:
     def __init__(
-        self, store_path: str | os.PathLike[str], endpoints: Sequence[EndpointDef]
+        self,
+        store_path: str | os.PathLike[str],
+        endpoints: Sequence[EndpointDef],
+        *,
+        on_exit: Callable[[BaseException | None], object] | None = None,
     ) -> None:
         self.poller = Poller(store_path, endpoints)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self.error: str | None = None
+        self.exception: BaseException | None = None
+        #: Called on the poller's thread when it ends, with what ended it
+        #: (None: stopped, or returned): a thread dies silently otherwise.
+        self.on_exit = on_exit
         self._thread = threading.Thread(target=self._main, name="opstui-poller", daemon=True)
 
     def start(self) -> None:
@@ -42,10 +50,14 @@ class PollerThread:
 
         try:
             asyncio.run(run())
-        except Exception as exc:  # shown by the console; never kills it
+        except BaseException as exc:  # shown by the console; never kills it
+            # (BaseException: a SystemExit would end the thread without a word.)
+            self.exception = exc
             self.error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             self._ready.set()
+            if self.on_exit is not None:
+                self.on_exit(self.exception)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling, flush what was seen, release the leases."""

@@ -4,31 +4,46 @@ Nothing here touches SQLite, HTTP or scikit-learn on the event loop: the
 active screen's data is read by a thread worker on the refresh interval
 (one at a time: a slow read skips ticks rather than piling up), the poller
 runs on a thread of its own, and actions plan and start in workers too.
+
+No worker's exception ends the session (an operator mid-incident keeps the
+console): every worker starts through ``start_job``, and one handler turns
+a failure into a notification and marks the panels the job feeds stale
+(see ``tui/jobs.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from opstui.config import Config
 from opstui.console import Console, Snapshot
 from opstui.errors import OpstuiError
 from opstui.keymap import KEYS, shown
 from opstui.store import Store, local_actor
+from opstui.tui.jobs import ACTION, DRIFT, FEEDS, POLLER, REFRESH, Failure, JobFailed, failure_line
 
 #: Seconds before the first background drift check, and between checks.
 DRIFT_FIRST = 5.0
 DRIFT_EVERY = 60.0
+#: Seconds before a stopped endpoint poller is started again, and how long a
+#: restarted one must live before its panel is trusted again.
+POLLER_RETRY = 30.0
+#: Seconds a failure's notification stays up (longer than Textual's 5: it is
+#: read mid-incident, and the panel keeps saying it anyway).
+FAILURE_TIMEOUT = 10.0
 
 
 def _bindings() -> list[BindingType]:
@@ -52,6 +67,14 @@ class OpstuiApp(App[None]):
     Footer { height: 1; }
     """
 
+    class PollerStopped(Message):
+        """The endpoint poller's thread ended (posted from that thread: it is not a worker)."""
+
+        def __init__(self, poller: Any, error: BaseException | None) -> None:
+            super().__init__()
+            self.poller = poller
+            self.error = error
+
     def __init__(
         self,
         store_path: Path,
@@ -71,7 +94,10 @@ class OpstuiApp(App[None]):
         self.refresh_every = refresh
         self.reader = Console(store_path, config, clock=clock)
         self.clock = clock
-        self.snapshot: Snapshot | None = None
+        self._raw: Snapshot | None = None
+        #: job -> its last failure, until it succeeds again (see tui/jobs.py)
+        self.failures: dict[str, Failure] = {}
+        self._read_target: Screen[Any] | None = None
         self.paused = False
         self._reading = False
         self._again = False
@@ -104,35 +130,145 @@ class OpstuiApp(App[None]):
             self.set_timer(DRIFT_FIRST, self.recompute_drift)
             self.set_interval(DRIFT_EVERY, self.recompute_drift)
 
-    @work(thread=True, group="poller")
-    def start_poller(self) -> None:
+    # -- jobs ----------------------------------------------------------------
+
+    def start_job(self, job: str, what: str, work: Callable[[], object]) -> Worker[object]:
+        """Run ``work`` on a thread; if it raises, ``job_changed`` says so and the app stays up.
+
+        Textual's default (``exit_on_error``) ends the app on a worker's first
+        exception: a numpy error in a drift pass, or ENOMEM spawning a runner,
+        would close the console mid-incident.
+        """
+        return self.run_worker(work, name=what, group=job, thread=True, exit_on_error=False)
+
+    @on(Worker.StateChanged)
+    def job_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's failure (or its recovery) reaches the operator."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR:
+            self._failed(worker.group, worker.name, worker.error)
+        elif event.state == WorkerState.SUCCESS and worker.group == DRIFT and worker.result:
+            self._recovered(DRIFT)  # (a pass skipped while paused proves nothing)
+        elif event.state == WorkerState.SUCCESS and worker.group == POLLER:
+            # Alive is not yet working: the panel is trusted again once the
+            # restarted poller has outlived the retry delay.
+            self.set_timer(POLLER_RETRY, partial(self._poller_lived, self._poller))
+        # (A refresh recovers in _show: the next read may already have started.)
+
+    def _failed(self, job: str, what: str, error: BaseException | None) -> None:
+        line = failure_line(what, error)
+        if job == ACTION:
+            from opstui.runner.actions import ActionRefused
+
+            refused = isinstance(error, ActionRefused)
+            self.notify(line, severity="warning" if refused else "error",
+                        timeout=FAILURE_TIMEOUT, markup=False)  # fmt: skip
+            self.refresh_now()  # what the action wrote before it failed (a queued run)
+            return
+        panels = FEEDS.get(job, ())
+        if job == REFRESH:
+            self._reading = False
+            self._again = False
+            problem = getattr(self._read_target, "problem", None)
+            if problem is not None:
+                # A detail screen's read: its own note says stale, not the dashboard.
+                panels = ()
+                with contextlib.suppress(NoMatches):  # closed while it was read
+                    problem(line)
+            if self._raw is None:
+                # The first read failed: an empty board marked stale beats
+                # "reading the store…" for ever.
+                self._raw = Snapshot(self.clock(), [], [], [], [], {}, {})
+        elif job == POLLER:
+            line += f" (retried every {POLLER_RETRY:g}s)"
+            self.set_timer(POLLER_RETRY, self.restart_poller)
+        told = self.failures.get(job)
+        self.failures[job] = Failure(line, panels)
+        if told is None or told.line != line:
+            # Once per failure, not once per tick: a refresh fails every second.
+            self.notify(line, severity="error", timeout=FAILURE_TIMEOUT, markup=False)
+        self._redraw()
+
+    def _recovered(self, job: str) -> None:
+        if self.failures.pop(job, None) is not None:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        """The dashboard again from the last read, with what failed since marked stale."""
+        board = self.dashboard()
+        snap = self.snapshot
+        if board is not None and snap is not None:
+            with contextlib.suppress(NoMatches):  # not mounted yet, or closing
+                board.show(snap)
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The last read, with every panel a failing job feeds marked stale (why: its line)."""
+        raw = self._raw
+        if raw is None or not self.failures:
+            return raw
+        problems = dict(raw.problems)
+        for failure in self.failures.values():
+            problems.update(dict.fromkeys(failure.panels, failure.line))
+        return raw._replace(problems=problems)
+
+    def start_poller(self, *, restart: bool = False) -> None:
+        self.start_job(POLLER, "endpoint poller", partial(self._start_poller, restart=restart))
+
+    def restart_poller(self) -> None:
+        self.start_poller(restart=True)
+
+    def _start_poller(self, *, restart: bool) -> None:
         from opstui.sources.background import PollerThread
 
-        poller = PollerThread(self.store_path, list(self.config.endpoints.values()))
-        poller.start()
+        if restart and not self.store_path.exists():
+            # The poller creates a missing store; a store deleted under the
+            # console is not brought back empty by it.
+            raise OpstuiError(f"endpoint poller stopped: no store at {self.store_path}")
+        poller = PollerThread(
+            self.store_path,
+            list(self.config.endpoints.values()),
+            # Posted, not called: quitting joins this thread on the event loop.
+            on_exit=lambda error: self.post_message(self.PollerStopped(poller, error)),
+        )
         self._poller = poller
+        poller.start()
 
-    def recompute_drift(self) -> Worker[None] | None:
+    @on(PollerStopped)
+    def poller_stopped(self, event: PollerStopped) -> None:
+        if event.poller is not self._poller:
+            return  # stopped on purpose (quitting), or an older one
+        self._poller = None
+        self._failed(POLLER, "endpoint poller", event.error)
+
+    def _poller_lived(self, poller: Any) -> None:
+        if poller is not None and poller is self._poller and poller.alive:
+            self._recovered(POLLER)
+
+    def recompute_drift(self) -> Worker[object] | None:
         """Start a drift pass unless one is still running (a slow pass is never doubled)."""
         if self._drifting:
             return None
         self._drifting = True
-        return self._drift_pass()
+        return self.start_job(DRIFT, "drift check", self._drift_pass)
 
-    @work(thread=True, group="drift")
-    def _drift_pass(self) -> None:
-        """Check every model with serving features against its reference; store the checks."""
+    def _drift_pass(self) -> bool:
+        """Check every model with serving features against its reference; store the checks.
+
+        True if the models were checked (not skipped).
+        """
         try:
-            self._check_drift()
+            return self._check_drift()
         finally:
             self._drifting = False
 
-    def _check_drift(self) -> None:
+    def _check_drift(self) -> bool:
         from opstui.drift_job import compute_drift
 
-        snap = self.snapshot
+        snap = self._raw  # (not the property: this is not the UI thread)
         if snap is None or self.paused or not snap.models:
-            return  # (before importing numpy and scikit-learn for nothing)
+            return False  # (before importing numpy and scikit-learn for nothing)
+        failed: list[tuple[str, Exception]] = []
         try:
             with Store(self.store_path, create=False) as store:
                 for m in snap.models:
@@ -140,13 +276,21 @@ class OpstuiApp(App[None]):
                         compute_drift(store, m.name, config=self.config)
                     except OpstuiError:
                         continue  # no reference or no serving data yet: nothing to check
+                    except Exception as error:  # one model's numpy error must not skip the rest
+                        failed.append((m.name, error))
         except OpstuiError:
-            return  # no store (yet): the dashboard already says so
+            return False  # no store (yet): the dashboard already says so
         self.call_from_thread(self.refresh_now)
+        if failed:
+            name, first = failed[0]
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise JobFailed(f"drift check of {name}{more}", first) from first
+        return True
 
     def on_unmount(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
+        poller, self._poller = self._poller, None  # its exit is not a failure
+        if poller is not None:
+            poller.stop()
         self.reader.close()
 
     def empty_hint(self, snap: Snapshot) -> str:
@@ -161,31 +305,33 @@ class OpstuiApp(App[None]):
         if self.paused or self._reading:
             return
         self._reading = True
-        self.read_screen(self.screen)
+        screen = self._read_target = self.screen
+        label = getattr(screen, "label", None)
+        what = f"refresh of {label}" if label else "refresh"
+        self.start_job(REFRESH, what, partial(self.read_screen, screen))
 
-    @work(thread=True, group="refresh")
     def read_screen(self, screen: Screen[Any]) -> None:
-        try:
-            snap = self.reader.snapshot()
-            load = getattr(screen, "load", None)
-            extra = load(self.reader) if load is not None else None
-        except Exception as exc:  # a bug in a read must not end the session
-            self.call_from_thread(self.notify, f"refresh failed: {exc}", severity="error")
-            self._reading = False
-            self._again = False
-            return
+        snap = self.reader.snapshot()
+        load = getattr(screen, "load", None)
+        extra = load(self.reader) if load is not None else None
         self.call_from_thread(self._show, screen, snap, extra)
 
     def _show(self, screen: Screen[Any], snap: Snapshot, extra: Any) -> None:
         from opstui.tui.dashboard import DashboardScreen
 
         self._reading = False
-        self.snapshot = snap
+        self._raw = snap
+        self.failures.pop(REFRESH, None)  # this read worked
+        shown = self.snapshot
+        assert shown is not None
         try:
             for s in self.screen_stack:
                 if isinstance(s, DashboardScreen):
-                    s.show(snap)
+                    s.show(shown)
             if screen is self.screen and extra is not None:
+                problem = getattr(screen, "problem", None)
+                if problem is not None:
+                    problem(None)  # a failed read's note goes; the data may set its own
                 screen.show_extra(extra)  # type: ignore[attr-defined]
         except NoMatches:
             # A read finished as its screen was being closed (or the app
@@ -316,53 +462,54 @@ class OpstuiApp(App[None]):
         if key is None:
             self.notify(f"select a row to {action}", severity="warning")
             return
-        self.plan_action(action, key)
+        what = f"{action} of {key.partition(':')[2]}"
+        self.start_job(ACTION, what, partial(self.plan_action, action, key))
 
-    @work(thread=True, group="action")
     def plan_action(self, action: str, key: str) -> None:
-        from opstui.runner.actions import refusal
+        from opstui.runner.actions import ActionRefused, perform, refusal
         from opstui.tui.plans import make_plan
 
-        try:
-            with Store(self.store_path, create=False) as store:
-                plan = make_plan(self.config, store, action, key)
-        except OpstuiError as exc:
-            self.call_from_thread(self.notify, exc.message, severity="error", timeout=8)
-            return
-        reason = refusal(self.config, plan, read_only=self.read_only)
-        self.call_from_thread(self._confirm, plan, reason)
+        with Store(self.store_path, create=False) as store:
+            plan = make_plan(self.config, store, action, key)
+            reason = refusal(self.config, plan, read_only=self.read_only)
+            self.call_from_thread(self._confirm, plan, reason)
+            if reason is None:
+                return
+            # Refused here (read-only): the same path as the CLI's writes the
+            # same audit row, after the plan is on screen (if the write fails,
+            # the operator still sees why nothing ran).
+            try:
+                perform(store, self.config, plan, actor=self.actor, read_only=self.read_only,
+                        confirm=lambda _plan: reason, detach=True)  # fmt: skip
+            except ActionRefused:
+                return  # audited
+            except Exception as exc:
+                raise JobFailed(f"audit row of the refused {what_of(plan)}", exc) from exc
 
     def _confirm(self, plan: Any, reason: str | None) -> None:
         from opstui.tui.modals import ConfirmScreen
 
         def decided(yes: bool | None) -> None:
             if reason is None:
-                self.perform_action(plan, bool(yes))
+                self.start_job(ACTION, what_of(plan), partial(self.perform_action, plan, bool(yes)))
 
         self.push_screen(ConfirmScreen(plan, reason), decided)
 
-    @work(thread=True, group="action")
     def perform_action(self, plan: Any, confirmed: bool) -> None:
-        from opstui.runner.actions import ActionRefused, perform
+        """Audit and start ``plan`` (or audit its decline); a refusal or failure raises."""
+        from opstui.runner.actions import perform
 
         declined = None if confirmed else "declined in the console"
-        try:
-            with Store(self.store_path, create=False) as store:
-                started = perform(
-                    store,
-                    self.config,
-                    plan,
-                    actor=self.actor,
-                    read_only=self.read_only,
-                    confirm=lambda _plan: declined,
-                    detach=True,
-                )
-        except ActionRefused as exc:
-            self.call_from_thread(self.notify, exc.message, severity="warning")
-            return
-        except OpstuiError as exc:
-            self.call_from_thread(self.notify, exc.message, severity="error", timeout=8)
-            return
+        with Store(self.store_path, create=False) as store:
+            started = perform(
+                store,
+                self.config,
+                plan,
+                actor=self.actor,
+                read_only=self.read_only,
+                confirm=lambda _plan: declined,
+                detach=True,
+            )
         if started.created:
             text = f"{plan.action} {plan.target}: run {started.run_id} started"
         else:
@@ -407,6 +554,11 @@ def _short(path: Path) -> str:
         parts = path.resolve().parts
         label = str(path) if len(parts) <= 3 else f"…/{parts[-2]}/{parts[-1]}"
     return label if len(label) <= 32 else f"…{label[-31:]}"
+
+
+def what_of(plan: Any) -> str:
+    """An action in a failure's words: ``retry of fraud-model``."""
+    return f"{plan.action} of {plan.target}"
 
 
 def jump_targets(snap: Snapshot) -> list[tuple[str, str]]:

@@ -69,10 +69,6 @@ class Detail(Screen[None]):
     """
     kind = ""
 
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        self.target = name
-
     @property
     def opstui(self) -> OpstuiApp:
         from opstui.tui.app import OpstuiApp
@@ -80,14 +76,31 @@ class Detail(Screen[None]):
         assert isinstance(self.app, OpstuiApp)
         return self.app
 
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.target = name
+        self.stale = False
+
+    @property
+    def label(self) -> str:
+        """What this screen shows, in a failure's words (``pipeline fraud-model``)."""
+        return f"{self.kind} {self.target}"
+
     def selected(self) -> str | None:
         return f"{self.kind}:{self.target}" if self.kind else None
 
     def set_title(self, text: str | Text) -> None:
         self.query_one("#title", Static).update(text)
 
-    def problem(self, message: str) -> None:
+    def problem(self, message: str | None) -> None:
+        """Say why what is on screen is stale; None: it is fresh again."""
+        if message is None:
+            if self.stale:
+                self.query_one("#note", Static).update("")
+                self.stale = False
+            return
         self.query_one("#note", Static).update(Text(f"stale: {safe(message)}", style="red"))
+        self.stale = True
 
 
 # --- pipeline -----------------------------------------------------------------
@@ -605,6 +618,10 @@ class EndpointScreen(Detail):
 class AuditScreen(Detail):
     def __init__(self) -> None:
         super().__init__("audit")
+
+    @property
+    def label(self) -> str:
+        return "the audit trail"
 
     def compose(self) -> ComposeResult:
         yield Static("Audit trail: every operator action, newest first", id="title")

@@ -57,7 +57,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(Text("\n".join(safe(line) for line in plan.lines())), id="plan")
             if self.refusal:
                 yield Static(Text(f"Unavailable: {self.refusal}", style="bold red"), id="refusal")
-                yield Static("esc closes; nothing was changed", id="keys")
+                yield Static("esc closes; nothing was changed (the refusal is audited)", id="keys")
             else:
                 yield Static("y runs it (detached, progress on the dashboard) · n / esc cancels",
                              id="keys")  # fmt: skip
