@@ -262,12 +262,13 @@ def explain(
                 "and pass --store",
             )
         if primary == _SQLITE_READONLY:
-            culprits = [p for p in _store_files(path) if not _writable(p)]
-            named = ", ".join(str(p) for p in culprits) or str(path)
+            culprits = [p for p in _store_files(path) if not _writable(p)] or [path]
+            named = ", ".join(str(p) for p in culprits)
+            are, them = ("is", "it") if len(culprits) == 1 else ("are", "them")
             return StoreReadOnly(
-                f"cannot {doing} run store {path}: {named} is read-only for this user "
+                f"cannot {doing} run store {path}: {named} {are} read-only for this user "
                 f"({text}); nothing was changed",
-                hint=f"chmod u+w it, or run as its owner (uid {_owner(path)})",
+                hint=f"chmod u+w {them}, or run as the owner (uid {_owner(path)})",
             )
         return StoreError(f"cannot {doing} run store {path}: {text}")
     if primary == _SQLITE_IOERR:
