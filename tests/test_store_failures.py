@@ -246,10 +246,13 @@ def unprivileged() -> Iterator[tuple[list[str], Path]]:
         probe.chmod(0o444)
         if prefix:
             os.chown(probe, NOBODY, NOBODY)
+        script = f"import opstui; print('ran'); open({str(probe)!r}, 'a')"
         tried = subprocess.run(
-            [*prefix, sys.executable, "-c", f"open({str(probe)!r}, 'a')"],
-            capture_output=True, check=False,
+            [*prefix, sys.executable, "-c", script],
+            capture_output=True, text=True, cwd=base, check=False,
         )  # fmt: skip
+        if "ran" not in tried.stdout:
+            pytest.skip(f"the unprivileged user cannot run opstui here: {tried.stderr[-200:]}")
         if tried.returncode == 0:
             pytest.skip("this user can write a read-only file: permission bits are not enforced")
         probe.unlink()
@@ -376,7 +379,7 @@ def test_a_store_deleted_under_opstui_poll_stops_it_with_the_reason(tmp_path: Pa
     assert poller.returncode == 2, stderr
     line = one_line(stderr)
     assert str(store) in line and "deleted" in line and "not written" in line
-    assert took < 3.0  # a couple of intervals and flushes, not the 30 s it was asked for
+    assert took < 5.0  # a couple of intervals and flushes, not the 30 s it was asked for
 
 
 def test_a_store_replaced_under_drift_watch_stops_it_with_the_reason(tmp_path: Path) -> None:
