@@ -316,3 +316,34 @@ def test_the_supervisor_cleans_up_when_its_runner_vanishes(tmp_path: Path) -> No
     proc.wait()
     wait_for(lambda: not marked(mark), 5, "the stage outlived its runner")
     wait_for(lambda: not Path(f"/proc/{supervisor}").exists(), 5, "the supervisor stayed")
+
+
+def test_a_store_deleted_under_a_silent_stage_stops_the_run(tmp_path: Path) -> None:
+    mark = unique_seconds()
+    write_config(
+        tmp_path,
+        f"""
+        [pipelines.p]
+        kind = "devops"
+        stages = [{{ name = "s", run = ["sh", "-c", "echo working; sleep {mark}"] }}]
+        """,
+    )
+    runner = subprocess.Popen(
+        [PY, "-m", "opstui", "run", "p", "--yes"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert runner.stdout is not None and runner.stderr is not None
+    for line in runner.stdout:
+        if line.strip() == "working":
+            break
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"ops.db{suffix}").unlink(missing_ok=True)
+    # The heartbeat (every 5 s) notices; the stage gets SIGTERM and its grace.
+    assert runner.wait(timeout=30) == 2
+    errors = runner.stderr.read().splitlines()
+    assert len(errors) == 1 and "was deleted" in errors[0], errors
+    assert not marked(mark)
+    assert not (tmp_path / "ops.db").exists()

@@ -14,6 +14,7 @@ import sys
 from opstui.config import load_config
 from opstui.errors import OpstuiError
 from opstui.runner.execute import main_detached
+from opstui.terminal import visible
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return main_detached(args.store, load_config(args.config), args.run_id)
     except OpstuiError as exc:
-        print(f"opstui runner: {exc}", file=sys.stderr)
+        # The runner log is read in a terminal (`tail`): no escape from data reaches it.
+        print(f"opstui runner: {visible(str(exc))}", file=sys.stderr)
         return exc.exit_code
 
 

@@ -28,6 +28,7 @@ from opstui.store import actions as store_actions
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
+from opstui.store.db import StoreError, StoreGone
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -92,16 +93,31 @@ def stage_env(
 
 
 @contextlib.contextmanager
-def _heartbeat(store_path: str, run_id: int) -> Iterator[None]:
+def _heartbeat(store_path: str, run_id: int, gone: threading.Event) -> Iterator[None]:
     # Its own connection: the main thread may hold the store's lock while a
     # stage's output is written, and the beat must not wait behind it.
     stop = threading.Event()
 
     def beat() -> None:
-        with Store(store_path) as own:
+        try:
+            # Never create: a store deleted before this opens is gone, not new.
+            own = Store(store_path, create=False)
+        except StoreError:
+            gone.set()
+            return
+        with own:
             while not stop.wait(HEARTBEAT_SECONDS):
-                with contextlib.suppress(Exception):  # a missed beat is not fatal
+                try:
                     store_runs.heartbeat(own, run_id)
+                except StoreGone:
+                    # Deleted or replaced under us: nothing this run does can
+                    # be recorded any more. A silent stage would otherwise run
+                    # on unseen; cancelling stops it, and the next write of
+                    # the main connection raises StoreGone with the reason.
+                    gone.set()
+                    return
+                except Exception:  # a missed beat (a busy store) is not fatal
+                    continue
 
     thread = threading.Thread(target=beat, name=f"opstui-heartbeat-{run_id}", daemon=True)
     thread.start()
@@ -162,7 +178,7 @@ def execute(
             "python": sys.executable,
         }
         reuse: dict[str, int] = params.get("reuse", {})
-        with _heartbeat(str(store.path), run_id), _stop_signals(cancel):
+        with _heartbeat(str(store.path), run_id, cancel), _stop_signals(cancel):
             for stage in stages:
                 if cancel.is_set():
                     final, message = st.CANCELLED, "cancelled: the runner was stopped"
