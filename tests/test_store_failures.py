@@ -325,7 +325,15 @@ def test_a_store_in_a_read_only_directory_is_one_line_and_unchanged(
 # -- deleted or replaced under a long-running writer -----------------------------
 
 
-def test_a_write_to_a_deleted_or_replaced_store_raises_store_gone(tmp_path: Path) -> None:
+def test_a_write_to_a_deleted_or_replaced_store_raises_store_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not a false alarm: a process that changes directory keeps its store.
+    (tmp_path / "elsewhere").mkdir()
+    with Store("relative.db") as store:
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        assert store.gone() is None
+        create_run(store, "p")
     path = tmp_path / "s.db"
     with Store(path) as store:
         create_run(store, "before")

@@ -406,7 +406,10 @@ class Store:
         self.conn = connect(self.path, create=create, busy_timeout=busy_timeout)
         #: The file this connection opened, compared with the path's before
         #: every commit (a stat, ~1-2 µs) and by ``check_same_file``.
-        self.identity = file_identity(self.path)
+        # Absolute, as SQLite holds it: a process that changes its working
+        # directory (a pipeline script may) has not lost its store.
+        self._where = self.path.absolute()
+        self.identity = file_identity(self._where)
         if self.identity is None:  # gone between SQLite's open and the stat
             self.conn.close()
             raise StoreGone(self.path, "deleted or moved away", unwritten="nothing yet")
@@ -482,7 +485,7 @@ class Store:
         of a long-running reader (a connection left on a replaced file reads
         stale data as if all were well).
         """
-        now = file_identity(self.path)
+        now = file_identity(self._where)
         if now == self.identity:
             return None
         return "deleted or moved away" if now is None else "replaced by another file"
