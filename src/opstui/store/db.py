@@ -88,8 +88,8 @@ class StoreGone(StoreError):
         lost = f" (not written: {unwritten})" if unwritten else ""
         super().__init__(
             f"run store {path} was {how} while this process was using it{lost}",
-            hint="nothing more goes to the old file; restart with --store pointing at "
-            "the store (a new one is created if none is there)",
+            hint="nothing more goes to the old file; restart pointed at the store "
+            "(--store or OPSTUI_STORE; a new one is created if none is there)",
         )
 
     def not_written(self, what: str) -> StoreGone:
@@ -125,6 +125,13 @@ def local_actor() -> str:
 
 
 def _check_file(path: Path, *, create: bool) -> None:
+    try:
+        _check_path(path, create=create)
+    except OSError as exc:  # a directory on the way not searchable or writable
+        raise _os_error(path, exc, "create" if create else "open") from exc
+
+
+def _check_path(path: Path, *, create: bool) -> None:
     if path.is_dir():
         raise NotAStore(
             f"run store {path} is a directory",
@@ -173,11 +180,17 @@ def _create_owner_only(path: Path) -> None:
 
 
 def _os_error(path: Path, exc: OSError, doing: str) -> StoreError:
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if exc.errno == errno.EROFS:
         return StoreReadOnly(
-            f"cannot {doing} run store {path}: its directory {path.parent} is not writable "
-            f"by this user ({exc.strerror})",
-            hint="make the directory writable, or pass --store a path in a writable one",
+            f"cannot {doing} run store {path}: its filesystem is mounted read-only",
+            hint="pass --store a path on a writable filesystem",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        can = "writable" if doing == "create" else "searchable"
+        return StoreReadOnly(
+            f"cannot {doing} run store {path}: a directory on its path is not {can} "
+            f"by this user ({exc.strerror}: {exc.filename or path.parent})",
+            hint=f"make it {can}, or pass --store a path this user can {doing}",
         )
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StoreFull(
