@@ -28,7 +28,7 @@ from opstui.store import actions as store_actions
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
-from opstui.store.db import StoreError, StoreGone
+from opstui.store.db import FATAL_WRITE_ERRORS, StoreError, StoreGone
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -207,8 +207,11 @@ def execute(
     except BaseException as exc:
         # The runner itself failed (bad config since the plan, store error):
         # close the run so it does not sit "running" until it goes stale.
-        final, message = st.FAILED, f"runner error: {exc}"
-        _finish(store, run_id, final, message, params)
+        # Not when the store itself failed (deleted, full, read-only): that
+        # write would fail the same way; the run reads lost once we exit.
+        if not isinstance(exc, FATAL_WRITE_ERRORS):
+            final, message = st.FAILED, f"runner error: {exc}"
+            _finish(store, run_id, final, message, params)
         raise
     return _finish(store, run_id, final, message, params)
 
