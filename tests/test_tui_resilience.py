@@ -190,6 +190,26 @@ async def test_a_failing_store_read_marks_every_panel_stale_and_recovers(
         assert "2 failing" in text_of(app)
 
 
+async def test_a_row_the_dashboard_cannot_draw_is_a_failed_refresh_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        def broken(*args: object, **kwargs: object) -> object:
+            raise TypeError("unsupported format string passed to NoneType.__format__")
+
+        monkeypatch.setattr("opstui.tui.dashboard.model_rows", broken)
+        await settle(pilot)
+        await until(pilot, told(app, "refresh failed: TypeError: unsupported format"), "told")
+        await still_answers(pilot)
+        monkeypatch.undo()
+        await settle(pilot)
+        assert not panel(app, "models").has_class("stale")
+        assert "prod:5" in text_of(app)
+
+
 async def test_a_first_read_that_fails_says_why_instead_of_reading_for_ever(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

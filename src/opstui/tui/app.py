@@ -179,6 +179,9 @@ class OpstuiApp(App[None]):
                 # The first read failed: an empty board marked stale beats
                 # "reading the store…" for ever.
                 self._raw = Snapshot(self.clock(), [], [], [], [], {}, {})
+            else:
+                # The last data, as of now: the panels say how old their read is.
+                self._raw = self._raw._replace(at=self.clock())
         elif job == POLLER:
             line += f" (retried every {POLLER_RETRY:g}s)"
             self.set_timer(POLLER_RETRY, self.restart_poller)
@@ -198,8 +201,14 @@ class OpstuiApp(App[None]):
         board = self.dashboard()
         snap = self.snapshot
         if board is not None and snap is not None:
-            with contextlib.suppress(NoMatches):  # not mounted yet, or closing
+            try:
                 board.show(snap)
+            except NoMatches:
+                pass  # not mounted yet, or closing
+            except Exception:
+                # Drawing is what failed (a row the board cannot draw): it is
+                # told already, and reporting a failure must not end the app.
+                pass
 
     @property
     def snapshot(self) -> Snapshot | None:

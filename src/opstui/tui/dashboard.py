@@ -152,8 +152,16 @@ class Panel(Vertical):
         title = f"{self.panel.capitalize()} ({count})"
         self.border_title = title
         if problem:
-            age = human_age(snap.at - read) if read else "never"
-            self.border_subtitle = f"stale, read {age}: {safe(problem)}"[:70]
+            # Read in this very refresh, the rows are current and what failed
+            # is a job that feeds them (a drift pass): its reason gets the room.
+            if read is None:
+                when = ", never read"
+            elif read == snap.at:
+                when = ""
+            else:
+                when = f", read {human_age(snap.at - read)}"
+            room = max(70, self.size.width - 8)
+            self.border_subtitle = f"stale{when}: {safe(problem)}"[:room]
             self.add_class("stale")
         else:
             # When its data was read (UTC, like every time opstui prints).
