@@ -4,7 +4,8 @@ The TUI's refresh worker calls ``Console.snapshot()`` off the event loop and
 hands the immutable result to the widgets; a benchmark and the tests call the
 same function. Each panel's read is guarded on its own: a locked store or a
 broken read makes that panel "stale" with the reason, and the others still
-refresh.
+refresh. A row a read cannot show (a time beyond year 9999 in an old store)
+is skipped, and named in ``Snapshot.skipped``; the rest of its panel shows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import NamedTuple, TypeVar
 from opstui.config import Config
 from opstui.endpoint_report import EndpointReport, endpoint_reports
 from opstui.errors import OpstuiError
-from opstui.store import Store
+from opstui.store import Store, fields
 from opstui.store import drift as store_drift
 from opstui.store import status as st
 from opstui.store.actions import ActionRow, list_actions
@@ -61,6 +62,9 @@ class Snapshot(NamedTuple):
     problems: dict[str, str]
     #: panel -> when its data was last read successfully
     read_at: dict[str, float]
+    #: Rows the reads skipped because they cannot be shown, each as
+    #: "skipped run 17 of 'web-api': started_at 1e+20 is out of range (...)".
+    skipped: tuple[str, ...] = ()
 
 
 class StoreGone(OpstuiError):
@@ -132,6 +136,14 @@ class Console:
 
     def snapshot(self) -> Snapshot:
         """Every panel's data; a panel whose read fails keeps its last data, marked stale."""
+        with fields.collect_skipped() as skipped:
+            snap = self._snapshot()
+        if skipped:
+            snap = snap._replace(skipped=tuple(skipped))
+            self._last = snap
+        return snap
+
+    def _snapshot(self) -> Snapshot:
         now = self.clock()
         last = self._last
         problems: dict[str, str] = {}

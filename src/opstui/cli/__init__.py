@@ -78,10 +78,40 @@ def _root(
 
     Run alone, it opens the console (the same as `opstui tui`).
     """
+    _name_skipped_rows(ctx)
     if ctx.invoked_subcommand is None:
         from opstui.cli.tui import launch
 
         launch(store, config, read_only=read_only, theme=theme, refresh=refresh)
+
+
+#: Skipped rows named at most, after a command; the rest are counted.
+MAX_SKIPPED_SHOWN = 20
+
+
+def _name_skipped_rows(ctx: typer.Context) -> None:
+    """Once the command is done, name on stderr every row its reads skipped.
+
+    A reader skips a row it cannot show (a time beyond year 9999 written by
+    an older opstui, JSON that does not parse) and shows the rest; the
+    operator learns which rows, and why, whatever the command printed.
+    """
+    from contextlib import ExitStack
+
+    from opstui.cli.output import say
+    from opstui.store.fields import collect_skipped
+
+    stack = ExitStack()
+    notes = stack.enter_context(collect_skipped())
+
+    def name_them() -> None:
+        stack.close()
+        for note in notes[:MAX_SKIPPED_SHOWN]:
+            say(f"opstui: {note}", err=True)
+        if len(notes) > MAX_SKIPPED_SHOWN:
+            say(f"opstui: ... and {len(notes) - MAX_SKIPPED_SHOWN} more skipped rows", err=True)
+
+    ctx.call_on_close(name_them)
 
 
 def open_store(store: Path | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:

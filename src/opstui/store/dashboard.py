@@ -39,7 +39,8 @@ _LOOK_BACK = 20
 
 def process_gone(host: str | None, pid: int | None) -> bool:
     """True when the recording process ran on this host and is dead."""
-    if pid is None or host != _HOST:
+    if pid is None or host != _HOST or not 0 < pid <= fields.MAX_PID:
+        # Not a process (0 or less would name a process group): nothing to ask.
         return False
     try:
         os.kill(pid, 0)

@@ -36,6 +36,8 @@ TIME_RANGE = "1970-01-01 to 9999-12-31"
 #: SQLite's INTEGER.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+#: The largest process id (a C int): ``os.kill`` overflows beyond it.
+MAX_PID = 2**31 - 1
 #: Names, keys, versions, environments, label values: one screen line each.
 NAME_MAX = 1_000
 #: JSON objects kept with a record (params, metrics, labels), in characters,
@@ -45,6 +47,9 @@ DEPTH_MAX = 32
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _log = logging.getLogger("opstui.store")
+# Library code: a skipped row noted outside ``collect_skipped`` (a Tracker in
+# someone's pipeline) is not printed over their output unless they ask.
+_log.addHandler(logging.NullHandler())
 
 
 class BadValue(UsageError):

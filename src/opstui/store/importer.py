@@ -116,7 +116,7 @@ def _check(rec: dict[str, Any]) -> dict[str, Any]:
     try:
         for key, value in rec.items():
             if key != "columns":
-                fields.check_tree(value, f"{kind}: {fields.show(key)}")
+                fields.check_tree(value, f"{kind}: {json.dumps(key[:40])}")
     except fields.BadValue as exc:
         raise _Bad(str(exc)) from None
     out = dict(rec)
@@ -291,7 +291,9 @@ def read_records(files: Iterable[Path]) -> list[Record]:
                         errors.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
                         continue
                     except RecursionError:
-                        errors.append(f"{where}: nests deeper than {fields.DEPTH_MAX} levels")
+                        errors.append(
+                            f"{where}: the line nests deeper than {fields.DEPTH_MAX} levels"
+                        )
                         continue
                     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
                         errors.append(f"{where}: not valid JSON ({exc})")

@@ -92,7 +92,8 @@ def create_run(
     fields.optional_name(key, "run key")
     fields.optional_int64(parent_run_id, "parent run id")
     fields.optional_int64(attempt, "attempt", minimum=1)
-    fields.optional_int64(pid, "pid", minimum=0)
+    if pid is not None and not (isinstance(pid, int) and 0 < pid <= fields.MAX_PID):
+        raise fields.BadValue(f"pid {fields.show(pid)} is not a process id (1 to {fields.MAX_PID})")
     timeout = fields.finite(heartbeat_timeout, "heartbeat timeout")
     if not 0 < timeout <= fields.TIME_MAX:
         raise fields.BadValue(f"heartbeat timeout {timeout!r} must be a positive number of seconds")
