@@ -347,3 +347,34 @@ def test_a_store_deleted_under_a_silent_stage_stops_the_run(tmp_path: Path) -> N
     assert len(errors) == 1 and "was deleted" in errors[0], errors
     assert not marked(mark)
     assert not (tmp_path / "ops.db").exists()
+
+
+def test_a_runner_that_cannot_start_fails_its_run_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from typer.testing import CliRunner
+
+    from opstui.cli import app
+    from opstui.errors import OpstuiError
+
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    write_config(
+        tmp_path, '[pipelines.p]\nkind = "devops"\nstages = [{ name = "a", run = ["true"] }]\n'
+    )
+    monkeypatch.setattr(subprocess, "Popen", no_memory)
+    result = CliRunner().invoke(app, ["run", "p", "--yes", "--detach"])
+    # main() prints an OpstuiError as one line with exit 2 (tests/test_cli.py).
+    assert isinstance(result.exception, OpstuiError), result.output
+    assert "the runner could not be started" in str(result.exception)
+    with Store(tmp_path / "ops.db") as store:
+        run = history.get_run(store, 1)
+        (action,) = list_actions(store)
+    # Not queued (read as running until the queue timeout), not joined by the next request.
+    assert run.status == st.FAILED
+    assert [s.status for s in run.stages] == [st.SKIPPED]
+    assert action.status == "failed"
+    assert action.outcome == "run 1 failed: the runner could not be started: Cannot allocate memory"

@@ -439,7 +439,15 @@ def perform(
     if not created:
         return Started(run_id, False, action_id)
     if detach:
-        spawn_detached(store.path, config.path, run_id)
+        try:
+            spawn_detached(store.path, config.path, run_id)
+        except OSError as exc:
+            why = f"the runner could not be started: {exc.strerror or exc}"
+            store_actions.close_unstarted(store, run_id, why)
+            raise OpstuiError(
+                f"{plan.action} of {plan.target}: {why}",
+                hint=f"run {run_id} is recorded failed; retry once the cause is fixed",
+            ) from exc
         return Started(run_id, True, action_id)
     status = execute(store, config, run_id, echo=echo, on_stage=on_stage)
     return Started(run_id, True, action_id, status)

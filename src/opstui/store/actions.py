@@ -136,6 +136,30 @@ def close_lost(tx: Transaction, run_id: int, why: str, now: float) -> None:
     )
 
 
+def close_unstarted(store: Store, run_id: int, why: str) -> None:
+    """A queued run no runner could be started for: failed at once, with its audit row.
+
+    Left queued, it would read "running" on the board until the queue timeout
+    and a second identical request would join it instead of starting anew.
+    """
+    now = store.clock()
+    with store.write() as tx:
+        tx.execute(
+            """UPDATE runs SET status = ?, finished_at = ?, message = ?, rev = ?
+               WHERE id = ? AND status = ?""",
+            (st.FAILED, now, why, tx.rev, run_id, st.QUEUED),
+        )
+        tx.execute(
+            "UPDATE stage_runs SET status = ? WHERE run_id = ? AND status = ?",
+            (st.SKIPPED, run_id, st.PENDING),
+        )
+        tx.execute(
+            """UPDATE actions SET status = ?, outcome = ?, finished_at = ?
+               WHERE run_id = ? AND status = ?""",
+            (FAILED, f"run {run_id} failed: {why}", now, run_id, STARTED),
+        )
+
+
 def start_action_run(
     store: Store,
     *,
