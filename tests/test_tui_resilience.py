@@ -119,8 +119,8 @@ async def test_a_drift_pass_that_raises_is_told_and_marks_models_stale(
 @pytest.mark.parametrize(
     ("error", "shown"),
     [
-        (OSError(errno.ENOMEM, "Cannot allocate memory"), "OSError: [Errno 12] Cannot allocate"),
-        (PermissionError(errno.EACCES, "Permission denied"), "PermissionError: [Errno 13]"),
+        (OSError(errno.ENOMEM, "Cannot allocate memory"), "started: Cannot allocate memory"),
+        (PermissionError(errno.EACCES, "Permission denied"), "started: Permission denied"),
     ],
     ids=["ENOMEM", "EACCES"],
 )
@@ -139,7 +139,9 @@ async def test_a_runner_that_cannot_be_spawned_is_told_and_the_console_stays_up(
         await pilot.press("r")
         await until_modal(pilot, ConfirmScreen)
         await pilot.press("y")
-        await until(pilot, told(app, f"retry of fraud-model failed: {shown}"), "told")
+        # The run it queued is failed at once, not left to read "running".
+        await until(pilot, told(app, f"the runner could not be {shown}"), "told")
+        assert "is recorded failed" in next(m for m in notices(app) if shown in m)
         await still_answers(pilot)
         await settle(pilot)  # and it keeps reading the store
         assert not panel(app, "pipelines").has_class("stale")

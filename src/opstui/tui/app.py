@@ -34,6 +34,7 @@ from opstui.errors import OpstuiError
 from opstui.keymap import KEYS, shown
 from opstui.store import Store, local_actor
 from opstui.tui.jobs import ACTION, DRIFT, FEEDS, POLLER, REFRESH, Failure, JobFailed, failure_line
+from opstui.tui.render import safe
 
 #: Seconds before the first background drift check, and between checks.
 DRIFT_FIRST = 5.0
@@ -427,7 +428,9 @@ class OpstuiApp(App[None]):
         board = self.dashboard()
         if board is not None and board.jump(key):
             return
-        self.notify(f"nothing called {key.partition(':')[2]!r}", severity="warning")
+        self.notify(
+            safe(f"nothing called {key.partition(':')[2]!r}"), severity="warning", markup=False
+        )
 
     def action_pause(self) -> None:
         self.paused = not self.paused

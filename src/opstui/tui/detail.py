@@ -324,9 +324,12 @@ class PipelineScreen(Detail):
                 self.follow = False
                 log.auto_scroll = False
                 log.scroll_to(y=max(0, i - 2), animate=False)
-                self.notify(f"line {i + 1}: {self.log_lines[i][:60]}", timeout=3)
+                # A log line is data: escaped, and never read as markup.
+                self.notify(
+                    safe(f"line {i + 1}: {self.log_lines[i][:60]}"), timeout=3, markup=False
+                )
                 return
-        self.notify(f"{self.needle!r} is not in the log", severity="warning")
+        self.notify(safe(f"{self.needle!r} is not in the log"), severity="warning", markup=False)
 
     def action_next_match(self) -> None:
         self._find(+1)

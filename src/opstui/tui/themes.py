@@ -17,6 +17,8 @@ from typing import Any
 from textual.app import App
 from textual.theme import Theme
 
+from opstui.tui.render import safe
+
 DEFAULT = "dark"
 _FIELDS = {
     "name", "dark", "primary", "secondary", "accent", "foreground", "background", "surface",
@@ -83,4 +85,9 @@ def apply_theme(app: App[Any], wanted: str | None) -> None:
         choice = DEFAULT if DEFAULT in app.available_themes else "textual-dark"
     app.theme = choice
     for problem in problems:
-        app.notify(f"theme not loaded: {problem}; using {choice}", severity="warning", timeout=8)
+        app.notify(
+            safe(f"theme not loaded: {problem}; using {choice}"),
+            severity="warning",
+            timeout=8,
+            markup=False,
+        )
