@@ -485,3 +485,15 @@ def test_a_registry_sync_skips_what_the_store_cannot_hold(tmp_path: Path) -> Non
         )
         assert history.run_params(store, 1) == {"metrics": {"loss": None}}
         assert [p.name for p in Dashboard(store).read()] == ["exp"]
+
+
+@pytest.mark.parametrize("interval", ["nan", "inf", "-inf", "0"])
+def test_a_drift_watch_interval_that_is_not_a_time_is_one_line(
+    interval: str, store_copy: Path
+) -> None:
+    out = invoke(["drift", "--watch", f"--interval={interval}", "--store", str(store_copy)])
+    assert out.crash is None, out.crash
+    assert (out.code, out.stderr) == (
+        2,
+        "opstui: --interval must be a positive number of seconds\n",
+    )

@@ -80,7 +80,7 @@ def check(
     """Check drift, print per-feature results and the dataset verdict.
 
     Exit 1 when a dataset drifts, 2 when a model cannot be checked."""
-    if interval <= 0:
+    if not 0 < interval < 1e9:  # NaN and inf too: time.sleep raises on them
         raise OpstuiError("--interval must be a positive number of seconds")
     from opstui.store.db import FATAL_WRITE_ERRORS
 
