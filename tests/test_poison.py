@@ -408,6 +408,10 @@ def test_the_tracker_refuses_poison_at_the_call(tmp_path: Path) -> None:
                     run.log_metric("loss", value)  # type: ignore[arg-type]
             with pytest.raises(fields.BadValue, match="step"):
                 run.log_metric("loss", 1.0, step=2**63)
+            with pytest.raises(fields.BadValue, match="step an integer of 16,610 bits"):
+                run.log_metric("loss", 1.0, step=10**5000)
+            with pytest.raises(fields.BadValue, match="too large for a number"):
+                run.log_metric("loss", 10**400)
             with pytest.raises(fields.BadValue, match="metric time"):
                 run.log_metric("loss", 1.0, ts=1e20)
             with pytest.raises(fields.BadValue, match="not a finite"):

@@ -58,6 +58,9 @@ class BadValue(UsageError):
 
 def show(value: object, limit: int = 40) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        # repr() itself refuses integers of more than 4,300 digits.
+        return f"an integer of {value.bit_length():,} bits"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -87,7 +90,7 @@ def finite(value: object, what: str) -> float:
     try:
         number = float(value)
     except OverflowError:
-        number = math.inf
+        raise BadValue(f"{what} {show(value)} is too large for a number") from None
     if not math.isfinite(number):
         raise BadValue(f"{what} {show(value)} is not a finite number")
     return number
