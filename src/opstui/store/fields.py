@@ -184,7 +184,10 @@ def json_object(value: Mapping[str, Any] | None, what: str, *, lenient: bool = F
     data = _cleaned(dict(value or {}), 1) if lenient else dict(value or {})
     check_tree(data, what)
     try:
-        text = json.dumps(data, default=str, sort_keys=True, allow_nan=False)
+        try:
+            text = json.dumps(data, default=str, sort_keys=True, allow_nan=False)
+        except TypeError:  # keys of mixed types ({1: .., "a": ..}) do not sort
+            text = json.dumps(data, default=str, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise BadValue(f"{what} cannot be stored as JSON ({exc})") from None
     if len(text) > JSON_MAX:
