@@ -440,3 +440,21 @@ async def test_a_refusal_in_the_console_is_audited_like_the_clis(
         assert row["finished_at"] is not None
     same = {k: v for k, v in cli_row.items() if k not in ("id", "at", "finished_at")}
     assert {k: v for k, v in console_row.items() if k not in ("id", "at", "finished_at")} == same
+
+
+# --- rows the store holds but cannot show -------------------------------------------
+
+
+async def test_rows_the_reads_skip_are_counted_and_told_once(tmp_path: Path) -> None:
+    path = sample_store(tmp_path)
+    with Store(path) as store, store.write() as tx:
+        # As an older opstui or a hand edit could have left them.
+        tx.execute("UPDATE runs SET started_at = 1e20 WHERE id = (SELECT max(id) FROM runs)")
+    app = make_app(tmp_path, store=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, ticks=3)
+        assert "1 row skipped" in text_of(app)
+        told = [m for m in notices(app) if m.startswith("skipped run")]
+        assert len(told) == 1, notices(app)  # once, not once a refresh
+        assert "out of range" in told[0]
+        assert not panel(app, "pipelines").has_class("stale")  # the rest is fresh

@@ -68,7 +68,11 @@ class Snapshot(NamedTuple):
 
 
 class StoreGone(OpstuiError):
-    """The store file disappeared while the console was reading it."""
+    """The store file disappeared while the console was reading it.
+
+    Not ``store.db.StoreGone``: that one tells a writer to restart; the
+    console keeps its last data and reads the store again if it returns.
+    """
 
 
 def _reason(exc: BaseException) -> str:
@@ -97,10 +101,9 @@ class Console:
         self._store: Store | None = None
         self._dashboard: Dashboard | None = None
         self._last: Snapshot | None = None
-        self._inode: tuple[int, int] | None = None
 
     def _open(self) -> Store:
-        if self._store is not None and self._identity() != self._inode:
+        if self._store is not None and self._store.gone() is not None:
             # The file was deleted, moved or replaced under us: an open
             # connection would go on reading the old inode as if all were well.
             self.close()
@@ -114,15 +117,7 @@ class Console:
             # shows the panel as stale and tries again next time.
             self._store = Store(self.store_path, create=False, busy_timeout=0.5, clock=self.clock)
             self._dashboard = Dashboard(self._store)
-            self._inode = self._identity()
         return self._store
-
-    def _identity(self) -> tuple[int, int] | None:
-        try:
-            st_ = self.store_path.stat()
-        except OSError:
-            return None
-        return (st_.st_dev, st_.st_ino)
 
     def close(self) -> None:
         if self._store is not None:

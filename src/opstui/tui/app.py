@@ -96,6 +96,8 @@ class OpstuiApp(App[None]):
         self.reader = Console(store_path, config, clock=clock)
         self.clock = clock
         self._raw: Snapshot | None = None
+        #: Skipped-row notes already told (a notice per new set, not per read).
+        self._skipped_told: tuple[str, ...] = ()
         #: job -> its last failure, until it succeeds again (see tui/jobs.py)
         self.failures: dict[str, Failure] = {}
         self._read_target: Screen[Any] | None = None
@@ -332,6 +334,7 @@ class OpstuiApp(App[None]):
         self._reading = False
         self._raw = snap
         self.failures.pop(REFRESH, None)  # this read worked
+        self._tell_skipped(snap.skipped)
         shown = self.snapshot
         assert shown is not None
         try:
@@ -352,6 +355,18 @@ class OpstuiApp(App[None]):
             # now, after this one's state (a log's last line id) is applied.
             self._again = False
             self.tick()
+
+    def _tell_skipped(self, notes: tuple[str, ...]) -> None:
+        """Rows the store holds but the reads skipped: told once per new set, counted in the
+        status line while they remain (they are state, repeated by every read)."""
+        if notes and notes != self._skipped_told:
+            more = ""
+            if len(notes) > 1:
+                more = f" (and {len(notes) - 1} more: opstui status names them)"
+            self.notify(
+                safe(f"{notes[0]}{more}"), severity="warning", timeout=FAILURE_TIMEOUT, markup=False
+            )
+        self._skipped_told = notes
 
     def refresh_now(self) -> None:
         """Read again as soon as possible: now, or right after the read in flight.

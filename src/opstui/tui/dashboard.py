@@ -310,6 +310,10 @@ class DashboardScreen(Screen[None]):
             out.append(f"{running} running ", style="yellow")
         if not failing and not bad_eps:
             out.append("all healthy ", style="green")
+        if snap.skipped:
+            # Rows the store holds that no panel can show: never silent.
+            n = len(snap.skipped)
+            out.append(f"{n} row{'s' if n > 1 else ''} skipped ", style="bold yellow")
         out.append(f"· {app.store_label}", style="dim")
         return out
 
