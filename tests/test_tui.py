@@ -463,6 +463,25 @@ async def test_escapes_in_a_log_are_shown_never_interpreted(tmp_path: Path) -> N
         assert lines[1] == "overwrite \\x9b2J"
 
 
+async def test_markup_in_names_is_shown_as_written(tmp_path: Path) -> None:
+    from opstui.track import Tracker
+
+    store = tmp_path / "markup.db"
+    names = ["[bold]loud", "[link=https://example.invalid]x[/link]", "[red]stage"]
+    with Tracker(store) as tracker:
+        for name in names[:2]:
+            with tracker.run(name, stages=[names[2]]) as run, run.stage(names[2]):
+                pass
+    app = make_app(tmp_path, store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        # A DataTable reads a str cell as markup: these would lose their
+        # brackets in the pipelines panel (the events feed starts with an age).
+        rows = [line.lstrip("│ ") for line in text_of(app).splitlines()]
+        assert any(row.startswith("[bold]loud ") for row in rows)
+        assert any(row.startswith("[link=https://example.invalid]x[/link] ") for row in rows)
+
+
 async def test_forty_stages_and_ten_thousand_pipelines(tmp_path: Path) -> None:
     from opstui.store.runs import create_run, finish_run, finish_stage, start_stage
 

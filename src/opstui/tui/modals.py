@@ -86,10 +86,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("Keys (remap by id in [tui.keys] of opstui.toml)", style="bold"))
-            table: DataTable[str] = DataTable(cursor_type="none", show_cursor=False)
+            table: DataTable[Text] = DataTable(cursor_type="none", show_cursor=False)
             table.add_columns("KEY", "ID", "DOES")
             for key, ident, desc in self.rows:
-                table.add_row(key, ident, desc)
+                # Plain Text: a key remapped to "[" is not markup.
+                table.add_row(Text(key), Text(ident), Text(desc))
             yield table
 
     def action_close(self) -> None:

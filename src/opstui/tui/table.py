@@ -47,7 +47,10 @@ class LiveTable(DataTable[Any]):
 
     def show(self, rows: Sequence[Row]) -> None:
         self._columns()
-        rows = list(rows)
+        # DataTable reads a str cell as markup: "[bold]" in a pipeline name
+        # would vanish and "[link=...]" would become a link. Every cell here
+        # holds data, so a str becomes plain Text.
+        rows = [(key, tuple(_plain(c) for c in cells)) for key, cells in rows]
         old = self._rows
         if [k for k, _ in old] == [k for k, _ in rows]:
             for (key, cells), (_, before) in zip(rows, old, strict=True):
@@ -85,6 +88,10 @@ class LiveTable(DataTable[Any]):
     def shown_rows(self) -> list[Row]:
         """What the table holds (also rows scrolled out of view)."""
         return list(self._rows)
+
+
+def _plain(cell: object) -> object:
+    return Text(cell) if isinstance(cell, str) else cell
 
 
 def dim(text: str) -> Text:
