@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from _processes import DAEMON, marked, unique_seconds
 from _report import in_workdir, median, ms, percentile, table
 
 from opstui.config import CommandDef
@@ -46,17 +46,6 @@ COMMANDS = [
     ["sh", "-c", "exec >/dev/null 2>&1; touch g"],
     ["sh", "-c", "exec 1>&- 2>&-; true"],
 ]
-DAEMON = """\
-import os, sys, time
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.execvp("sh", ["sh", "-c", "trap '' TERM; sleep " + sys.argv[1]])
-    os._exit(0)
-os.wait()
-print("working", flush=True)
-time.sleep(600)
-"""
 
 
 def false_failures(root: Path, count: int) -> tuple[int, list[float], list[float]]:
@@ -91,24 +80,9 @@ def false_failures(root: Path, count: int) -> tuple[int, list[float], list[float
     return failures, opstui, bare
 
 
-def marked(marker: str) -> int:
-    alive = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != b"Z":
-            alive += 1
-    return alive
-
-
 def orphans(root: Path) -> tuple[int, float]:
     """``(processes left 5 s after the SIGKILL, seconds until none was left)``."""
-    mark = f"{random.randint(1000, 9999)}.{random.randint(100000, 999999)}"
+    mark = unique_seconds()
     (root / "daemon.py").write_text(DAEMON)
     py = sys.executable
     (root / "opstui.toml").write_text(
@@ -136,17 +110,17 @@ def orphans(root: Path) -> tuple[int, float]:
         if line.strip() == "working":
             break
     deadline = time.monotonic() + 10
-    while marked(mark) < 3 and time.monotonic() < deadline:
+    while len(marked(mark)) < 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     runner.send_signal(signal.SIGKILL)
     runner.wait()
     killed = time.monotonic()
     gone_after: float | None = None
     while time.monotonic() - killed < 5.0:
-        if gone_after is None and marked(mark) == 0:
+        if gone_after is None and not marked(mark):
             gone_after = time.monotonic() - killed
         time.sleep(0.02)
-    left = marked(mark)
+    left = len(marked(mark))
     # Whatever is left (only if the target is missed) must not outlive the bench.
     if left:
         subprocess.run(["pkill", "-KILL", "-f", mark], check=False)

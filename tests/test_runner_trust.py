@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import stat
 import subprocess
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _processes import DAEMON, marked, unique_seconds
 
 from opstui.config import CommandDef
 from opstui.runner.process import run_stage
@@ -35,46 +35,11 @@ from .test_runner import logs_of, stages_of, start_until, write_config
 PY = sys.executable
 
 
-def marked(marker: str) -> list[int]:
-    """PIDs whose command line holds ``marker`` (the test's own sleeps)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != b"Z":
-            found.append(int(entry.name))
-    return found
-
-
 def wait_for(predicate, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
-
-
-def unique_seconds() -> str:
-    # A sleep length no other process on the machine uses: its marker.
-    return f"{random.randint(1000, 9999)}.{random.randint(100000, 999999)}"
-
-
-DAEMON = """\
-import os, sys, time
-# Double fork into a session of its own: what `daemon(3)` does.
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        os.execvp("sh", ["sh", "-c", "trap '' TERM; sleep " + sys.argv[1]])
-    os._exit(0)
-os.wait()
-print("working", flush=True)
-time.sleep(600)
-"""
 
 
 def test_a_stage_that_redirects_its_own_output_succeeds(tmp_path: Path) -> None:
