@@ -149,3 +149,23 @@ def test_a_url_that_cannot_be_polled_is_refused(url: str, words: str) -> None:
 def test_good_urls_are_accepted(url: str) -> None:
     text = f'[endpoints.web]\nkind = "health"\nurl = "{url}"\n'
     assert parse_config(text).endpoints["web"].url == url
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('headers = { X-Env = "a\\r\\nX-Injected: 1" }', "without line breaks or control"),
+        ('headers = { X-Env = "a\\u0000b" }', "without line breaks or control"),
+        ('headers = { "X Env" = "a" }', "header names without spaces or separators"),
+        ('headers = { "X:Env" = "a" }', "header names without spaces or separators"),
+        ('secret_headers = { "Author ization" = "TOKEN" }', "header names without spaces"),
+    ],
+)
+def test_a_header_that_would_break_the_request_is_refused(table: str, words: str) -> None:
+    # Refused at load, naming the key; at poll time it was a protocol error.
+    text = f'[endpoints.web]\nkind = "health"\nurl = "http://h/"\n{table}\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("/etc/opstui.toml"))
+    assert str(info.value).startswith('/etc/opstui.toml: "endpoints.web.')
+    assert words in str(info.value)
+    assert "\n" not in str(info.value) and "\r" not in str(info.value)

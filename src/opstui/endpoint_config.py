@@ -83,6 +83,30 @@ def _strings(value: Any) -> str | None:
     return None if ok else "strings only"
 
 
+# RFC 9110 field names are tokens; a value holds no CR, LF or other control
+# (a CR LF in a value would end the header and start another on the wire).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _header_table(value: Any) -> str | None:
+    if not all(isinstance(v, str) for v in value.values()):
+        return "strings only"
+    bad_names = [k for k in value if not _TOKEN.fullmatch(k)]
+    if bad_names:
+        return f"header names without spaces or separators (not {bad_names[0]!r})"
+    if any(_BAD_VALUE.search(v) for v in value.values()):
+        return "header values without line breaks or control characters"
+    return None
+
+
+def _secret_header_table(value: Any) -> str | None:
+    bad_names = [k for k in value if not _TOKEN.fullmatch(k)]
+    if bad_names:
+        return f"header names without spaces or separators (not {bad_names[0]!r})"
+    return _env_name(value)
+
+
 def endpoint_schema(spec: Any) -> dict[str, Any]:
     """The keys of an endpoint table; ``spec`` is config.Spec (avoids an import cycle)."""
     number = (int, float)
@@ -98,8 +122,10 @@ def endpoint_schema(spec: Any) -> dict[str, Any]:
         "interval": spec(number, "a number of seconds", minimum=0.05),
         "timeout": spec(number, "a number of seconds", minimum=0.05),
         "verify_tls": spec((bool,), "true or false"),
-        "headers": spec((dict,), "a table of strings", check=_strings),
-        "secret_headers": spec((dict,), "a table of environment variable names", check=_env_name),
+        "headers": spec((dict,), "a table of strings", check=_header_table),
+        "secret_headers": spec(
+            (dict,), "a table of environment variable names", check=_secret_header_table
+        ),
         "max_body": spec((int,), "a number of bytes", minimum=1024),
         "slo": spec(number, "a fraction below 1, e.g. 0.999", check=_slo),
         "slow_ms": spec(number, "milliseconds", minimum=1),
