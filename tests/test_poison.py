@@ -501,3 +501,21 @@ def test_a_drift_watch_interval_that_is_not_a_time_is_one_line(
         2,
         "opstui: --interval must be a positive number of seconds\n",
     )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE counters SET value = 'x' WHERE name = 'rev'", "DELETE FROM counters"],
+)
+def test_a_broken_revision_counter_costs_a_full_read_not_a_crash(
+    store_copy: Path, statement: str
+) -> None:
+    _poison(store_copy, statement)
+    status = invoke(["status", "--json", "--store", str(store_copy)])
+    assert status.crash is None, status.crash
+    assert len(json.loads(status.stdout)["pipelines"]) == 4
+    console = Console(store_copy, Config())
+    try:
+        assert len(console.snapshot().pipelines) == 4
+    finally:
+        console.close()

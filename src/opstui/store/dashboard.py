@@ -198,7 +198,11 @@ class Dashboard:
                 self.last_read_changed = 0
                 return
             with store.read() as conn:
-                (rev,) = conn.execute("SELECT value FROM counters WHERE name = 'rev'").fetchone()
+                row = conn.execute("SELECT value FROM counters WHERE name = 'rev'").fetchone()
+                # The counter's table is not STRICT: a hand edit can leave text
+                # (or no row). Read everything then; the next write's
+                # "value + 1" makes it a number again.
+                rev = row[0] if row is not None and isinstance(row[0], int) else 0
                 if self._rev == 0:
                     pipelines = fields.fetch_all(
                         conn, "SELECT id, name, kind, stages FROM pipelines"
