@@ -36,6 +36,7 @@ from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from opstui.cli import app
+from opstui.cli.output import error_lines
 from opstui.config import Config
 from opstui.console import Console
 from opstui.errors import OpstuiError
@@ -61,7 +62,8 @@ def invoke(args: Sequence[str], stdin: str | None = None) -> Outcome:
     if exc is None or isinstance(exc, SystemExit):
         return Outcome(result.exit_code, result.stdout, result.stderr, None)
     if isinstance(exc, OpstuiError):
-        return Outcome(exc.exit_code, result.stdout, result.stderr + f"opstui: {exc}\n", None)
+        shown = "".join(line + "\n" for line in error_lines(exc))
+        return Outcome(exc.exit_code, result.stdout, result.stderr + shown, None)
     crash = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return Outcome(1, result.stdout, result.stderr, crash)
 
@@ -76,6 +78,8 @@ def problems(out: Outcome, what: str, *, one_line: bool = True) -> list[str]:
         lines = [x for x in out.stderr.strip().splitlines() if not x.startswith("opstui: skipped")]
         if not lines or not lines[0].startswith(("opstui:", "Usage:")):
             return [f"{what}: exit 2 without an opstui: line: {out.stderr[-300:]!r}"]
+        # Details (the importer's bad lines) come indented under the one line.
+        lines = [x for x in lines if not x.startswith("  ")]
         if one_line and lines[0].startswith("opstui:") and len(lines) > 1:
             return [f"{what}: {len(lines)} lines of error: {out.stderr[-300:]!r}"]
     return []

@@ -438,3 +438,12 @@ def test_an_unexpected_error_prints_its_traceback_escaped(
     err = capsys.readouterr().err
     assert "Traceback" in err and f"bug near {SHOWN}" in err
     assert "\x1b" not in err
+
+
+def test_an_error_is_one_line_whatever_it_quotes(ops: Path) -> None:
+    # A line break in a name the error quotes is shown, not obeyed: it would
+    # forge a second line ("opstui: run 7 succeeded") under the real one.
+    forged = opstui("run", "nope\nopstui: run 7 succeeded", "--dry-run", cwd=ops)
+    assert forged.returncode == 2
+    (line,) = forged.stderr.splitlines()
+    assert line.startswith("opstui: ") and r"nope\x0aopstui: run 7 succeeded" in line

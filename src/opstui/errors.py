@@ -15,9 +15,15 @@ class OpstuiError(Exception):
     #: for "the command worked and found something failing" (``opstui status``).
     exit_code = 2
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, details: tuple[str, ...] = ()
+    ) -> None:
         self.message = message
         self.hint = hint
+        #: Lines shown under the message, one each (the importer's bad lines).
+        #: The message itself is one line whatever the data in it holds: a
+        #: line break in a name is escaped, so it cannot forge a second line.
+        self.details = details
         super().__init__(message)
 
     def __str__(self) -> str:

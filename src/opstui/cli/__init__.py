@@ -151,13 +151,14 @@ def main() -> None:
     echo the arguments as typed (``Got unexpected extra argument (...)``), so
     Click runs without its standalone handling and its errors are escaped here.
     """
-    from opstui.cli.output import say, say_block
+    from opstui.cli.output import error_lines, say, say_block
 
     try:
         code = app(standalone_mode=False)
     except OpstuiError as exc:
-        # Some errors are a list, one line each (the importer's bad lines).
-        say_block(f"opstui: {exc}", err=True)
+        # One line, whatever it quotes; a list (the importer's bad lines)
+        # comes as details, each on its own line, each escaped.
+        print("\n".join(error_lines(exc)), file=sys.stderr)
         sys.exit(exc.exit_code)
     except _click_errors() as exc:
         # Click's errors (usage, bad parameter, no such option) print

@@ -19,6 +19,8 @@ from opstui.terminal import visible
 if TYPE_CHECKING:
     from rich.text import Text
 
+    from opstui.errors import OpstuiError
+
 
 def say(line: object = "", *, err: bool = False, flush: bool = False) -> None:
     """Print one line; a newline inside it is data (it would forge the next line), so escaped."""
@@ -29,6 +31,12 @@ def say_block(text: str, *, err: bool = False, flush: bool = False, end: str = "
     """Print text whose line breaks are meant (a list of errors, a usage message)."""
     stream = sys.stderr if err else sys.stdout
     print(visible(text, newline="\n"), file=stream, flush=flush, end=end)
+
+
+def error_lines(exc: OpstuiError) -> list[str]:
+    """What ``main()`` prints for an operator error: one line, escaped (a line
+    break in a name it quotes cannot forge a second one), then its details."""
+    return [visible(f"opstui: {exc}"), *(visible(f"  {line}") for line in exc.details)]
 
 
 def prompt(question: str) -> str:

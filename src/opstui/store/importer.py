@@ -316,9 +316,9 @@ def read_records(files: Iterable[Path]) -> list[Record]:
                 errors.append(f"{path}: not UTF-8 text")
     if errors:
         more = f" (and {len(errors) - MAX_REPORTED} more)" if len(errors) > MAX_REPORTED else ""
-        shown = "\n".join(errors[:MAX_REPORTED])
         raise ImportFailed(
-            f"{len(errors)} bad line(s), nothing was imported{more}:\n{shown}",
+            f"{len(errors)} bad line(s), nothing was imported{more}:",
+            details=tuple(errors[:MAX_REPORTED]),
         )
     return records
 
