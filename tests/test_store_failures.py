@@ -496,3 +496,18 @@ def test_a_pipeline_script_gets_one_opstui_error_not_a_thread_traceback(tmp_path
     assert proc.returncode == 2, stderr
     line = one_line(stderr)
     assert line.startswith("pipeline: run store") and "deleted" in line
+
+
+def test_a_damaged_store_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    from .conftest import SAMPLE_RUNS, run_cli
+
+    store = tmp_path / "damaged.db"
+    assert run_cli("import", SAMPLE_RUNS, "--store", store).returncode == 0
+    with store.open("r+b") as f:  # a page of junk where the tables' pages are
+        f.seek(8192)
+        f.write(b"\xff" * 4096)
+    result = run_cli("status", "--store", store)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("opstui: the run store could not be read: database disk image")
+    assert "Traceback" not in result.stderr

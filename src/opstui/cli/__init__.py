@@ -8,6 +8,7 @@ fast; a test checks ``sys.modules`` for that.
 from __future__ import annotations
 
 import io
+import sqlite3
 import sys
 import traceback
 from pathlib import Path
@@ -171,6 +172,15 @@ def main() -> None:
             buffer.write(f"Error: {exc}")
         say_block(buffer.getvalue().removesuffix("\n"), err=True)
         sys.exit(getattr(exc, "exit_code", 1))
+    except sqlite3.Error as exc:
+        # A read outside Store.write's mapping met a damaged or vanished file
+        # (a write names its cause itself): one line, not a traceback.
+        say(
+            f"opstui: the run store could not be read: {exc}: check it with "
+            "`sqlite3 FILE 'PRAGMA integrity_check'`, or restore it from a backup",
+            err=True,
+        )
+        sys.exit(2)
     except typer.Abort:
         say("Aborted!", err=True)
         sys.exit(1)
