@@ -343,3 +343,25 @@ def test_a_runner_that_cannot_start_fails_its_run_at_once(
     assert [s.status for s in run.stages] == [st.SKIPPED]
     assert action.status == "failed"
     assert action.outcome == "run 1 failed: the runner could not be started: Cannot allocate memory"
+
+
+def test_a_killed_supervisor_fails_the_stage_and_takes_its_group(tmp_path: Path) -> None:
+    mark = unique_seconds()
+    write_config(
+        tmp_path,
+        f"""
+        [pipelines.p]
+        kind = "devops"
+        stages = [{{ name = "s", run = ["sh", "-c", "echo working; sleep {mark}"] }}]
+        """,
+    )
+    runner = start_until(tmp_path, ["run", "p", "--yes"], "working")
+    wait_for(lambda: marked(mark), 10, "the stage never started")
+    # Up from the stage's sleep to the supervisor that runs it.
+    pid = marked(mark)[0]
+    while b"supervise.py" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        pid = int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[2])
+    os.kill(pid, signal.SIGKILL)
+    assert runner.wait(timeout=30) == 1
+    assert stages_of(tmp_path / "ops.db", 1) == [("s", st.FAILED, None)]
+    wait_for(lambda: not marked(mark), 3, "the stage outlived its supervisor")

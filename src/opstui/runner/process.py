@@ -171,6 +171,8 @@ class _Supervised:
         self.wstatus: int | None = None
         self.error: tuple[str, int] | None = None
         self.done = False  # the supervisor said D, or its status pipe closed
+        self.stopped = False  # the supervisor said D: everything it ran is gone
+        self.pid: int | None = None  # the stage's own process (and group)
 
     def feed_status(self, data: bytes) -> None:
         if not data:
@@ -180,13 +182,15 @@ class _Supervised:
         *lines, self.pending = self.pending.split(b"\n")
         for raw in lines:
             kind, _, rest = raw.decode(errors="replace").partition(" ")
-            if kind == "X":
+            if kind == "S":
+                self.pid = int(rest)
+            elif kind == "X":
                 self.wstatus = int(rest)
             elif kind == "E":
                 where, _, code = rest.partition(" ")
                 self.error = (where, int(code or 0))
             elif kind == "D":
-                self.done = True
+                self.done = self.stopped = True
 
     def stop(self, grace: float) -> None:
         """Ask the supervisor to stop the stage and everything it started."""
@@ -197,8 +201,21 @@ class _Supervised:
         os.close(self.ctl)
         self.ctl = -1
 
+    def orphaned(self) -> bool:
+        """The supervisor ended without saying everything is stopped (it was killed)."""
+        return self.done and not self.stopped
+
+    def kill_group(self) -> None:
+        # With the supervisor gone, the stage's process group at least goes;
+        # daemons in other sessions were the supervisor's to find.
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+
     def close(self) -> None:
         self.stop(0.0)
+        if not self.stopped:
+            self.kill_group()
         for fd in (self.out, self.err, self.status_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -318,6 +335,8 @@ def run_stage(
         stage.stop(KILL_GRACE if outcome is not None else 0.5)
         until = time.monotonic() + KILL_GRACE + 10.0
         while (not stage.done or streams_open()) and time.monotonic() < until:
+            if stage.orphaned():
+                stage.kill_group()
             pump(FLUSH_SECONDS)
             flush()
     finally:
