@@ -7,9 +7,11 @@ HTTP service every second; opstui then queries Prometheus' HTTP API.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from opstui.endpoint_config import EndpointDef
 from opstui.sources.poller import Poller
 
+from .conftest import run_cli
 from .http_service import Service, running_service
 
 PROMETHEUS = shutil.which("prometheus")
@@ -159,8 +162,112 @@ def test_range_queries_backfill_then_fetch_only_what_is_new(
     time.sleep(2.5)
     (second,) = asyncio.run(poller.poll_once())
     later = second.history[0][2] if second.history else ()
-    print("FIRST", first.at, [t for t, _ in pairs][-3:], "SECOND", [t for t, _ in later])
-    assert later and all(ts > first.at for ts, _ in later)
+    ((query, through),) = first.watermarks
+    assert query == "total" and pairs[-1][0] <= through
+    assert later and all(ts > through for ts, _ in later)
     with Store(store_path) as store:
         stored = [s.ts for s in series_window(store, "endpoint/range", "total")]
     assert stored == sorted(set(stored)), "a range point was stored twice"
+
+
+def _stored(store_path: Path, name: str = "total") -> list[tuple[float, float]]:
+    from opstui.store import Store
+    from opstui.store.metrics import series_window
+
+    with Store(store_path) as store:
+        return [(s.ts, s.value) for s in series_window(store, "endpoint/range", name)]
+
+
+def _assert_one_unbroken_series(points: list[tuple[float, float]], step: float) -> None:
+    times = [t for t, _ in points]
+    assert len(times) == len(set(times)), "a range point was stored twice"
+    gaps = [(a, b) for a, b in itertools.pairwise(times) if round(b - a, 3) != step]
+    assert not gaps, f"the series is not one point every {step}s: {gaps[:5]}"
+
+
+def test_range_queries_continue_across_processes_and_restarts(
+    prometheus: tuple[Service, str], tmp_path: Path
+) -> None:
+    """Two ``poll --once`` processes in a row, then a poller stopped and
+    started again: every point once, one point per step, no gap, and the
+    values Prometheus itself gives for those instants."""
+    service, url = prometheus
+    service.serve(ok=10, errors=0)
+    query_until(url, 'count_over_time(http_requests_total{code="200"}[1m])', 3)
+    config = tmp_path / "opstui.toml"
+    config.write_text(
+        "[endpoints.range]\n"
+        'kind = "prometheus_api"\n'
+        f'url = "{url}"\n'
+        "interval = 1\n"
+        'range_queries = { total = "sum(http_requests_total)" }\n'
+    )
+    store_path = tmp_path / "s.db"
+
+    def poll(*args: str) -> None:
+        done = run_cli("poll", *args, "--config", config, "--store", store_path)
+        assert done.returncode == 0, done.stderr
+
+    poll("--once")
+    first = _stored(store_path)
+    assert len(first) >= 3
+    service.serve(ok=5, errors=0)
+    time.sleep(2.5)  # a few scrapes, and a few steps of the grid
+    poll("--once")  # a second process: it goes on from the store's watermark
+    second = _stored(store_path)
+    assert second[: len(first)] == first  # what was stored stays as it was
+    assert len(second) > len(first)
+    _assert_one_unbroken_series(second, 1.0)
+
+    poll("--duration", "3")  # a poller that runs, stops...
+    time.sleep(2)
+    service.serve(ok=5, errors=0)
+    time.sleep(1.5)
+    poll("--duration", "3")  # ...and starts again
+    after = _stored(store_path)
+    assert after[: len(second)] == second
+    _assert_one_unbroken_series(after, 1.0)
+
+    # The values are Prometheus' own at those instants, gaps filled.
+    start, end = after[0][0], after[-1][0]
+    doc = httpx.get(
+        f"{url}/api/v1/query_range",
+        params={"query": "sum(http_requests_total)", "start": start, "end": end, "step": 1},
+        timeout=10,
+    ).json()
+    theirs = [(float(t), float(v)) for t, v in doc["data"]["result"][0]["values"]]
+    assert after == theirs
+
+    from opstui.store import Store
+    from opstui.store.metrics import read_watermarks
+
+    with Store(store_path) as store:
+        mark = read_watermarks(store, "endpoint/range", ["total"])["total"]
+    assert mark >= end
+
+
+def test_two_pollers_at_once_store_each_range_point_once(
+    prometheus: tuple[Service, str], tmp_path: Path
+) -> None:
+    """``poll --once`` ignores leases, so two can fetch the same window: the
+    writer stores what the other did not, each point once."""
+    _, url = prometheus
+    query_until(url, 'count_over_time(http_requests_total{code="200"}[1m])', 3)
+    config = tmp_path / "opstui.toml"
+    config.write_text(
+        "[endpoints.range]\n"
+        'kind = "prometheus_api"\n'
+        f'url = "{url}"\n'
+        "interval = 1\n"
+        'range_queries = { total = "sum(http_requests_total)" }\n'
+    )
+    store_path = tmp_path / "s.db"
+    command = [sys.executable, "-m", "opstui", "poll", "--once", "--config", str(config)]
+    command += ["--store", str(store_path)]
+    for _ in range(2):
+        procs = [subprocess.Popen(command, stderr=subprocess.PIPE) for _ in range(2)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        time.sleep(1.5)
+    _assert_one_unbroken_series(_stored(store_path), 1.0)

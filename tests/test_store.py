@@ -28,6 +28,7 @@ EXPECTED_TABLES = {
     "drift_references",
     "drift_checks",
     "actions",
+    "watermarks",
 }
 
 
@@ -65,6 +66,34 @@ def test_older_store_is_migrated_forward(store_path: Path) -> None:
     sqlite3.connect(store_path).execute("CREATE TABLE unrelated(x)").connection.close()
     with Store(store_path) as s:
         assert s.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_v4_store_gains_watermarks_and_keeps_its_samples(store_path: Path) -> None:
+    # A store as opstui wrote it before watermarks (schema v4), holding a
+    # range query's points: migrated forward, the points stay, and the query
+    # goes on from its last point instead of fetching the hour again.
+    import sqlite_utils
+
+    from opstui.store.metrics import read_watermarks
+    from opstui.store.schema import MIGRATIONS
+
+    conn = sqlite3.connect(store_path)
+    db = sqlite_utils.Database(conn)
+    for migration in MIGRATIONS[:4]:
+        migration(db)
+    conn.execute("INSERT INTO series(id, source, name) VALUES (1, 'endpoint/prom', 'total')")
+    conn.executemany(
+        "INSERT INTO metric_samples(series_id, ts, value) VALUES (1, ?, ?)",
+        [(1_800_000_000.0 + i, float(i)) for i in range(3)],
+    )
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    with Store(store_path) as s:
+        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert s.conn.execute("SELECT count(*) FROM metric_samples").fetchone()[0] == 3
+        assert s.conn.execute("SELECT count(*) FROM watermarks").fetchone()[0] == 0
+        assert read_watermarks(s, "endpoint/prom", ["total", "new"]) == {"total": 1_800_000_002.0}
 
 
 def test_missing_store_for_reading_is_a_clear_error(tmp_path: Path) -> None:

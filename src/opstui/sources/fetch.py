@@ -116,12 +116,15 @@ def _http_problem(ep: EndpointDef, response: httpx.Response) -> str | None:
 
 
 async def observe(
-    transport: httpx.AsyncBaseTransport, ep: EndpointDef, *, since: float | None = None
+    transport: httpx.AsyncBaseTransport,
+    ep: EndpointDef,
+    *,
+    watermarks: Mapping[str, float] | None = None,
 ) -> Observation:
     """Poll ``ep`` once (kinds health, prometheus, prometheus_api, json).
 
-    ``since`` is when the endpoint was last polled successfully: range
-    queries fetch only what came after it.
+    ``watermarks`` says, per range query, up to which time (the server's)
+    its points are stored already: the query fetches only what came after.
     """
     at = time.time()
     started = time.perf_counter()
@@ -130,7 +133,7 @@ async def observe(
         # which httpx's per-read timeout alone would not.
         async with asyncio.timeout(ep.timeout):
             if ep.kind == "prometheus_api":
-                return await _prometheus_api(transport, ep, at, started, since)
+                return await _prometheus_api(transport, ep, at, started, watermarks or {})
             response, body = await _get(transport, ep, ep.url)
     except MissingSecret as exc:
         return _observation(ep, at, DOWN, str(exc), None)
@@ -276,10 +279,11 @@ async def _prometheus_api(
     ep: EndpointDef,
     at: float,
     started: float,
-    since: float | None,
+    watermarks: Mapping[str, float],
 ) -> Observation:
     samples: list[tuple[str, Mapping[str, str], float]] = []
     history: list[tuple[str, Mapping[str, str], tuple[tuple[float, float], ...]]] = []
+    marks: list[tuple[str, float]] = []
     problems = []
     try:
         for name, query in ep.queries.items():
@@ -290,28 +294,34 @@ async def _prometheus_api(
                 problems.append(f"{name}: {error or 'no data'}")
             else:
                 samples.append((name, {}, value))
-        # A range query fills in what happened since the last poll (an hour
-        # on the first one), so history exists even for minutes opstui was
-        # not running.
-        # The end is rounded down to the millisecond sent, so no point comes
-        # after ``at``: the next poll keeps only points after it.
-        end = math.floor(at * 1000) / 1000
-        start = since if since is not None else end - 3600
-        step = max(ep.interval, (end - start) / 10_000)
+        # The range queries' window is on the server's clock: time() asked of
+        # Prometheus itself, not this host's, which may be ahead or behind.
+        now = await _server_time(transport, ep) if ep.range_queries else None
+        if ep.range_queries and now is None:
+            problems.append("range queries: the server did not say its time (time())")
         for name, query in ep.range_queries.items():
+            if now is None:
+                break
+            window = range_window(watermarks.get(name), now, ep.interval)
+            if window is None:
+                continue  # no step of the grid has passed since the last poll
+            start, end, step = window
             params = {
                 "query": query,
                 "start": f"{start:.3f}",
                 "end": f"{end:.3f}",
-                "step": f"{step:g}",
+                "step": f"{step:.3f}",
             }
             doc = await _api(transport, ep, "/api/v1/query_range", params)
             error = _api_error(doc)
-            pairs = () if error else _api_matrix(doc.get("data") or {}, after=since)
             if error:
                 problems.append(f"{name}: {error}")
-            elif pairs:
+                continue
+            after = watermarks.get(name)
+            pairs = _api_matrix(doc.get("data") or {}, after=after, until=end)
+            if pairs:
                 history.append((name, {}, pairs))
+            marks.append((name, end))
     except _ApiDown as exc:
         latency = (time.perf_counter() - started) * 1000
         return _observation(ep, at, DOWN, str(exc), latency)
@@ -319,11 +329,62 @@ async def _prometheus_api(
     state = DEGRADED if problems else UP
     reason = "; ".join(problems) if problems else None
     ob = _observation(ep, at, state, reason, latency, samples=(("up", {}, 1.0), *samples))
-    return ob._replace(history=tuple(history))
+    return ob._replace(history=tuple(history), watermarks=tuple(marks))
 
 
-def _api_matrix(data: Mapping[str, Any], *, after: float | None) -> tuple[tuple[float, float], ...]:
-    """A range result as one series: the values of all its series summed per timestamp."""
+#: Points one range query asks for at most (Prometheus refuses more than
+#: 11,000); a longer catch-up continues on the next polls.
+MAX_RANGE_POINTS = 10_000
+#: How far back the first poll of a range query reaches.
+FIRST_RANGE = 3600.0
+
+
+def range_window(
+    watermark: float | None, now: float, interval: float
+) -> tuple[float, float, float] | None:
+    """``(start, end, step)`` of the next range query, or None when nothing is new.
+
+    Every instant is on one grid, the multiples of ``step`` (the endpoint's
+    interval) since the epoch, whichever process asks: ``start`` is the
+    first grid instant after ``watermark`` (an hour back on the first poll),
+    ``end`` the last one at or before ``now``, the server's time (so a host
+    clock ahead of Prometheus cannot ask for instants that have not
+    happened). Two polls therefore never ask for one instant twice, nor for
+    two instants a millisecond apart. In milliseconds, as Prometheus' times are.
+    """
+    step_ms = max(1, round(interval * 1000))
+    end_ms = math.floor(now * 1000) // step_ms * step_ms
+    if watermark is None:
+        start_ms = -(-(end_ms - round(FIRST_RANGE * 1000)) // step_ms) * step_ms
+    else:
+        start_ms = (round(watermark * 1000) // step_ms + 1) * step_ms
+    if start_ms > end_ms:
+        return None
+    end_ms = min(end_ms, start_ms + (MAX_RANGE_POINTS - 1) * step_ms)
+    return start_ms / 1000, end_ms / 1000, step_ms / 1000
+
+
+async def _server_time(transport: httpx.AsyncBaseTransport, ep: EndpointDef) -> float | None:
+    """Prometheus' own clock (its ``time()``), or None if it does not answer with one."""
+    doc = await _api(transport, ep, "/api/v1/query", {"query": "time()"})
+    data = doc.get("data")
+    if _api_error(doc) or not isinstance(data, dict) or data.get("resultType") != "scalar":
+        return None
+    try:
+        now = float(data["result"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return now if math.isfinite(now) else None
+
+
+def _api_matrix(
+    data: Mapping[str, Any], *, after: float | None, until: float
+) -> tuple[tuple[float, float], ...]:
+    """A range result as one series: the values of all its series summed per timestamp.
+
+    Only points in ``(after, until]`` are kept: the window asked for, which a
+    server should not overstep anyway.
+    """
     if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
         return ()
     sums: dict[float, float] = {}
@@ -331,7 +392,7 @@ def _api_matrix(data: Mapping[str, Any], *, after: float | None) -> tuple[tuple[
         for series in data["result"]:
             for ts, value in series["values"]:
                 t = float(ts)
-                if after is None or t > after:
+                if (after is None or t > after) and t <= until:
                     sums[t] = sums.get(t, 0.0) + float(value)
     except (KeyError, TypeError, ValueError):
         return ()

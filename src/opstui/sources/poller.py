@@ -43,6 +43,7 @@ from opstui.store.endpoints import (
     record_observations,
     release_leases,
 )
+from opstui.store.metrics import read_watermarks
 from opstui.store.retention import apply_retention
 
 if TYPE_CHECKING:
@@ -120,7 +121,10 @@ class Poller:
         self.held: set[str] = set()
         self._pending: list[Observation] = []
         self._snapshots: list[tuple[EndpointDef, MlflowSnapshot]] = []
-        self._last_ok: dict[str, float] = {}
+        #: Range-query watermarks of observations not yet written (endpoint
+        #: -> query -> through): the next poll must not fetch them again
+        #: before the writer has stored them.
+        self._unwritten_marks: dict[str, dict[str, float]] = {}
         self._rng = random.Random(seed)
         self._store: Store | None = None
         self.busy_timeout = busy_timeout
@@ -229,10 +233,9 @@ class Poller:
                 # Written with the observations, by the writer thread.
                 self._snapshots.append((ep, snapshot))
             else:
-                since = self._last_ok.get(ep.name)
-                ob = await observe(transport, ep, since=since)
-            if ob.state != "down":
-                self._last_ok[ep.name] = ob.at
+                ob = await observe(transport, ep, watermarks=await self._watermarks(ep))
+                if ob.watermarks:
+                    self._unwritten_marks.setdefault(ep.name, {}).update(ob.watermarks)
         except Exception as exc:  # a bug in a reader must not stop the poller
             # The error may quote a server: masked like every reason.
             reason = mask(f"poller error: {exc}", ep)[:REASON_MAX]
@@ -240,6 +243,22 @@ class Poller:
         if self.on_observation is not None:
             self.on_observation(ob)
         return ob
+
+    async def _watermarks(self, ep: EndpointDef) -> dict[str, float]:
+        """Where each range query of ``ep`` stopped: read from the store at every poll.
+
+        The store's watermark is what any process (this one before a
+        restart, or another holding the lease before) stored; this process's
+        own observations still waiting for the writer count too.
+        """
+        if not ep.range_queries or self._store is None:
+            return {}
+        marks = await asyncio.to_thread(
+            read_watermarks, self._store, f"endpoint/{ep.name}", list(ep.range_queries)
+        )
+        for name, through in self._unwritten_marks.get(ep.name, {}).items():
+            marks[name] = max(marks.get(name, through), through)
+        return marks
 
     async def _loop(
         self, ep: EndpointDef, transport: httpx.AsyncBaseTransport, sem: asyncio.Semaphore
@@ -283,7 +302,11 @@ class Poller:
                 # A locked store must not end the writer or the lease keeper:
                 # polls go on, and the next round tries again.
                 self.stats.write_errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                del self._pending[:-MAX_PENDING]
+                if len(self._pending) > MAX_PENDING:
+                    del self._pending[:-MAX_PENDING]
+                    # Dropped polls may hold range points: fetch again from
+                    # what the store has (the writer skips what it holds).
+                    self._unwritten_marks.clear()
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []

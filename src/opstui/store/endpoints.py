@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from opstui.store import fields
 from opstui.store.db import Store
-from opstui.store.metrics import ensure_series, insert_samples
+from opstui.store.metrics import advance_watermark, append_samples, ensure_series, insert_samples
 
 
 class Observation(NamedTuple):
@@ -31,6 +31,9 @@ class Observation(NamedTuple):
     #: (series name, labels, ((ts, value), ...)): points with their own
     #: times, e.g. a Prometheus range query's.
     history: tuple[tuple[str, Mapping[str, str], tuple[tuple[float, float], ...]], ...] = ()
+    #: (query name, through): the source's time up to which each of
+    #: ``history``'s queries has been fetched; stored with the points.
+    watermarks: tuple[tuple[str, float], ...] = ()
 
 
 class EndpointStatusRow(NamedTuple):
@@ -53,10 +56,17 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
     with store.write() as tx:
         series: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
         rows: list[tuple[int, float, float, int | None, int | None]] = []
+        # Points with the source's own times (range queries) are appended:
+        # one already stored (by another process, or before a restart) is
+        # not stored again. Their watermarks move in this transaction, so
+        # points and watermark are written together or not at all.
+        history_rows: list[tuple[int, float, float, int | None, int | None]] = []
+        timed: list[tuple[str, Mapping[str, str], tuple[tuple[float, float], ...], list[Any]]]
         for ob in observations:
             source = f"endpoint/{ob.endpoint}"
-            timed = [(n, lb, ((ob.at, v),)) for n, lb, v in ob.samples] + list(ob.history)
-            for name, raw_labels, pairs in timed:
+            timed = [(n, lb, ((ob.at, v),), rows) for n, lb, v in ob.samples]
+            timed += [(n, lb, pairs, history_rows) for n, lb, pairs in ob.history]
+            for name, raw_labels, pairs, out in timed:
                 # What a server said is its business: a NaN (Prometheus has
                 # them) or a time beyond year 9999 is not stored, and the rest
                 # of the poll is.
@@ -70,8 +80,16 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
                 key = (source, name, tuple(sorted(labels.items())))
                 if key not in series:
                     series[key] = ensure_series(tx, source, name, labels)
-                rows.extend((series[key], ts, value, None, None) for ts, value in kept)
+                out.extend((series[key], ts, value, None, None) for ts, value in kept)
         insert_samples(tx, rows)
+        append_samples(tx, history_rows)
+        now = store.clock()
+        for ob in observations:
+            for name, through in ob.watermarks:
+                if fields.TIME_MIN <= through <= fields.TIME_MAX:
+                    advance_watermark(
+                        tx, f"endpoint/{ob.endpoint}", name, through, by=holder, now=now
+                    )
         for ob in observations:
             ok = ob.state != "down"
             at = fields.timestamp(ob.at, f"poll time of {ob.endpoint}")

@@ -57,6 +57,76 @@ def insert_samples(tx: Transaction, rows: Iterable[SampleRow]) -> int:
     return cur.rowcount
 
 
+def last_sample_time(tx: Transaction, sid: int) -> float | None:
+    """The time of the series' newest sample (one probe of the ``(series_id, ts)`` index)."""
+    row = tx.execute("SELECT max(ts) FROM metric_samples WHERE series_id = ?", (sid,)).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def append_samples(tx: Transaction, rows: Iterable[SampleRow]) -> int:
+    """Insert samples of series that only move forward, each point once.
+
+    A point at or before its series' newest stored time is not stored (it
+    was stored already, by this process or another, or it is older than what
+    the series says it has covered), nor is a second point at one time
+    within ``rows``. The check runs inside the caller's write transaction,
+    so two writers appending the same points store them once between them.
+    For sources whose points carry their own times (a Prometheus range
+    query); run metrics and imports, which may fill in the past, use
+    ``insert_samples``.
+    """
+    by_series: dict[int, list[SampleRow]] = {}
+    for row in rows:
+        by_series.setdefault(row[0], []).append(row)
+    kept: list[SampleRow] = []
+    for sid, points in by_series.items():
+        last = last_sample_time(tx, sid)
+        for row in sorted(points, key=lambda r: r[1]):
+            if last is None or row[1] > last:
+                kept.append(row)
+                last = row[1]
+    return insert_samples(tx, kept) if kept else 0
+
+
+def read_watermarks(store: Store, source: str, names: Iterable[str]) -> dict[str, float]:
+    """Where each of ``names`` (queries of ``source``) stopped: its source's time.
+
+    A query with no watermark yet (a store from before watermarks existed)
+    goes on from its series' newest stored point, if it has one; a query
+    with neither is absent from the result.
+    """
+    out: dict[str, float] = {}
+    with store.lock:
+        for name in names:
+            row = store.conn.execute(
+                "SELECT through FROM watermarks WHERE source = ? AND name = ?", (source, name)
+            ).fetchone()
+            if row is None:
+                row = store.conn.execute(
+                    "SELECT max(m.ts) FROM series s JOIN metric_samples m ON m.series_id = s.id "
+                    "WHERE s.source = ? AND s.name = ? AND s.labels = '{}'",
+                    (source, name),
+                ).fetchone()
+            if row is not None and row[0] is not None and math.isfinite(row[0]):
+                out[name] = float(row[0])
+    return out
+
+
+def advance_watermark(
+    tx: Transaction, source: str, name: str, through: float, *, by: str, now: float
+) -> None:
+    """Move the watermark of ``name`` forward to ``through`` (never back)."""
+    through = fields.timestamp(through, f"watermark of {source} {name}")
+    tx.execute(
+        """INSERT INTO watermarks(source, name, through, updated_at, updated_by)
+           VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(source, name) DO UPDATE SET
+               through = max(through, excluded.through),
+               updated_at = excluded.updated_at, updated_by = excluded.updated_by""",
+        (source, name, through, now, by),
+    )
+
+
 def _checked(sid: int, ts: float, value: float, run_id: int | None, step: int | None) -> SampleRow:
     # The common case costs two comparisons a sample: pollers write many.
     if type(ts) is not float or not fields.TIME_MIN <= ts <= fields.TIME_MAX:

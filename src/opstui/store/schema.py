@@ -387,11 +387,32 @@ def _v4_drift(db: Any) -> None:
     )
 
 
+def _v5_watermarks(db: Any) -> None:
+    """Where each incremental source stopped reading, kept beside what it read.
+
+    One row per source and query (``endpoint/<name>`` and a range query's
+    name): ``through`` is the source's own time (Prometheus' clock, not
+    ours) up to which everything has been fetched and stored. It is advanced
+    in the transaction that stores the points, so the next poll, in this
+    process, another one or after a restart, goes on from it. A store from
+    before this version has no rows: the poller then starts from the
+    series' last stored point.
+    """
+    db.create_table(
+        "watermarks",
+        {"source": str, "name": str, "through": float, "updated_at": float, "updated_by": str},
+        pk=("source", "name"),
+        not_null={"through", "updated_at"},
+        **_STRICT,
+    )
+
+
 MIGRATIONS: list[Callable[[Any], None]] = [
     _v1_initial,
     _v2_action_requests,
     _v3_endpoints,
     _v4_drift,
+    _v5_watermarks,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
