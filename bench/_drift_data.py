@@ -128,16 +128,51 @@ class EvidentlyResult(NamedTuple):
     dataset_drifted: bool
 
 
+# Survey-style integer codes: Evidently's defaults make an integer column with
+# at most 10 distinct values categorical (``INTEGER_CARDINALITY_LIMIT``), so
+# which of these are categories depends on their values, not on a list.
+SURVEY: dict[str, Callable[[Rng, int, bool], Any]] = {
+    "likert_q1": lambda g, n, s: g.choice(5, n, p=_share([5, 10, 30, 35, 20] if s else
+                                                          [10, 15, 30, 30, 15])) + 1,
+    "likert_q2": lambda g, n, s: g.choice(5, n, p=_share([10, 20, 40, 20, 10])) + 1,
+    "household": lambda g, n, s: np.minimum(g.poisson(2.9 if s else 2.2, n) + 1, 10),
+    "education": lambda g, n, s: g.choice(8, n, p=_share([5, 10, 25, 20, 15, 12, 8, 5])) + 1,
+    "income_band": lambda g, n, s: g.choice(9, n, p=_share(
+        [4, 6, 10, 14, 18, 16, 14, 10, 8] if s else [8, 10, 14, 18, 16, 12, 10, 7, 5])) + 1,
+    "region_code": lambda g, n, s: g.choice(7, n, p=_share([20, 18, 16, 14, 12, 10, 10])) + 1,
+    "employed": lambda g, n, s: (g.random(n) < (0.55 if s else 0.7)).astype(np.int64),
+    "satisfaction": lambda g, n, s: g.binomial(10, 0.62 if s else 0.6, n),  # 0..10: 11 values
+    "age": lambda g, n, s: g.integers(18, 90, n),
+    "hours_week": lambda g, n, s: np.clip(g.normal(41 if s else 38, 9, n), 0, 80).astype(np.int64),
+    "rating_float": lambda g, n, s: g.choice(5, n, p=_share([10, 20, 40, 20, 10])) + 1.0,
+    "children": lambda g, n, s: _holes(g, g.poisson(1.0 if s else 1.1, n), 0.03),
+}  # fmt: skip
+
+
+def make_survey(rows: int, *, shifted: bool, seed: int) -> Columns:
+    g = np.random.default_rng(seed)
+    return {name: make_one(g, rows, shifted) for name, make_one in SURVEY.items()}
+
+
 def evidently_drift(
-    reference: Columns, current: Columns, method: str | None = None
+    reference: Columns,
+    current: Columns,
+    method: str | None = None,
+    *,
+    infer: bool = False,
 ) -> EvidentlyResult:
-    """Evidently's DataDriftPreset (``method`` forces one test for every column)."""
+    """Evidently's DataDriftPreset (``method`` forces one test for every column);
+    ``infer``: column types as Evidently infers them, not ``NUMERIC``/``CATEGORICAL``."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # no telemetry, ever
     import pandas as pd
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
-    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    definition = (
+        None
+        if infer
+        else DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    )
     datasets = [
         Dataset.from_pandas(pd.DataFrame(data), data_definition=definition)
         for data in (current, reference)

@@ -180,6 +180,81 @@ def test_numbers_arriving_as_text_are_read_and_text_is_reported() -> None:
     assert words.problem is not None and words.problem.startswith("holds text, not numbers")
 
 
+def dirty(g: np.random.Generator, n: int, text: float, shift: float = 0.0) -> list[Any]:
+    values = [f"{v:.2f}" for v in g.normal(50 + shift, 10, n)]
+    for i in np.flatnonzero(g.random(n) < text).tolist():
+        values[i] = "unknown"
+    return values
+
+
+def test_a_reference_mostly_numbers_with_some_text_stays_numeric() -> None:
+    # 20% "unknown" in training: numeric, the text a finding with its share;
+    # a current window with as much text is not drift, one with more is.
+    g = np.random.default_rng(12)
+    summary = summarise([{"income": dirty(g, 5000, 0.2)}])
+    column = numeric(summary, "income")
+    assert column.invalid / column.rows == pytest.approx(0.2, abs=0.02)
+    assert column.examples == ("unknown",)
+    assert numeric(decode(encode(summary)), "income").examples == ("unknown",)
+
+    same = compare(summary, {"income": dirty(g, 2000, 0.2)}, SETTINGS)[0]
+    assert same.kind == "numeric" and same.method == "wasserstein" and same.drifted is False
+    assert same.result("unseen_share") is None
+    reference_text = same.result("reference_invalid_share")
+    assert reference_text is not None and reference_text.drifted
+    assert reference_text.value == pytest.approx(0.2, abs=0.02)
+    assert reference_text.details["examples"] == ["unknown"]
+    current_text = same.result("invalid_share")
+    assert current_text is not None and current_text.details["reference"] == reference_text.value
+
+    more = compare(summary, {"income": dirty(g, 2000, 0.5)}, SETTINGS)[0]
+    verdict = more.verdict
+    assert verdict is not None and not verdict.drifted  # the numbers have not moved ...
+    assert more.drifted is True  # ... but half the values are words
+    assert any("of values are text" in n for n in more.notes)
+
+    # Mostly words is still a categorical column.
+    words = summarise([{"size": ["small", "large", "12"] * 100}])
+    assert words.columns[0].kind == "categorical"
+
+
+def test_words_in_a_clean_numeric_current_column_count_against_it() -> None:
+    g = np.random.default_rng(13)
+    ref = {"x": g.normal(0, 1, 3000)}
+    values: list[Any] = g.normal(0, 1, 400).tolist()
+    values[:100] = ["n.a."] * 100  # 25% words
+    got = checked(ref, {"x": values})["x"]
+    assert got.drifted is True
+    text = got.result("invalid_share")
+    assert text is not None and text.value == pytest.approx(0.25) and text.drifted
+    few: list[Any] = g.normal(0, 1, 400).tolist()
+    few[:8] = ["n.a."] * 8  # 2%: a quality alert, within the tolerance of drift
+    got = checked(ref, {"x": few})["x"]
+    assert got.drifted is False and got.quality_alerts
+
+
+def test_integer_codes_with_at_most_ten_values_are_categorical() -> None:
+    g = np.random.default_rng(14)
+    ref = {"band": g.integers(1, 10, 5000), "score": g.integers(0, 11, 5000)}
+    cur = {"band": g.integers(1, 11, 800), "score": g.integers(0, 11, 800)}
+    summary = summarise([ref])
+    got = {f.name: f for f in compare(summary, cur, SETTINGS)}
+    assert got["band"].kind == "categorical" and got["band"].method == "jensenshannon"
+    unseen = got["band"].result("unseen_share")
+    assert unseen is not None and unseen.details["top"][0]["category"] == "10"
+    assert got["score"].kind == "numeric" and got["score"].method == "wasserstein"
+    # The same codes as CSV text are integers too; floats or gaps are not.
+    as_text = {"band": [str(v) for v in cur["band"].tolist()]}
+    assert compare(summary, as_text, SETTINGS)[0].kind == "categorical"
+    as_float = {"band": cur["band"].astype(np.float64)}
+    assert compare(summary, as_float, SETTINGS)[0].kind == "numeric"
+    gaps: dict[str, Any] = {"band": [*cur["band"].tolist()[:-1], None]}
+    assert compare(summary, gaps, SETTINGS)[0].kind == "numeric"
+    # ``numeric`` overrides it per feature.
+    forced = compare(summary, cur, DriftSettings(numeric=("band",)))
+    assert forced[0].kind == "numeric" and forced[0].method == "wasserstein"
+
+
 def test_unseen_categories_are_reported() -> None:
     g = np.random.default_rng(6)
     ref = {"merchant": g.choice(["food", "fuel", "travel"], 5000).tolist()}

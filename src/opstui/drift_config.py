@@ -50,5 +50,6 @@ def drift_schema(spec: Any) -> dict[str, Any]:
         "missing_tolerance": spec(number, "a share", check=_share),
         "out_of_range": spec(number, "a share", check=_share),
         "categorical": spec((list,), "a list of feature names", check=_names),
+        "numeric": spec((list,), "a list of feature names", check=_names),
         "ignore": spec((list,), "a list of feature names", check=_names),
     }

@@ -53,7 +53,7 @@ def settings_for(config: Config | None, model: str) -> DriftSettings:
         raw.update(config.drift)
         if model in config.models:
             raw.update(config.models[model].drift)
-    for key in ("categorical", "ignore"):
+    for key in ("categorical", "numeric", "ignore"):
         if key in raw:
             raw[key] = tuple(raw[key])
     return DriftSettings(**raw)
@@ -255,8 +255,9 @@ def _save_reference(
 
 def _fingerprint(batches: Sequence[store_drift.BatchRow], settings: DriftSettings) -> str:
     # Column kinds depend on ``categorical``: changing it rebuilds the summary.
+    # "/2": summaries since integer codes and text shares were kept (rebuilt once).
     last = max((b.id for b in batches), default=0)
-    return f"{len(batches)}:{last}:{','.join(sorted(settings.categorical))}"
+    return f"{len(batches)}:{last}:{','.join(sorted(settings.categorical))}/2"
 
 
 # --- the current window ----------------------------------------------------
@@ -557,7 +558,7 @@ def from_store(
         )
     known = set(DriftSettings.__dataclass_fields__)
     stored = {k: v for k, v in row.settings.items() if k in known}
-    for key in ("categorical", "ignore"):
+    for key in ("categorical", "numeric", "ignore"):
         stored[key] = tuple(stored.get(key, ()))
     return DriftCheck(
         model=row.model,

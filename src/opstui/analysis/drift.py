@@ -27,11 +27,14 @@ import numpy.typing as npt
 
 from opstui.analysis import drift_stats as ds
 from opstui.analysis.drift_summary import (
+    CATEGORICAL,
+    INTEGER_CARDINALITY_LIMIT,
     NUMERIC,
     CategoricalSummary,
     NumericSummary,
     ReferenceSummary,
     as_numbers,
+    is_integer_typed,
     read_labels,
 )
 
@@ -73,12 +76,16 @@ class DriftSettings:
     out_of_range: float = 0.05
     #: Features read as categories even when they hold numbers (codes, ids).
     categorical: tuple[str, ...] = ()
+    #: Features read as numbers even where Evidently's defaults make them
+    #: categories (integer columns with at most 10 distinct values).
+    numeric: tuple[str, ...] = ()
     #: Features not checked at all.
     ignore: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["categorical"], out["ignore"] = list(self.categorical), list(self.ignore)
+        out["numeric"] = list(self.numeric)
         return out
 
 
@@ -123,7 +130,9 @@ METHOD_LABELS = {
     "z_pvalue": "z p",
 }
 
-QUALITY = frozenset({"missing_share", "out_of_range_share", "invalid_share"})
+QUALITY = frozenset(
+    {"missing_share", "out_of_range_share", "invalid_share", "reference_invalid_share"}
+)
 
 
 class DatasetVerdict(NamedTuple):
@@ -237,22 +246,51 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
         if not isinstance(values, np.ndarray)
         else None
     )
-    if isinstance(first, str):
+    if isinstance(first, str) and invalid < n:
         notes.append("values arrived as text and were read as numbers")
     present = np.sort(x[~np.isnan(x)])
+    # Evidently reads the current column's type from the current data: an
+    # integer column (as pandas types it) with at most 10 values is categorical.
+    coded = (
+        s.name not in settings.numeric
+        and s.distinct is not None
+        and 0 < len(present) == n
+        and len(np.unique(present)) <= INTEGER_CARDINALITY_LIMIT
+        and is_integer_typed(values, x)
+    )
+    kind = CATEGORICAL if coded else NUMERIC
     missing = _missing(
         (n - len(present) - invalid) / max(1, n), s.missing / max(1, s.rows), settings
     )
     quality = [missing]
-    if invalid:
-        quality.append(MethodResult("invalid_share", invalid / n, 0.0, True, {"examples": bad}))
+    ref_text = s.invalid / max(1, s.rows)
+    if s.invalid:
+        quality.append(
+            MethodResult(
+                "reference_invalid_share", ref_text, 0.0, True, {"examples": list(s.examples)}
+            )
+        )
+    text = invalid / max(1, n)
+    # Text beyond the reference's own share is a quality alert; beyond it by
+    # more than ``missing_tolerance`` it drifts the feature whatever the numbers say.
+    text_drift = text > min(1.0, ref_text + settings.missing_tolerance)
+    if invalid or s.invalid:
+        quality.append(
+            MethodResult(
+                "invalid_share",
+                text,
+                ref_text,
+                text > ref_text,
+                {"examples": bad, "reference": ref_text},
+            )
+        )
     if not len(present):
         problem = (
             f"holds text, not numbers (e.g. {', '.join(repr(b) for b in bad)})"
             if invalid
             else "every value is missing in the current window"
         )
-        return FeatureResult(s.name, s.kind, None, None, tuple(quality), problem, tuple(notes))
+        return FeatureResult(s.name, kind, None, None, tuple(quality), problem, tuple(notes))
     cdf = ds.Cdf(s)
     ref_shares, cur_shares = ds.numeric_shares(s, cdf, present)
     results = [
@@ -261,13 +299,18 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
             "jensenshannon",
             ds.jensenshannon(ref_shares, cur_shares),
             settings.jensenshannon,
-            _shares(ref_shares, cur_shares),
+            _shares(ref_shares, cur_shares, _codes(s, present) if coded else None),
         ),
-        _psi(ds.numeric_psi(cdf, present, settings.psi_bins), settings),
+        _psi(
+            ds.psi(ref_shares, cur_shares)
+            if coded
+            else ds.numeric_psi(cdf, present, settings.psi_bins),
+            settings,
+        ),
         MethodResult("ks", ds.ks_statistic(cdf, present), None, None),
     ]
     values_seen = len(np.union1d(s.knots, np.unique(present))) if s.distinct is not None else 6
-    method = choose_method(NUMERIC, s.present, values_seen, settings.small_sample)
+    method = choose_method(kind, s.present, values_seen, settings.small_sample)
     if method in PVALUES and not s.exact:
         notes.append(
             f"reference summary is sampled: {method} needs every value; judged by distance"
@@ -280,20 +323,62 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
         ref = dict(zip(s.knots.tolist(), (s.upto - s.below).tolist(), strict=True))
         cur = dict(zip(vals.tolist(), counts.tolist(), strict=True))
         results.append(_categorical_pvalue(method, ref, cur, settings))
-    outside = np.count_nonzero((present < s.min) | (present > s.max)) / len(present)
-    quality.append(
-        MethodResult(
-            "out_of_range_share",
-            outside,
-            settings.out_of_range,
-            bool(outside > settings.out_of_range),
-            {"min": s.min, "max": s.max},
+    if coded:
+        unseen_values, unseen_counts = np.unique(
+            present[~np.isin(present, s.knots)], return_counts=True
         )
-    )
+        order = np.argsort(-unseen_counts, kind="stable")
+        results.append(
+            MethodResult(
+                "unseen_share",
+                float(unseen_counts.sum()) / len(present),
+                None,
+                None,
+                {
+                    "categories": len(unseen_values),
+                    "top": [
+                        {"category": _code(unseen_values[i]), "rows": int(unseen_counts[i])}
+                        for i in order[:10].tolist()
+                    ],
+                },
+            )
+        )
+    else:
+        outside = np.count_nonzero((present < s.min) | (present > s.max)) / len(present)
+        quality.append(
+            MethodResult(
+                "out_of_range_share",
+                outside,
+                settings.out_of_range,
+                bool(outside > settings.out_of_range),
+                {"min": s.min, "max": s.max},
+            )
+        )
     decided = next(r for r in results if r.method == method)
+    if text_drift:
+        notes.append(
+            f"{text:.1%} of values are text, not numbers (reference {ref_text:.1%}): "
+            "counted as drift"
+        )
     return FeatureResult(
-        s.name, s.kind, method, bool(decided.drifted), (*results, *quality), None, tuple(notes)
+        s.name,
+        kind,
+        method,
+        bool(decided.drifted) or text_drift,
+        (*results, *quality),
+        None,
+        tuple(notes),
     )
+
+
+def _code(x: float) -> str:
+    """An integer code's label, as a category: ``3``, not ``3.0``."""
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _codes(s: NumericSummary, present: Any) -> list[str]:
+    """Labels of the bins ``numeric_shares`` gives a few-valued column."""
+    return [_code(v) for v in np.union1d(s.knots, present).tolist()]
 
 
 def _categorical_pvalue(

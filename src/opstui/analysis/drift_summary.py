@@ -45,6 +45,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -71,6 +72,14 @@ SAMPLE_CELLS = 2_000_000
 CLASSIFIER_ROWS = 20_000
 CLASSIFIER_CELLS = 2_000_000
 SEED = 20_261_115
+#: Evidently 0.7's ``INTEGER_CARDINALITY_LIMIT`` (``evidently/core/datasets.py``):
+#: an integer column (pandas int dtype: integers only, no missing value) with
+#: at most this many distinct values is categorical. Evidently infers a
+#: column's type from the *current* data, so the check does (``drift._numeric``).
+INTEGER_CARDINALITY_LIMIT = 10
+#: A column is numeric when at least this share of its present values are
+#: numbers; the rest is text, a data-quality finding (``invalid``).
+NUMERIC_SHARE = 0.5
 #: Text read as "no value" in a numeric column, besides empty cells.
 MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 
@@ -96,6 +105,8 @@ class NumericSummary(NamedTuple):
     upto: Ints
     #: How many values the knot counts come from (all of them, or a sample).
     sampled: int
+    #: A few of the texts counted in ``invalid``.
+    examples: tuple[str, ...] = ()
 
     @property
     def present(self) -> int:
@@ -257,8 +268,31 @@ def is_numeric(values: Sequence[Any] | npt.NDArray[Any]) -> bool:
     items = values.tolist() if isinstance(values, np.ndarray) else values
     if any(isinstance(v, bool) for v in items):
         return False
-    # Words show up at once: a cheap look at the head before reading it all.
-    return all(not as_numbers(part)[1] for part in (items[:1000], items))
+    x, invalid, _ = as_numbers(items)
+    numbers = int(np.count_nonzero(~np.isnan(x)))
+    # Mostly numbers with some text ("unknown") is a numeric column with a
+    # data-quality problem, not a column of categories.
+    return numbers >= NUMERIC_SHARE * (numbers + invalid)
+
+
+def is_integer_typed(values: Sequence[Any] | npt.NDArray[Any], x: Floats) -> bool:
+    """Whether pandas would give ``values`` (``x`` as read by ``as_numbers``)
+    an int dtype: integers only, none missing; integer text counts (a CSV)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return True
+    if isinstance(values, np.ndarray) and values.dtype.kind != "O":
+        return False
+    if np.isnan(x).any() or not np.all(x == np.round(x)):
+        return False
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    return all(
+        (isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+        or (isinstance(v, str) and _INTEGER_TEXT.fullmatch(v) is not None)
+        for v in items
+    )
+
+
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 
 
 # --- building a summary ------------------------------------------------------
@@ -341,6 +375,7 @@ class Summariser:
         self._kinds: dict[str, str] = {}
         self.rows = 0
         self._invalid: dict[str, int] = {}
+        self._examples: dict[str, list[str]] = {}
         self._missing: dict[str, int] = {}
         self._moments: dict[str, _Moments] = {}
         self._distinct: dict[str, _Distinct] = {}
@@ -367,8 +402,11 @@ class Summariser:
         parsed: dict[str, npt.NDArray[Any] | Labels] = {}
         for name in names:
             if self._kinds[name] == NUMERIC:
-                x, invalid, _ = as_numbers(chunk[name])
+                x, invalid, bad = as_numbers(chunk[name])
                 self._invalid[name] += invalid
+                examples = self._examples[name]
+                examples.extend(b for b in bad if b not in examples)
+                del examples[3:]
                 present = x[~np.isnan(x)]
                 self._missing[name] += n - len(present) - invalid
                 self._moments[name].add(present)
@@ -392,6 +430,7 @@ class Summariser:
         self._scale = min(1.0, max(1 / 8, FULL_GRID_COLUMNS / max(1, numeric_columns)))
         for name in names:
             self._invalid[name] = self._missing[name] = 0
+            self._examples[name] = []
             self._moments[name] = _Moments()
             self._distinct[name] = _Distinct(round(MAX_DISTINCT * self._scale))
             self._cats[name] = _Categories()
@@ -473,6 +512,7 @@ class Summariser:
             below=below.astype(np.int64),
             upto=upto.astype(np.int64),
             sampled=int(sampled),
+            examples=tuple(self._examples[name]),
         )
 
     def _categorical(self, name: str) -> tuple[CategoricalSummary, npt.NDArray[np.int32]]:
@@ -556,6 +596,7 @@ def encode(summary: ReferenceSummary) -> bytes:
                         k: getattr(c, k)
                         for k in ("name", "rows", "missing", "invalid", "distinct", "sampled")
                     },
+                    "examples": list(c.examples),
                     "knots": len(c.knots),
                 }
             )
@@ -596,6 +637,7 @@ def decode(payload: bytes) -> ReferenceSummary:
                 stats = {
                     k: math.nan if m[k] is None else m[k] for k in ("mean", "std", "min", "max")
                 }
+                m["examples"] = tuple(m.get("examples", ()))
                 columns.append(
                     NumericSummary(
                         **{**m, **stats}, knots=knots[part], below=below[part], upto=upto[part]
