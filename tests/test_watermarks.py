@@ -7,6 +7,7 @@ test_prometheus_api.py.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import httpx
@@ -148,3 +149,44 @@ def test_no_server_time_no_range_query(time_answer: dict[str, object]) -> None:
 
     ob = asyncio.run(observe(httpx.MockTransport(answer), ep))
     assert ob.state == "degraded" and ob.watermarks == () and ob.history == ()
+
+
+def test_a_poller_does_not_fetch_again_what_its_writer_has_not_stored_yet(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls faster than the writer flushes: each goes on from the last
+    one's end, not from the store's older watermark."""
+    import asyncio
+    import time
+
+    from opstui.sources import poller as poller_module
+
+    windows: list[tuple[float, float]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        if params["query"] == "time()":
+            now = time.time()
+            data: dict[str, object] = {"resultType": "scalar", "result": [now, repr(now)]}
+        else:
+            start, end, step = (float(params[k]) for k in ("start", "end", "step"))
+            windows.append((start, end))
+            n = round((end - start) / step) + 1
+            values = [[round(start + i * step, 3), "1"] for i in range(n)]
+            data = {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
+        return httpx.Response(200, json={"status": "success", "data": data})
+
+    monkeypatch.setattr(poller_module, "transport_for", lambda _: httpx.MockTransport(answer))
+    ep = EndpointDef(
+        name="prom", kind="prometheus_api", url="http://prom", interval=0.1,
+        range_queries={"total": "sum(x)"},
+    )  # fmt: skip
+    poller = poller_module.Poller(store_path, [ep], flush_interval=60, use_leases=False)
+    asyncio.run(poller.run(duration=1.5))
+    assert len(windows) >= 5
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert start == pytest.approx(end + 0.1, abs=1e-6)
+    with Store(store_path) as store:
+        stored = [s.ts for s in series_window(store, "endpoint/prom", "total")]
+    assert len(stored) == len(set(stored))
+    assert [round(b - a, 3) for a, b in itertools.pairwise(stored)] == [0.1] * (len(stored) - 1)
