@@ -140,7 +140,7 @@ def test_status_json_shape_is_stable(tmp_path: Path) -> None:
     make_history(store_path, fail=True)
     result = run_cli("status", "--json", "--store", store_path)
     doc = json.loads(result.stdout)
-    assert set(doc) == {"schema", "generated_at", "store", "failing", "pipelines"}
+    assert set(doc) == {"schema", "generated_at", "store", "failing", "unknown", "pipelines"}
     assert doc["schema"] == 1
     assert doc["failing"] == 1
     first = doc["pipelines"][0]
@@ -161,8 +161,13 @@ def test_status_json_shape_is_stable(tmp_path: Path) -> None:
         "duration_seconds",
         "failed_stage",
         "message",
+        "status_reason",
+        "external",
         "stages",
     }
+    # Runs recorded by opstui itself have no external source.
+    assert first["latest_run"]["external"] is None
+    assert first["latest_run"]["status_reason"] is None
     assert set(first["latest_run"]["stages"][0]) == {
         "name",
         "status",

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from opstui.config import Config, load_config
+from opstui.console import Console
 from opstui.endpoint_config import EndpointDef
 from opstui.runner.actions import Plan, Started, perform, plan_rollback
 from opstui.sources.mlflow import (
@@ -35,7 +36,9 @@ from opstui.sources.mlflow import (
 from opstui.store import Store, history, models
 from opstui.store import status as st
 from opstui.store.actions import list_actions
-from opstui.store.endpoints import Observation
+from opstui.store.dashboard import Dashboard
+from opstui.store.endpoints import Observation, record_observations
+from opstui.timeutil import clock_time
 
 from .conftest import run_cli
 from .mlflow_server import (
@@ -180,7 +183,9 @@ def test_a_run_finishing_in_mlflow_updates_its_row_and_a_silent_poller_loses_it(
         poll_and_sync(store, ep)
         (run,) = [r for r in history.run_history(store, "mlflow/status-change") if r.key == key]
         assert run.status == st.RUNNING
-        # Nobody syncs for longer than 3 intervals: the run reads as lost.
+        # Nobody syncs for longer than 3 intervals, and no poll of its source
+        # is recorded (this test syncs without observations): the heartbeat
+        # rule alone, lost. With the source's state recorded: see the outage test.
         later = history.get_run(store, run.id, now=time.time() + 3 * INTERVAL + 1)
         assert later.status == st.LOST
         rev = store.conn.execute("SELECT rev FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
@@ -193,6 +198,137 @@ def test_a_run_finishing_in_mlflow_updates_its_row_and_a_silent_poller_loses_it(
         new_rev = store.conn.execute("SELECT rev FROM runs WHERE id = ?", (run.id,)).fetchone()
         assert new_rev[0] > rev
         assert len(history.run_history(store, "mlflow/status-change")) == 3  # no new row
+
+
+def test_an_mlflow_outage_makes_a_running_run_unknown_never_lost(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """The source is down, not the run: ``unknown (source ... down since ...)``.
+
+    The last good poll is put a minute back (its observation and its sync),
+    so the run's heartbeat is stale now, as 33 s into a real outage.
+    """
+    client = mlflow_server.client
+    ids = experiment_with_runs(client, "outage")
+    ep = endpoint(mlflow_server.url, experiments=("outage",), models=())
+    key = f"mlflow:{ids['running']}"
+    path = tmp_path / "ops.db"
+    before = time.time() - 60
+    with Store(path) as store:
+        ob, snap = poll(ep)
+        assert ob.state == "up"
+        record_observations(store, [ob._replace(at=before)], holder="test")
+        sync_snapshot(store, ep, replace(snap, at=before))
+        # The server cannot be reached now (a closed port, the same endpoint name).
+        closed = replace(ep, url=f"http://127.0.0.1:{free_port()}")
+        down, empty = poll(closed)
+        assert down.state == "down"
+        record_observations(store, [down], holder="test")
+        sync_snapshot(store, closed, empty)
+
+        (run,) = [r for r in history.run_history(store, "mlflow/outage") if r.key == key]
+        why = f"source registry down since {clock_time(before)}"
+        assert (run.status, run.recorded_status, run.status_reason) == (st.UNKNOWN, st.RUNNING, why)
+        assert history.get_run(store, run.id).status == st.UNKNOWN
+        (pipeline,) = [p for p in Dashboard(store).read() if p.name == "mlflow/outage"]
+        assert pipeline.status == st.UNKNOWN
+
+    snap_ = Console(path, Config()).snapshot()
+    (row,) = [p for p in snap_.pipelines if p.name == "mlflow/outage"]
+    assert row.status == st.UNKNOWN
+    (event,) = [e for e in snap_.events if "mlflow/outage" in e.text]
+    assert f"unknown ({why})" in event.text
+    assert event.severity == "warn"
+
+    # Not a failure: `opstui status` exits 0, says why, and never "lost".
+    text = run_cli("status", "--store", path, env={"COLUMNS": "80"})
+    assert text.returncode == 0, text.stderr
+    assert "lost" not in text.stdout
+    assert f"mlflow/outage: unknown ({why})" in text.stdout
+    result = run_cli("status", "--json", "--store", path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert (doc["failing"], doc["unknown"]) == (0, 1)
+    (outage,) = [p for p in doc["pipelines"] if p["name"] == "mlflow/outage"]
+    latest = outage["latest_run"]
+    assert (outage["status"], latest["recorded_status"]) == ("unknown", "running")
+    assert latest["status_reason"] == why
+    assert latest["external"] == {
+        "source": "mlflow",
+        "endpoint": "registry",
+        "name": "train-now",
+        "id": ids["running"],
+    }
+
+    with Store(path) as store:
+        # The source answers again: the run is running, with no reason.
+        record_observations(store, [poll_and_sync(store, ep)], holder="test")
+        back = history.get_run(store, run.id)
+        assert (back.status, back.status_reason) == (st.RUNNING, None)
+        # Nobody polls any more: still unknown, not lost (MLflow may say RUNNING).
+        later = time.time() + 3 * INTERVAL + 1
+        silent = history.get_run(store, run.id, now=later)
+        assert silent.status == st.UNKNOWN
+        assert silent.status_reason is not None
+        assert "source registry not polled since" in silent.status_reason
+        # The source answers and no longer reports the run (deleted there):
+        # its heartbeat rule says lost.
+        client.delete_run(ids["running"])
+        answered = poll_and_sync(store, ep)
+        record_observations(store, [answered._replace(at=later)], holder="test")
+        assert history.get_run(store, run.id, now=later).status == st.LOST
+
+
+def test_models_lists_a_synced_mlflow_model_with_its_alias_and_status_json_its_runs(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    client = mlflow_server.client
+    name = "models-cli"
+    registered_model(client, name, mlflow_server.runs["finished"], versions=3, alias_on="2")
+    ep = endpoint(mlflow_server.url, models=(name,))
+    path = tmp_path / "ops.db"
+    with Store(path) as store:
+        poll_and_sync(store, ep)
+
+    result = run_cli("models", name, "--json", "--store", path)
+    assert result.returncode == 0, result.stderr
+    (model,) = json.loads(result.stdout)["models"]
+    assert [(v["version"], v["status"]) for v in model["versions"]] == [
+        ("3", "candidate"),
+        ("2", "production"),
+        ("1", "archived"),
+    ]
+    # The producing run's metrics, synced from MLflow with the version.
+    assert model["versions"][1]["metrics"] == {"logloss": 0.42, "roc_auc": 0.81}
+    assert model["versions"][1]["run_id"] is not None
+    (deployed,) = model["deployments"]
+    assert (deployed["environment"], deployed["version"], deployed["alias"]) == (
+        "production",
+        "2",
+        "champion",
+    )
+    assert deployed["actor"] == "mlflow/registry"
+
+    # The alias moves in MLflow: the next sync makes v3 what serves production.
+    client.set_registered_model_alias(name, "champion", "3")
+    with Store(path) as store:
+        poll_and_sync(store, ep)
+    text = run_cli("models", name, "--store", path, env={"COLUMNS": "80"})
+    assert text.returncode == 0, text.stderr
+    assert "  production: v3 (alias champion), deploy " in text.stdout
+    assert text.stdout.splitlines()[2].split()[:2] == ["3", "production"]
+
+    # status --json names each MLflow run's source, name and id.
+    doc = json.loads(run_cli("status", "--json", "--store", path).stdout)
+    (pipeline,) = [p for p in doc["pipelines"] if p["name"] == f"mlflow/{EXPERIMENT}"]
+    external = pipeline["latest_run"]["external"]
+    assert external["source"] == "mlflow"
+    assert external["endpoint"] == "registry"
+    assert (external["name"], external["id"]) in {
+        ("train-ok", mlflow_server.runs["finished"]),
+        ("train-oom", mlflow_server.runs["failed"]),
+        ("train-now", mlflow_server.runs["running"]),
+    }
 
 
 def test_missing_experiment_and_model_are_degraded(mlflow_server: MlflowServer) -> None:

@@ -24,7 +24,8 @@ from opstui.store import drift as store_drift
 from opstui.store import status as st
 from opstui.store.actions import ActionRow, list_actions
 from opstui.store.dashboard import Dashboard
-from opstui.store.models import current_deployments, model_names, model_versions
+from opstui.store.model_report import ModelReport, known_models, model_reports
+from opstui.store.models import current_deployments
 from opstui.store.rows import DeploymentRow, PipelineRow
 
 T = TypeVar("T")
@@ -187,41 +188,32 @@ class Console:
 
     def _models(self) -> list[ModelSummary]:
         store = self.store
-        deployed: dict[str, dict[str, str]] = {}
-        for d in current_deployments(store):
-            if d.target_kind == "model":
-                deployed.setdefault(d.target, {})[d.environment] = d.version
         out = []
-        for name in sorted(set(model_names(store)) | set(self.config.models)):
-            versions = model_versions(store, name)
-            latest = versions[-1] if versions else None
+        # The same read as `opstui models` (store/model_report.py).
+        for m in model_reports(store, known_models(store, self.config.models)):
+            latest = m.latest
             summary = ModelSummary(
-                name,
+                m.name,
                 latest.version if latest else None,
                 latest.status if latest else None,
-                deployed.get(name, {}),
+                {d.environment: d.version for d in m.deployed},
             )
-            out.append(self._with_drift(summary))
+            if m.drift is not None:
+                summary = self._with_drift(summary, m)
+            out.append(summary)
         return out
 
-    def _with_drift(self, m: ModelSummary) -> ModelSummary:
+    def _with_drift(self, summary: ModelSummary, m: ModelReport) -> ModelSummary:
         """The model's latest stored drift check (computed elsewhere: ``drift_job``)."""
-        check = store_drift.latest_check(self.store, m.name)
-        if check is None:
-            return m
-        results = store_drift.check_results(self.store, check.id)
-        drifted = sorted(
-            (r for r in results if r.feature and r.decides and r.drifted),
-            key=lambda r: -(r.value or 0) / (r.threshold or 1),
-        )
+        assert m.drift is not None
         # Only a model with checks pays for importing the drift settings (numpy).
         from opstui.drift_job import settings_for
 
         after = settings_for(self.config, m.name).retrain_after
         suggestion = store_drift.retrain_suggestion(self.store, m.name, after=after)
-        return m._replace(
-            drift_share=check.drift_share,
-            drifted=tuple(r.feature for r in drifted if r.feature),
+        return summary._replace(
+            drift_share=m.drift.drift_share,
+            drifted=m.drifted,
             retrain_suggested=suggestion is not None,
         )
 
@@ -241,7 +233,10 @@ def run_event(p: PipelineRow) -> Event:
     failed = run.failed_stage
     ts = run.finished_at or run.started_at or run.created_at
     severity = "fault" if run.status in st.FAULTS else "ok"
-    if run.status in st.ACTIVE:
+    if run.status == st.UNKNOWN:
+        text = f"{p.name} #{run.id} unknown ({run.status_reason})"
+        severity = "warn"
+    elif run.status in st.ACTIVE:
         stage = run.running_stage
         text = f"{p.name} #{run.id} running" + (f" {stage.name}" if stage else "")
         severity = "warn"

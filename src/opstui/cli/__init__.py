@@ -125,9 +125,9 @@ def open_store(store: Path | None, config: Path | None, *, create: bool) -> tupl
 
 
 # Command modules register themselves on ``app`` when imported.
-from opstui.cli import actions, commands, demo, drift, endpoints, record, tui  # noqa: E402
+from opstui.cli import actions, commands, demo, drift, endpoints, models, record, tui  # noqa: E402
 
-del actions, commands, demo, drift, endpoints, record, tui
+del actions, commands, demo, drift, endpoints, models, record, tui
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

@@ -19,6 +19,7 @@ _STYLE = {
     st.FAILED: "bold red",
     st.TIMED_OUT: "bold red",
     st.LOST: "bold magenta",
+    st.UNKNOWN: "cyan",
     st.RUNNING: "bold yellow",
     st.QUEUED: "yellow",
     st.SUCCEEDED: "green",
@@ -44,6 +45,18 @@ def _run_json(run: RunRow, now: float) -> dict[str, Any]:
         "duration_seconds": _round(run.duration(now)),
         "failed_stage": failed.name if failed else None,
         "message": run.message,
+        # Why ``status`` is ``unknown`` (the source is down), else null.
+        "status_reason": run.status_reason,
+        # A run mirrored from another system: which one, and its name and id
+        # there; null for runs recorded by opstui.
+        "external": None
+        if run.source is None
+        else {
+            "source": run.trigger,
+            "endpoint": run.source,
+            "name": run.source_name,
+            "id": run.source_id,
+        },
         "stages": [
             {
                 "name": s.name,
@@ -70,6 +83,8 @@ def status_json(pipelines: list[PipelineRow], now: float, store: str) -> dict[st
         "generated_at": iso(now),
         "store": store,
         "failing": sum(1 for p in pipelines if p.status in st.FAULTS),
+        # Latest runs whose source cannot be reached: not failing, not known.
+        "unknown": sum(1 for p in pipelines if p.status == st.UNKNOWN),
         "pipelines": [
             {
                 "name": p.name,
@@ -131,3 +146,7 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
         console.print(
             Text(f"{len(failing)} of {len(pipelines)} pipelines failing", style="bold red")
         )
+    for p in pipelines:
+        if p.latest is not None and p.latest.status_reason:
+            # The table's STATUS cell says "unknown"; the line says why.
+            console.print(cell(f"{p.name}: unknown ({p.latest.status_reason})", "cyan"))

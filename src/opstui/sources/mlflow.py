@@ -603,8 +603,9 @@ def _external_run(ep: EndpointDef, run: MlflowRun, at: float) -> ExternalRun | N
         finished_at=(run.end_time or at) if finished else None,
         message=message,
         params={"mlflow": info},
-        # A stopped poller stops refreshing the heartbeat: its runs then
-        # read as lost instead of running forever.
+        # Without a sync the heartbeat goes stale: the run reads unknown while
+        # this endpoint is down or unpolled, lost if MLflow answers without it
+        # (store/status.py), instead of running forever.
         heartbeat_timeout=3 * ep.interval,
     )
 

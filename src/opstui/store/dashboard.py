@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opstui.store import fields
@@ -30,7 +30,14 @@ from opstui.store.rows import PipelineRow, RunRow, StageRow
 
 _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id, r.key,
     r.created_at, r.started_at, r.finished_at, r.heartbeat_at, r.heartbeat_timeout,
-    r.host, r.pid, r.message"""
+    r.host, r.pid, r.message, """ + ", ".join(
+    # A run mirrored from MLflow names its endpoint, name and id in its params
+    # (store/mlflow_sync.py); json_valid first, as a hand-edited params that
+    # does not parse must not fail the whole read.
+    f"""CASE WHEN r.trigger = 'mlflow' AND json_valid(r.params)
+        THEN json_extract(r.params, '$.mlflow.{key}') END"""
+    for key in ("endpoint", "run_name", "run_id")
+)
 
 _HOST = socket.gethostname()
 #: How many older runs a pipeline whose latest run is unreadable looks back.
@@ -103,19 +110,54 @@ def run_problem(r: Sequence[Any], stages: Iterable[StageRow]) -> str | None:
 _RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 
 
+def source_health(store: Store) -> dict[str, st.SourceHealth]:
+    """Each polled endpoint's last recorded state, by name (a small table)."""
+    rows = fields.fetch_all(
+        store.conn,
+        "SELECT name, state, last_attempt_at, last_success_at FROM endpoint_status",
+    )
+    out = {}
+    for name, state, attempt, success in rows:
+        times = (attempt, *(() if success is None else (success,)))
+        if all(isinstance(t, int | float) for t in times):
+            out[name] = st.SourceHealth(name, state, float(attempt), success)
+    return out
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def build_run(
-    pipeline: str, kind: str | None, r: Sequence[Any], stages: Iterable[StageRow], now: float
+    pipeline: str,
+    kind: str | None,
+    r: Sequence[Any],
+    stages: Iterable[StageRow],
+    now: float,
+    *,
+    sources: Mapping[str, st.SourceHealth] | None = None,
 ) -> RunRow:
-    """Turn a row of ``_RUN_COLUMNS`` and its stage rows into a ``RunRow``."""
+    """Turn a row of ``_RUN_COLUMNS`` and its stage rows into a ``RunRow``.
+
+    ``sources``: the state of the endpoints external runs come from; a stale
+    external run whose source is down (or not polled) reads ``unknown``.
+    """
     recorded = r[1]
+    timeout = r[11] if r[11] is not None else 60.0
     status = st.effective_run_status(
         recorded,
         r[10],
-        r[11] if r[11] is not None else 60.0,
+        timeout,
         now,
         process_gone=recorded in (st.RUNNING, st.QUEUED) and process_gone(r[12], r[13]),
     )
-    if status == st.LOST:
+    source = _text(r[15])
+    reason = None
+    if status == st.LOST and source is not None and sources is not None:
+        reason = st.source_unknown_reason(sources.get(source), timeout, now)
+        if reason is not None:
+            status = st.UNKNOWN
+    if status in (st.LOST, st.UNKNOWN):
         stages = (s._replace(status=st.effective_stage_status(s.status, status)) for s in stages)
     return RunRow(
         r[0],
@@ -134,6 +176,10 @@ def build_run(
         r[10],  # heartbeat_at
         r[14],  # message
         tuple(stages),
+        source,
+        _text(r[16]),  # the run's name in its source
+        _text(r[17]),  # the run's id in its source
+        reason,
     )
 
 
@@ -162,6 +208,8 @@ class Dashboard:
         self._notes: dict[str, dict[int, list[tuple[str, str]]]] = {"stages": {}, "runs": {}}
         #: How many pipelines the last read had to query (0 when nothing changed).
         self.last_read_changed = 0
+        # endpoint name -> its last recorded state (read again on any change)
+        self._sources: dict[str, st.SourceHealth] = {}
 
     def read(self, now: float | None = None) -> list[PipelineRow]:
         """Every pipeline, faults first, then running, then by name."""
@@ -174,7 +222,9 @@ class Dashboard:
             ):
                 continue
             raw = self._latest.get(pid)
-            latest = build_run(name, kind, raw[0], raw[1], now) if raw else None
+            latest = None
+            if raw:
+                latest = build_run(name, kind, raw[0], raw[1], now, sources=self._sources)
             self._rows[pid] = PipelineRow(pid, name, kind, stages, latest)
         out = list(self._rows.values())
         out.sort(key=lambda p: (st.rank(p.status), p.name))
@@ -232,6 +282,7 @@ class Dashboard:
                     self._notes["stages"].pop(p[0], None)
                     self._pipelines[p[0]] = (p[1], p[2], self._declared(p))
                 self._refresh_latest(stale, every=self._rev == 0)
+                self._sources = source_health(store)
                 self._rev = int(rev)
             self._token = token
         self.last_read_changed = len(set(changed))

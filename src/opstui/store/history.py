@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from opstui.errors import UsageError
 from opstui.store import fields
-from opstui.store.dashboard import _RUN_COLUMNS, build_run, run_problem, stages_by_run
+from opstui.store.dashboard import (
+    _RUN_COLUMNS,
+    build_run,
+    run_problem,
+    source_health,
+    stages_by_run,
+)
 from opstui.store.db import Store
 from opstui.store.rows import LogLine, RunRow
 
@@ -32,13 +38,14 @@ def run_history(
         params.append(limit)
         rows = fields.fetch_all(conn, sql, params)
         stages = stages_by_run(store, [r[0] for r in rows])
+        sources = source_health(store)
     out = []
     for r in rows:
         problem = run_problem(r, stages[r[0]])
         if problem:
             fields.skipped(f"run {r[0]} of {pipeline!r}", problem)
         else:
-            out.append(build_run(pipeline, p[1], r, stages[r[0]], now))
+            out.append(build_run(pipeline, p[1], r, stages[r[0]], now, sources=sources))
     return out
 
 
@@ -57,10 +64,11 @@ def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
             raise UsageError(f"run {run_id} does not exist in {store.path}")
         row = found[0]
         stages = stages_by_run(store, [run_id])
+        sources = source_health(store)
     problem = run_problem(row, stages[run_id])
     if problem:
         raise UsageError(f"run {run_id} in {store.path} cannot be shown: {problem}")
-    return build_run(row[15], row[16], row[:15], stages[run_id], now)
+    return build_run(row[-2], row[-1], row[:-2], stages[run_id], now, sources=sources)
 
 
 def stage_logs(

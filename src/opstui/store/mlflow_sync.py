@@ -38,7 +38,8 @@ class ExternalRun(NamedTuple):
     finished_at: float | None
     message: str | None
     params: Mapping[str, Any]
-    #: Seconds without a sync after which a running run reads as lost.
+    #: Seconds without a sync after which a running run reads as lost (or
+    #: unknown, when its source is down or not polled).
     heartbeat_timeout: float
 
 
@@ -150,7 +151,9 @@ def _finite(value: object) -> bool:
 
 def _upsert_run(tx: Transaction, run: ExternalRun, now: float) -> str | None:
     active = run.status in (st.RUNNING, st.QUEUED)
-    # A live run's heartbeat is this sync: if syncing stops, it goes lost.
+    # A live run's heartbeat is this sync. If syncing stops, readers show it
+    # unknown while its source is down or unpolled (status.source_unknown_reason),
+    # lost when the source answers without it.
     heartbeat = now if active else (run.finished_at or now)
     # The registry's params and metrics as it sent them; a NaN metric is null.
     params = fields.json_object(run.params, "run params", lenient=True)

@@ -41,7 +41,8 @@ class RunRow(NamedTuple):
     """A run with its stages in pipeline order.
 
     ``status`` is what a reader should show (``lost`` derived from a stale
-    heartbeat); ``recorded_status`` is what the writer last recorded.
+    heartbeat, ``unknown`` when the source of an external run is down);
+    ``recorded_status`` is what the writer last recorded.
     """
 
     id: int
@@ -60,6 +61,13 @@ class RunRow(NamedTuple):
     heartbeat_at: float | None
     message: str | None
     stages: tuple[StageRow, ...] = ()
+    #: A run mirrored from another system (``trigger`` names it, e.g. mlflow):
+    #: the endpoint it is read from, and the run's name and id there.
+    source: str | None = None
+    source_name: str | None = None
+    source_id: str | None = None
+    #: Why ``status`` is ``unknown`` ("source registry down since 14:03:07Z").
+    status_reason: str | None = None
 
     @property
     def failed_stage(self) -> StageRow | None:

@@ -7,7 +7,9 @@ running. That rule lives here so the CLI, the TUI and tests agree on it.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
+
+from opstui.timeutil import clock_time
 
 # What a writer records for a run.
 QUEUED: Final = "queued"
@@ -18,6 +20,11 @@ CANCELLED: Final = "cancelled"
 TIMED_OUT: Final = "timed_out"
 # Derived by readers only: running, but the heartbeat went stale.
 LOST: Final = "lost"
+# Derived by readers only: a run another system owns (MLflow), whose last word
+# was "running", while that system cannot be reached or is not being polled.
+# The source is down, not the run: it is neither running nor lost, and not a
+# fault (``opstui status`` does not exit 1 for it).
+UNKNOWN: Final = "unknown"
 
 # Stage-only statuses.
 PENDING: Final = "pending"
@@ -38,6 +45,7 @@ GLYPHS: Final = {
     FAILED: "✗",
     TIMED_OUT: "✗",
     LOST: "?",
+    UNKNOWN: "◌",
     RUNNING: "●",
     QUEUED: "○",
     PENDING: "○",
@@ -50,6 +58,7 @@ _RANK: Final = {
     FAILED: 0,
     TIMED_OUT: 0,
     LOST: 0,
+    UNKNOWN: 1,
     RUNNING: 1,
     QUEUED: 2,
     CANCELLED: 3,
@@ -88,8 +97,38 @@ def effective_run_status(
     return status
 
 
+class SourceHealth(NamedTuple):
+    """What the store last recorded of the endpoint an external run comes from."""
+
+    name: str
+    state: str  # up, degraded, down
+    last_attempt_at: float
+    last_success_at: float | None
+
+
+def source_unknown_reason(
+    source: SourceHealth | None, heartbeat_timeout: float, now: float
+) -> str | None:
+    """Why a stale external run is ``unknown`` rather than ``lost``, or None.
+
+    The heartbeat of a run mirrored from another system is the sync. When it
+    stops because the source cannot be reached, or because nothing polls the
+    source any more, the run's fate is unknown: the source may still say
+    RUNNING. Only a source that answers, is polled, and no longer reports the
+    run (deleted, out of its window) leaves the heartbeat rule to say lost.
+    """
+    if source is None:
+        return None
+    if source.state == "down":
+        since = source.last_success_at or source.last_attempt_at
+        return f"source {source.name} down since {clock_time(since)}"
+    if now - source.last_attempt_at > heartbeat_timeout:
+        return f"source {source.name} not polled since {clock_time(source.last_attempt_at)}"
+    return None
+
+
 def effective_stage_status(stage_status: str, run_status: str) -> str:
-    """A stage still marked running inside a lost run is lost with it."""
-    if stage_status == RUNNING and run_status == LOST:
-        return LOST
+    """A stage still marked running inside a lost (unknown) run is lost (unknown) with it."""
+    if stage_status == RUNNING and run_status in (LOST, UNKNOWN):
+        return run_status
     return stage_status

@@ -23,6 +23,7 @@ STATUS_STYLE = {
     st.FAILED: "bold red",
     st.TIMED_OUT: "bold red",
     st.LOST: "bold magenta",
+    st.UNKNOWN: "cyan",
     st.RUNNING: "bold yellow",
     st.QUEUED: "yellow",
     st.PENDING: "dim",
