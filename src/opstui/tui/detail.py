@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Input, Log, Static
 
 from opstui.console import Console
 from opstui.errors import OpstuiError
+from opstui.store import status as st
 from opstui.store.history import get_run, run_history, stage_logs
 from opstui.store.rows import LogLine, RunRow, StageRow
 from opstui.timeutil import human_duration
@@ -225,6 +226,8 @@ class PipelineScreen(Detail):
             self.runs.select_key(str(run.id))
         title = Text(f"Pipeline {safe(self.target)} · run #{run.id} ")
         title.append_text(status_text(run.status))
+        if run.status_reason:
+            title.append(f" ({safe(run.status_reason)})", style=STATUS_STYLE[st.UNKNOWN])
         title.append(f" · {run.trigger} by {safe(run.actor) or '?'}")
         if run.message:
             title.append(f" · {safe(run.message)}", style="dim")
