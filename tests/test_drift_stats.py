@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -82,6 +84,63 @@ def test_small_references_are_summarised_exactly() -> None:
     )
     assert ds.ks_pvalue(s, cur_sorted) == pytest.approx(stats.ks_2samp(ref, cur).pvalue)
     assert ds.ks_statistic(cdf, cur_sorted) == pytest.approx(stats.ks_2samp(ref, cur).statistic)
+
+
+def test_pvalues_without_scipy_stats_equal_scipy_stats() -> None:
+    # ks_pvalue, chisquare_pvalue and z_pvalue use scipy.special (and scipy's
+    # exact KS algorithms in Python) to keep scipy.stats' import off a check.
+    g = np.random.default_rng(21)
+    for trial in range(120):
+        n1 = int(g.integers(5, 1001))
+        n2 = [n1, int(g.integers(5, 1200)), int(g.integers(30, 400))][trial % 3]
+        if trial % 2:
+            ref, cur = g.normal(0, 1, n1), g.normal(g.uniform(0, 0.4), 1, n2)
+        else:
+            ref = g.integers(0, 30, n1).astype(float)
+            cur = g.integers(0, 32, n2).astype(float)
+        s = numeric(summarise([{"x": ref}]))
+        assert ds.ks_pvalue(s, np.sort(cur)) == stats.ks_2samp(ref, cur).pvalue, (n1, n2)
+    # Past the Python budget, and past ks_2samp's exact limit: scipy.stats itself.
+    for n1, n2 in [(1000, 3000), (900, 12_000)]:
+        ref, cur = g.normal(0, 1, n1), g.normal(0.05, 1, n2)
+        s = numeric(summarise([{"x": ref}]))
+        assert ds.ks_pvalue(s, np.sort(cur)) == stats.ks_2samp(ref, cur).pvalue
+
+    for k in (2, 3, 6, 12):
+        keys = list(range(k))
+        ref_counts = {i: int(c) for i, c in enumerate(g.integers(1, 400, k))}
+        cur_counts = {i: int(c) for i, c in enumerate(g.integers(0, 300, k))}
+        observed = np.array([cur_counts[i] for i in keys])
+        scale = sum(cur_counts.values()) / sum(ref_counts.values())
+        expected = np.array([ref_counts[i] for i in keys]) * scale
+        theirs = stats.chisquare(observed, expected).pvalue
+        ours = ds.chisquare_pvalue(keys, ref_counts, cur_counts)
+        assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-300)
+    for a, b in [(300, 500), (280, 120), (10, 990)]:
+        n1, n2 = 1000, a + b
+        p1, p2 = 600 / n1, b / n2
+        pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+        z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        theirs = 2 * (1 - stats.norm.cdf(abs(z)))
+        assert ds.z_pvalue(["0", "1"], {"0": 400, "1": 600}, {"0": a, "1": b}) == theirs
+
+
+def test_a_small_check_does_not_import_scipy_stats_or_sklearn() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from opstui.analysis.drift import DriftSettings, compare\n"
+        "from opstui.analysis.drift_summary import summarise\n"
+        "g = np.random.default_rng(1)\n"
+        "ref = {'x': g.normal(0, 1, 600), 'k': g.integers(0, 7, 600), 'c': ['a', 'b', 'c'] * 200}\n"
+        "cur = {'x': g.normal(0, 1, 100), 'k': g.integers(0, 7, 100), 'c': ['a', 'b'] * 50}\n"
+        "found = compare(summarise([ref]), cur, DriftSettings(classifier=False))\n"
+        "assert {f.method for f in found} == {'ks_pvalue', 'chisquare_pvalue'}, found\n"
+        "print(sorted(m for m in sys.modules if m in ('scipy.stats', 'sklearn')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_jensen_shannon_uses_the_natural_logarithm_as_evidently_does() -> None:

@@ -78,6 +78,8 @@ def domain_classifier(
     ``categories`` lists each categorical feature's reference categories, most
     frequent first. None when either side has fewer rows than folds.
     """
+    if _rows(reference, current, rows) < 2 * FOLDS:
+        return None  # too small to train on: not worth scikit-learn's 1.5 s import
     import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime the limit applies to)
     from threadpoolctl import threadpool_limits
 
@@ -113,8 +115,8 @@ def _classify(
     names = [*reference.categorical, *reference.numeric]
     n_ref = _length(reference)
     n_cur = _length(current)
-    m = min(rows, n_ref, n_cur, MAX_CELLS // (2 * max(1, len(names))))
-    if m < 2 * FOLDS or not names:
+    m = _rows(reference, current, rows)
+    if m < 2 * FOLDS:
         return None
     rng = np.random.default_rng(seed)
     pick_ref = np.sort(rng.choice(n_ref, m, replace=False))
@@ -174,6 +176,14 @@ def _classify(
         rows=m,
         top=tuple((n, round(d, 4)) for n, d in ranked[:top] if d > 0),
     )
+
+
+def _rows(reference: Side, current: Side, rows: int) -> int:
+    """Rows of each side the classifier trains on (0 without features)."""
+    features = len(reference.categorical) + len(reference.numeric)
+    if not features:
+        return 0
+    return min(rows, _length(reference), _length(current), MAX_CELLS // (2 * features))
 
 
 def _length(side: Side) -> int:
