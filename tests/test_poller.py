@@ -226,14 +226,16 @@ url = "{base}/500"
     )
     cfg = parse_config(config.read_text(), config)
     store_path = tmp_path / "ops.db"
-    # Ten minutes of history at 10 % errors, written as the poller would.
+    # Seventy minutes of history at 10 % errors, written as the poller would:
+    # enough to judge the 1h page (burn alerts need history covering their
+    # long window; tests/test_burn_history.py has the young endpoint).
     with Store(store_path) as store:
         from opstui.store.endpoints import record_observations
 
         now = time.time()
         obs: list[Observation] = []
-        for i in range(61):
-            at = now - 600 + 10 * i
+        for i in range(421):
+            at = now - 4200 + 10 * i
             samples: tuple[tuple[str, dict[str, str], float], ...] = (
                 ("requests_total", {}, 1000.0 * i),
                 ("errors_total", {}, 100.0 * i),

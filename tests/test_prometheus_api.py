@@ -271,3 +271,73 @@ def test_two_pollers_at_once_store_each_range_point_once(
             assert proc.returncode == 0, err
         time.sleep(1.5)
     _assert_one_unbroken_series(_stored(store_path), 1.0)
+
+
+def total_now(url: str, query: str) -> float:
+    doc = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5).json()
+    result = doc["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_prometheus_api_endpoints_as_an_slo_source(
+    prometheus: tuple[Service, str], tmp_path: Path
+) -> None:
+    """Requests and errors counters, or a ratio query, give error ratios, burn,
+    alerts and a state in `opstui endpoints --json`; two polls seconds apart are
+    a fresh endpoint, so every alert pair says partial and none fires."""
+    import json
+
+    from opstui.config import load_config
+
+    from .conftest import run_cli
+
+    service, url = prometheus
+    total, bad = "sum(http_requests_total)", 'sum(http_requests_total{code=~"5.."}) or vector(0)'
+    config = tmp_path / "opstui.toml"
+    config.write_text(
+        f"""store = "ops.db"
+[endpoints.counted]
+kind = "prometheus_api"
+url = "{url}"
+queries = {{ all = '{total}', failed = '{bad}' }}
+requests = "all"
+errors = "failed"
+slo = 0.99
+
+[endpoints.ratio]
+kind = "prometheus_api"
+url = "{url}"
+queries = {{ share = '({bad}) / {total}' }}
+error_ratio = "share"
+slo = 0.99
+"""
+    )
+    cfg = load_config(config)
+    poller = Poller(tmp_path / "ops.db", list(cfg.endpoints.values()))
+    shares = []
+    for _ in range(2):
+        # 10 % of the requests between two polls fail: that is the ratio over any
+        # window holding both polls (both counters extrapolate alike).
+        before = total_now(url, total)
+        service.serve(ok=90, errors=10)
+        query_until(url, total, before + 100)
+        seen = {ob.endpoint: ob for ob in asyncio.run(poller.poll_once())}
+        assert seen["counted"].state == "up", seen["counted"].reason
+        shares.append(next(v for n, _, v in seen["ratio"].samples if n == "share"))
+    result = run_cli("endpoints", "--json", "--config", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = {e["name"]: e for e in json.loads(result.stdout)["endpoints"]}
+
+    counted = doc["counted"]
+    assert counted["error_ratio"]["5m"] == pytest.approx(0.1)
+    assert counted["burn_rate"]["5m"] == pytest.approx(10)
+    assert counted["state"] == "up"
+    assert [a["status"] for a in counted["alerts"]] == ["partial"] * 4
+    assert counted["alerts"][0]["partial"].endswith(" of 1h")
+    assert counted["history_seconds"]["1h"] < 60
+
+    ratio = doc["ratio"]
+    assert ratio["error_ratio"]["5m"] == pytest.approx(sum(shares) / 2)
+    assert ratio["burn_rate"]["5m"] == pytest.approx(sum(shares) / 2 / 0.01)
+    assert ratio["state"] == "up"
+    assert not any(a["firing"] for a in ratio["alerts"])

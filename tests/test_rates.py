@@ -196,29 +196,29 @@ def test_burn_exactly_at_the_threshold_does_not_fire(
     # The workbook's rules are `ratio > threshold * budget`: strictly greater.
     ratios = dict.fromkeys(WINDOWS, 0.0)
     ratios[long_window] = ratios[short_window] = threshold * (1 - SLO)
-    alert = by_rule(burn_alerts(ratios, SLO))[(long_window, short_window)]
+    alert = by_rule(burn_alerts(ratios, SLO, history=WINDOWS))[(long_window, short_window)]
     assert alert.long_burn == threshold and alert.short_burn == threshold
     assert alert.severity == severity and alert.threshold == threshold
     assert not alert.firing
 
     just_above = math.nextafter(threshold * (1 - SLO), math.inf)
     ratios[long_window] = ratios[short_window] = just_above
-    alert = by_rule(burn_alerts(ratios, SLO))[(long_window, short_window)]
+    alert = by_rule(burn_alerts(ratios, SLO, history=WINDOWS))[(long_window, short_window)]
     assert alert.firing
 
 
 def test_both_windows_must_burn() -> None:
     ratios = ratios_with_burn(0.0)
     ratios["1h"] = 20 * (1 - SLO)  # a spike an hour long that has already stopped
-    page = by_rule(burn_alerts(ratios, SLO))[("1h", "5m")]
+    page = by_rule(burn_alerts(ratios, SLO, history=WINDOWS))[("1h", "5m")]
     assert page.long_burn == 20 and page.short_burn == 0 and not page.firing
 
     ratios["5m"] = 20 * (1 - SLO)
-    assert by_rule(burn_alerts(ratios, SLO))[("1h", "5m")].firing
+    assert by_rule(burn_alerts(ratios, SLO, history=WINDOWS))[("1h", "5m")].firing
 
 
 def test_a_fast_burn_fires_every_condition_it_exceeds() -> None:
-    alerts = burn_alerts(ratios_with_burn(10), SLO)
+    alerts = burn_alerts(ratios_with_burn(10), SLO, history=WINDOWS)
     assert [(a.severity, a.long_window, a.firing) for a in alerts] == [
         ("page", "1h", False),  # 10 < 14.4
         ("page", "6h", True),
@@ -230,7 +230,7 @@ def test_a_fast_burn_fires_every_condition_it_exceeds() -> None:
 def test_workbook_example_slo_999() -> None:
     # 99.9%: a 2% error ratio over the last hour and five minutes burns 20x: page.
     ratios: dict[str, float | None] = {"1h": 0.02, "5m": 0.02}
-    alerts = burn_alerts(ratios, 0.999)
+    alerts = burn_alerts(ratios, 0.999, history=WINDOWS)
     page = by_rule(alerts)[("1h", "5m")]
     assert page.firing and page.long_burn == pytest.approx(20)
     assert page.evaluable
@@ -241,14 +241,14 @@ def test_workbook_example_slo_999() -> None:
 
 def test_missing_history_is_not_firing_and_not_guessed() -> None:
     ratios: dict[str, float | None] = {"5m": 1.0, "1h": None}  # total outage, 20 minutes old
-    page = by_rule(burn_alerts(ratios, 0.999))[("1h", "5m")]
+    page = by_rule(burn_alerts(ratios, 0.999, history=WINDOWS))[("1h", "5m")]
     assert page.long_burn is None and page.short_burn == pytest.approx(1000)
     assert not page.firing and not page.evaluable
 
 
 def test_burn_alerts_rejects_a_bad_slo() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
-        burn_alerts({}, 99.9)
+        burn_alerts({}, 99.9, history=WINDOWS)
 
 
 # -- against a real Prometheus -------------------------------------------------------------------

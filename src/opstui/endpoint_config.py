@@ -129,7 +129,12 @@ def endpoint_schema(spec: Any) -> dict[str, Any]:
         "max_body": spec((int,), "a number of bytes", minimum=1024),
         "slo": spec(number, "a fraction below 1, e.g. 0.999", check=_slo),
         "slow_ms": spec(number, "milliseconds", minimum=1),
-        "requests": spec((str,), "a counter name, e.g. http_requests_total"),
+        "requests": spec(
+            (str,),
+            "a counter name, e.g. http_requests_total (prometheus_api: the name of a query)",
+        ),
+        "errors": spec((str,), "the name of one of the endpoint's queries"),
+        "error_ratio": spec((str,), "the name of one of the endpoint's queries"),
         "error_label": spec((str,), "a label name, e.g. code"),
         "error_match": spec((str,), "a regular expression", check=_regex),
         "latency": spec((str,), "a histogram name"),
@@ -151,17 +156,19 @@ _REQUIRED = {
     "prometheus": ("requests",),
     "json": ("fields",),
 }
-_ONLY = {
-    "requests": "prometheus",
-    "error_label": "prometheus",
-    "error_match": "prometheus",
-    "latency": "prometheus",
-    "queries": "prometheus_api",
-    "range_queries": "prometheus_api",
-    "fields": "json",
-    "experiments": "mlflow",
-    "models": "mlflow",
-    "aliases": "mlflow",
+_ONLY: dict[str, tuple[str, ...]] = {
+    "requests": ("prometheus", "prometheus_api"),
+    "errors": ("prometheus_api",),
+    "error_ratio": ("prometheus_api",),
+    "error_label": ("prometheus",),
+    "error_match": ("prometheus",),
+    "latency": ("prometheus",),
+    "queries": ("prometheus_api",),
+    "range_queries": ("prometheus_api",),
+    "fields": ("json",),
+    "experiments": ("mlflow",),
+    "models": ("mlflow",),
+    "aliases": ("mlflow",),
 }
 
 
@@ -183,6 +190,12 @@ class EndpointDef:
     error_label: str = "code"
     error_match: str = "5.."
     latency: str | None = None
+    #: prometheus_api as an SLO source: the name of the query whose values
+    #: are the error ratio (a gauge from 0 to 1) ...
+    error_ratio: str | None = None
+    #: ... or of the query counting failed requests, next to ``requests``
+    #: counting all of them (cumulative counters, as ``sum(x_total)``).
+    errors: str | None = None
     queries: dict[str, str] = field(default_factory=dict)
     #: Fetched with /api/v1/query_range since the last poll (the first poll
     #: backfills an hour), so history exists from the first minute.
@@ -192,6 +205,17 @@ class EndpointDef:
     models: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+
+    @property
+    def slo_source(self) -> str | None:
+        """How this endpoint's error ratio is known: "counters" (requests and
+        errors counted), "ratio" (a prometheus_api query that is the ratio),
+        or None (it has none: no burn, no alerts)."""
+        if self.kind == "prometheus" or (self.requests and self.errors):
+            return "counters"
+        if self.error_ratio:
+            return "ratio"
+        return None
 
     @property
     def source(self) -> str:
@@ -210,15 +234,18 @@ def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
             if key not in raw:
                 raise ConfigError(f'{where}: "endpoints.{name}.{key}" is required for kind {kind}')
         for key, only in _ONLY.items():
-            if key in raw and kind != only:
+            if key in raw and kind not in only:
+                kinds = " or ".join(only)
                 raise ConfigError(
-                    f'{where}: "endpoints.{name}.{key}" only applies to kind {only}, not {kind}'
+                    f'{where}: "endpoints.{name}.{key}" only applies to kind {kinds}, not {kind}'
                 )
         if kind == "prometheus_api" and not (raw.get("queries") or raw.get("range_queries")):
             raise ConfigError(
                 f'{where}: endpoint "{name}" of kind prometheus_api needs "queries" '
                 'or "range_queries"'
             )
+        if kind == "prometheus_api":
+            _check_slo_source(name, raw, where)
         if kind == "mlflow" and not (raw.get("experiments") or raw.get("models")):
             raise ConfigError(
                 f'{where}: endpoint "{name}" of kind mlflow needs "experiments" or "models"'
@@ -229,3 +256,38 @@ def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
                 values[key] = tuple(values[key])
         out[name] = EndpointDef(name=name, kind=kind, **values)
     return out
+
+
+def _check_slo_source(name: str, raw: dict[str, Any], where: str) -> None:
+    """A prometheus_api endpoint's ``error_ratio``, or ``requests`` and ``errors``,
+    each naming one of its queries; ``slo`` needs one of the two."""
+    key = f'{where}: "endpoints.{name}'
+    named = [*raw.get("queries", {}), *raw.get("range_queries", {})]
+    for field_name in ("error_ratio", "requests", "errors"):
+        value = raw.get(field_name)
+        if value is not None and value not in named:
+            choices = ", ".join(f'"{q}"' for q in named)
+            raise ConfigError(
+                f'{key}.{field_name}" is "{value}", which is none of its queries',
+                hint=f"name one of the keys of queries or range_queries: {choices}",
+            )
+    has_counters = "requests" in raw or "errors" in raw
+    if has_counters and not ("requests" in raw and "errors" in raw):
+        missing = "errors" if "requests" in raw else "requests"
+        raise ConfigError(
+            f'{key}" has only one of "requests" and "errors"; an error ratio needs both',
+            hint=f'add {missing} = "QUERY" (or use error_ratio = "QUERY" for a query '
+            "that is the ratio itself)",
+        )
+    if has_counters and "error_ratio" in raw:
+        raise ConfigError(
+            f'{key}" has both "error_ratio" and "requests"/"errors": which is the error ratio?',
+            hint="keep one: error_ratio for a query that is the ratio, or requests and errors "
+            "for queries that count requests",
+        )
+    if "slo" in raw and not has_counters and "error_ratio" not in raw:
+        raise ConfigError(
+            f'{key}.slo" needs to know which query is the error ratio',
+            hint='add error_ratio = "QUERY" (a query that is the ratio, 0 to 1), or '
+            'requests = "QUERY" and errors = "QUERY" (queries that are counters)',
+        )

@@ -6,6 +6,7 @@ arithmetic (``analysis.rates``). Used by ``opstui endpoints`` and the console.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opstui.analysis.rates import (
@@ -14,13 +15,18 @@ from opstui.analysis.rates import (
     burn_alerts,
     burn_rate,
     error_ratio,
+    history,
+    increase,
     latency_quantile,
+    mean_over,
 )
 from opstui.config import Config
+from opstui.endpoint_config import EndpointDef
 from opstui.sources.poller import backoff_delay
 from opstui.store import Store
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
 from opstui.store.metrics import find_series, points
+from opstui.store.retention import RAW_FOR, THIN_TO
 
 #: Windows shown per endpoint; the alert pairs use the longer ones too.
 SHOWN = ("1m", "5m", "1h", "6h")
@@ -41,6 +47,10 @@ class EndpointReport:
     polled_by: str | None
     slo: float | None
     ratios: dict[str, float | None] = field(default_factory=dict)
+    #: Seconds of each window the stored history covers (``rates.history``):
+    #: a window's full length when covered; less for a young endpoint or
+    #: one whose poller stopped.
+    coverage: dict[str, float] = field(default_factory=dict)
     burn: dict[str, float | None] = field(default_factory=dict)
     alerts: tuple[BurnAlert, ...] = ()
     #: Error ratio of the last minutes, oldest first, for a sparkline.
@@ -57,25 +67,26 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
     for ep in config.endpoints.values():
         status = statuses.get(ep.name)
         ratios: dict[str, float | None] = {}
+        coverage: dict[str, float] = {}
         burn: dict[str, float | None] = {}
         alerts: tuple[BurnAlert, ...] = ()
-        history: tuple[float, ...] = ()
+        history_: tuple[float, ...] = ()
         p50 = p99 = None
         if ep.kind == "prometheus" and ep.latency:
             p50, p99 = _latency(store, ep.source, now)
-        if ep.kind == "prometheus":
-            start = now - max(WINDOWS.values())
-            total = points(store, ep.source, "requests_total", start=start, end=now)
-            errors = points(store, ep.source, "errors_total", start=start, end=now)
+        series = slo_series(store, ep, now - max(WINDOWS.values()), now)
+        if series is not None:
+            ratio_over, base = series
             for name, seconds in WINDOWS.items():
-                ratios[name] = error_ratio(total, errors, now - seconds, now)
-            history = tuple(
-                r if (r := error_ratio(total, errors, t - 60, t)) is not None else 0.0
+                ratios[name] = ratio_over(now - seconds, now)
+                coverage[name] = history(base, now - seconds, now, _step(ep, seconds))
+            history_ = tuple(
+                r if (r := ratio_over(t - 60, t)) is not None else 0.0
                 for t in (now - 60 * i for i in range(29, -1, -1))
             )
             if ep.slo is not None:
                 burn = {w: burn_rate(r, ep.slo) for w, r in ratios.items()}
-                alerts = tuple(burn_alerts(ratios, ep.slo))
+                alerts = tuple(burn_alerts(ratios, ep.slo, history=coverage))
         state, reason = _state(ep.interval, status, alerts, now)
         reports.append(
             EndpointReport(
@@ -90,9 +101,10 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
                 polled_by=status.polled_by if status else None,
                 slo=ep.slo,
                 ratios=ratios,
+                coverage=coverage,
                 burn=burn,
                 alerts=alerts,
-                history=history,
+                history=history_,
                 latency_p50=p50,
                 latency_p99=p99,
             )
@@ -100,6 +112,47 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
     order = {"down": 0, "burning": 1, "degraded": 2, "stale": 3, "unknown": 4, "up": 5}
     reports.sort(key=lambda r: (order.get(r.state, 9), r.name))
     return reports
+
+
+RatioOver = Callable[[float, float], float | None]
+
+
+def slo_series(
+    store: Store, ep: EndpointDef, start: float, end: float
+) -> tuple[RatioOver, list[tuple[float, float]]] | None:
+    """How ``ep``'s error ratio over a window is computed from its stored samples
+    in ``[start, end]``, and the series whose history says how far back it is
+    known; None for an endpoint with no error ratio.
+
+    Counters (a ``prometheus`` endpoint's, or a ``prometheus_api`` one's
+    ``requests`` and ``errors`` queries): ``increase(errors) /
+    increase(requests)``, as PromQL. A ratio query (``error_ratio``): the mean
+    of its values in the window, as ``avg_over_time``.
+    """
+    kind = ep.slo_source
+    if kind == "counters":
+        total_name, errors_name = _counter_names(ep)
+        total = points(store, ep.source, total_name, start=start, end=end)
+        errors = points(store, ep.source, errors_name, start=start, end=end)
+        return (lambda a, b: error_ratio(total, errors, a, b)), total
+    if kind == "ratio":
+        assert ep.error_ratio is not None
+        values = points(store, ep.source, ep.error_ratio, start=start, end=end)
+        return (lambda a, b: mean_over(values, a, b)), values
+    return None
+
+
+def _counter_names(ep: EndpointDef) -> tuple[str, str]:
+    """The stored series counting all requests and failed ones."""
+    if ep.kind == "prometheus":
+        return "requests_total", "errors_total"
+    return ep.requests or "", ep.errors or ""
+
+
+def _step(ep: EndpointDef, window: float) -> float:
+    """How far apart samples are expected at the start of a window: the poll
+    interval within a day, the thinning step (``store.retention``) beyond."""
+    return ep.interval if window <= RAW_FOR else THIN_TO + ep.interval
 
 
 def _latency_buckets(
@@ -143,6 +196,16 @@ def _state(
             f"error budget burning {a.long_burn:.1f}x over {a.long_window} and "
             f"{a.short_burn:.1f}x over {a.short_window} ({a.severity}: > {a.threshold:g}x)"
         )
+    # A pair without the history to judge does not page, but an operator
+    # should hear that the part it has seen burns.
+    unsure = [a for a in alerts if a.would_fire]
+    if status.state == "up" and unsure:
+        a = unsure[0]
+        return "up", (
+            f"burning {a.long_burn:.1f}x over the history there is ({a.partial}) and "
+            f"{a.short_burn:.1f}x over {a.short_window}: not a {a.severity} until "
+            f"{a.long_window} of history covers it"
+        )
     return status.state, status.reason
 
 
@@ -165,8 +228,6 @@ class EndpointHistory:
 def endpoint_history(
     store: Store, ep_name: str, config: Config, now: float, *, minutes: int = 60
 ) -> EndpointHistory:
-    from opstui.analysis.rates import increase
-
     ep = config.endpoints[ep_name]
     start = now - minutes * 60 - 60
     steps = [now - 60 * i for i in range(minutes - 1, -1, -1)]
@@ -175,17 +236,21 @@ def endpoint_history(
     unit = ""
     requests: dict[str, float | None] = {}
     errors: dict[str, float | None] = {}
-    if ep.kind == "prometheus":
-        total = points(store, ep.source, "requests_total", start=now - WINDOWS["1h"], end=now)
-        bad = points(store, ep.source, "errors_total", start=now - WINDOWS["1h"], end=now)
-        ratios = tuple(error_ratio(total, bad, t - 60, t) for t in steps)
+    series = slo_series(store, ep, now - WINDOWS["1h"], now)
+    if series is not None:
+        ratio_over, _ = series
+        ratios = tuple(ratio_over(t - 60, t) for t in steps)
+    if ep.slo_source == "counters":
+        total_name, errors_name = _counter_names(ep)
+        total = points(store, ep.source, total_name, start=now - WINDOWS["6h"], end=now)
+        bad = points(store, ep.source, errors_name, start=now - WINDOWS["6h"], end=now)
         for w in SHOWN:
             requests[w] = increase(total, now - WINDOWS[w], now)
             errors[w] = increase(bad, now - WINDOWS[w], now)
-        if ep.latency:
-            buckets = _latency_buckets(store, ep.source, start, now)
-            latency = tuple(latency_quantile(buckets, 0.99, t - 60, t) for t in steps)
-            unit = "s (p99)"
+    if ep.kind == "prometheus" and ep.latency:
+        buckets = _latency_buckets(store, ep.source, start, now)
+        latency = tuple(latency_quantile(buckets, 0.99, t - 60, t) for t in steps)
+        unit = "s (p99)"
     if not latency:
         polls = points(store, ep.source, "latency_ms", start=start, end=now)
         if polls:

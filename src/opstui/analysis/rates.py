@@ -25,7 +25,13 @@ The window is closed at both ends, as in Prometheus 2.x. Prometheus 3 left-
 opened range selectors: a sample exactly at ``start`` is left out there.
 
 Burn alerts are the multiwindow, multi-burn-rate alerts of the Google SRE
-workbook, chapter "Alerting on SLOs".
+workbook, chapter "Alerting on SLOs", with one addition Prometheus does not
+make: a condition is judged only where the history covers its windows
+(``history``). PromQL's ``increase(x[3d])`` over five minutes of samples is
+simply the increase of those five minutes; a 3-day ticket raised on it would
+claim three days it has not seen. ``history`` measures how much of a window
+the samples reach back to, with the same slack Prometheus' extrapolation
+uses to decide that a series reaches a window's edge (1.1 sample steps).
 """
 
 from __future__ import annotations
@@ -43,8 +49,11 @@ __all__ = [
     "BurnRule",
     "burn_alerts",
     "burn_rate",
+    "duration_words",
     "error_ratio",
+    "history",
     "increase",
+    "mean_over",
     "rate",
 ]
 
@@ -125,6 +134,43 @@ def rate(points: Sequence[Point], start: float, end: float) -> float | None:
     return None if inc is None else inc / (end - start)
 
 
+#: Slack on a sample step when asking whether a series reaches a window's
+#: start: Prometheus' extrapolatedRate takes a series whose first sample is
+#: within 1.1 average intervals of the edge to reach the edge.
+EDGE_SLACK = 1.1
+
+
+def history(points: Sequence[Point], start: float, end: float, step: float) -> float:
+    """Seconds of ``[start, end]`` the samples cover, counted back from ``end``.
+
+    The whole window (``end - start``) when the oldest sample inside it is at
+    most ``EDGE_SLACK`` sample steps after ``start`` (``step``: how far apart
+    samples are expected there, e.g. the poll interval); otherwise
+    ``end - oldest``: the window is covered only from its oldest sample on.
+    0.0 without a sample in the window. Only the start matters: a counter's
+    increase spans a gap inside the window, and a window whose newest sample
+    is old has a stale endpoint, which its state says.
+    """
+    lo, hi = _window(points, start, end)
+    if hi == lo:
+        return 0.0
+    oldest = points[lo][0]
+    if oldest - start <= EDGE_SLACK * step:
+        return end - start
+    return end - oldest
+
+
+def mean_over(points: Sequence[Point], start: float, end: float) -> float | None:
+    """The mean of the sample values in ``[start, end]``, as PromQL's ``avg_over_time``.
+
+    For a gauge that already is a ratio (an ``error_ratio`` query): None
+    without samples, and NaN values are left out.
+    """
+    lo, hi = _window(points, start, end)
+    values = [v for _, v in points[lo:hi] if not math.isnan(v)]
+    return sum(values) / len(values) if values else None
+
+
 def error_ratio(
     total: Sequence[Point], errors: Sequence[Point], start: float, end: float
 ) -> float | None:
@@ -201,30 +247,95 @@ class BurnAlert:
     long_burn: float | None
     short_burn: float | None
     firing: bool
+    #: Seconds of the long window the history covers (``history``); equal to
+    #: the window's length when it is covered.
+    long_history: float = 0.0
+    short_history: float = 0.0
+    #: Whether both windows are covered by history (else the pair is partial).
+    covered: bool = False
 
     @property
     def evaluable(self) -> bool:
-        """Both windows had data; False means "history too short", not "fine"."""
-        return self.long_burn is not None and self.short_burn is not None
+        """Both windows had data and history; False means "cannot say", not "fine"."""
+        return self.covered and self.long_burn is not None and self.short_burn is not None
+
+    @property
+    def status(self) -> str:
+        """``firing``, ``ok``, ``partial`` (history shorter than the long window)
+        or ``no data`` (a window without a ratio: no traffic or no samples)."""
+        if self.firing:
+            return "firing"
+        if not self.covered:
+            return "partial"
+        return "ok" if self.evaluable else "no data"
+
+    @property
+    def partial(self) -> str | None:
+        """``"5m of 1h"``: how much history the long window has, when it is short."""
+        if self.covered:
+            return None
+        if self.long_history < WINDOWS[self.long_window]:
+            return f"{duration_words(self.long_history)} of {self.long_window}"
+        # The long window is covered but the short one has a gap at its start.
+        return f"{duration_words(self.short_history)} of {self.short_window}"
+
+    @property
+    def would_fire(self) -> bool:
+        """Partial, but every burn it has is over the threshold: what the
+        operator should hear about without being paged."""
+        return (
+            not self.covered
+            and self.long_burn is not None
+            and self.short_burn is not None
+            and self.long_burn > self.threshold
+            and self.short_burn > self.threshold
+        )
 
 
-def burn_alerts(ratios: Mapping[str, float | None], slo: float) -> list[BurnAlert]:
+def duration_words(seconds: float) -> str:
+    """``45s``, ``5m``, ``2h10m``, ``1d6h``: a history length, rounded down."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h}h{m}m" if m else f"{h}h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d}d{h}h" if h else f"{d}d"
+
+
+def burn_alerts(
+    ratios: Mapping[str, float | None], slo: float, *, history: Mapping[str, float]
+) -> list[BurnAlert]:
     """The workbook's four multiwindow burn conditions, from error ratios by window.
 
     ``ratios`` maps window names (``"1h"``, ``"5m"``, ... as in ``WINDOWS``)
-    to error ratios. A condition fires when the burn rate of both its
-    windows is strictly greater than its threshold, as the workbook's PromQL
-    ``>`` has it: a burn of exactly 14.4 does not page. A condition with a
-    window missing or None is reported not firing (``evaluable`` is False):
-    it cannot be evaluated, and is not guessed.
+    to error ratios; ``history`` maps them to the seconds of each window the
+    samples cover (``history()``). A condition fires when the burn rate of
+    both its windows is strictly greater than its threshold, as the
+    workbook's PromQL ``>`` has it: a burn of exactly 14.4 does not page.
+    It fires only where the history covers both windows: a pair whose long
+    window reaches back further than the samples is partial and never fires,
+    whatever its burns (a fresh endpoint's five minutes say nothing of
+    three days). A condition with a ratio missing or None is reported not
+    firing (``evaluable`` is False): it cannot be evaluated, and is not guessed.
     """
     _check_slo(slo)
     alerts = []
     for rule in BURN_RULES:
         long_burn = burn_rate(ratios.get(rule.long_window), slo)
         short_burn = burn_rate(ratios.get(rule.short_window), slo)
+        long_history = history.get(rule.long_window, 0.0)
+        short_history = history.get(rule.short_window, 0.0)
+        covered = (
+            long_history >= WINDOWS[rule.long_window]
+            and short_history >= WINDOWS[rule.short_window]
+        )
         firing = (
-            long_burn is not None
+            covered
+            and long_burn is not None
             and short_burn is not None
             and long_burn > rule.threshold
             and short_burn > rule.threshold
@@ -238,6 +349,9 @@ def burn_alerts(ratios: Mapping[str, float | None], slo: float) -> list[BurnAler
                 long_burn,
                 short_burn,
                 firing,
+                long_history,
+                short_history,
+                covered,
             )
         )
     return alerts

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,11 +13,25 @@ from opstui.cli import ConfigOpt, StoreOpt, app, open_store
 from opstui.cli.output import cell, say, write_json
 from opstui.errors import UsageError
 
+if TYPE_CHECKING:
+    from opstui.analysis.rates import BurnAlert
+
 
 def _pct(ratio: float | None) -> str:
     if ratio is None:
         return "-"
     return f"{ratio * 100:.2f}%" if ratio < 0.1 else f"{ratio * 100:.1f}%"
+
+
+def _alerts_line(alerts: Sequence[BurnAlert]) -> str:
+    """``page 1h/5m ok · ticket 3d/6h partial (5m of 3d)``: each pair's status."""
+    parts = []
+    for a in alerts:
+        status = (
+            f"partial ({a.partial})" if a.partial else a.status.upper() if a.firing else a.status
+        )
+        parts.append(f"{a.severity} {a.long_window}/{a.short_window} {status}")
+    return " · ".join(parts)
 
 
 @app.command()
@@ -60,6 +75,7 @@ def endpoints(
                     "polled_by": r.polled_by,
                     "slo": r.slo,
                     "error_ratio": r.ratios,
+                    "history_seconds": r.coverage,
                     "burn_rate": r.burn,
                     "alerts": [
                         {
@@ -70,6 +86,9 @@ def endpoints(
                             "long_burn": a.long_burn,
                             "short_burn": a.short_burn,
                             "firing": a.firing,
+                            "status": a.status,
+                            "long_history_seconds": a.long_history,
+                            "partial": a.partial,
                         }
                         for a in r.alerts
                     ],
@@ -105,6 +124,8 @@ def endpoints(
         for r in reports:
             if r.reason:
                 console.print(cell(f"{r.name}: {r.reason}"))
+            if r.alerts:
+                console.print(cell(f"{r.name}: burn alerts {_alerts_line(r.alerts)}"))
     if any(r.state in ("down", "burning", "stale") for r in reports):
         raise typer.Exit(1)
 

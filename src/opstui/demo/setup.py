@@ -238,7 +238,7 @@ requests = "http_requests_total"
 error_label = "code"
 error_match = "5.."
 latency = "http_request_duration_seconds"
-slo = 0.999
+slo = 0.9999
 
 [endpoints.web-api-health]
 kind = "health"

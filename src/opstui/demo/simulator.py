@@ -38,7 +38,7 @@ from opstui.store import status as st
 HOLD_AFTER_FAILURE = 4
 #: A build whose pool is smaller than this fails under the demo's load.
 SAFE_POOL = 40
-BAD_COMMIT = ("perf: share one DB connection pool across workers", 28)
+BAD_COMMIT = ("perf: share one DB connection pool across workers", 22)
 COMMITS = (
     "fix: retry idempotent GETs once on a reset connection",
     "feat: paginate /v2/orders",

@@ -102,8 +102,12 @@ class World:
         self.started = False
 
     def start(self) -> None:
+        from opstui.demo.backfill import backfill_endpoint
+
         self.started = True
         self.service.start()
+        # Before the poller: its first poll must come after the seeded ones.
+        backfill_endpoint(self.layout.store, self.config, time.time())
         self.poller.start()
         self.traffic.start()
         self.drift.start()

@@ -37,6 +37,7 @@ from opstui.tui.render import (
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
 
 if TYPE_CHECKING:
+    from opstui.analysis.rates import BurnAlert
     from opstui.tui.app import OpstuiApp
 
 #: Lines a log view keeps; older ones scroll out (a stage can log millions).
@@ -531,7 +532,7 @@ class EndpointScreen(Detail):
             ]
         )
         self.alerts = LiveTable(
-            [("sev", "ALERT"), ("windows", "WINDOWS"), ("over", "OVER"), ("firing", "FIRING")]
+            [("sev", "ALERT"), ("windows", "WINDOWS"), ("over", "OVER"), ("status", "STATUS")]
         )
         with Horizontal():
             yield Panel("windows", self.windows)
@@ -568,7 +569,8 @@ class EndpointScreen(Detail):
             top = max((v for v in data.error_ratio if v is not None), default=0.0)
             text.append(f"errors   {chart(data.error_ratio, width)} max {pct(top)}\n")
         else:
-            text.append("errors   no request counters (kind prometheus with requests)\n", "dim")
+            # prometheus: requests; prometheus_api: error_ratio, or requests and errors.
+            text.append("errors   no error ratio configured (requests, or error_ratio)\n", "dim")
         if data is not None and any(v is not None for v in data.latency):
             top = max((v for v in data.latency if v is not None), default=0.0)
             text.append(
@@ -610,12 +612,21 @@ class EndpointScreen(Detail):
                         a.severity,
                         f"{a.long_window} & {a.short_window}",
                         f"{a.threshold:g}x",
-                        Text("FIRING", style="bold red") if a.firing else dim("no"),
+                        _alert_status(a),
                     ),
                 )
                 for a in report.alerts
             ]
         )
+
+
+def _alert_status(alert: BurnAlert) -> Text:
+    """FIRING, "partial: 5m of 1h" (not enough history to judge), ok or no data."""
+    if alert.firing:
+        return Text("FIRING", style="bold red")
+    if alert.partial:
+        return Text(f"partial: {alert.partial}", style="yellow" if alert.would_fire else "dim")
+    return dim(alert.status)
 
 
 # --- audit ---------------------------------------------------------------------
