@@ -293,3 +293,6 @@ def test_endpoints_command_says_partial(tmp_path: Path) -> None:
     assert text.returncode == 0, text.stdout + text.stderr
     assert "page 1h/5m partial (5m of 1h)" in text.stdout
     assert "ticket 3d/6h partial (5m of 3d)" in text.stdout
+    # ERR 1h is the ratio of the five minutes there are, and is marked so.
+    assert "100.0%*" in text.stdout
+    assert "* less history than the window" in text.stdout

@@ -560,6 +560,7 @@ async def test_the_in_process_poller_feeds_the_endpoint_panels_and_a_hang_blocks
             assert "latency " in shown and "s (p99)" in shown
             # Seconds of history: each burn alert pair says how little it has seen.
             assert "partial: " in shown and " of 1h" in shown and "FIRING" not in shown
+            assert "1h (" in shown and " seen)" in shown  # the windows say it too
 
 
 async def test_no_color_keeps_every_state_readable(

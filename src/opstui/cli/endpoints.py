@@ -44,7 +44,8 @@ def endpoints(
 ) -> None:
     """Each endpoint: state, last success, error rate per window, SLO burn. Exit 1 if any is
     down, burning or stale."""
-    from opstui.endpoint_report import SHOWN, endpoint_reports
+    from opstui.analysis.rates import WINDOWS
+    from opstui.endpoint_report import SHOWN, EndpointReport, endpoint_reports
     from opstui.timeutil import human_age, iso
 
     db, cfg = open_store(store, config, create=False)
@@ -109,18 +110,31 @@ def endpoints(
             table.add_column(f"ERR {window}", justify="right", no_wrap=True)
         table.add_column("BURN 1h", justify="right", no_wrap=True)
         table.add_column("P99", justify="right", no_wrap=True)
+        starred = False
+
+        def star(r: EndpointReport, window: str, shown: str) -> str:
+            # A window reaching back before the history: the value is that of
+            # the history there is (as PromQL's), and says so.
+            nonlocal starred
+            if shown == "-" or r.coverage.get(window, WINDOWS[window]) >= WINDOWS[window]:
+                return shown
+            starred = True
+            return f"{shown}*"
+
         for r in reports:
             burn = r.burn.get("1h")
             table.add_row(
                 cell(r.name),
                 cell(r.state),
                 human_age(now - r.last_success_at) if r.last_success_at else "never",
-                *(_pct(r.ratios.get(w)) for w in SHOWN),
-                "-" if burn is None else f"{burn:.1f}x",
+                *(star(r, w, _pct(r.ratios.get(w))) for w in SHOWN),
+                star(r, "1h", "-" if burn is None else f"{burn:.1f}x"),
                 "-" if r.latency_p99 is None else f"{r.latency_p99 * 1000:.0f}ms",
             )
         console = Console()
         console.print(table)
+        if starred:
+            console.print(cell("* less history than the window: the value of the history there is"))
         for r in reports:
             if r.reason:
                 console.print(cell(f"{r.name}: {r.reason}"))

@@ -594,7 +594,7 @@ class EndpointScreen(Detail):
                 (
                     w,
                     (
-                        w,
+                        _window_label(w, report.coverage.get(w)),
                         pct(report.ratios.get(w)),
                         count(requests.get(w)),
                         count(errors.get(w)),
@@ -618,6 +618,15 @@ class EndpointScreen(Detail):
                 for a in report.alerts
             ]
         )
+
+
+def _window_label(window: str, history: float | None) -> Text:
+    """``1h``, or ``1h (5m seen)`` when the history is shorter than the window."""
+    from opstui.analysis.rates import WINDOWS, duration_words
+
+    if history is None or history >= WINDOWS[window]:
+        return Text(window)
+    return Text(window).append(f" ({duration_words(history)} seen)", style="dim")
 
 
 def _alert_status(alert: BurnAlert) -> Text:
