@@ -169,3 +169,12 @@ def test_a_header_that_would_break_the_request_is_refused(table: str, words: str
     assert str(info.value).startswith('/etc/opstui.toml: "endpoints.web.')
     assert words in str(info.value)
     assert "\n" not in str(info.value) and "\r" not in str(info.value)
+
+
+def test_a_query_named_in_both_queries_and_range_queries_is_refused() -> None:
+    text = (
+        '[endpoints.prom]\nkind = "prometheus_api"\nurl = "http://h/"\n'
+        'queries = { up = "up" }\nrange_queries = { up = "up" }\n'
+    )
+    with pytest.raises(ConfigError, match="names 'up' in both queries and range_queries"):
+        parse_config(text)

@@ -245,6 +245,15 @@ def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
                 'or "range_queries"'
             )
         if kind == "prometheus_api":
+            # One name is one stored series: an instant reading (our clock) and
+            # range points (Prometheus' clock and grid) would interleave in it.
+            both = sorted(set(raw.get("queries", {})) & set(raw.get("range_queries", {})))
+            if both:
+                raise ConfigError(
+                    f'{where}: "endpoints.{name}" names {both[0]!r} in both queries and '
+                    "range_queries",
+                    hint="give the range query another name",
+                )
             _check_slo_source(name, raw, where)
         if kind == "mlflow" and not (raw.get("experiments") or raw.get("models")):
             raise ConfigError(
