@@ -160,9 +160,13 @@ def evidently_drift(
     method: str | None = None,
     *,
     infer: bool = False,
+    per_column: bool = False,
 ) -> EvidentlyResult:
     """Evidently's DataDriftPreset (``method`` forces one test for every column);
-    ``infer``: column types as Evidently infers them, not ``NUMERIC``/``CATEGORICAL``."""
+    ``infer``: column types as Evidently infers them, not ``NUMERIC``/``CATEGORICAL``;
+    ``per_column``: a report of one ``ValueDrift`` per column instead of the
+    preset, which in 0.7.23 computes drift twice (its legacy dataset metric and
+    the same ValueDrift metrics): same verdicts and values, less than half the time."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # no telemetry, ever
     import pandas as pd
     from evidently import DataDefinition, Dataset, Report
@@ -177,7 +181,14 @@ def evidently_drift(
         Dataset.from_pandas(pd.DataFrame(data), data_definition=definition)
         for data in (current, reference)
     ]
-    report = Report([DataDriftPreset(method=method)], include_tests=True)
+    if per_column:
+        from evidently.metrics import ValueDrift
+
+        names = list(reference)
+        metrics: list[Any] = [ValueDrift(column=c, method=method) for c in names]
+    else:
+        metrics = [DataDriftPreset(method=method)]
+    report = Report(metrics, include_tests=True)
     snapshot = report.run(*datasets).dict()
     values = {
         m["config"]["column"]: (m["config"]["method"], float(m["value"]))
@@ -189,9 +200,12 @@ def evidently_drift(
         for t in snapshot["tests"]
         if t["metric_config"]["params"]["type"].endswith("ValueDrift")
     }
-    count = next(
-        m for m in snapshot["metrics"] if m["config"]["type"].endswith("DriftedColumnsCount")
-    )
-    share = float(count["value"]["share"])
     columns = {c: EvidentlyColumn(m, v, failed[c]) for c, (m, v) in values.items()}
+    if per_column:  # the share as DriftedColumnsCount counts it
+        share = sum(c.drifted for c in columns.values()) / len(columns)
+    else:
+        count = next(
+            m for m in snapshot["metrics"] if m["config"]["type"].endswith("DriftedColumnsCount")
+        )
+        share = float(count["value"]["share"])
     return EvidentlyResult(columns, share, share >= 0.5)

@@ -249,13 +249,15 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
     if isinstance(first, str) and invalid < n:
         notes.append("values arrived as text and were read as numbers")
     present = np.sort(x[~np.isnan(x)])
+    # Distinct current values (``present`` is sorted).
+    distinct = present[np.concatenate([[True], present[1:] != present[:-1]])[: len(present)]]
     # Evidently reads the current column's type from the current data: an
     # integer column (as pandas types it) with at most 10 values is categorical.
     coded = (
         s.name not in settings.numeric
         and s.distinct is not None
         and 0 < len(present) == n
-        and len(np.unique(present)) <= INTEGER_CARDINALITY_LIMIT
+        and len(distinct) <= INTEGER_CARDINALITY_LIMIT
         and is_integer_typed(values, x)
     )
     kind = CATEGORICAL if coded else NUMERIC
@@ -292,9 +294,10 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
         )
         return FeatureResult(s.name, kind, None, None, tuple(quality), problem, tuple(notes))
     cdf = ds.Cdf(s)
+    area, gap = ds.distances(cdf, present)
     ref_shares, cur_shares = ds.numeric_shares(s, cdf, present)
     results = [
-        _at_least("wasserstein", ds.normalised_wasserstein(s, cdf, present), settings.wasserstein),
+        _at_least("wasserstein", ds.normalised_wasserstein(s, area), settings.wasserstein),
         _at_least(
             "jensenshannon",
             ds.jensenshannon(ref_shares, cur_shares),
@@ -307,9 +310,9 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
             else ds.numeric_psi(cdf, present, settings.psi_bins),
             settings,
         ),
-        MethodResult("ks", ds.ks_statistic(cdf, present), None, None),
+        MethodResult("ks", gap, None, None),
     ]
-    values_seen = len(np.union1d(s.knots, np.unique(present))) if s.distinct is not None else 6
+    values_seen = len(np.union1d(s.knots, distinct)) if s.distinct is not None else 6
     method = choose_method(kind, s.present, values_seen, settings.small_sample)
     if method in PVALUES and not s.exact:
         notes.append(

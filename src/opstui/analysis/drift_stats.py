@@ -71,6 +71,11 @@ class Cdf:
         j, value, at = self._between(p)
         return np.where(at, self.hi[j], value)
 
+    def both(self, p: Floats) -> tuple[Floats, Floats]:
+        """``left(p)`` and ``right(p)`` from one search."""
+        j, value, at = self._between(p)
+        return np.where(at, self.lo[j], value), np.where(at, self.hi[j], value)
+
     def quantile(self, q: Floats) -> Floats:
         """The smallest ``x`` whose ``right(x) >= q``, interpolated between knots."""
         xs = np.repeat(self.x, 2)
@@ -81,36 +86,51 @@ class Cdf:
         return np.where(x1 == x0, x1, x0 + (x1 - x0) * np.clip(t, 0.0, 1.0))
 
 
-def wasserstein(cdf: Cdf, cur: Floats) -> float:
-    """First Wasserstein distance of the reference and ``cur`` (sorted, no NaN).
+def breakpoints(cdf: Cdf, cur: Floats) -> Floats:
+    """Knots and current values, sorted and distinct (``cur`` sorted)."""
+    return np.union1d(cdf.x, cur)
 
-    The integral of ``|F_ref - F_cur|``: between consecutive breakpoints (knots
-    and current values) the current CDF is constant and the reference CDF
-    linear, so each piece is a trapezoid or two triangles.
+
+def wasserstein(cdf: Cdf, cur: Floats, pts: Floats | None = None) -> float:
+    """First Wasserstein distance of the reference and ``cur`` (sorted, no NaN)."""
+    return distances(cdf, cur, pts)[0]
+
+
+def ks_statistic(cdf: Cdf, cur: Floats, pts: Floats | None = None) -> float:
+    """Largest gap between the two CDFs (checked on both sides of every breakpoint)."""
+    return distances(cdf, cur, pts)[1]
+
+
+def distances(cdf: Cdf, cur: Floats, pts: Floats | None = None) -> tuple[float, float]:
+    """The Wasserstein distance and the KS statistic, from one pass over the
+    breakpoints (knots and current values; ``cur`` sorted, no NaN).
+
+    Wasserstein is the integral of ``|F_ref - F_cur|``: between consecutive
+    breakpoints the current CDF is constant and the reference CDF linear, so
+    each piece is a trapezoid or two triangles. KS is the largest gap, on
+    both sides of every breakpoint.
     """
-    pts = np.union1d(cdf.x, cur)
-    h = np.searchsorted(cur, pts[:-1], side="right") / len(cur)
-    da = cdf.right(pts[:-1]) - h
-    db = cdf.left(pts[1:]) - h
+    if pts is None:
+        pts = breakpoints(cdf, cur)
+    m = len(cur)
+    left, right = cdf.both(pts)
+    cur_below = np.searchsorted(cur, pts, side="left") / m
+    cur_upto = np.searchsorted(cur, pts, side="right") / m
+    h = cur_upto[:-1]
+    da = right[:-1] - h
+    db = left[1:] - h
     width = np.diff(pts)
     same = da * db >= 0
     crossing = (da * da + db * db) / np.where(same, 1.0, 2 * (np.abs(da) + np.abs(db)))
-    return float(np.sum(np.where(same, np.abs(da + db) / 2, crossing) * width))
+    area = float(np.sum(np.where(same, np.abs(da + db) / 2, crossing) * width))
+    gap = float(max(np.abs(left - cur_below).max(), np.abs(right - cur_upto).max()))
+    return area, gap
 
 
-def normalised_wasserstein(s: NumericSummary, cdf: Cdf, cur: Floats) -> float:
+def normalised_wasserstein(s: NumericSummary, wasserstein: float) -> float:
     # Evidently's floor on the reference's standard deviation: a constant
     # reference column gives a large value for any change, not a division by 0.
-    return wasserstein(cdf, cur) / max(s.std, 0.001)
-
-
-def ks_statistic(cdf: Cdf, cur: Floats) -> float:
-    """Largest gap between the two CDFs (checked on both sides of every breakpoint)."""
-    pts = np.union1d(cdf.x, cur)
-    m = len(cur)
-    below = np.abs(cdf.left(pts) - np.searchsorted(cur, pts, side="left") / m)
-    upto = np.abs(cdf.right(pts) - np.searchsorted(cur, pts, side="right") / m)
-    return float(max(below.max(), upto.max()))
+    return wasserstein / max(s.std, 0.001)
 
 
 def ks_pvalue(s: NumericSummary, cur: Floats) -> float:

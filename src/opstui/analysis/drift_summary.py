@@ -463,12 +463,13 @@ class Summariser:
         get a code, so an identifier-like column cannot grow the table)."""
         codes = self._codes[name]
         values = labels.values
-        picked = [values[j] for j in take.tolist()]
+        # All rows of a chunk are taken until the sample is full: no copy then.
+        picked = values if len(take) == len(values) else [values[j] for j in take.tolist()]
         code_of: dict[Any, int] = {}
-        for value in set(picked):
+        for value in labels.label_of if picked is values else set(picked):
             label = labels.label_of[value]
             code_of[value] = -1 if label is None else codes.setdefault(label, len(codes))
-        return np.fromiter((code_of[v] for v in picked), np.int32, len(picked))
+        return np.fromiter(map(code_of.__getitem__, picked), np.int32, len(picked))
 
     def finish(self) -> ReferenceSummary:
         if self._names is None:
