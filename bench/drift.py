@@ -1,4 +1,4 @@
-"""Drift: opstui's statistics and domain classifier against Evidently's preset.
+"""Drift: opstui's statistics and domain classifier against Evidently.
 
 The data of ``_drift_data.py`` (20 features, 10 of them shifted) at
 ``--rows`` (100,000) reference and current rows. Each part runs in a process
@@ -12,17 +12,25 @@ of its own, so its memory is its own:
   (c) opstui, the whole ``compute_drift`` through a store: the window read
       from its recorded batch (JSON in SQLite), statistics, classifier, the
       check written, with the reference summary already stored;
-  (d) Evidently 0.7.23's ``DataDriftPreset`` on the raw rows (one warm-up on
-      small data first, so its lazy imports are not counted).
+  (e-h) in one process, interleaved round by round (``--runs`` rounds after
+      a warm-up on small data): (e) ``compare`` on the cached summary, (f)
+      building the summary and ``compare``, (g) Evidently 0.7.23's fastest
+      path with the same output, a report of one ``ValueDrift`` per column
+      with the column types it infers, (h) its ``DataDriftPreset``, which
+      computes drift twice. (g)/(e) and (g)/(f) are the speed-ups at
+      identical verdicts (exit 1 if any verdict differs);
+  (cli) ``opstui drift m`` from a cold process at 100 and ``--rows`` current
+      rows, classifier off and on (a fresh copy of a store whose reference is
+      summarised), next to a cold ``python -c`` reading the same CSVs with
+      pandas and running the per-column ValueDrift report; interleaved.
 
-Each part reports wall time, the step's peak traced memory (``tracemalloc``,
+(a)-(c) report wall time, the step's peak traced memory (``tracemalloc``,
 a second pass, so tracing does not slow the timed one) and the process's
 peak RSS (``VmHWM``, before tracing; imports and the generated data
-included). The verdicts of (a) and (d) must be identical (exit 1 otherwise);
-the ratio (d) / (a) is the speed-up at identical verdicts.
+included).
 
-    .venv/bin/python bench/drift.py              # about 1.5 minutes
-    .venv/bin/python bench/drift.py --quick      # 20,000 rows, about 30 s
+    .venv/bin/python bench/drift.py              # about 4 minutes
+    .venv/bin/python bench/drift.py --quick      # 20,000 rows, about 1.5 minutes
 
 Evidently is not a runtime dependency: ``pip install -e '.[bench]'``.
 """
