@@ -26,6 +26,7 @@ from opstui.config import Config, load_config
 from opstui.console import Console
 from opstui.endpoint_config import EndpointDef
 from opstui.runner.actions import Plan, Started, perform, plan_rollback
+from opstui.sources import mlflow as mlflow_source
 from opstui.sources.mlflow import (
     MlflowError,
     MlflowRest,
@@ -612,3 +613,191 @@ def test_the_poller_polls_mlflow_and_syncs_the_store(
         assert models.model_versions(store, MODEL)
         pipelines = {r[0] for r in store.conn.execute("SELECT name FROM pipelines")}
         assert f"mlflow/{EXPERIMENT}" in pipelines
+
+
+# --- the run watermark: every run, across polls and processes -----------------
+
+
+def sync_with_store(store: Store, ep: EndpointDef) -> tuple[Observation, MlflowSnapshot]:
+    """One poll that reads from the store's watermark, then its sync."""
+
+    async def once() -> tuple[Observation, MlflowSnapshot]:
+        async with httpx.AsyncClient() as client:
+            return await observe_mlflow(client, ep, store)
+
+    ob, snap = asyncio.run(once())
+    sync_snapshot(store, ep, snap)
+    return ob, snap
+
+
+class Calls:
+    """Counts the searches an MLflow poll makes and the runs they return."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.filters: list[str] = []
+        self.runs = 0
+        real = mlflow_source.AsyncMlflowRest.call
+
+        async def call(rest: Any, op: Any) -> Any:
+            out = await real(rest, op)
+            if op.path == "/runs/search":
+                self.filters.append(str((op.body or {}).get("filter", "")))
+                self.runs += len(out[0] if isinstance(out, tuple) else out)
+            return out
+
+        monkeypatch.setattr(mlflow_source.AsyncMlflowRest, "call", call)
+
+
+def finished_runs(client: Any, experiment_id: str, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        run = client.create_run(experiment_id, run_name=f"sweep-{i}")
+        client.set_terminated(run.info.run_id, "FINISHED")
+        ids.append(run.info.run_id)
+    return ids
+
+
+def mirrored(store: Store, experiment: str) -> list[str]:
+    rows = store.conn.execute(
+        "SELECT r.key FROM runs r JOIN pipelines p ON p.id = r.pipeline_id WHERE p.name = ?",
+        (f"mlflow/{experiment}",),
+    )
+    return [r[0] for r in rows]
+
+
+def test_more_runs_than_a_poll_reads_are_all_mirrored_once_over_two_syncs(
+    mlflow_server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, name = mlflow_server.client, "burst"
+    experiment_id = client.create_experiment(name)
+    first = finished_runs(client, experiment_id, 1)
+    ep = endpoint(mlflow_server.url, experiments=(name,), models=())
+    # Pages of 25 and at most 60 newer runs a poll: the 120 need two polls.
+    monkeypatch.setattr(mlflow_source, "RUN_PAGE", 25)
+    monkeypatch.setattr(mlflow_source, "RUNS_PER_POLL", 60)
+    with Store(tmp_path / "ops.db") as store:
+        sync_with_store(store, ep)  # the first sync: the most recent runs, a watermark
+        burst = finished_runs(client, experiment_id, 120)
+        calls = Calls(monkeypatch)
+        _, snap = sync_with_store(store, ep)
+        # Three pages of 25 following page tokens (the first holds the run at
+        # the watermark): 75 runs, more than 60 of them new, then it stops.
+        assert len(calls.filters) == 3
+        assert all(f.startswith("attributes.start_time >= ") for f in calls.filters)
+        assert len({r.run_id for r in snap.runs}) == 75
+        assert len(mirrored(store, name)) == 75
+        _, snap = sync_with_store(store, ep)
+        keys = mirrored(store, name)
+        assert sorted(keys) == sorted(f"mlflow:{i}" for i in first + burst)  # each once
+        (mark,) = snap.watermarks
+        row = store.conn.execute(
+            "SELECT through FROM watermarks WHERE source = ? AND name = ?",
+            ("endpoint/registry", f"mlflow-runs:{experiment_id}"),
+        ).fetchone()
+        newest = client.get_run(burst[-1]).info.start_time / 1000
+        assert row[0] == pytest.approx(newest) == pytest.approx(mark[1])
+        # Syncing again reads only the overlap and stores nothing new.
+        before = counts(store)
+        sync_with_store(store, ep)
+        assert counts(store) == before
+
+
+def test_a_running_run_followed_by_60_newer_runs_still_reads_running(
+    mlflow_server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, name = mlflow_server.client, "long-run"
+    experiment_id = client.create_experiment(name)
+    running = client.create_run(experiment_id, run_name="train-for-days").info.run_id
+    finished_runs(client, experiment_id, 1)
+    ep = endpoint(mlflow_server.url, experiments=(name,), models=())
+    monkeypatch.setattr(mlflow_source, "OVERLAP", 0.0)
+    with Store(tmp_path / "ops.db") as store:
+        sync_with_store(store, ep)
+        finished_runs(client, experiment_id, 60)
+        # Out of the 50 most recent runs now: what the sync read before this.
+        recent = client.search_runs([experiment_id], max_results=50, order_by=["start_time DESC"])
+        assert running not in {r.info.run_id for r in recent}
+        calls = Calls(monkeypatch)
+        _, snap = sync_with_store(store, ep)
+        assert any("attributes.run_id IN" in f and running in f for f in calls.filters)
+        (run_id,) = store.conn.execute(
+            "SELECT id FROM runs WHERE key = ?", (f"mlflow:{running}",)
+        ).fetchone()
+        run = history.get_run(store, run_id, now=snap.at)
+        assert run.status == st.RUNNING
+        # Its heartbeat is this sync: long after the first one, still running.
+        row = store.conn.execute("SELECT heartbeat_at FROM runs WHERE id = ?", (run.id,))
+        assert row.fetchone()[0] == pytest.approx(snap.at)
+        assert history.get_run(store, run.id, now=snap.at + INTERVAL).status == st.RUNNING
+        assert len(mirrored(store, name)) == 62
+        # Deleted in MLflow: the search by id no longer returns it, its
+        # heartbeat stops, and it goes lost while MLflow answers (rule above).
+        client.delete_run(running)
+        _, later = sync_with_store(store, ep)
+        assert running not in {r.run_id for r in later.runs}
+        row = store.conn.execute("SELECT heartbeat_at FROM runs WHERE id = ?", (run.id,))
+        assert row.fetchone()[0] == pytest.approx(snap.at)
+
+
+RESTARTED_POLL = """
+import asyncio, json, sys
+from opstui.endpoint_config import EndpointDef
+from opstui.sources import mlflow
+from opstui.sources.poller import Poller
+
+mlflow.OVERLAP = 0.0
+calls = {"searches": 0, "runs": 0}
+real = mlflow.AsyncMlflowRest.call
+
+async def call(rest, op):
+    out = await real(rest, op)
+    if op.path == "/runs/search":
+        calls["searches"] += 1
+        calls["runs"] += len(out[0] if isinstance(out, tuple) else out)
+    return out
+
+mlflow.AsyncMlflowRest.call = call
+ep = EndpointDef(name="registry", kind="mlflow", url=sys.argv[2], experiments=(sys.argv[3],))
+(ob,) = asyncio.run(Poller(sys.argv[1], [ep]).poll_once())
+assert ob.state == "up", ob.reason
+print(json.dumps(calls))
+"""
+
+
+def test_a_restarted_poller_goes_on_from_the_stored_watermark(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    client, name = mlflow_server.client, "restarts"
+    experiment_id = client.create_experiment(name)
+    finished_runs(client, experiment_id, 30)
+    store_path = tmp_path / "ops.db"
+
+    def poll_in_a_new_process() -> dict[str, int]:
+        done = subprocess.run(
+            [sys.executable, "-c", RESTARTED_POLL, str(store_path), mlflow_server.url, name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, int] = json.loads(done.stdout)
+        return result
+
+    # First process: no watermark, the 30 most recent runs.
+    assert poll_in_a_new_process() == {"searches": 1, "runs": 30}
+    finished_runs(client, experiment_id, 70)
+    # Second process: from the watermark, the 70 new runs and the newest
+    # one it had (start time >= watermark), not the 100.
+    assert poll_in_a_new_process() == {"searches": 1, "runs": 71}
+    # Third, with nothing new: the run at the watermark alone.
+    assert poll_in_a_new_process() == {"searches": 1, "runs": 1}
+    with Store(store_path) as store:
+        assert len(mirrored(store, name)) == 100
+        (by,) = store.conn.execute(
+            "SELECT updated_by FROM watermarks WHERE name = ?", (f"mlflow-runs:{experiment_id}",)
+        ).fetchone()
+        assert by.rsplit(":", 1)[1].isdigit()  # user@host:pid of the poller that read it

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,13 +47,34 @@ from opstui.sources.http import (
 )
 from opstui.store import Store
 from opstui.store import status as st
+from opstui.store.db import local_actor
 from opstui.store.endpoints import Observation
-from opstui.store.mlflow_sync import AliasState, ExternalRun, ExternalVersion, sync_registry
+from opstui.store.mlflow_sync import (
+    AliasState,
+    ExternalRun,
+    ExternalVersion,
+    RunWatermark,
+    read_run_progress,
+    run_watermark_name,
+    sync_registry,
+)
 
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 API = "/api/2.0/mlflow"
-#: Recent runs fetched per experiment on each poll.
+#: Most recent runs read per experiment by the first sync (no watermark yet).
 RECENT_RUNS = 50
+#: Runs per page of the incremental search, and at most this many runs newer
+#: than the watermark per experiment and poll (the next poll goes on from
+#: the advanced watermark).
+RUN_PAGE = 250
+RUNS_PER_POLL = 1000
+#: The incremental search starts this far before the watermark: MLflow's
+#: start time is the client's clock, so a run created a little after a newer
+#: one may start a little before it. Runs read twice are upserted by key.
+OVERLAP = 2.0
+#: Unfinished runs re-read by id per request, and per experiment and poll.
+RECHECK_BATCH = 100
+RECHECK_MAX = 1000
 #: Metrics and params kept per finished run: enough to read a run, not a dump.
 KEEP_PER_RUN = 20
 #: MLflow run status -> run store status.
@@ -146,6 +168,8 @@ class MlflowSnapshot:
     at: float
     runs: tuple[MlflowRun, ...] = ()
     models: tuple[RegisteredModel, ...] = ()
+    #: (experiment id, start time in seconds) up to which every run was read.
+    watermarks: tuple[tuple[str, float], ...] = ()
 
 
 # --- requests and their parsing, written once ------------------------------
@@ -226,6 +250,49 @@ def search_runs(experiment: Experiment, max_results: int = RECENT_RUNS) -> _Op[l
             "experiment_ids": [experiment.id],
             "max_results": max_results,
             "order_by": ["attributes.start_time DESC"],
+        },
+    )
+
+
+def _runs_page(doc: dict[str, Any], experiment: str) -> tuple[list[MlflowRun], str | None]:
+    token = doc.get("next_page_token")
+    return [_run(r, experiment) for r in doc.get("runs") or []], token if token else None
+
+
+def search_runs_since(
+    experiment: Experiment, start_ms: int, page_token: str | None, max_results: int | None = None
+) -> _Op[tuple[list[MlflowRun], str | None]]:
+    """One page of the runs started at or after ``start_ms``, oldest first."""
+    body: dict[str, Any] = {
+        "experiment_ids": [experiment.id],
+        "filter": f"attributes.start_time >= {start_ms}",
+        "max_results": max_results or RUN_PAGE,
+        "order_by": ["attributes.start_time ASC"],
+    }
+    if page_token:
+        body["page_token"] = page_token
+    return _Op(
+        "POST",
+        "/runs/search",
+        f"runs of experiment {experiment.name}",
+        lambda doc: _runs_page(doc, experiment.name),
+        body=body,
+    )
+
+
+def search_runs_by_id(experiment: Experiment, run_ids: Iterable[str]) -> _Op[list[MlflowRun]]:
+    """The runs of ``experiment`` among ``run_ids`` (a deleted run is not among them)."""
+    ids = sorted(set(run_ids))
+    quoted = ", ".join("'" + i.replace("\\", "\\\\").replace("'", "\\'") + "'" for i in ids)
+    return _Op(
+        "POST",
+        "/runs/search",
+        f"unfinished runs of experiment {experiment.name}",
+        lambda doc: [_run(r, experiment.name) for r in doc.get("runs") or []],
+        body={
+            "experiment_ids": [experiment.id],
+            "filter": f"attributes.run_id IN ({quoted})",
+            "max_results": max(len(ids), 1),
         },
     )
 
@@ -436,6 +503,43 @@ class AsyncMlflowRest:
     async def recent_runs(self, experiment: Experiment) -> list[MlflowRun]:
         return await self.call(search_runs(experiment))
 
+    async def runs_since(
+        self,
+        experiment: Experiment,
+        since: float,
+        *,
+        newer_than: float | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[MlflowRun], bool]:
+        """Runs started at or after ``since`` (seconds), oldest first, following
+        page tokens until ``limit`` runs started after ``newer_than`` (the
+        watermark; ``since`` by default) are read.
+
+        Returns the runs and whether the search was read to its end.
+        """
+        out: list[MlflowRun] = []
+        token: str | None = None
+        start_ms = round(since * 1000)
+        limit = limit or RUNS_PER_POLL
+        after = since if newer_than is None else newer_than
+        newer = 0
+        while True:
+            page, token = await self.call(search_runs_since(experiment, start_ms, token))
+            out += page
+            newer += sum(1 for r in page if (r.start_time or 0.0) > after)
+            if token is None or not page:
+                return out, True
+            if newer >= limit:
+                return out, False
+
+    async def runs_by_id(self, experiment: Experiment, run_ids: list[str]) -> list[MlflowRun]:
+        out: list[MlflowRun] = []
+        for i in range(0, len(run_ids), RECHECK_BATCH):
+            batch = search_runs_by_id(experiment, run_ids[i : i + RECHECK_BATCH])
+            found: list[MlflowRun] = await self.call(batch)
+            out += found
+        return out
+
     async def registered_model(self, name: str, *, versions: bool = False) -> RegisteredModel:
         model = await self.call(get_registered_model(name))
         if versions:
@@ -479,8 +583,51 @@ def alias_problems(model: RegisteredModel, expected: Iterable[str] = ()) -> list
     return problems
 
 
+def _source(ep: EndpointDef) -> str:
+    return f"endpoint/{ep.name}"
+
+
+async def _experiment_runs(
+    rest: AsyncMlflowRest, store: Store | None, ep: EndpointDef, experiment: Experiment, at: float
+) -> tuple[list[MlflowRun], float | None]:
+    """The runs of ``experiment`` this poll reads, and the new watermark (if any).
+
+    Without a store: the most recent runs, as a one-off look. With one: from
+    the store's watermark (less ``OVERLAP``), oldest first, page after page,
+    up to ``RUNS_PER_POLL`` newer runs; before the first watermark, the most
+    recent ``RECENT_RUNS`` (older runs are not backfilled). Then the runs the
+    store holds as unfinished and this read did not return, by id.
+    """
+    if store is None:
+        return await rest.recent_runs(experiment), None
+    pipeline = f"mlflow/{experiment.name}"
+    mark, unfinished = await asyncio.to_thread(
+        read_run_progress, store, _source(ep), ep.name, experiment.id, pipeline, limit=RECHECK_MAX
+    )
+    if mark is None:
+        runs = await rest.recent_runs(experiment)
+        complete = True
+    else:
+        since = max(mark - OVERLAP, 0.0)
+        runs, complete = await rest.runs_since(experiment, since, newer_than=mark)
+    starts = [r.start_time for r in runs if r.start_time is not None]
+    through = max(starts) if starts else None
+    if through is not None:
+        # A client whose clock runs ahead must not move the watermark past
+        # runs that have not started yet: at most this poll's time.
+        through = min(through, max(at, mark or 0.0))
+        if not complete and mark is not None and through <= mark:
+            # A whole poll's worth of runs in one millisecond: step past it.
+            through = mark + 0.001
+    seen = {r.run_id for r in runs}
+    missing = [i for i in unfinished if i not in seen]
+    if missing:
+        runs += await rest.runs_by_id(experiment, missing)
+    return runs, through
+
+
 async def observe_mlflow(
-    client: httpx.AsyncClient, ep: EndpointDef
+    client: httpx.AsyncClient, ep: EndpointDef, store: Store | None = None
 ) -> tuple[Observation, MlflowSnapshot]:
     """Poll an MLflow endpoint once: the endpoint's state and what it holds.
 
@@ -489,13 +636,16 @@ async def observe_mlflow(
     flight (the poller's concurrency bound counts polls, not requests).
     Down: the server cannot be asked (refused, timeout, auth, not MLflow).
     Degraded: it answers, but something configured is missing or an alias
-    points nowhere.
+    points nowhere. With ``store``, runs are read incrementally from each
+    experiment's watermark there (``_experiment_runs``); the snapshot carries
+    the advanced watermarks, which ``sync_snapshot`` stores with the runs.
     """
     at = time.time()
     started = time.perf_counter()
     rest = AsyncMlflowRest(ep, client)
     problems: list[str] = []
     runs: list[MlflowRun] = []
+    marks: list[tuple[str, float]] = []
     models: list[RegisteredModel] = []
     try:
         for name in ep.experiments:
@@ -509,7 +659,10 @@ async def observe_mlflow(
             if experiment.lifecycle == "deleted":
                 problems.append(f"experiment {name} is deleted")
                 continue
-            runs += await rest.recent_runs(experiment)
+            found, through = await _experiment_runs(rest, store, ep, experiment, at)
+            runs += found
+            if through is not None:
+                marks.append((experiment.id, through))
         for name in ep.models:
             try:
                 model = await rest.registered_model(name, versions=True)
@@ -558,7 +711,7 @@ async def observe_mlflow(
         latency,
         tuple(samples),
     )
-    return ob, MlflowSnapshot(ep.name, at, tuple(runs), tuple(models))
+    return ob, MlflowSnapshot(ep.name, at, tuple(runs), tuple(models), tuple(marks))
 
 
 # --- into the store -------------------------------------------------------------
@@ -638,4 +791,11 @@ def sync_snapshot(store: Store, ep: EndpointDef, snap: MlflowSnapshot) -> None:
         # An alias on a version that is not there is reported, not deployed.
         if version in {v.version for v in m.versions}
     ]
-    sync_registry(store, runs=runs, versions=versions, aliases=aliases, now=snap.at)
+    by = f"{local_actor()}:{os.getpid()}"
+    marks = [
+        RunWatermark(_source(ep), run_watermark_name(experiment_id), through, by)
+        for experiment_id, through in snap.watermarks
+    ]
+    sync_registry(
+        store, runs=runs, versions=versions, aliases=aliases, watermarks=marks, now=snap.at
+    )

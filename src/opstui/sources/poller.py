@@ -229,7 +229,7 @@ class Poller:
                 # The MLflow client builds JSON requests; the transport's
                 # connection stays open across polls (the client is not closed).
                 client = httpx.AsyncClient(transport=transport, follow_redirects=False)
-                ob, snapshot = await observe_mlflow(client, ep)
+                ob, snapshot = await observe_mlflow(client, ep, self._store)
                 # Written with the observations, by the writer thread.
                 self._snapshots.append((ep, snapshot))
             else:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.db import Store, Transaction
+from opstui.store.metrics import advance_watermark
 from opstui.store.models import add_deployment, add_model_version, set_production_version
 from opstui.store.runs import ensure_pipeline
 
@@ -61,6 +62,20 @@ class AliasState(NamedTuple):
     source: str  # the endpoint it was read from
 
 
+class RunWatermark(NamedTuple):
+    """Every run of an experiment that started at or before ``through`` has been read.
+
+    ``through`` is an MLflow start time in seconds. It is kept in the
+    ``watermarks`` table as ``(source, name)``; ``sync_registry`` advances
+    it (never back) in the transaction that writes the runs read up to it.
+    """
+
+    source: str  # endpoint/<endpoint name>
+    name: str  # mlflow-runs:<experiment id>
+    through: float
+    by: str
+
+
 class SyncCounts(NamedTuple):
     runs_added: int = 0
     runs_updated: int = 0
@@ -77,10 +92,15 @@ def sync_registry(
     runs: Sequence[ExternalRun] = (),
     versions: Sequence[ExternalVersion] = (),
     aliases: Sequence[AliasState] = (),
+    watermarks: Sequence[RunWatermark] = (),
     now: float,
 ) -> SyncCounts:
-    """Write one registry observation made at ``now``, in one transaction."""
-    if not (runs or versions or aliases):
+    """Write one registry observation made at ``now``, in one transaction.
+
+    ``watermarks`` move forward in that same transaction: runs and the point
+    up to which they were read are written together or not at all.
+    """
+    if not (runs or versions or aliases or watermarks):
         return SyncCounts()
     now = fields.timestamp(now, "registry observation time")
     skipped: list[str] = []
@@ -110,7 +130,42 @@ def sync_registry(
         for model, version in production.items():
             _make_production(tx, model, version)
         deployed = sum(_observe_alias(tx, a, now) for a in aliases)
+        for mark in watermarks:
+            if fields.TIME_MIN <= mark.through <= fields.TIME_MAX:
+                advance_watermark(tx, mark.source, mark.name, mark.through, by=mark.by, now=now)
     return SyncCounts(added, updated, new_versions, deployed, tuple(skipped))
+
+
+def run_watermark_name(experiment_id: str) -> str:
+    return f"mlflow-runs:{experiment_id}"
+
+
+def read_run_progress(
+    store: Store, source: str, endpoint: str, experiment_id: str, pipeline: str, *, limit: int
+) -> tuple[float | None, list[str]]:
+    """Where the run sync of one experiment stopped, and the runs it must re-read.
+
+    The watermark (``None`` before the first sync) and the MLflow run ids of
+    at most ``limit`` runs the store holds as running or queued for that
+    endpoint and experiment, stalest heartbeat first: the sync re-reads them
+    by id, so a long run keeps its heartbeat however many runs started after it.
+    """
+    with store.lock:
+        row = store.conn.execute(
+            "SELECT through FROM watermarks WHERE source = ? AND name = ?",
+            (source, run_watermark_name(experiment_id)),
+        ).fetchone()
+        ids = store.conn.execute(
+            """SELECT json_extract(r.params, '$.mlflow.run_id') FROM runs r
+               JOIN pipelines p ON p.id = r.pipeline_id
+               WHERE p.name = ? AND r.status IN (?, ?) AND r.key LIKE 'mlflow:%'
+                 AND json_extract(r.params, '$.mlflow.endpoint') = ?
+                 AND json_extract(r.params, '$.mlflow.experiment_id') = ?
+               ORDER BY r.heartbeat_at, r.id LIMIT ?""",
+            (pipeline, st.RUNNING, st.QUEUED, endpoint, experiment_id, limit),
+        ).fetchall()
+    through = float(row[0]) if row is not None and math.isfinite(row[0]) else None
+    return through, [str(i[0]) for i in ids if isinstance(i[0], str) and i[0]]
 
 
 def _usable(skipped: list[str], what: str, check: Any, record: Any) -> bool:
