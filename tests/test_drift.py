@@ -208,6 +208,23 @@ def test_a_numeric_feature_recorded_as_text(store: Store, clock: Clock) -> None:
     assert by_name["age"].problem == "holds text, not numbers (e.g. 'forty', 'forty', 'forty')"
 
 
+def test_text_in_a_numeric_feature_drifts_it_and_is_read_back(store: Store, clock: Clock) -> None:
+    record(store, clock, batches=[])
+    g = np.random.default_rng(6)
+    batch = rows(g, 400)
+    batch["age"][:120] = ["unknown"] * 120  # 30% words, none in the reference
+    with Tracker(store).run("serve") as run:
+        run.log_features("churn", batch)
+    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    age = next(f for f in check.features if f.name == "age")
+    assert (age.kind, age.method, age.drifted) == ("numeric", "invalid_share", True)
+    assert check.began.get("age") is not None  # SINCE: history sees the drift
+    stored = store_drift.latest_check(store, "churn")
+    assert stored is not None and stored.id == check.check_id
+    again = next(f for f in drift_job.from_store(store, stored).features if f.name == "age")
+    assert (again.method, again.drifted) == ("invalid_share", True)
+
+
 def test_the_production_reference_wins_else_the_newest_with_a_note(
     store: Store, clock: Clock
 ) -> None:

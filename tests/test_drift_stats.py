@@ -269,9 +269,9 @@ def test_a_reference_mostly_numbers_with_some_text_stays_numeric() -> None:
     assert current_text is not None and current_text.details["reference"] == reference_text.value
 
     more = compare(summary, {"income": dirty(g, 2000, 0.5)}, SETTINGS)[0]
-    verdict = more.verdict
-    assert verdict is not None and not verdict.drifted  # the numbers have not moved ...
-    assert more.drifted is True  # ... but half the values are words
+    distance = more.result("wasserstein")
+    assert distance is not None and not distance.drifted  # the numbers have not moved ...
+    assert more.drifted is True and more.method == "invalid_share"  # ... half are words
     assert any("of values are text" in n for n in more.notes)
 
     # Mostly words is still a categorical column.
@@ -285,13 +285,15 @@ def test_words_in_a_clean_numeric_current_column_count_against_it() -> None:
     values: list[Any] = g.normal(0, 1, 400).tolist()
     values[:100] = ["n.a."] * 100  # 25% words
     got = checked(ref, {"x": values})["x"]
-    assert got.drifted is True
+    assert got.drifted is True and got.method == "invalid_share"
     text = got.result("invalid_share")
     assert text is not None and text.value == pytest.approx(0.25) and text.drifted
+    assert text.threshold == pytest.approx(SETTINGS.missing_tolerance)
     few: list[Any] = g.normal(0, 1, 400).tolist()
-    few[:8] = ["n.a."] * 8  # 2%: a quality alert, within the tolerance of drift
+    few[:8] = ["n.a."] * 8  # 2%: within the tolerance, a note
     got = checked(ref, {"x": few})["x"]
-    assert got.drifted is False and got.quality_alerts
+    assert got.drifted is False and got.method == "wasserstein"
+    assert got.notes == ("2.0% of values are text, not numbers (e.g. 'n.a.', 'n.a.', 'n.a.')",)
 
 
 def test_integer_codes_with_at_most_ten_values_are_categorical() -> None:

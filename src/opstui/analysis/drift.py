@@ -128,6 +128,8 @@ METHOD_LABELS = {
     "ks_pvalue": "KS p",
     "chisquare_pvalue": "chi2 p",
     "z_pvalue": "z p",
+    #: Text in a numeric column beyond the reference's share (and tolerance).
+    "invalid_share": "text",
 }
 
 QUALITY = frozenset(
@@ -241,12 +243,7 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
     x, invalid, bad = as_numbers(values)
     n = len(x)
     notes = []
-    first = (
-        next((v for v in values if v is not None), None)
-        if not isinstance(values, np.ndarray)
-        else None
-    )
-    if isinstance(first, str) and invalid < n:
+    if not isinstance(values, np.ndarray) and _numbers_as_text(values):
         notes.append("values arrived as text and were read as numbers")
     present = np.sort(x[~np.isnan(x)])
     # Distinct current values (``present`` is sorted).
@@ -273,16 +270,17 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
             )
         )
     text = invalid / max(1, n)
-    # Text beyond the reference's own share is a quality alert; beyond it by
-    # more than ``missing_tolerance`` it drifts the feature whatever the numbers say.
-    text_drift = text > min(1.0, ref_text + settings.missing_tolerance)
+    # Text beyond the reference's own share plus ``missing_tolerance`` drifts
+    # the feature whatever the numbers say: it decides (``invalid_share``).
+    text_limit = min(1.0, ref_text + settings.missing_tolerance)
+    text_drift = text > text_limit
     if invalid or s.invalid:
         quality.append(
             MethodResult(
                 "invalid_share",
                 text,
-                ref_text,
-                text > ref_text,
+                text_limit,
+                text_drift,
                 {"examples": bad, "reference": ref_text},
             )
         )
@@ -357,21 +355,35 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
                 {"min": s.min, "max": s.max},
             )
         )
-    decided = next(r for r in results if r.method == method)
     if text_drift:
+        numbers = next(r for r in results if r.method == method)
         notes.append(
             f"{text:.1%} of values are text, not numbers (reference {ref_text:.1%}): "
-            "counted as drift"
+            f"drift whatever the numbers say (by {METHOD_LABELS[method]} alone: "
+            f"{'drift' if numbers.drifted else 'ok'})"
         )
+        method = "invalid_share"
+    elif invalid:
+        examples = ", ".join(repr(b) for b in bad)
+        notes.append(f"{text:.1%} of values are text, not numbers (e.g. {examples})")
+    decided = next(r for r in (*results, *quality) if r.method == method)
     return FeatureResult(
-        s.name,
-        kind,
-        method,
-        bool(decided.drifted) or text_drift,
-        (*results, *quality),
-        None,
-        tuple(notes),
+        s.name, kind, method, bool(decided.drifted), (*results, *quality), None, tuple(notes)
     )
+
+
+def _numbers_as_text(values: Column) -> bool:
+    """Whether the first number in ``values`` (words and gaps skipped) is text."""
+    for v in values:
+        if isinstance(v, str):
+            try:
+                float(v)
+            except ValueError:
+                continue
+            return True
+        if v is not None:
+            return False
+    return False
 
 
 def _code(x: float) -> str:

@@ -200,6 +200,13 @@ def _footer(check: DriftCheck) -> list[str]:
                 f"unseen categories in {f.name} ({unseen.value:.1%} of rows): {top_unseen}"
             )
         for q in f.quality_alerts:
+            if q.method == "reference_invalid_share":
+                examples = ", ".join(repr(e) for e in q.details.get("examples", []))
+                lines.append(
+                    f"data quality: {f.name}: {q.value or 0:.1%} of the reference values are "
+                    "text" + (f" (e.g. {examples})" if examples else "")
+                )
+                continue
             what = q.method.replace("_", " ")
             limit = q.threshold or 0.0
             lines.append(f"data quality: {f.name} {what} {q.value or 0:.1%} (limit {limit:.1%})")
