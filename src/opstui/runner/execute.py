@@ -178,6 +178,7 @@ def execute(
             "python": sys.executable,
         }
         reuse: dict[str, int] = params.get("reuse", {})
+        withheld = secret_variables(config)
         with _heartbeat(str(store.path), run_id, cancel), _stop_signals(cancel):
             for stage in stages:
                 if cancel.is_set():
@@ -198,7 +199,7 @@ def execute(
                     echo=echo,
                     on_stage=on_stage,
                     work=registry.stage_work(store, config, params),
-                    withheld=secret_variables(config),
+                    withheld=withheld,
                 )
                 if outcome.status != st.SUCCEEDED:
                     if outcome.status in (st.TIMED_OUT, st.CANCELLED):

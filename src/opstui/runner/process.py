@@ -65,10 +65,6 @@ class StageOutcome:
     message: str | None
 
 
-class Cancelled(Exception):
-    """The runner was asked to stop (SIGTERM / SIGINT)."""
-
-
 class _Lines:
     """Splits a byte stream into lines, bounded in memory."""
 

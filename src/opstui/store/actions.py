@@ -110,14 +110,10 @@ def in_flight(tx: Transaction, request: str, now: float) -> int | None:
     ).fetchall()
     for run_id, status, beat, timeout, host, pid in rows:
         # A lost run (its runner died) does not block a new request.
-        gone = process_gone(host, pid)
-        if gone:
+        if process_gone(host, pid):
             close_lost(tx, int(run_id), f"its runner (pid {pid} on {host}) died", now)
             continue
-        if (
-            st.effective_run_status(status, beat, timeout or 60.0, now, process_gone=gone)
-            != st.LOST
-        ):
+        if st.effective_run_status(status, beat, timeout or 60.0, now) != st.LOST:
             return int(run_id)
     return None
 
