@@ -32,7 +32,6 @@ class PollerThread:
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self.error: str | None = None
-        self.exception: BaseException | None = None
         #: Called on the poller's thread when it ends, with what ended it
         #: (None: stopped, or returned): a thread dies silently otherwise.
         self.on_exit = on_exit
@@ -48,16 +47,17 @@ class PollerThread:
             self._ready.set()
             await self.poller.run(stop=self._stop)
 
+        ended: BaseException | None = None
         try:
             asyncio.run(run())
         except BaseException as exc:  # shown by the console; never kills it
             # (BaseException: a SystemExit would end the thread without a word.)
-            self.exception = exc
+            ended = exc
             self.error = f"{type(exc).__name__}: {exc}"[:200]
         finally:
             self._ready.set()
             if self.on_exit is not None:
-                self.on_exit(self.exception)
+                self.on_exit(ended)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling, flush what was seen, release the leases."""
