@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +274,27 @@ def test_domain_classifier_result_is_stored(store: Store, clock: Clock) -> None:
     row = store_drift.latest_check(store, "churn")
     assert row is not None and row.classifier_alert
     assert row.settings["classifier_auc"] == 0.55
+    assert 0.5 < check.classifier.chance < 0.55  # 1,500 rows: the threshold decides
+    assert row.details["classifier"]["chance"] == check.classifier.chance
+
+
+def test_a_window_too_small_for_the_classifier_says_so_without_scikit_learn(
+    store: Store, clock: Clock, store_path: Path
+) -> None:
+    record(store, clock, batches=[(40, 0.8)])
+    path = store_path
+    code = (
+        "import sys, json\n"
+        "from opstui import drift_job\n"
+        "from opstui.store import Store\n"
+        f"check = drift_job.compute_drift(Store({str(path)!r}), 'churn')\n"
+        "print(json.dumps([check.classifier is None, list(check.notes), "
+        "'sklearn' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    skipped, notes, sklearn = json.loads(out.stdout)
+    assert skipped and not sklearn
+    assert "domain classifier skipped: 40 rows a side, it needs 50" in notes
 
 
 # --- config ------------------------------------------------------------------

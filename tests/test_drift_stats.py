@@ -16,7 +16,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from opstui.analysis import drift_stats as ds
-from opstui.analysis.domain import Side, domain_classifier
+from opstui.analysis.domain import Side, domain_classifier, roc_auc
 from opstui.analysis.drift import DriftSettings, choose_method, compare, dataset_verdict
 from opstui.analysis.drift_summary import (
     SAMPLE_CELLS,
@@ -386,6 +386,58 @@ def test_ten_million_rows_are_summarised_in_bounded_memory() -> None:
     # The 10M rows themselves would be 80 MB of floats plus 10M labels.
     assert peak_10m < 1.1 * peak_2m, (peak_2m, peak_10m)
     assert peak_10m < 100_000_000, peak_10m
+
+
+def test_roc_auc_is_scikit_learns_with_ties_and_extremes() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    g = np.random.default_rng(3)
+    for n, levels in ((7, 3), (200, 5), (5000, 1000), (5000, 10**9)):
+        truth = np.repeat([0, 1], n)
+        g.shuffle(truth)
+        score = np.round(g.random(2 * n) * levels) / levels  # few levels: many ties
+        assert roc_auc(truth, score) == pytest.approx(roc_auc_score(truth, score), abs=1e-12)
+    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4])) == 1.0
+    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.4, 0.3, 0.2, 0.1])) == 0.0
+    assert roc_auc(np.array([0, 1, 0, 1]), np.full(4, 0.5)) == 0.5
+
+
+def test_domain_classifier_does_not_alert_on_small_windows_of_the_same_data() -> None:
+    # Before the chance bound, AUC > 0.55 alone alerted: on two samples of the
+    # same data that was 4 of 40 windows at 100 rows a side, 11 of 40 at 50.
+    rates = {}
+    for n in (50, 100, 300):
+        aucs, alerts = [], 0
+        for seed in range(40):
+            g = np.random.default_rng(seed)
+
+            def side() -> Side:
+                numeric = {f"x{i}": g.normal(0, 1, n) for i in range(6)}  # noqa: B023
+                return Side(numeric, {"c": [str(v) for v in g.integers(0, 5, n)]})  # noqa: B023
+
+            r = domain_classifier(
+                side(), side(), categories={"c": list("01234")}, rows=10_000, threshold=0.55
+            )
+            assert r is not None and r.rows == n
+            assert r.chance > 0.55  # at these sizes chance passes the threshold
+            aucs.append(r.auc)
+            alerts += r.alert
+        rates[n] = (alerts, sum(a > 0.55 for a in aucs))
+    assert all(alerts == 0 for alerts, _ in rates.values()), rates
+    assert rates[50][1] + rates[100][1] > 0, rates  # the old rule would have alerted
+
+
+def test_domain_classifier_skips_windows_below_its_minimum() -> None:
+    g = np.random.default_rng(1)
+
+    def side(n: int) -> Side:
+        return Side({"a": g.normal(0, 1, n)}, {})
+
+    small = domain_classifier(side(49), side(5000), categories={}, rows=10_000, threshold=0.55)
+    assert small is None
+    far = Side({"a": g.normal(5, 1, 50)}, {})
+    r = domain_classifier(side(5000), far, categories={}, rows=10_000, threshold=0.55)
+    assert r is not None and r.auc > 0.95 and r.alert and r.limit == r.chance > 0.7
 
 
 @pytest.mark.parametrize("moved", ["a", "c"])

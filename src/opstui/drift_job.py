@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from opstui.analysis import domain
 from opstui.analysis.domain import ClassifierResult, Side, domain_classifier
 from opstui.analysis.drift import (
     DatasetVerdict,
@@ -341,6 +342,12 @@ def compute_drift(
     features = compare(summary, window.columns, settings)
     verdict = dataset_verdict(features, settings)
     classifier = _classifier(summary, window.columns, features, settings)
+    if settings.classifier and classifier is None:
+        rows = min(window.info.rows, settings.classifier_rows)
+        if rows < domain.MIN_ROWS:
+            notes.append(
+                f"domain classifier skipped: {rows} rows a side, it needs {domain.MIN_ROWS}"
+            )
     unknown = tuple(sorted(set(window.columns) - set(summary.names)))
     check = DriftCheck(
         model=model,
@@ -463,7 +470,9 @@ def _header(check: DriftCheck, key: str) -> store_drift.CheckRow:
             "notes": list(check.notes),
             "batches": check.window.batches,
             "reference": check.reference._asdict(),
-            "classifier": {"rows": c.rows, "top": [list(t) for t in c.top]} if c else None,
+            "classifier": {"rows": c.rows, "top": [list(t) for t in c.top], "chance": c.chance}
+            if c
+            else None,
         },
     )
 
@@ -507,7 +516,7 @@ def _results(check: DriftCheck) -> list[store_drift.ResultRow]:
                 c.threshold,
                 c.alert,
                 False,
-                {"rows": c.rows, "top": [list(t) for t in c.top]},
+                {"rows": c.rows, "top": [list(t) for t in c.top], "chance": c.chance},
             )
         )
     return rows
@@ -546,7 +555,8 @@ def from_store(
         c = details["classifier"]
         threshold = float(row.settings.get("classifier_auc", DriftSettings.classifier_auc))
         top = tuple((str(n), float(g)) for n, g in c["top"])
-        classifier = ClassifierResult(row.classifier_auc, threshold, int(c["rows"]), top)
+        chance = float(c.get("chance", 0.5))
+        classifier = ClassifierResult(row.classifier_auc, threshold, int(c["rows"]), top, chance)
     ref = details.get("reference", {})
     if reference is None:
         reference = ReferenceInfo(

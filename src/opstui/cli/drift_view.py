@@ -89,6 +89,7 @@ def check_json(check: DriftCheck, now: float) -> dict[str, Any]:
         else {
             "auc": round(c.auc, 6),
             "threshold": c.threshold,
+            "chance": c.chance,
             "alert": c.alert,
             "rows": c.rows,
             "top": [{"feature": n, "importance": g} for n, g in c.top],
@@ -186,9 +187,15 @@ def _footer(check: DriftCheck) -> list[str]:
     if c is not None:
         top = ", ".join(f"{n} {g:.2f}" for n, g in c.top[:3])
         says = "current data is separable from the reference" if c.alert else "no alert"
+        # On a small window chance alone passes the threshold: say which bound decided.
+        bound = (
+            f"{c.chance:.3f}, what chance reaches at {c.rows:,} rows a side"
+            if c.chance > c.threshold
+            else f"{c.threshold:.2f}"
+        )
         lines.append(
-            f"domain classifier: ROC AUC {c.auc:.3f} ({'>' if c.alert else '<='} "
-            f"{c.threshold:.2f}): {says}" + (f"; most separating: {top}" if top else "")
+            f"domain classifier: ROC AUC {c.auc:.3f} ({'>' if c.alert else '<='} {bound}): "
+            f"{says}" + (f"; most separating: {top}" if top else "")
         )
     for f in check.features:
         unseen = f.result("unseen_share")

@@ -451,8 +451,12 @@ class ModelScreen(Detail):
             f"drift {ds.drifted}/{ds.checked} features (share {ds.share:.2f}, "
             f"dataset drifts at {ds.threshold:.2f})"
         )
-        if check.classifier is not None:
-            note.append(f" · classifier AUC {check.classifier.auc:.2f}")
+        c = check.classifier
+        if c is not None:
+            note.append(
+                f" · classifier AUC {c.auc:.2f} {'>' if c.alert else '<='} {c.limit:.2f}",
+                style="bold yellow" if c.alert else "",
+            )
         if check.retrain is not None:
             note.append(" · RETRAIN SUGGESTED (t)", style="bold yellow")
         self.query_one("#note", Static).update(note)
