@@ -68,11 +68,12 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"mlflow server not healthy after {HEALTH_TIMEOUT:.0f}s; see {log}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> None:
     # ``mlflow server`` runs uvicorn as a child: stop the whole process group.
     # Uvicorn exits at once; the ``mlflow`` parent takes ~3 s more.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGCONT)  # a paused server (a test's hang) takes it too
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
@@ -110,19 +111,13 @@ def registered_model(
         client.set_registered_model_alias(name, "champion", alias_on)
 
 
-def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """Start, populate, yield, and stop the session's server (a fixture's body)."""
-    pytest.importorskip(
-        "mlflow",
-        reason="MLflow is not installed; pip install -e '.[test]' installs it",
-    )
-    from mlflow import MlflowClient
-
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
+def start(root: Path, port: int) -> subprocess.Popen[bytes]:
+    """``mlflow server`` on ``port`` with its SQLite store and artifacts in
+    ``root`` (so a server started again on the same ``root`` has the same
+    runs), in a process group of its own, healthy when this returns."""
     url = f"http://127.0.0.1:{port}"
     log = root / "server.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -150,9 +145,28 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
         )
     try:
         _wait_healthy(url, proc, log)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """Start, populate, yield, and stop the session's server (a fixture's body)."""
+    pytest.importorskip(
+        "mlflow",
+        reason="MLflow is not installed; pip install -e '.[test]' installs it",
+    )
+    from mlflow import MlflowClient
+
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(root, port)
+    try:
         client = MlflowClient(tracking_uri=url, registry_uri=url)
         runs = experiment_with_runs(client, EXPERIMENT)
         registered_model(client, MODEL, runs["finished"])
         yield MlflowServer(url, root, client, runs)
     finally:
-        _stop(proc)
+        stop(proc)
