@@ -462,3 +462,26 @@ def test_domain_classifier_separates_shifted_data_and_names_the_feature(moved: s
     assert shifted.auc > 0.6 and shifted.alert
     assert shifted.top[0][0] == moved
     assert shifted.rows == 2000
+
+
+@pytest.mark.filterwarnings("error")  # numpy's overflow warnings fail the test
+@pytest.mark.parametrize("big", [1e200, -1e300, 1.7e308, -1.7976931348623157e308])
+@pytest.mark.parametrize("n", [500, 5000])
+def test_values_near_float64s_limit_give_finite_statistics(big: float, n: int) -> None:
+    # Before: squared deviations overflowed, the reference's std read NaN and
+    # its normalised Wasserstein NaN ("ok" whatever the current data did), and
+    # differences of +-1.7e308 made the distances inf.
+    g = np.random.default_rng(5)
+    ref = np.append(g.normal(0, 1, n - 1), big)
+    summary = summarise([{"a": ref.tolist()}])
+    column = summary.column("a")
+    assert isinstance(column, NumericSummary)
+    scale = 2.0**1023
+    assert column.std == pytest.approx(float(np.std(ref / scale)) * scale, rel=1e-9)
+    assert column.mean == pytest.approx(float(np.mean(ref / scale)) * scale, rel=1e-9)
+    for current in (g.normal(0, 1, n), np.append(g.normal(0, 1, n - 1), -big)):
+        (f,) = compare(summary, {"a": current.tolist()}, DriftSettings())
+        assert f.problem is None and f.verdict is not None
+        values = [r.value for r in f.results if isinstance(r.value, float)]
+        assert values and all(math.isfinite(v) for v in values), f.results
+        assert f.drifted is False  # one outlier, the same data otherwise

@@ -291,11 +291,15 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
             else "every value is missing in the current window"
         )
         return FeatureResult(s.name, kind, None, None, tuple(quality), problem, tuple(notes))
-    cdf = ds.Cdf(s)
-    area, gap = ds.distances(cdf, present)
-    ref_shares, cur_shares = ds.numeric_shares(s, cdf, present)
+    # The distances are computed on both sides divided by ``scale`` (1 unless
+    # values pass 2^400, where differences would overflow).
+    scale = ds.scale_of(s, present)
+    ss, xs = ds.scaled(s, present, scale)
+    cdf = ds.Cdf(ss)
+    area, gap = ds.distances(cdf, xs)
+    ref_shares, cur_shares = ds.numeric_shares(ss, cdf, xs)
     results = [
-        _at_least("wasserstein", ds.normalised_wasserstein(s, area), settings.wasserstein),
+        _at_least("wasserstein", ds.normalised_wasserstein(ss, area, scale), settings.wasserstein),
         _at_least(
             "jensenshannon",
             ds.jensenshannon(ref_shares, cur_shares),
@@ -305,7 +309,7 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
         _psi(
             ds.psi(ref_shares, cur_shares)
             if coded
-            else ds.numeric_psi(cdf, present, settings.psi_bins),
+            else ds.numeric_psi(cdf, xs, settings.psi_bins),
             settings,
         ),
         MethodResult("ks", gap, None, None),
@@ -318,7 +322,7 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
         )
         method = "wasserstein" if values_seen > 5 else "jensenshannon"
     if method == "ks_pvalue":
-        results.append(_pvalue(method, ds.ks_pvalue(s, present), settings.ks_pvalue))
+        results.append(_pvalue(method, ds.ks_pvalue(ss, xs), settings.ks_pvalue))
     elif method in PVALUES:
         vals, counts = np.unique(present, return_counts=True)
         ref = dict(zip(s.knots.tolist(), (s.upto - s.below).tolist(), strict=True))

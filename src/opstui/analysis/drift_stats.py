@@ -59,7 +59,10 @@ class Cdf:
             return last, np.where(j == 0, 0.0, 1.0), at
         k = np.clip(j, 1, n - 1)
         x0, x1 = self.x[k - 1], self.x[k]
-        t = np.clip((p - x0) / (x1 - x0), 0.0, 1.0)
+        # Knots are distinct, but a scaled column's smallest ones may be
+        # subnormal: equal after the division, or a quotient past float64.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            t = np.clip(np.where(x1 > x0, (p - x0) / (x1 - x0), 1.0), 0.0, 1.0)
         value = self.hi[k - 1] + (self.lo[k] - self.hi[k - 1]) * t
         return last, np.where(j == 0, 0.0, np.where(j >= n, 1.0, value)), at
 
@@ -127,10 +130,44 @@ def distances(cdf: Cdf, cur: Floats, pts: Floats | None = None) -> tuple[float, 
     return area, gap
 
 
-def normalised_wasserstein(s: NumericSummary, wasserstein: float) -> float:
+def normalised_wasserstein(s: NumericSummary, wasserstein: float, scale: float = 1.0) -> float:
     # Evidently's floor on the reference's standard deviation: a constant
     # reference column gives a large value for any change, not a division by 0.
-    return wasserstein / max(s.std, 0.001)
+    # ``scale``: ``s`` and the distance are divided by it (``scaled``).
+    return wasserstein / max(s.std, 0.001 / scale)
+
+
+#: Columns whose values stay within this size are compared as they are: their
+#: differences (up to 2^1001) and areas stay finite.
+SAFE = 2.0**1000
+
+
+def scale_of(s: NumericSummary, cur: Floats) -> float:
+    """1, or the power of two to divide both sides by before the distances.
+
+    Differences of values near float64's limit overflow (1.7e308 - -1.7e308
+    is inf), and an infinite width made the Wasserstein distance inf or NaN.
+    Every statistic here but the distances in the column's own units is
+    unchanged by a common scale; a power of two divides exactly.
+    """
+    top = max(abs(s.min), abs(s.max), abs(float(cur[0])), abs(float(cur[-1])))
+    return 2.0 ** (math.frexp(top)[1] - 1) if top > SAFE else 1.0
+
+
+def scaled(s: NumericSummary, cur: Floats, scale: float) -> tuple[NumericSummary, Floats]:
+    """The summary's values and ``cur`` divided by ``scale`` (both as they are at 1)."""
+    if scale == 1.0:
+        return s, cur
+    return (
+        s._replace(
+            knots=s.knots / scale,
+            mean=s.mean / scale,
+            std=s.std / scale,
+            min=s.min / scale,
+            max=s.max / scale,
+        ),
+        cur / scale,
+    )
 
 
 def ks_pvalue(s: NumericSummary, cur: Floats) -> float:
