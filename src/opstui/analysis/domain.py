@@ -198,10 +198,17 @@ def _classify(
         scored = np.sort(rng.choice(test, min(PERMUTED_ROWS, len(test)), replace=False))
         held, truth = x[scored], y[scored]
         base = roc_auc(truth, proba[scored])
-        for i in candidates:
-            shuffled = held.copy()
-            shuffled[:, i] = rng.permutation(shuffled[:, i])
-            drops[i] += (base - roc_auc(truth, model.predict_proba(shuffled)[:, 1])) / FOLDS
+        if not candidates:
+            continue
+        # One prediction for every candidate's shuffled copy: each call costs
+        # about 6 ms beyond its rows (input checks, the categorical encoder).
+        shuffled = np.tile(held, (len(candidates), 1))
+        for k, i in enumerate(candidates):
+            rows_k = slice(k * len(held), (k + 1) * len(held))
+            shuffled[rows_k, i] = rng.permutation(held[:, i])
+        scores = model.predict_proba(shuffled)[:, 1].reshape(len(candidates), len(held))
+        for k, i in enumerate(candidates):
+            drops[i] += (base - roc_auc(truth, scores[k])) / FOLDS
     ranked = sorted(((names[i], float(drops[i])) for i in candidates), key=lambda nd: -nd[1])
     return ClassifierResult(
         auc=auc,
