@@ -307,9 +307,7 @@ def _numeric(s: NumericSummary, values: Column, settings: DriftSettings) -> Feat
             _shares(ref_shares, cur_shares, _codes(s, present) if coded else None),
         ),
         _psi(
-            ds.psi(ref_shares, cur_shares)
-            if coded
-            else ds.numeric_psi(cdf, xs, settings.psi_bins),
+            ds.psi(ref_shares, cur_shares) if coded else ds.numeric_psi(cdf, xs, settings.psi_bins),
             settings,
         ),
         MethodResult("ks", gap, None, None),
