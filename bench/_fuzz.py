@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 from opstui.cli import app
 from opstui.cli.output import error_lines
 from opstui.config import Config
-from opstui.console import Console
 from opstui.errors import OpstuiError
+from opstui.views.snapshot import SnapshotReader
 
 RUNNER = CliRunner()
 #: Typer builds the Click command from the app on every ``invoke`` (60 ms of
@@ -102,7 +102,7 @@ def readers_work(store: Path, config: Path | None = None) -> list[str]:
             except ValueError as exc:
                 found.append(f"status --json: not JSON ({exc})")
     try:
-        console = Console(store, Config())
+        console = SnapshotReader(store, Config())
         snap = console.snapshot()
         console.close()
     except Exception:

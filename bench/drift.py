@@ -115,9 +115,9 @@ def part_stats(rows: int, runs: int) -> dict[str, Any]:
 
 
 def part_classifier(rows: int, runs: int) -> dict[str, Any]:
-    from opstui import drift_job
     from opstui.analysis.drift import DriftSettings, compare
     from opstui.analysis.drift_summary import summarise
+    from opstui.drift import check as drift_check
 
     reference = data.make(rows, shifted=False, seed=1)
     current = data.make(rows, shifted=True, seed=2)
@@ -126,7 +126,7 @@ def part_classifier(rows: int, runs: int) -> dict[str, Any]:
     features = compare(summary, current, settings)
 
     def run() -> Any:
-        return drift_job._classifier(summary, current, features, settings)
+        return drift_check._classifier(summary, current, features, settings)
 
     run()  # scikit-learn's imports and OpenMP start-up are not the classifier
     seconds, result = timed(run, runs)
@@ -144,8 +144,8 @@ def part_classifier(rows: int, runs: int) -> dict[str, Any]:
 def part_store(rows: int, runs: int, workdir: str) -> dict[str, Any]:
     import dataclasses
 
-    from opstui import drift_job
     from opstui.analysis.drift import DriftSettings
+    from opstui.drift import check as drift_check
     from opstui.store import Store
     from opstui.track import Tracker
 
@@ -158,18 +158,18 @@ def part_store(rows: int, runs: int, workdir: str) -> dict[str, Any]:
         )
         run.log_features("m", {k: list(v) for k, v in current.items()})
     base = DriftSettings(categorical=tuple(data.CATEGORICAL))
-    drift_job.compute_drift(store, "m", settings=base, save=False)  # builds the summary
-    drift_job._CACHE.clear()  # a fresh process: the summary is read from the store
+    drift_check.compute_drift(store, "m", settings=base, save=False)  # builds the summary
+    drift_check._CACHE.clear()  # a fresh process: the summary is read from the store
     quick = dataclasses.replace(base, classifier=False)
     univariate, _ = timed(
-        lambda: drift_job.compute_drift(store, "m", settings=quick, save=False), runs
+        lambda: drift_check.compute_drift(store, "m", settings=quick, save=False), runs
     )
-    window, _ = timed(lambda: drift_job.current_window(store, "m", base), runs)
+    window, _ = timed(lambda: drift_check.current_window(store, "m", base), runs)
     counter = iter(range(1000))
 
     def saved() -> Any:  # another psi_bins each time: a new check, stored
         settings = dataclasses.replace(base, psi_bins=10 + next(counter))
-        return drift_job.compute_drift(store, "m", settings=settings)
+        return drift_check.compute_drift(store, "m", settings=settings)
 
     whole, check = timed(saved, runs)
     rss = max_rss()

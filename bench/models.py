@@ -32,8 +32,8 @@ from dashboard_read import DEFAULT_CACHE, QUICK, Spec, build_store, subprocess_t
 
 from opstui.store import Store
 from opstui.store.drift import CheckRow, ResultRow, save_check
-from opstui.store.model_report import known_models, model_reports
 from opstui.store.models import add_deployment, add_model_version
+from opstui.views.models import known_models, model_reports
 
 ENVIRONMENTS = ("staging", "canary", "production")
 FEATURES = tuple(f"f{i:02d}" for i in range(20))

@@ -244,7 +244,7 @@ def _run_poller(job: PollerJob, report: PollerReport) -> None:
 
     import httpx
 
-    from opstui.endpoint_config import EndpointDef
+    from opstui.config.endpoints import EndpointDef
     from opstui.sources import poller as poller_module
     from opstui.sources.poller import Poller
     from opstui.store.endpoints import Observation
@@ -432,7 +432,7 @@ async def _acpu_rounds(
 async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
     import httpx
 
-    from opstui.endpoint_config import EndpointDef
+    from opstui.config.endpoints import EndpointDef
     from opstui.sources import fetch
     from opstui.sources.exposition import parse_exposition
     from opstui.sources.transport import LeanTransport

@@ -10,7 +10,7 @@ way if it is not cached yet), with an ``opstui.toml`` that configures nothing
      dashboard says ``Pipelines (200)``; next to ``python -c pass``, ``import
      textual.app`` and ``import opstui.tui.app`` (subprocess wall times), and
      tmux's own floor (a pane that prints the same text at once);
-  2. one refresh: ``Console.snapshot()`` (the worker thread's store read),
+  2. one refresh: ``SnapshotReader.snapshot()`` (the worker thread's store read),
      cold and then with one run changed by another connection between calls
      (its heartbeat and the store's ``rev``, as ``dashboard_read.py`` (c)
      does) or nothing changed; and ``DashboardScreen.show(snapshot)`` (the
@@ -65,9 +65,9 @@ from action_latency import child_env, subprocess_times
 from dashboard_read import DEFAULT_CACHE, QUICK, Spec, build_store, evict_from_page_cache
 
 from opstui.config import Config, load_config
-from opstui.console import Console, Snapshot
 from opstui.store import Store
 from opstui.store import runs as store_runs
+from opstui.views.snapshot import Snapshot, SnapshotReader
 
 DAY = 86_400.0
 TARGET_LAUNCH = 1.0  # launch -> first frame with data
@@ -352,22 +352,22 @@ def measure_launch(
 def measure_snapshot(
     store: Path, config: Config, n: int, cold_opens: int
 ) -> tuple[list[Figure], dict[str, list[float]]]:
-    print(f"\n2. one refresh: Console.snapshot(), x{n}", flush=True)
+    print(f"\n2. one refresh: SnapshotReader.snapshot(), x{n}", flush=True)
     cold, evicted = [], []
     for _ in range(cold_opens):
         t0 = time.perf_counter()
-        c = Console(store, config)
+        c = SnapshotReader(store, config)
         c.snapshot()
         cold.append(time.perf_counter() - t0)
         c.close()
     for _ in range(cold_opens):
         evict_from_page_cache(store)
         t0 = time.perf_counter()
-        c = Console(store, config)
+        c = SnapshotReader(store, config)
         c.snapshot()
         evicted.append(time.perf_counter() - t0)
         c.close()
-    console = Console(store, config)
+    console = SnapshotReader(store, config)
     snap = console.snapshot()
     run_id = pick_run(snap)
     writer = Store(store, create=False)
@@ -389,7 +389,7 @@ def measure_snapshot(
     console.close()
     figures = [
         Figure(
-            f"2. snapshot(), cold: new Console, first call (mean of {cold_opens})",
+            f"2. snapshot(), cold: new SnapshotReader, first call (mean of {cold_opens})",
             sum(cold) / len(cold),
             note="opens the store; reads every pipeline",
         ),
@@ -425,7 +425,7 @@ async def show_times(
 
     app = OpstuiApp(store, config, refresh=3600.0, poll=False)
     out: dict[str, tuple[list[float], list[float]]] = {}
-    reader = Console(store, config)
+    reader = SnapshotReader(store, config)
     writer = Store(store, create=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_refresh(app, pilot)
@@ -523,8 +523,8 @@ def measure_show(
 # -- 3. event-loop lag ----------------------------------------------------------------------------
 
 
-class TimedConsole(Console):
-    """A Console that records how long each ``snapshot()`` took (in the worker thread)."""
+class TimedSnapshotReader(SnapshotReader):
+    """A SnapshotReader that records how long each ``snapshot()`` took (in the worker thread)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -619,7 +619,7 @@ async def lag_run(
             timeline.shows.append((t0, time.perf_counter()))
 
     app = App(store, config, refresh=every, poll=False)
-    reader = TimedConsole(store, config, clock=app.clock)
+    reader = TimedSnapshotReader(store, config, clock=app.clock)
     app.reader = reader
     # Made before run_test: multiprocessing starts its resource tracker with
     # this process's stderr, which Textual replaces while the app runs.
@@ -890,7 +890,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
         figures += snap_figures
         figures += measure_show(store, config, args.iterations, snap_times)
     else:
-        console = Console(store, config)
+        console = SnapshotReader(store, config)
         run_id = pick_run(console.snapshot())
         console.close()
     if "lag" in parts:

@@ -15,10 +15,10 @@ import pytest
 
 from opstui.analysis.rates import EDGE_SLACK, WINDOWS, BurnAlert, duration_words, history
 from opstui.config import Config, parse_config
-from opstui.endpoint_report import EndpointReport, endpoint_reports
 from opstui.errors import ConfigError
 from opstui.store import Store
 from opstui.store.endpoints import Observation, record_observations
+from opstui.views.endpoints import EndpointReport, endpoint_reports
 
 from .conftest import run_cli
 

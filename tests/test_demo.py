@@ -22,8 +22,7 @@ import pytest
 
 from opstui.analysis.rates import error_ratio
 from opstui.config import Config, load_config
-from opstui.drift_job import DriftCheck, latest
-from opstui.endpoint_report import endpoint_reports
+from opstui.drift.check import DriftCheck, latest
 from opstui.errors import UsageError
 from opstui.runner.actions import Plan, perform, plan_retrain, plan_retry, plan_rollback
 from opstui.store import Store, history
@@ -32,6 +31,7 @@ from opstui.store import status as st
 from opstui.store.endpoints import endpoint_statuses
 from opstui.store.metrics import points
 from opstui.store.rows import RunRow
+from opstui.views.endpoints import endpoint_reports
 from tests.demo_support import (
     integrity,
     interrupt,

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from opstui import drift_job
 from opstui.analysis.drift import DriftSettings
 from opstui.config import parse_config
-from opstui.drift_config import drift_schema
+from opstui.config.drift import drift_schema
+from opstui.drift import check as drift_check
 from opstui.errors import ConfigError, UsageError
 from opstui.store import Store
 from opstui.store import drift as store_drift
@@ -54,7 +54,7 @@ def count(store: Store, table: str) -> int:
 
 def test_a_check_is_computed_stored_and_read_back(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(500, 0.0), (500, 0.6)])
-    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    check = drift_check.compute_drift(store, "churn", settings=QUICK)
     assert check.reference.version == "1" and check.reference.rows == 3000
     assert (check.window.rows, check.window.batches) == (1000, 2)
     by_name = {f.name: f for f in check.features}
@@ -62,7 +62,7 @@ def test_a_check_is_computed_stored_and_read_back(store: Store, clock: Clock) ->
     assert by_name["channel"].drifted is False
     assert check.dataset.is_drifted  # 2 of 3
     assert check.check_id is not None and not check.reused
-    stored = drift_job.latest(store, "churn")
+    stored = drift_check.latest(store, "churn")
     assert stored is not None and stored.reused and stored.check_id == check.check_id
     assert {f.name: (f.method, f.drifted) for f in stored.features} == {
         f.name: (f.method, f.drifted) for f in check.features
@@ -77,43 +77,43 @@ def test_a_check_is_computed_stored_and_read_back(store: Store, clock: Clock) ->
 
 def test_the_same_window_is_not_computed_or_stored_twice(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(400, 0.0)])
-    first = drift_job.compute_drift(store, "churn", settings=QUICK)
+    first = drift_check.compute_drift(store, "churn", settings=QUICK)
     results = count(store, "drift_results")
-    again = drift_job.compute_drift(store, "churn", settings=QUICK)
+    again = drift_check.compute_drift(store, "churn", settings=QUICK)
     assert again.reused and again.check_id == first.check_id
     assert count(store, "drift_checks") == 1 and count(store, "drift_results") == results
     # Other thresholds are another check of the same window.
     stricter = dataclasses.replace(QUICK, wasserstein=0.01)
-    assert drift_job.compute_drift(store, "churn", settings=stricter).check_id != first.check_id
+    assert drift_check.compute_drift(store, "churn", settings=stricter).check_id != first.check_id
 
 
 def test_reference_summary_is_computed_once_and_rebuilt_for_new_batches(
     store: Store, clock: Clock
 ) -> None:
     record(store, clock, batches=[(400, 0.0)])
-    drift_job.compute_drift(store, "churn", settings=QUICK)
+    drift_check.compute_drift(store, "churn", settings=QUICK)
     ref = store_drift.reference(store, "churn", "1")
     assert ref is not None and ref.n_rows == 3000 and ref.source == "batches"
-    drift_job.compute_drift(store, "churn", settings=dataclasses.replace(QUICK, psi_bins=5))
+    drift_check.compute_drift(store, "churn", settings=dataclasses.replace(QUICK, psi_bins=5))
     same = store_drift.reference(store, "churn", "1")
     assert same is not None and same.digest == ref.digest  # not rebuilt
     with Tracker(store).run("churn-model") as run:
         run.log_features(
             "churn", rows(np.random.default_rng(1), 1000), kind="reference", version="1"
         )
-    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    check = drift_check.compute_drift(store, "churn", settings=QUICK)
     assert check.reference.rows == 4000 and check.reference.digest != ref.digest
 
 
 def test_windows_by_rows_and_by_time(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(300, 0.0), (300, 0.0), (300, 0.0)])
     last_rows = dataclasses.replace(QUICK, window_rows=450, window_seconds=0)
-    check = drift_job.compute_drift(store, "churn", settings=last_rows, save=False)
+    check = drift_check.compute_drift(store, "churn", settings=last_rows, save=False)
     assert (check.window.rows, check.window.batches) == (450, 2)
     last_hour = dataclasses.replace(QUICK, window_seconds=HOUR + 1)
-    check = drift_job.compute_drift(store, "churn", settings=last_hour, save=False)
+    check = drift_check.compute_drift(store, "churn", settings=last_hour, save=False)
     assert (check.window.rows, check.window.batches) == (600, 2)
-    earlier = drift_job.compute_drift(
+    earlier = drift_check.compute_drift(
         store, "churn", settings=last_hour, at=clock.now - 2 * HOUR, save=False
     )
     assert (earlier.window.rows, earlier.window.end) == (300, clock.now - 2 * HOUR)
@@ -124,7 +124,7 @@ def test_persistent_drift_suggests_a_retrain_and_says_since_when(
 ) -> None:
     record(store, clock, batches=[(400, 0.0), (400, 0.7), (400, 0.7), (400, 0.7)])
     settings = dataclasses.replace(QUICK, window_seconds=1, retrain_after=3)
-    checks = drift_job.backfill(store, "churn", settings=settings)
+    checks = drift_check.backfill(store, "churn", settings=settings)
     assert [c.dataset.is_drifted for c in checks] == [False, True, True, True]
     latest = checks[-1]
     first_drift = checks[1].window.end
@@ -135,22 +135,22 @@ def test_persistent_drift_suggests_a_retrain_and_says_since_when(
     assert latest.began["amount"] == first_drift
     history = store_drift.feature_history(store, "churn", "amount")
     assert [h.drifted for h in history] == [True, True, True, False]
-    assert drift_job.backfill(store, "churn", settings=settings) == []  # nothing new
+    assert drift_check.backfill(store, "churn", settings=settings) == []  # nothing new
 
 
 def test_checks_are_all_or_nothing(
     store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record(store, clock, batches=[(400, 0.0)])
-    real = drift_job._results
+    real = drift_check._results
 
-    def failing(check: drift_job.DriftCheck) -> list[store_drift.ResultRow]:
+    def failing(check: drift_check.DriftCheck) -> list[store_drift.ResultRow]:
         bad = store_drift.ResultRow(0, "amount", None, 1.0, None, None, False, {})  # type: ignore[arg-type]
         return [*real(check), bad]  # the last row breaks a NOT NULL constraint
 
-    monkeypatch.setattr(drift_job, "_results", failing)
+    monkeypatch.setattr(drift_check, "_results", failing)
     with pytest.raises(Exception, match="NOT NULL"):
-        drift_job.compute_drift(store, "churn", settings=QUICK)
+        drift_check.compute_drift(store, "churn", settings=QUICK)
     assert count(store, "drift_checks") == 0 and count(store, "drift_results") == 0
 
 
@@ -164,14 +164,14 @@ def test_a_feature_missing_from_the_current_window(store: Store, clock: Clock) -
         batch = rows(g, 500)
         del batch["age"]
         run.log_features("churn", {**batch, "new_feature": [1] * 500})
-    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    check = drift_check.compute_drift(store, "churn", settings=QUICK)
     age = next(f for f in check.features if f.name == "age")
     assert (age.drifted, age.problem) == (None, "not in the current window")
     missing = age.result("missing_share")
     assert missing is not None and missing.value == 1.0 and missing.drifted
     assert check.dataset.checked == 2
     assert check.unknown == ("new_feature",)
-    stored = drift_job.latest(store, "churn")
+    stored = drift_check.latest(store, "churn")
     assert stored is not None
     assert (
         next(f for f in stored.features if f.name == "age").problem == "not in the current window"
@@ -181,7 +181,7 @@ def test_a_feature_missing_from_the_current_window(store: Store, clock: Clock) -
 def test_a_three_row_window_is_refused_and_nothing_is_written(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(3, 0.0)])
     with pytest.raises(UsageError, match="holds 3 rows; a drift check needs at least 30"):
-        drift_job.compute_drift(store, "churn", settings=QUICK)
+        drift_check.compute_drift(store, "churn", settings=QUICK)
     assert count(store, "drift_checks") == 0
 
 
@@ -190,10 +190,10 @@ def test_no_reference_or_no_current_data_is_a_clear_error(store: Store, clock: C
         run.log_features("orphan", {"x": [1.0] * 50})
         run.log_model_version("fresh", reference={"x": [1.0] * 50})
     with pytest.raises(UsageError, match="model 'orphan' has no reference features") as info:
-        drift_job.compute_drift(store, "orphan", settings=QUICK)
+        drift_check.compute_drift(store, "orphan", settings=QUICK)
     assert "set-reference orphan" in str(info.value)
     with pytest.raises(UsageError, match="model 'fresh' has no current feature batches"):
-        drift_job.compute_drift(store, "fresh", settings=QUICK)
+        drift_check.compute_drift(store, "fresh", settings=QUICK)
 
 
 def test_a_numeric_feature_recorded_as_text(store: Store, clock: Clock) -> None:
@@ -204,7 +204,7 @@ def test_a_numeric_feature_recorded_as_text(store: Store, clock: Clock) -> None:
     batch["age"] = ["forty"] * 400
     with Tracker(store).run("serve") as run:
         run.log_features("churn", batch)
-    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    check = drift_check.compute_drift(store, "churn", settings=QUICK)
     by_name = {f.name: f for f in check.features}
     assert by_name["amount"].drifted is False
     assert by_name["amount"].notes == ("values arrived as text and were read as numbers",)
@@ -218,13 +218,13 @@ def test_text_in_a_numeric_feature_drifts_it_and_is_read_back(store: Store, cloc
     batch["age"][:120] = ["unknown"] * 120  # 30% words, none in the reference
     with Tracker(store).run("serve") as run:
         run.log_features("churn", batch)
-    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    check = drift_check.compute_drift(store, "churn", settings=QUICK)
     age = next(f for f in check.features if f.name == "age")
     assert (age.kind, age.method, age.drifted) == ("numeric", "invalid_share", True)
     assert check.began.get("age") is not None  # SINCE: history sees the drift
     stored = store_drift.latest_check(store, "churn")
     assert stored is not None and stored.id == check.check_id
-    again = next(f for f in drift_job.from_store(store, stored).features if f.name == "age")
+    again = next(f for f in drift_check.from_store(store, stored).features if f.name == "age")
     assert (again.method, again.drifted) == ("invalid_share", True)
 
 
@@ -234,10 +234,10 @@ def test_the_production_reference_wins_else_the_newest_with_a_note(
     record(store, clock, batches=[(400, 0.0)])
     with Tracker(store).run("churn-model") as run:
         run.log_model_version("churn", version="2", reference=rows(np.random.default_rng(2), 2000))
-    assert drift_job.reference_version(store, "churn") == ("1", [])
+    assert drift_check.reference_version(store, "churn") == ("1", [])
     with Tracker(store).run("churn-model") as run:
         run.log_model_version("churn", version="3", status="production")
-    version, notes = drift_job.reference_version(store, "churn")
+    version, notes = drift_check.reference_version(store, "churn")
     assert version == "2"
     assert notes == ["production version 3 has no reference; using version 2"]
 
@@ -246,30 +246,32 @@ def test_set_reference_summarises_chunks_and_replaces(store: Store, clock: Clock
     record(store, clock, batches=[(500, 0.0)])
     g = np.random.default_rng(9)
     chunks = [rows(g, 1000) for _ in range(3)]
-    info = drift_job.set_reference(
+    info = drift_check.set_reference(
         store, "churn", chunks, version="1", source="train.csv", settings=QUICK
     )
     assert (info.version, info.rows, info.source) == ("1", 3000, "file: train.csv")
-    check = drift_job.compute_drift(store, "churn", settings=QUICK)
+    check = drift_check.compute_drift(store, "churn", settings=QUICK)
     assert check.reference.digest == info.digest  # a file reference is not rebuilt from batches
     with pytest.raises(UsageError, match="has no versions"):
-        drift_job.set_reference(store, "nomodel", chunks, version=None, source="x", settings=QUICK)
+        drift_check.set_reference(
+            store, "nomodel", chunks, version=None, source="x", settings=QUICK
+        )
 
 
 def test_a_model_can_be_named_by_its_pipeline(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(400, 0.0)])
-    assert drift_job.resolve_model(store, None, "churn-model") == "churn"
+    assert drift_check.resolve_model(store, None, "churn-model") == "churn"
     with pytest.raises(UsageError, match="no model 'nope'") as info:
-        drift_job.resolve_model(store, None, "nope")
+        drift_check.resolve_model(store, None, "nope")
     assert "models in the store: churn" in str(info.value)
 
 
 def test_domain_classifier_result_is_stored(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(1500, 0.8)])
-    check = drift_job.compute_drift(store, "churn", settings=DriftSettings(classifier_rows=1500))
+    check = drift_check.compute_drift(store, "churn", settings=DriftSettings(classifier_rows=1500))
     assert check.classifier is not None and check.classifier.alert
     assert check.classifier.top[0][0] in ("amount", "age")
-    stored = drift_job.latest(store, "churn")
+    stored = drift_check.latest(store, "churn")
     assert stored is not None and stored.classifier == check.classifier
     row = store_drift.latest_check(store, "churn")
     assert row is not None and row.classifier_alert
@@ -285,9 +287,9 @@ def test_a_window_too_small_for_the_classifier_says_so_without_scikit_learn(
     path = store_path
     code = (
         "import sys, json\n"
-        "from opstui import drift_job\n"
+        "from opstui.drift import check as drift_check\n"
         "from opstui.store import Store\n"
-        f"check = drift_job.compute_drift(Store({str(path)!r}), 'churn')\n"
+        f"check = drift_check.compute_drift(Store({str(path)!r}), 'churn')\n"
         "print(json.dumps([check.classifier is None, list(check.notes), "
         "'sklearn' in sys.modules]))\n"
     )
@@ -318,10 +320,10 @@ classifier = false
 """,
         tmp_path / "opstui.toml",
     )
-    fraud = drift_job.settings_for(cfg, "fraud")
+    fraud = drift_check.settings_for(cfg, "fraud")
     assert (fraud.wasserstein, fraud.window_rows, fraud.classifier) == (0.15, 5000, False)
     assert fraud.categorical == ("merchant_id",)
-    assert drift_job.settings_for(cfg, "churn").wasserstein == 0.2
+    assert drift_check.settings_for(cfg, "churn").wasserstein == 0.2
 
 
 @pytest.mark.parametrize(
@@ -345,4 +347,4 @@ def test_reference_batches_that_disagree_are_a_clear_error(store: Store, clock: 
     with Tracker(store).run("churn-model") as run:
         run.log_features("churn", {"other": [1.0] * 100}, kind="reference", version="1")
     with pytest.raises(UsageError, match="reference batches of 'churn' version 1 do not fit"):
-        drift_job.compute_drift(store, "churn", settings=QUICK)
+        drift_check.compute_drift(store, "churn", settings=QUICK)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opstui import drift_job
+from opstui.drift import check as drift_check
 from opstui.store import Store
 from opstui.store.importer import import_files
 from opstui.track import Tracker
@@ -22,13 +22,13 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("drift-sample") / "sample.db"
     with Store(path) as store:
         import_files(store, [SAMPLE_RUNS])
-        drift_job.backfill(store, "fraud")
+        drift_check.backfill(store, "fraud")
     yield path
 
 
 def test_the_sample_fraud_model_drifts_and_asks_for_a_retrain(sample_store: Path) -> None:
     with Store(sample_store) as store:
-        check = drift_job.compute_drift(store, "fraud")
+        check = drift_check.compute_drift(store, "fraud")
     assert check.reused  # the backfill checked the newest window already
     assert check.reference.version == "5"  # the production version
     drifted = {f.name for f in check.features if f.drifted}

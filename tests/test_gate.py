@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from opstui.gate import evaluate_gate
+from opstui.analysis.gate import evaluate_gate
 
 
 def test_candidate_must_beat_production_by_the_margin() -> None:

@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN.md, checked."""
+"""The layering rules of docs/ARCHITECTURE.md, checked."""
 
 from __future__ import annotations
 
@@ -33,12 +33,52 @@ def test_no_module_outside_tui_imports_textual() -> None:
     assert offenders == []
 
 
-def test_store_imports_nothing_above_it() -> None:
-    allowed_prefixes = ("opstui.store", "opstui.errors", "opstui.timeutil")
-    for path in (SRC / "store").rglob("*.py"):
+def assert_imports_only(layer: str, allowed: tuple[str, ...]) -> None:
+    """Every opstui module that ``layer``'s files import starts with one of ``allowed``."""
+    for path in (SRC / layer).rglob("*.py"):
         for module in imported_modules(path):
-            if module.startswith("opstui"):
-                assert module.startswith(allowed_prefixes), f"{path.name} imports {module}"
+            if module == "opstui" or module.startswith("opstui."):
+                assert module.startswith(allowed), f"{layer}/{path.name} imports {module}"
+
+
+def test_store_imports_nothing_above_it() -> None:
+    assert_imports_only("store", ("opstui.store", "opstui.errors", "opstui.timeutil"))
+
+
+def test_config_imports_nothing_above_it() -> None:
+    assert_imports_only("config", ("opstui.config", "opstui.errors", "opstui.timeutil"))
+
+
+def test_drift_sits_on_analysis_config_and_store() -> None:
+    assert_imports_only(
+        "drift",
+        (
+            "opstui.drift",
+            "opstui.analysis",
+            "opstui.config",
+            "opstui.store",
+            "opstui.errors",
+            "opstui.timeutil",
+        ),
+    )
+
+
+def test_views_read_below_the_console_and_the_cli() -> None:
+    # The read models the console and the CLI share: never the TUI or the CLI.
+    # sources.poller: an endpoint's next poll time comes from its backoff rule.
+    assert_imports_only(
+        "views",
+        (
+            "opstui.views",
+            "opstui.drift",
+            "opstui.analysis",
+            "opstui.config",
+            "opstui.store",
+            "opstui.sources.poller",
+            "opstui.errors",
+            "opstui.timeutil",
+        ),
+    )
 
 
 def loaded_after(code: str) -> dict[str, bool]:
@@ -55,7 +95,9 @@ def loaded_after(code: str) -> dict[str, bool]:
 
 def test_core_layers_import_without_textual_or_sklearn() -> None:
     code = (
-        "import opstui.store, opstui.track, opstui.config, opstui.store.importer, opstui.drift_job"
+        "import opstui.store, opstui.track, opstui.config, opstui.store.importer, "
+        "opstui.drift.check, "
+        "opstui.views.snapshot, opstui.views.endpoints, opstui.views.models"
     )
     assert loaded_after(code) == dict.fromkeys(HEAVY, False)
 
@@ -90,9 +132,9 @@ def test_analysis_is_pure_arithmetic() -> None:
     # analysis/ sees numbers only: no store, no network, no config.
     for path in (SRC / "analysis").rglob("*.py"):
         for module in imported_modules(path):
-            assert not module.startswith(("opstui.store", "opstui.sources", "httpx")), (
-                f"{path.name} imports {module}"
-            )
+            assert not module.startswith(
+                ("opstui.store", "opstui.sources", "opstui.config", "httpx")
+            ), f"{path.name} imports {module}"
 
 
 def test_sources_and_runner_stay_below_the_cli() -> None:

@@ -23,8 +23,7 @@ import httpx
 import pytest
 
 from opstui.config import Config, load_config
-from opstui.console import Console
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.runner.actions import Plan, Started, perform, plan_rollback
 from opstui.sources import mlflow as mlflow_source
 from opstui.sources.mlflow import (
@@ -40,6 +39,7 @@ from opstui.store.actions import list_actions
 from opstui.store.dashboard import Dashboard
 from opstui.store.endpoints import Observation, record_observations
 from opstui.timeutil import clock_time
+from opstui.views.snapshot import SnapshotReader
 
 from .conftest import run_cli
 from .mlflow_server import (
@@ -234,7 +234,7 @@ def test_an_mlflow_outage_makes_a_running_run_unknown_never_lost(
         (pipeline,) = [p for p in Dashboard(store).read() if p.name == "mlflow/outage"]
         assert pipeline.status == st.UNKNOWN
 
-    snap_ = Console(path, Config()).snapshot()
+    snap_ = SnapshotReader(path, Config()).snapshot()
     (row,) = [p for p in snap_.pipelines if p.name == "mlflow/outage"]
     assert row.status == st.UNKNOWN
     (event,) = [e for e in snap_.events if "mlflow/outage" in e.text]
@@ -741,7 +741,7 @@ def test_a_running_run_followed_by_60_newer_runs_still_reads_running(
 
 RESTARTED_POLL = """
 import asyncio, json, sys
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources import mlflow
 from opstui.sources.poller import Poller
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from opstui.config import Config
-from opstui.console import Console
+from opstui.views.snapshot import SnapshotReader
 
 from .conftest import SAMPLE_RUNS, run_cli
 
@@ -89,7 +89,7 @@ def test_models_json_carries_the_latest_drift_check(sample_store: Path, tmp_path
     text = run_cli("models", "churn", "--store", store, env={"COLUMNS": "80"}).stdout
     assert f"  drift: {'DRIFT' if drift['drifted'] else 'ok'} on v5, " in text
     # The console's models panel reads the same: same newest version, same drift share.
-    (summary,) = [m for m in Console(store, Config()).snapshot().models if m.name == "churn"]
+    (summary,) = [m for m in SnapshotReader(store, Config()).snapshot().models if m.name == "churn"]
     assert (summary.latest_version, summary.drift_share) == ("6", drift["drift_share"])
     assert list(summary.drifted) == drift["drifted_features"]
 

@@ -21,7 +21,6 @@ import pytest
 from _fuzz import dump, invoke
 
 from opstui.config import Config
-from opstui.console import Console
 from opstui.errors import UsageError
 from opstui.store import Store, fields, history, mlflow_sync
 from opstui.store import endpoints as store_endpoints
@@ -30,6 +29,7 @@ from opstui.store import runs as store_runs
 from opstui.store.dashboard import Dashboard
 from opstui.timeutil import clock_time, human_age, human_duration, iso
 from opstui.track import Tracker
+from opstui.views.snapshot import SnapshotReader
 
 from .conftest import SAMPLE_RUNS
 
@@ -239,7 +239,7 @@ def test_drift_actions_endpoints_and_the_console_survive_bad_rows(store_copy: Pa
     assert "skipped action 2: plan is not readable JSON" in actions.stderr
     endpoints = invoke(["endpoints", "--json", "--store", str(store_copy)])
     assert endpoints.crash is None, endpoints.crash
-    console = Console(store_copy, Config())
+    console = SnapshotReader(store_copy, Config())
     snap = console.snapshot()
     console.close()
     assert snap.problems == {}
@@ -514,7 +514,7 @@ def test_a_broken_revision_counter_costs_a_full_read_not_a_crash(
     status = invoke(["status", "--json", "--store", str(store_copy)])
     assert status.crash is None, status.crash
     assert len(json.loads(status.stdout)["pipelines"]) == 4
-    console = Console(store_copy, Config())
+    console = SnapshotReader(store_copy, Config())
     try:
         assert len(console.snapshot().pipelines) == 4
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from opstui.config import parse_config
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.poller import Poller, backoff
 from opstui.store import Store
 from opstui.store.endpoints import Observation, endpoint_statuses, lease_holders
@@ -205,7 +205,7 @@ def test_two_pollers_share_the_work_through_leases(
 def test_endpoints_command_reports_states_and_burn(
     service: tuple[Service, str], tmp_path: Path
 ) -> None:
-    from opstui.endpoint_report import endpoint_reports
+    from opstui.views.endpoints import endpoint_reports
 
     svc, base = service
     svc.serve(ok=10, errors=0)  # the live poll below finds the counter
@@ -266,8 +266,8 @@ url = "{base}/500"
 
 
 def test_latency_quantiles_come_from_the_histogram(tmp_path: Path) -> None:
-    from opstui.endpoint_report import endpoint_reports
     from opstui.store.endpoints import record_observations
+    from opstui.views.endpoints import endpoint_reports
 
     config = tmp_path / "opstui.toml"
     config.write_text(

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.poller import Poller
 
 from .conftest import run_cli

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.fetch import observe
 from opstui.sources.mlflow import MlflowError, MlflowRest
 from opstui.sources.poller import Poller

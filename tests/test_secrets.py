@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.errors import ConfigError
 from opstui.sources.poller import Poller
 from opstui.store import Store

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.fetch import observe
 from opstui.sources.poller import Poller
 from opstui.sources.transport import LeanTransport, parse_head, proxy_configured

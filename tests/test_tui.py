@@ -335,7 +335,7 @@ async def test_a_failing_panel_read_is_stale_and_keeps_its_data(
         def locked(*args: object, **kwargs: object) -> object:
             raise sqlite3.OperationalError("database is locked")
 
-        monkeypatch.setattr("opstui.console.Dashboard.read", locked)
+        monkeypatch.setattr("opstui.views.snapshot.Dashboard.read", locked)
         await settle(pilot)
         panel = board(app).query_one("#panel-pipelines", Panel)
         assert panel.has_class("stale")

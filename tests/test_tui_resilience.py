@@ -87,7 +87,7 @@ async def test_a_drift_pass_that_raises_is_told_and_marks_models_stale(
         def broken(*args: object, **kwargs: object) -> object:
             raise error
 
-        monkeypatch.setattr("opstui.drift_job.compute_drift", broken)
+        monkeypatch.setattr("opstui.drift.check.compute_drift", broken)
         worker = app.recompute_drift()
         assert worker is not None
         name = type(error).__name__
@@ -176,7 +176,7 @@ async def test_a_failing_store_read_marks_every_panel_stale_and_recovers(
         def broken(self: object) -> object:
             raise error
 
-        monkeypatch.setattr("opstui.console.Console.snapshot", broken)
+        monkeypatch.setattr("opstui.views.snapshot.SnapshotReader.snapshot", broken)
         await settle(pilot, ticks=3)
         assert notices(app) == [f"refresh failed: {shown}"]  # told once, not once a tick
         for name in ("pipelines", "endpoints", "models", "events"):
@@ -218,7 +218,7 @@ async def test_a_first_read_that_fails_says_why_instead_of_reading_for_ever(
     def broken(self: object) -> object:
         raise KeyError("pipelines")
 
-    monkeypatch.setattr("opstui.console.Console.snapshot", broken)
+    monkeypatch.setattr("opstui.views.snapshot.SnapshotReader.snapshot", broken)
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, told(app, "refresh failed: KeyError: 'pipelines'"), "told")
@@ -274,7 +274,7 @@ async def test_an_endpoint_history_read_that_fails_is_stale_then_fresh(
         def broken(*args: object, **kwargs: object) -> object:
             raise ZeroDivisionError("float division by zero")
 
-        monkeypatch.setattr("opstui.endpoint_report.endpoint_history", broken)
+        monkeypatch.setattr("opstui.views.endpoints.endpoint_history", broken)
         app.open_key("endpoint:web")
         screen = app.screen
         assert isinstance(screen, EndpointScreen)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.fetch import FIRST_RANGE, MAX_RANGE_POINTS, observe, range_window
 from opstui.store import Store
 from opstui.store.endpoints import Observation, record_observations

@@ -25,8 +25,8 @@ try:
     import numpy as np
     import numpy.typing as npt
 
+    from opstui.analysis.gate import evaluate_gate
     from opstui.errors import OpstuiError
-    from opstui.gate import evaluate_gate
     from opstui.store import history
     from opstui.store import models as store_models
     from opstui.store.rows import ModelVersionRow

@@ -25,7 +25,7 @@ from opstui.errors import OpstuiError
 
 if TYPE_CHECKING:
     from opstui.config import Config
-    from opstui.drift_job import DriftCheck
+    from opstui.drift.check import DriftCheck
     from opstui.store import Store
 
 
@@ -127,14 +127,14 @@ class _Options(NamedTuple):
 def _check_once(db: Store, cfg: Config, o: _Options) -> int:
     import dataclasses
 
-    from opstui import drift_job
     from opstui.cli.drift_view import check_json, render_check
+    from opstui.drift.check import SCHEMA, backfill, compute_drift, resolve_model, settings_for
     from opstui.store import drift as store_drift
     from opstui.store import models as store_models
 
     model = o.model
     names = (
-        [drift_job.resolve_model(db, cfg, model)]
+        [resolve_model(db, cfg, model)]
         if model is not None
         else [m for m in store_models.model_names(db) if store_drift.current_batch_times(db, m)]
     )
@@ -142,13 +142,13 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
     errors: list[tuple[str, str]] = []
     for name in names:
         try:
-            settings = drift_job.settings_for(cfg, name)
+            settings = settings_for(cfg, name)
             if not o.classifier:
                 settings = dataclasses.replace(settings, classifier=False)
             if o.backfill:
-                drift_job.backfill(db, name, settings=settings, version=o.version)
+                backfill(db, name, settings=settings, version=o.version)
             results.append(
-                drift_job.compute_drift(db, name, settings=settings, version=o.version, save=o.save)
+                compute_drift(db, name, settings=settings, version=o.version, save=o.save)
             )
         except OpstuiError as exc:
             from opstui.store.db import FATAL_WRITE_ERRORS
@@ -164,7 +164,7 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
             doc = check_json(results[0], now)
         else:
             doc = {
-                "schema": drift_job.SCHEMA,
+                "schema": SCHEMA,
                 "models": [check_json(r, now) for r in results],
                 "errors": [{"model": n, "error": e} for n, e in errors],
             }
@@ -193,20 +193,20 @@ def set_reference(
     config: ConfigOpt = None,
 ) -> None:
     """Summarise a training-features CSV (any size) as a model version's reference."""
-    from opstui import drift_job
-    from opstui.feature_csv import read_chunks
+    from opstui.cli.feature_csv import read_chunks
+    from opstui.drift import check
 
     chunks = read_chunks(file)
     first = next(chunks)  # reads the header: a bad file leaves no store behind
     db, cfg = open_store(store, config, create=True)
     with db:
-        settings = drift_job.settings_for(cfg, model)
+        settings = check.settings_for(cfg, model)
 
         def rows() -> Any:
             yield first
             yield from chunks
 
-        info = drift_job.set_reference(
+        info = check.set_reference(
             db, model, rows(), version=version, source=str(file), settings=settings
         )
     say(f"reference of {model} version {info.version}: {info.rows:,} rows summarised")

@@ -45,8 +45,8 @@ def endpoints(
     """Each endpoint: state, last success, error rate per window, SLO burn. Exit 1 if any is
     down, burning or stale."""
     from opstui.analysis.rates import WINDOWS
-    from opstui.endpoint_report import SHOWN, EndpointReport, endpoint_reports
     from opstui.timeutil import human_age, iso
+    from opstui.views.endpoints import SHOWN, EndpointReport, endpoint_reports
 
     db, cfg = open_store(store, config, create=False)
     if not cfg.endpoints:

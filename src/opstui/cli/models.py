@@ -16,8 +16,8 @@ from opstui.cli.output import cell, say, write_json
 from opstui.errors import UsageError
 
 if TYPE_CHECKING:
-    from opstui.store.model_report import ModelReport
     from opstui.store.rows import ModelVersionRow
+    from opstui.views.models import ModelReport
 
 JSON_SCHEMA = 1
 #: Versions the table shows per model (newest first); --json has them all.
@@ -35,7 +35,7 @@ def models(
 ) -> None:
     """Models: versions with metrics and gate verdicts, what serves each environment,
     the latest drift check."""
-    from opstui.store.model_report import known_models, model_reports
+    from opstui.views.models import known_models, model_reports
 
     db, cfg = open_store(store, config, create=False)
     now = time.time()
@@ -62,8 +62,8 @@ def models(
 
 
 def models_json(reports: list[ModelReport], now: float, store: str) -> dict[str, Any]:
-    from opstui.store.model_report import gate_verdict
     from opstui.timeutil import iso
+    from opstui.views.models import gate_verdict
 
     def version(v: ModelVersionRow) -> dict[str, Any]:
         return {
@@ -140,8 +140,8 @@ def render_models(reports: list[ModelReport], now: float) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from opstui.store.model_report import gate_verdict
     from opstui.timeutil import human_age
+    from opstui.views.models import gate_verdict
 
     console = Console()
     verdict_style = {"pass": "green", "fail": "bold red"}

@@ -342,7 +342,7 @@ def features(
     config: ConfigOpt = None,
 ) -> None:
     """Record a batch of feature rows from a CSV file."""
-    from opstui.feature_csv import read_chunks
+    from opstui.cli.feature_csv import read_chunks
     from opstui.store import models, runs
 
     columns: dict[str, list[object]] = {}

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from opstui.analysis.gate import evaluate_gate
 from opstui.demo import fraud
 from opstui.demo.layout import Layout, read_json, speed, take_flag
 from opstui.errors import OpstuiError
-from opstui.gate import evaluate_gate
 from opstui.store import history
 from opstui.store import models as store_models
 from opstui.store.rows import ModelVersionRow

@@ -61,7 +61,7 @@ class DriftChecks(threading.Thread):
 
     def _checks(self) -> None:
         # scikit-learn and scipy load in this thread, off the start path.
-        from opstui.drift_job import compute_drift
+        from opstui.drift.check import compute_drift
 
         with Store(self.layout.store) as store:
             # The first check comes soon (the tour starts with drift to see),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opstui.config import CommandDef, Config, ModelDef, PipelineDef, StageDef
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.errors import UsageError
 from opstui.runner.process import StageOutcome
 from opstui.store import Store

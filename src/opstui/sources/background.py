@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.poller import Poller
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from opstui import __version__
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.http import (
     MissingSecret,
     RedirectRefused,

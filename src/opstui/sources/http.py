@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 
 
 class TooLarge(Exception):

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.errors import OpstuiError
 from opstui.sources.http import (
     MissingSecret,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.fetch import REASON_MAX, observe
 from opstui.sources.http import mask, shown_url
 from opstui.sources.transport import transport_for

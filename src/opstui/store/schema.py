@@ -21,7 +21,7 @@ _STRICT = {"strict": True}
 
 
 def _v1_initial(db: Any) -> None:
-    """The tables DESIGN.md lists, with the indexes the dashboard reads use."""
+    """The tables docs/ARCHITECTURE.md lists, with the indexes the dashboard reads use."""
     db.create_table("counters", {"name": str, "value": int}, pk="name", not_null={"value"})
     db.execute("INSERT INTO counters(name, value) VALUES ('rev', 0)")
 

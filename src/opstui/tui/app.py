@@ -29,12 +29,12 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from opstui.config import Config
-from opstui.console import Console, Snapshot
+from opstui.config.keys import KEYS, shown
 from opstui.errors import OpstuiError
-from opstui.keymap import KEYS, shown
 from opstui.store import Store, local_actor
 from opstui.tui.jobs import ACTION, DRIFT, FEEDS, POLLER, REFRESH, Failure, JobFailed, failure_line
 from opstui.tui.render import safe
+from opstui.views.snapshot import Snapshot, SnapshotReader
 
 #: Seconds before the first background drift check, and between checks.
 DRIFT_FIRST = 5.0
@@ -93,7 +93,7 @@ class OpstuiApp(App[None]):
         self.config = config
         self.read_only = read_only or config.read_only
         self.refresh_every = refresh
-        self.reader = Console(store_path, config, clock=clock)
+        self.reader = SnapshotReader(store_path, config, clock=clock)
         self.clock = clock
         self._raw: Snapshot | None = None
         #: Skipped-row notes already told (a notice per new set, not per read).
@@ -275,7 +275,7 @@ class OpstuiApp(App[None]):
             self._drifting = False
 
     def _check_drift(self) -> bool:
-        from opstui.drift_job import compute_drift
+        from opstui.drift.check import compute_drift
 
         snap = self._raw  # (not the property: this is not the UI thread)
         if snap is None or self.paused or not snap.models:

@@ -11,7 +11,6 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, Static
 
-from opstui.console import Snapshot
 from opstui.store import status as st
 from opstui.timeutil import clock_time, human_age, human_duration
 from opstui.tui.render import (
@@ -26,6 +25,7 @@ from opstui.tui.render import (
     status_text,
 )
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
+from opstui.views.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from opstui.tui.app import OpstuiApp

@@ -16,7 +16,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Log, Static
 
-from opstui.console import Console
 from opstui.errors import OpstuiError
 from opstui.store import status as st
 from opstui.store.history import get_run, run_history, stage_logs
@@ -35,6 +34,7 @@ from opstui.tui.render import (
     status_text,
 )
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
+from opstui.views.snapshot import SnapshotReader
 
 if TYPE_CHECKING:
     from opstui.analysis.rates import BurnAlert
@@ -178,7 +178,7 @@ class PipelineScreen(Detail):
     def on_mount(self) -> None:
         self.runs.focus()
 
-    def load(self, console: Console) -> PipelineData:
+    def load(self, console: SnapshotReader) -> PipelineData:
         store = console.store
         try:
             runs = run_history(store, self.target, limit=50)
@@ -348,7 +348,7 @@ class PipelineScreen(Detail):
 class ModelData(NamedTuple):
     versions: list[Any]
     deployments: list[Any]
-    drift: Any  # drift_job.DriftCheck | None
+    drift: Any  # drift.records.DriftCheck | None
 
 
 class ModelScreen(Detail):
@@ -390,7 +390,7 @@ class ModelScreen(Detail):
         self.features.focus()
         self._check: Any = None
 
-    def load(self, console: Console) -> ModelData:
+    def load(self, console: SnapshotReader) -> ModelData:
         from opstui.store.models import deployment_history, model_versions
 
         store = console.store
@@ -398,7 +398,7 @@ class ModelScreen(Detail):
         from opstui.store.drift import latest_check
 
         if latest_check(store, self.target) is not None:
-            from opstui.drift_job import latest
+            from opstui.drift.check import latest
 
             check = latest(store, self.target)
         return ModelData(
@@ -546,8 +546,8 @@ class EndpointScreen(Detail):
     def on_mount(self) -> None:
         self.windows.focus()
 
-    def load(self, console: Console) -> Any:
-        from opstui.endpoint_report import endpoint_history
+    def load(self, console: SnapshotReader) -> Any:
+        from opstui.views.endpoints import endpoint_history
 
         if self.target not in console.config.endpoints:
             return None
@@ -674,7 +674,7 @@ class AuditScreen(Detail):
     def on_mount(self) -> None:
         self.table.focus()
 
-    def load(self, console: Console) -> Any:
+    def load(self, console: SnapshotReader) -> Any:
         from opstui.store.actions import list_actions
 
         return list_actions(console.store, limit=500)

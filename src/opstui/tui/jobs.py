@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from opstui.console import PANELS
 from opstui.errors import OpstuiError
 from opstui.tui.render import safe
+from opstui.views.snapshot import PANELS
 
 #: Worker groups, one per job.
 REFRESH = "refresh"  # the active screen's store read (dashboard, log, model, endpoint)

@@ -1,6 +1,6 @@
 """What the console shows, read from the store in one call, without Textual.
 
-The TUI's refresh worker calls ``Console.snapshot()`` off the event loop and
+The TUI's refresh worker calls ``SnapshotReader.snapshot()`` off the event loop and
 hands the immutable result to the widgets; a benchmark and the tests call the
 same function. Each panel's read is guarded on its own: a locked store or a
 broken read makes that panel "stale" with the reason, and the others still
@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from opstui.config import Config
-from opstui.endpoint_report import EndpointReport, endpoint_reports
 from opstui.errors import OpstuiError
 from opstui.store import Store, fields
 from opstui.store import drift as store_drift
 from opstui.store import status as st
 from opstui.store.actions import ActionRow, list_actions
 from opstui.store.dashboard import Dashboard
-from opstui.store.model_report import ModelReport, known_models, model_reports
 from opstui.store.models import current_deployments
 from opstui.store.rows import DeploymentRow, PipelineRow
+from opstui.views.endpoints import EndpointReport, endpoint_reports
+from opstui.views.models import ModelReport, known_models, model_reports
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-class Console:
+class SnapshotReader:
     """The console's reads over one store. Not thread-safe: one reader thread at a time."""
 
     def __init__(
@@ -189,7 +189,7 @@ class Console:
     def _models(self) -> list[ModelSummary]:
         store = self.store
         out = []
-        # The same read as `opstui models` (store/model_report.py).
+        # The same read as `opstui models` (views/models.py).
         for m in model_reports(store, known_models(store, self.config.models)):
             latest = m.latest
             summary = ModelSummary(
@@ -204,10 +204,10 @@ class Console:
         return out
 
     def _with_drift(self, summary: ModelSummary, m: ModelReport) -> ModelSummary:
-        """The model's latest stored drift check (computed elsewhere: ``drift_job``)."""
+        """The model's latest stored drift check (computed elsewhere: ``drift.check``)."""
         assert m.drift is not None
         # Only a model with checks pays for importing the drift settings (numpy).
-        from opstui.drift_job import settings_for
+        from opstui.drift.check import settings_for
 
         after = settings_for(self.config, m.name).retrain_after
         suggestion = store_drift.retrain_suggestion(self.store, m.name, after=after)

@@ -19,10 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opstui.drift_config import drift_schema
-from opstui.endpoint_config import EndpointDef, endpoint_schema, parse_endpoints
+from opstui.config.drift import drift_schema
+from opstui.config.endpoints import EndpointDef, endpoint_schema, parse_endpoints
+from opstui.config.keys import KEY_IDS
 from opstui.errors import ConfigError
-from opstui.keymap import KEY_IDS
 
 CONFIG_NAME = "opstui.toml"
 DEFAULT_STORE = "opstui.db"

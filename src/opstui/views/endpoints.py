@@ -21,7 +21,7 @@ from opstui.analysis.rates import (
     mean_over,
 )
 from opstui.config import Config
-from opstui.endpoint_config import EndpointDef
+from opstui.config.endpoints import EndpointDef
 from opstui.sources.poller import backoff_delay
 from opstui.store import Store
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses

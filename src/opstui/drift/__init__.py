@@ -1,0 +1,1 @@
+"""A model's drift check: ``check`` (compute_drift, backfill, references, records)."""
