@@ -146,6 +146,7 @@ def part_store(rows: int, runs: int, workdir: str) -> dict[str, Any]:
 
     from opstui.analysis.drift import DriftSettings
     from opstui.drift import check as drift_check
+    from opstui.drift import reference as drift_reference
     from opstui.store import Store
     from opstui.track import Tracker
 
@@ -159,7 +160,7 @@ def part_store(rows: int, runs: int, workdir: str) -> dict[str, Any]:
         run.log_features("m", {k: list(v) for k, v in current.items()})
     base = DriftSettings(categorical=tuple(data.CATEGORICAL))
     drift_check.compute_drift(store, "m", settings=base, save=False)  # builds the summary
-    drift_check._CACHE.clear()  # a fresh process: the summary is read from the store
+    drift_reference._CACHE.clear()  # a fresh process: the summary is read from the store
     quick = dataclasses.replace(base, classifier=False)
     univariate, _ = timed(
         lambda: drift_check.compute_drift(store, "m", settings=quick, save=False), runs

@@ -22,7 +22,7 @@ import pytest
 
 from opstui.analysis.rates import error_ratio
 from opstui.config import Config, load_config
-from opstui.drift.check import DriftCheck, latest
+from opstui.drift.records import DriftCheck, latest
 from opstui.errors import UsageError
 from opstui.runner.actions import Plan, perform, plan_retrain, plan_retry, plan_rollback
 from opstui.store import Store, history

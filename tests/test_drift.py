@@ -16,6 +16,8 @@ from opstui.analysis.drift import DriftSettings
 from opstui.config import parse_config
 from opstui.config.drift import drift_schema
 from opstui.drift import check as drift_check
+from opstui.drift import records as drift_records
+from opstui.drift import reference as drift_reference
 from opstui.errors import ConfigError, UsageError
 from opstui.store import Store
 from opstui.store import drift as store_drift
@@ -62,7 +64,7 @@ def test_a_check_is_computed_stored_and_read_back(store: Store, clock: Clock) ->
     assert by_name["channel"].drifted is False
     assert check.dataset.is_drifted  # 2 of 3
     assert check.check_id is not None and not check.reused
-    stored = drift_check.latest(store, "churn")
+    stored = drift_records.latest(store, "churn")
     assert stored is not None and stored.reused and stored.check_id == check.check_id
     assert {f.name: (f.method, f.drifted) for f in stored.features} == {
         f.name: (f.method, f.drifted) for f in check.features
@@ -142,13 +144,13 @@ def test_checks_are_all_or_nothing(
     store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record(store, clock, batches=[(400, 0.0)])
-    real = drift_check._results
+    real = drift_records.result_rows
 
-    def failing(check: drift_check.DriftCheck) -> list[store_drift.ResultRow]:
+    def failing(check: drift_records.DriftCheck) -> list[store_drift.ResultRow]:
         bad = store_drift.ResultRow(0, "amount", None, 1.0, None, None, False, {})  # type: ignore[arg-type]
         return [*real(check), bad]  # the last row breaks a NOT NULL constraint
 
-    monkeypatch.setattr(drift_check, "_results", failing)
+    monkeypatch.setattr(drift_check, "result_rows", failing)
     with pytest.raises(Exception, match="NOT NULL"):
         drift_check.compute_drift(store, "churn", settings=QUICK)
     assert count(store, "drift_checks") == 0 and count(store, "drift_results") == 0
@@ -171,7 +173,7 @@ def test_a_feature_missing_from_the_current_window(store: Store, clock: Clock) -
     assert missing is not None and missing.value == 1.0 and missing.drifted
     assert check.dataset.checked == 2
     assert check.unknown == ("new_feature",)
-    stored = drift_check.latest(store, "churn")
+    stored = drift_records.latest(store, "churn")
     assert stored is not None
     assert (
         next(f for f in stored.features if f.name == "age").problem == "not in the current window"
@@ -224,7 +226,7 @@ def test_text_in_a_numeric_feature_drifts_it_and_is_read_back(store: Store, cloc
     assert check.began.get("age") is not None  # SINCE: history sees the drift
     stored = store_drift.latest_check(store, "churn")
     assert stored is not None and stored.id == check.check_id
-    again = next(f for f in drift_check.from_store(store, stored).features if f.name == "age")
+    again = next(f for f in drift_records.from_store(store, stored).features if f.name == "age")
     assert (again.method, again.drifted) == ("invalid_share", True)
 
 
@@ -234,10 +236,10 @@ def test_the_production_reference_wins_else_the_newest_with_a_note(
     record(store, clock, batches=[(400, 0.0)])
     with Tracker(store).run("churn-model") as run:
         run.log_model_version("churn", version="2", reference=rows(np.random.default_rng(2), 2000))
-    assert drift_check.reference_version(store, "churn") == ("1", [])
+    assert drift_reference.reference_version(store, "churn") == ("1", [])
     with Tracker(store).run("churn-model") as run:
         run.log_model_version("churn", version="3", status="production")
-    version, notes = drift_check.reference_version(store, "churn")
+    version, notes = drift_reference.reference_version(store, "churn")
     assert version == "2"
     assert notes == ["production version 3 has no reference; using version 2"]
 
@@ -246,23 +248,23 @@ def test_set_reference_summarises_chunks_and_replaces(store: Store, clock: Clock
     record(store, clock, batches=[(500, 0.0)])
     g = np.random.default_rng(9)
     chunks = [rows(g, 1000) for _ in range(3)]
-    info = drift_check.set_reference(
+    info = drift_reference.set_reference(
         store, "churn", chunks, version="1", source="train.csv", settings=QUICK
     )
     assert (info.version, info.rows, info.source) == ("1", 3000, "file: train.csv")
     check = drift_check.compute_drift(store, "churn", settings=QUICK)
     assert check.reference.digest == info.digest  # a file reference is not rebuilt from batches
     with pytest.raises(UsageError, match="has no versions"):
-        drift_check.set_reference(
+        drift_reference.set_reference(
             store, "nomodel", chunks, version=None, source="x", settings=QUICK
         )
 
 
 def test_a_model_can_be_named_by_its_pipeline(store: Store, clock: Clock) -> None:
     record(store, clock, batches=[(400, 0.0)])
-    assert drift_check.resolve_model(store, None, "churn-model") == "churn"
+    assert drift_reference.resolve_model(store, None, "churn-model") == "churn"
     with pytest.raises(UsageError, match="no model 'nope'") as info:
-        drift_check.resolve_model(store, None, "nope")
+        drift_reference.resolve_model(store, None, "nope")
     assert "models in the store: churn" in str(info.value)
 
 
@@ -271,7 +273,7 @@ def test_domain_classifier_result_is_stored(store: Store, clock: Clock) -> None:
     check = drift_check.compute_drift(store, "churn", settings=DriftSettings(classifier_rows=1500))
     assert check.classifier is not None and check.classifier.alert
     assert check.classifier.top[0][0] in ("amount", "age")
-    stored = drift_check.latest(store, "churn")
+    stored = drift_records.latest(store, "churn")
     assert stored is not None and stored.classifier == check.classifier
     row = store_drift.latest_check(store, "churn")
     assert row is not None and row.classifier_alert
@@ -303,7 +305,7 @@ def test_a_window_too_small_for_the_classifier_says_so_without_scikit_learn(
 
 
 def test_drift_config_keys_are_the_settings_fields() -> None:
-    assert set(drift_schema(lambda *a, **k: None)) == set(DriftSettings.__dataclass_fields__)
+    assert set(drift_schema()) == set(DriftSettings.__dataclass_fields__)
 
 
 def test_drift_settings_come_from_the_config(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def loaded_after(code: str) -> dict[str, bool]:
 def test_core_layers_import_without_textual_or_sklearn() -> None:
     code = (
         "import opstui.store, opstui.track, opstui.config, opstui.store.importer, "
-        "opstui.drift.check, "
+        "opstui.drift.check, opstui.drift.reference, opstui.drift.records, "
         "opstui.views.snapshot, opstui.views.endpoints, opstui.views.models"
     )
     assert loaded_after(code) == dict.fromkeys(HEAVY, False)

@@ -25,7 +25,7 @@ from opstui.errors import OpstuiError
 
 if TYPE_CHECKING:
     from opstui.config import Config
-    from opstui.drift.check import DriftCheck
+    from opstui.drift.records import DriftCheck
     from opstui.store import Store
 
 
@@ -128,7 +128,9 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
     import dataclasses
 
     from opstui.cli.drift_view import check_json, render_check
-    from opstui.drift.check import SCHEMA, backfill, compute_drift, resolve_model, settings_for
+    from opstui.drift.check import backfill, compute_drift, settings_for
+    from opstui.drift.records import SCHEMA
+    from opstui.drift.reference import resolve_model
     from opstui.store import drift as store_drift
     from opstui.store import models as store_models
 
@@ -194,19 +196,20 @@ def set_reference(
 ) -> None:
     """Summarise a training-features CSV (any size) as a model version's reference."""
     from opstui.cli.feature_csv import read_chunks
-    from opstui.drift import check
+    from opstui.drift import reference
+    from opstui.drift.check import settings_for
 
     chunks = read_chunks(file)
     first = next(chunks)  # reads the header: a bad file leaves no store behind
     db, cfg = open_store(store, config, create=True)
     with db:
-        settings = check.settings_for(cfg, model)
+        settings = settings_for(cfg, model)
 
         def rows() -> Any:
             yield first
             yield from chunks
 
-        info = check.set_reference(
+        info = reference.set_reference(
             db, model, rows(), version=version, source=str(file), settings=settings
         )
     say(f"reference of {model} version {info.version}: {info.rows:,} rows summarised")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from opstui.analysis.drift import METHOD_LABELS, QUALITY, FeatureResult, MethodResult
-from opstui.drift.check import SCHEMA, DriftCheck
+from opstui.drift.records import SCHEMA, DriftCheck
 from opstui.timeutil import iso
 
 #: Statistics shown as columns of the table, beside the deciding one.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from opstui.config.schema import Spec
 from opstui.errors import ConfigError
 
 KINDS = ("health", "prometheus", "prometheus_api", "json", "mlflow")
@@ -107,43 +108,43 @@ def _secret_header_table(value: Any) -> str | None:
     return _env_name(value)
 
 
-def endpoint_schema(spec: Any) -> dict[str, Any]:
-    """The keys of an endpoint table; ``spec`` is config.Spec (avoids an import cycle)."""
+def endpoint_schema() -> dict[str, Spec]:
+    """The keys of an endpoint table."""
     number = (int, float)
     return {
-        "kind": spec(
+        "kind": Spec(
             (str,),
             " or ".join(f'"{k}"' for k in KINDS),
             required=True,
             check=lambda v: None if v in KINDS else " or ".join(f'"{k}"' for k in KINDS),
         ),
-        "url": spec((str,), _URL_WORDS, required=True, check=_url),
-        "description": spec((str,), "text"),
-        "interval": spec(number, "a number of seconds", minimum=0.05),
-        "timeout": spec(number, "a number of seconds", minimum=0.05),
-        "verify_tls": spec((bool,), "true or false"),
-        "headers": spec((dict,), "a table of strings", check=_header_table),
-        "secret_headers": spec(
+        "url": Spec((str,), _URL_WORDS, required=True, check=_url),
+        "description": Spec((str,), "text"),
+        "interval": Spec(number, "a number of seconds", minimum=0.05),
+        "timeout": Spec(number, "a number of seconds", minimum=0.05),
+        "verify_tls": Spec((bool,), "true or false"),
+        "headers": Spec((dict,), "a table of strings", check=_header_table),
+        "secret_headers": Spec(
             (dict,), "a table of environment variable names", check=_secret_header_table
         ),
-        "max_body": spec((int,), "a number of bytes", minimum=1024),
-        "slo": spec(number, "a fraction below 1, e.g. 0.999", check=_slo),
-        "slow_ms": spec(number, "milliseconds", minimum=1),
-        "requests": spec(
+        "max_body": Spec((int,), "a number of bytes", minimum=1024),
+        "slo": Spec(number, "a fraction below 1, e.g. 0.999", check=_slo),
+        "slow_ms": Spec(number, "milliseconds", minimum=1),
+        "requests": Spec(
             (str,),
             "a counter name, e.g. http_requests_total (prometheus_api: the name of a query)",
         ),
-        "errors": spec((str,), "the name of one of the endpoint's queries"),
-        "error_ratio": spec((str,), "the name of one of the endpoint's queries"),
-        "error_label": spec((str,), "a label name, e.g. code"),
-        "error_match": spec((str,), "a regular expression", check=_regex),
-        "latency": spec((str,), "a histogram name"),
-        "queries": spec((dict,), "a table of PromQL queries", check=_strings),
-        "range_queries": spec((dict,), "a table of PromQL queries", check=_strings),
-        "fields": spec((dict,), "a table of JSON paths (a.b.0.c)", check=_strings),
-        "experiments": spec((list,), "a list of experiment names", check=_strings),
-        "models": spec((list,), "a list of registered model names", check=_strings),
-        "aliases": spec((dict,), "a table alias = environment", check=_strings),
+        "errors": Spec((str,), "the name of one of the endpoint's queries"),
+        "error_ratio": Spec((str,), "the name of one of the endpoint's queries"),
+        "error_label": Spec((str,), "a label name, e.g. code"),
+        "error_match": Spec((str,), "a regular expression", check=_regex),
+        "latency": Spec((str,), "a histogram name"),
+        "queries": Spec((dict,), "a table of PromQL queries", check=_strings),
+        "range_queries": Spec((dict,), "a table of PromQL queries", check=_strings),
+        "fields": Spec((dict,), "a table of JSON paths (a.b.0.c)", check=_strings),
+        "experiments": Spec((list,), "a list of experiment names", check=_strings),
+        "models": Spec((list,), "a list of registered model names", check=_strings),
+        "aliases": Spec((dict,), "a table alias = environment", check=_strings),
     }
 
 

@@ -13,7 +13,6 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,38 +21,13 @@ from typing import Any
 from opstui.config.drift import drift_schema
 from opstui.config.endpoints import EndpointDef, endpoint_schema, parse_endpoints
 from opstui.config.keys import KEY_IDS
+from opstui.config.schema import Items, Named, Spec
 from opstui.errors import ConfigError
 
 CONFIG_NAME = "opstui.toml"
 DEFAULT_STORE = "opstui.db"
 ENV_STORE = "OPSTUI_STORE"
 ENV_CONFIG = "OPSTUI_CONFIG"
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One key's expected type, in words an operator reads in an error."""
-
-    types: tuple[type, ...]
-    words: str
-    minimum: float | None = None
-    required: bool = False
-    #: Extra check on a well-typed value; returns an error text or None.
-    check: Callable[[Any], str | None] | None = None
-
-
-@dataclass(frozen=True)
-class Named:
-    """A table of user-named entries (``[pipelines.NAME]``), each like ``schema``."""
-
-    schema: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Items:
-    """An array of tables (``[[pipelines.NAME.stages]]``), each like ``schema``."""
-
-    schema: dict[str, Any]
 
 
 #: Values a command argument may name as ``{placeholder}``; each argument is
@@ -173,9 +147,9 @@ SCHEMA: dict[str, Any] = {
             "retrain": {**_COMMAND, "run": Spec((list,), "a list of strings", check=_check_argv)},
         }
     ),
-    "endpoints": Named(endpoint_schema(Spec)),
+    "endpoints": Named(endpoint_schema()),
     # Drift windows and thresholds: defaults here, per model below.
-    "drift": drift_schema(Spec),
+    "drift": drift_schema(),
     "models": Named(
         {
             "pipeline": Spec((str,), "the name of the pipeline that trains it"),
@@ -186,7 +160,7 @@ SCHEMA: dict[str, Any] = {
             "gate_metric": Spec((str,), "a metric name"),
             "min_improvement": Spec(_NUMBER, "a number"),
             "lower_is_better": Spec((bool,), "true or false"),
-            "drift": drift_schema(Spec),
+            "drift": drift_schema(),
         }
     ),
 }

@@ -398,7 +398,7 @@ class ModelScreen(Detail):
         from opstui.store.drift import latest_check
 
         if latest_check(store, self.target) is not None:
-            from opstui.drift.check import latest
+            from opstui.drift.records import latest
 
             check = latest(store, self.target)
         return ModelData(
