@@ -24,7 +24,8 @@ from opstui.analysis.rates import error_ratio
 from opstui.config import Config, load_config
 from opstui.drift.records import DriftCheck, latest
 from opstui.errors import UsageError
-from opstui.runner.actions import Plan, perform, plan_retrain, plan_retry, plan_rollback
+from opstui.runner.actions import perform, plan_retrain, plan_retry, plan_rollback, propose
+from opstui.runner.plan import Plan
 from opstui.store import Store, history
 from opstui.store import models as store_models
 from opstui.store import status as st
@@ -72,8 +73,9 @@ class Demo:
     def act(self, plan: Plan) -> RunRow:
         """Perform ``plan`` as the console does (detached) and wait for its run to end."""
         with self.store() as store:
-            started = perform(store, self.config(), plan, actor="tester@demo", read_only=False,
-                              confirm=lambda _plan: None, detach=True)  # fmt: skip
+            proposal = propose(self.config(), plan, read_only=False)
+            started = perform(store, self.config(), proposal, actor="tester@demo",
+                              declined=None, detach=True)  # fmt: skip
 
         def finished() -> RunRow | None:
             with self.store() as store:
@@ -217,8 +219,9 @@ def test_ctrl_c_stops_everything_and_leaves_a_consistent_store(demo: Demo) -> No
     # A run in flight, started as the console starts one (detached, its own session).
     with demo.store() as store:
         plan = plan_retrain(demo.config(), store, "fraud")
-        started = perform(store, demo.config(), plan, actor="tester@demo", read_only=False,
-                          confirm=lambda _plan: None, detach=True)  # fmt: skip
+        proposal = propose(demo.config(), plan, read_only=False)
+        started = perform(store, demo.config(), proposal, actor="tester@demo",
+                          declined=None, detach=True)  # fmt: skip
 
     def running() -> bool:
         with demo.store() as store:

@@ -24,7 +24,8 @@ import pytest
 
 from opstui.config import Config, load_config
 from opstui.config.endpoints import EndpointDef
-from opstui.runner.actions import Plan, Started, perform, plan_rollback
+from opstui.runner.actions import Started, perform, plan_rollback, propose
+from opstui.runner.plan import Plan
 from opstui.sources import mlflow as mlflow_source
 from opstui.sources.mlflow import (
     MlflowError,
@@ -558,9 +559,8 @@ def test_rollback_moves_the_alias_back_through_the_audited_path(
 
 def act(store: Store, config: Config, plan: Plan) -> Started:
     """``perform`` as ``--yes`` does it, inline."""
-    return perform(
-        store, config, plan, actor="ops@test", read_only=False, confirm=lambda p: None, detach=False
-    )
+    proposal = propose(config, plan, read_only=False)
+    return perform(store, config, proposal, actor="ops@test", declined=None, detach=False)
 
 
 def test_a_failed_alias_move_fails_the_run_and_records_a_failed_deployment(

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from opstui.config import Config
-    from opstui.runner.actions import Plan
+    from opstui.runner.plan import Plan
     from opstui.runner.process import StageOutcome
     from opstui.store import Store
 
@@ -41,16 +41,14 @@ ReadOnlyOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the plan / result as JSON.")]
 
 
-def _confirm(yes: bool) -> Callable[[Plan], str | None]:
-    def ask(plan: Plan) -> str | None:
-        if yes:
-            return None
-        if not sys.stdin.isatty():
-            return "no terminal to ask on and no --yes"
-        answer = prompt(f"{plan.question} [y/N] ").strip().lower()
-        return None if answer in ("y", "yes") else "declined at the prompt"
-
-    return ask
+def _ask(plan: Plan, yes: bool) -> str | None:
+    """The operator's answer: None when confirmed, else why not."""
+    if yes:
+        return None
+    if not sys.stdin.isatty():
+        return "no terminal to ask on and no --yes"
+    answer = prompt(f"{plan.question} [y/N] ").strip().lower()
+    return None if answer in ("y", "yes") else "declined at the prompt"
 
 
 def _echo(stream: str, line: str) -> None:
@@ -95,7 +93,8 @@ def _act(
 
 
 def _perform(store: Store, cfg: Config, plan: Plan, flags: Flags) -> None:
-    from opstui.runner.actions import perform
+    """Show the plan, ask (unless refused), then perform it: the console's path too."""
+    from opstui.runner.actions import perform, propose
     from opstui.store import local_actor
     from opstui.store import status as st
 
@@ -109,13 +108,13 @@ def _perform(store: Store, cfg: Config, plan: Plan, flags: Flags) -> None:
         else:
             say("dry run: nothing was changed")
         return
+    proposal = propose(cfg, plan, read_only=flags.read_only)
     started = perform(
         store,
         cfg,
-        plan,
+        proposal,
         actor=cfg.actor or local_actor(),
-        read_only=flags.read_only,
-        confirm=_confirm(flags.yes),
+        declined=None if proposal.refused else _ask(plan, flags.yes),
         detach=flags.detach,
         echo=None if as_json else _echo,
         on_stage=None if as_json else _progress,

@@ -28,7 +28,7 @@ from opstui.config import Config
 from opstui.demo import devops
 from opstui.demo.layout import Layout, raise_flag, read_json, write_json
 from opstui.errors import OpstuiError
-from opstui.runner.actions import perform, plan_run
+from opstui.runner.actions import perform, plan_run, propose
 from opstui.store import Store, history
 from opstui.store import models as store_models
 from opstui.store import status as st
@@ -134,8 +134,9 @@ class Simulator(threading.Thread):
         try:
             plan = plan_run(self.config, job.pipeline, version=version)
             plan = dataclasses.replace(plan, trigger=job.trigger)
-            started = perform(store, self.config, plan, actor=job.actor, read_only=False,
-                              confirm=lambda _plan: None, detach=True)  # fmt: skip
+            proposal = propose(self.config, plan, read_only=False)
+            started = perform(store, self.config, proposal, actor=job.actor,
+                              declined=None, detach=True)  # fmt: skip
         except OpstuiError as exc:
             self.echo(f"could not start {job.pipeline}: {exc}")
             return job.every / self.speed

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from opstui.config import load_config
 from opstui.errors import OpstuiError
 from opstui.runner.execute import main_detached
 from opstui.terminal import visible
@@ -24,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     try:
-        return main_detached(args.store, load_config(args.config), args.run_id)
+        return main_detached(args.store, args.config, args.run_id)
     except OpstuiError as exc:
         # The runner log is read in a terminal (`tail`): no escape from data reaches it.
         print(f"opstui runner: {visible(str(exc))}", file=sys.stderr)

@@ -1,28 +1,43 @@
-"""Operator actions: one path for the CLI now and the TUI later.
+"""Operator actions: one path for the CLI and the console.
 
-    plan  ->  guard (read-only?)  ->  confirm  ->  audit row  ->  start  ->  outcome
+    plan_*  ->  propose (read-only?)  ->  show, ask  ->  perform: audit row, start  ->  outcome
 
-``plan_*`` functions work out what will run or change and refuse what
-cannot work (a run that did not fail, no earlier good version) before
-anything is written. ``perform`` applies the rest of the path: a refusal or
-a declined confirmation still leaves an audit row; a request identical to
-one in flight joins that run instead of starting another.
+``plan_*`` functions resolve the pipeline once (``runner.plan``): the plan
+holds every stage's argument list, working directory, environment names
+and timeout, and the digest of the config, and refuse what cannot work (a
+run that did not fail, no earlier good version) before anything is
+written. ``propose`` is the one read-only check; the caller shows the plan
+and asks; ``perform`` takes the answer, stores the plan with the audit row
+and starts the run, which executes those stored stages (``execute``). A
+refusal or a declined confirmation still leaves an audit row; a request
+identical to one in flight joins that run instead of starting another.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from opstui.config import PLACEHOLDER, Config, PipelineDef
+from opstui.config import Config, PipelineDef
 from opstui.errors import OpstuiError, UsageError
-from opstui.runner.execute import execute, placeholders, resolve_pipeline, stages_for
+from opstui.runner import registry
+from opstui.runner.execute import execute
+from opstui.runner.plan import (
+    Plan,
+    Step,
+    config_digest,
+    display,
+    placeholders,
+    plan_values,
+    resolve_pipeline,
+    resolve_stages,
+    stages_for,
+)
 from opstui.runner.process import StageOutcome
 from opstui.store import Store, history
 from opstui.store import actions as store_actions
@@ -39,61 +54,11 @@ class ActionRefused(OpstuiError):
 
 
 @dataclass(frozen=True)
-class Step:
-    stage: str
-    does: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What an action will run or change, shown before anything happens."""
-
-    action: str  # run, retry, rollback, retrain
-    target: str  # the pipeline or model acted on
-    environment: str | None
-    pipeline: str
-    kind: str
-    title: str
-    steps: tuple[Step, ...]
-    changes: tuple[str, ...]
-    request: str  # identity of "the same request", for joining one in flight
-    trigger: str
-    parent_run_id: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def lines(self) -> list[str]:
-        """The plan as an operator reads it before confirming."""
-        where = f" in {self.environment}" if self.environment else ""
-        out = [f"{self.title}{where}"]
-        out += [f"  {s.stage:<10} {s.does}" for s in self.steps]
-        out += [f"  change:    {c}" for c in self.changes]
-        return out
-
-    @property
-    def question(self) -> str:
-        where = f" in {self.environment.upper()}" if self.environment else ""
-        return f"{self.action.capitalize()} {self.target}{where}?"
-
-
-@dataclass(frozen=True)
 class Started:
     run_id: int
     created: bool  # False: joined a run already in flight
     action_id: int
     status: str | None = None  # final status when executed inline
-
-
-def _display(argv: tuple[str, ...], context: dict[str, Any]) -> str:
-    if not argv:
-        return "(no command: recorded in the store)"
-    # Show the values the command will get; what only the run knows stays {name}.
-    known = {"python": sys.executable, **{k: v for k, v in context.items() if v is not None}}
-    return shlex.join(
-        PLACEHOLDER.sub(lambda m: str(known.get(m.group(1), m.group(0))), a) for a in argv
-    )
 
 
 def _steps(
@@ -107,9 +72,21 @@ def _steps(
     return tuple(
         Step(s.name, f"reuse (succeeded in run {parent})")
         if s.name in reuse
-        else Step(s.name, f"run: {_display(s.command.argv, {**context, 'stage': s.name})}")
+        else Step(s.name, f"run: {display(s.command.argv, {**context, 'stage': s.name})}")
         for s in stages_for(pipeline, stage_set)
     )
+
+
+def _resolved(
+    config: Config, p: PipelineDef, stage_set: str, context: dict[str, Any], parent: int | None
+) -> dict[str, Any]:
+    """The plan's stages resolved once, and the digest of the config they came from."""
+    try:
+        digest = config_digest(config)
+    except OSError as exc:
+        raise UsageError(f"cannot read {config.path}: {exc.strerror or exc}") from exc
+    values = plan_values(config, p.name, context, parent)
+    return {"stages": resolve_stages(p, stage_set, values), "config_digest": digest}
 
 
 def _require_values(pipeline: PipelineDef, stage_set: str, context: dict[str, Any]) -> None:
@@ -148,6 +125,7 @@ def plan_run(
         request=f"run:{pipeline}:{env or ''}:{version or ''}",
         trigger="manual",
         params={"action": "run", "stage_set": "stages", "context": context},
+        **_resolved(config, p, "stages", context, None),
     )
 
 
@@ -203,6 +181,7 @@ def plan_retry(config: Config, store: Store, run_id: int, *, from_stage: str | N
             "reuse": reuse,
             "effects": parent_params.get("effects", {}),
         },
+        **_resolved(config, p, stage_set, context, run_id),
     )
 
 
@@ -233,9 +212,7 @@ def plan_rollback(
                 hint="add [models.NAME] with the pipeline that trains it",
             )
         if config.models[model].registry is not None:  # in MLflow: move its alias back
-            from opstui.runner.registry import plan_registry_rollback
-
-            return plan_registry_rollback(config, store, environment, model, to=to)
+            return registry.plan_registry_rollback(config, store, environment, model, to=to)
         kind, target, p = "model", model, _model_pipeline(config, model)
     else:
         if pipeline is None:
@@ -306,6 +283,7 @@ def plan_rollback(
             "context": context,
             "effects": {"deployment": effect},
         },
+        **_resolved(config, p, "rollback", context, None),
     )
 
 
@@ -362,6 +340,7 @@ def plan_retrain(config: Config, store: Store, model: str) -> Plan:
         request=f"retrain:{model}",
         trigger="retrain",
         params={"action": "retrain", "stage_set": "retrain", "context": context},
+        **_resolved(config, p, "retrain", context, None),
     )
 
 
@@ -380,6 +359,18 @@ def refusal(config: Config, plan: Plan, *, read_only: bool) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """A plan and the one answer to "may it run here?", given before it is shown."""
+
+    plan: Plan
+    refused: str | None  # why it may not (read-only), or None
+
+
+def propose(config: Config, plan: Plan, *, read_only: bool) -> Proposal:
+    return Proposal(plan, refusal(config, plan, read_only=read_only))
+
+
 def _audit_fields(plan: Plan, actor: str) -> dict[str, Any]:
     return {
         "actor": actor,
@@ -390,45 +381,43 @@ def _audit_fields(plan: Plan, actor: str) -> dict[str, Any]:
     }
 
 
+def _refuse(store: Store, plan: Plan, actor: str, reason: str, text: str) -> NoReturn:
+    store_actions.record_action(
+        store, status=store_actions.REFUSED, outcome=reason, **_audit_fields(plan, actor)
+    )
+    raise ActionRefused(text, hint="nothing was changed")
+
+
 def perform(
     store: Store,
     config: Config,
-    plan: Plan,
+    proposal: Proposal,
     *,
     actor: str,
-    read_only: bool,
-    confirm: Callable[[Plan], str | None],
+    declined: str | None,
     detach: bool,
     echo: Callable[[str, str], None] | None = None,
     on_stage: Callable[[str, StageOutcome | None], None] | None = None,
 ) -> Started:
-    """Guard, confirm, audit and start ``plan``; execute inline unless ``detach``.
+    """Audit and start a shown and answered ``proposal``; execute inline unless ``detach``.
 
-    ``confirm`` asks the operator and returns None when confirmed, or the
-    reason it was not (declined, no terminal to ask on).
+    ``declined`` is the operator's answer: None when confirmed, else why not
+    (declined, no terminal to ask on). A refused or declined proposal still
+    leaves an audit row. The plan's stages are what runs: nothing here
+    resolves the pipeline again.
     """
-    reason = refusal(config, plan, read_only=read_only)
-    if reason is not None:
-        store_actions.record_action(
-            store, status=store_actions.REFUSED, outcome=reason, **_audit_fields(plan, actor)
-        )
-        raise ActionRefused(
-            f"refused to {plan.action} {plan.target}: {reason}", hint="nothing was changed"
-        )
-    declined = confirm(plan)
+    plan = proposal.plan
+    if proposal.refused is not None:
+        _refuse(store, plan, actor, proposal.refused,
+                f"refused to {plan.action} {plan.target}: {proposal.refused}")  # fmt: skip
     if declined is not None:
-        store_actions.record_action(
-            store, status=store_actions.REFUSED, outcome=declined, **_audit_fields(plan, actor)
-        )
-        raise ActionRefused(
-            f"{plan.action} of {plan.target} not confirmed: {declined}", hint="nothing was changed"
-        )
-    p = resolve_pipeline(config, plan.pipeline)
+        _refuse(store, plan, actor, declined,
+                f"{plan.action} of {plan.target} not confirmed: {declined}")  # fmt: skip
     run_id, created, action_id = store_actions.start_action_run(
         store,
         pipeline=plan.pipeline,
-        kind=p.kind,
-        stages=[s.name for s in stages_for(p, plan.params.get("stage_set", "stages"))],
+        kind=plan.kind,
+        stages=[s.name for s in plan.stages],
         trigger=plan.trigger,
         actor=actor,
         request=plan.request,

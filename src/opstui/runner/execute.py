@@ -5,6 +5,16 @@ does in a detached session (``--detach``, the TUI's path): it claims the
 queued run (so two runners never execute one run), beats its heartbeat,
 runs or reuses each stage, records the outcome, applies the action's effect
 (a rollback's deployment row) and closes the audit row.
+
+What runs is the plan stored with the action's audit row, not a new
+reading of opstui.toml. Before the first stage the runner resolves the
+stages again from the config it loaded and refuses the run (failed, its
+audit row refused, no effect applied) if they differ from the confirmed
+ones, or if the config is gone or unreadable. The stored plan alone is not
+enough to run: the values of a stage's environment variables (which may be
+secrets), the variables withheld from stages and an MLflow endpoint's
+credentials are not stored, so they come from the config, and a config that
+no longer matches the plan is a reason to stop, not to guess.
 """
 
 from __future__ import annotations
@@ -15,13 +25,21 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from opstui.config import PLACEHOLDER, CommandDef, Config, PipelineDef, StageDef
-from opstui.errors import UsageError
+from opstui.config import CommandDef, Config, load_config
+from opstui.errors import OpstuiError, UsageError
 from opstui.runner import registry
+from opstui.runner.plan import (
+    StagePlan,
+    difference,
+    fill_argv,
+    plan_values,
+    resolve_pipeline,
+    resolve_stages,
+    stages_for,
+)
 from opstui.runner.process import StageOutcome, run_stage
 from opstui.store import Store, history
 from opstui.store import actions as store_actions
@@ -29,47 +47,13 @@ from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
 from opstui.store.db import FATAL_WRITE_ERRORS, StoreError, StoreGone
+from opstui.store.rows import RunRow
 
 HEARTBEAT_SECONDS = 5.0
 
 
-def stages_for(pipeline: PipelineDef, stage_set: str) -> tuple[StageDef, ...]:
-    """The stages a run of ``pipeline`` executes for an action."""
-    if stage_set == "retrain":
-        return pipeline.retrain or pipeline.stages
-    if stage_set == registry.STAGE_SET:  # an MLflow alias move: one stage, no command
-        return registry.registry_stages(pipeline)
-    if stage_set == "rollback":
-        if pipeline.rollback is None:
-            return (StageDef("rollback", CommandDef((), pipeline_dir(pipeline), {}, None)),)
-        return (StageDef("rollback", pipeline.rollback),)
-    return pipeline.stages
-
-
-def resolve_pipeline(config: Config, name: str) -> PipelineDef:
-    """A configured pipeline, else the synthetic ``registry/<model>`` of a registry model."""
-    found = config.pipelines.get(name) or registry.synthetic_pipeline(config, name)
-    return found or config.pipeline(name)  # the latter raises, naming what is defined
-
-
-def pipeline_dir(pipeline: PipelineDef) -> Path:
-    return pipeline.stages[0].command.workdir if pipeline.stages else Path.cwd()
-
-
-def placeholders(stages: tuple[StageDef, ...]) -> set[str]:
-    """Placeholder names the stages' arguments use."""
-    used: set[str] = set()
-    for stage in stages:
-        for arg in stage.command.argv:
-            used.update(PLACEHOLDER.findall(arg))
-    return used
-
-
-def format_argv(argv: tuple[str, ...], context: Mapping[str, object]) -> list[str]:
-    # Each argument is formatted on its own: a value full of shell syntax
-    # stays one literal argument of the program, never a command.
-    values = {k: "" if v is None else str(v) for k, v in context.items()}
-    return [PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), arg) for arg in argv]
+class PlanChanged(UsageError):
+    """What the config would run now is not the confirmed plan: nothing runs."""
 
 
 def secret_variables(config: Config) -> frozenset[str]:
@@ -164,8 +148,10 @@ def execute(
     final: str | None = None
     message: str | None = None
     try:
-        pipeline = resolve_pipeline(config, run.pipeline)
-        stages = stages_for(pipeline, params.get("stage_set", "stages"))
+        try:
+            stages, envs = _confirmed_stages(store, config, run, params)
+        except PlanChanged as exc:
+            return _refuse(store, run_id, str(exc))
         context = {
             **params.get("context", {}),
             "run_id": run_id,
@@ -193,7 +179,8 @@ def execute(
                 outcome = _run_one(
                     store,
                     run_id,
-                    stage,
+                    stage.command(envs[stage.name]),
+                    stage.name,
                     context,
                     cancel=cancel,
                     echo=echo,
@@ -217,10 +204,62 @@ def execute(
     return _finish(store, run_id, final, message, params)
 
 
+def _confirmed_stages(
+    store: Store, config: Config, run: RunRow, params: dict[str, Any]
+) -> tuple[tuple[StagePlan, ...], dict[str, dict[str, str]]]:
+    """The confirmed plan's stages, if the config still resolves to them.
+
+    The one check between confirm and run: the stages are resolved again
+    from the config the runner loaded and compared with the stored ones. An
+    edit elsewhere in the file (an endpoint, a threshold) changes the
+    digest but not what runs, and does not stop the run. Also returns each
+    stage's environment values, which the plan names but does not store.
+    """
+    plan = store_actions.confirmed_plan(store, run.id)
+    if plan is None or "stages" not in plan:
+        raise PlanChanged(f"no confirmed plan is stored with run {run.id}; plan again") from None
+    try:
+        confirmed = tuple(StagePlan.from_dict(s) for s in plan["stages"])
+    except (KeyError, TypeError, ValueError) as exc:
+        why = f"the plan stored with run {run.id} is unreadable ({exc}); plan again"
+        raise PlanChanged(why) from None
+    stage_set = params.get("stage_set", "stages")
+    try:
+        pipeline = resolve_pipeline(config, run.pipeline)
+    except OpstuiError:
+        why = f"pipeline {run.pipeline} is no longer configured"
+    else:
+        values = plan_values(config, run.pipeline, params.get("context", {}), run.parent_run_id)
+        now = resolve_stages(pipeline, stage_set, values)
+        changed = difference(confirmed, now)
+        if changed is None:
+            envs = {s.name: dict(s.command.env) for s in stages_for(pipeline, stage_set)}
+            return confirmed, envs
+        why = changed
+    where = config.path or "opstui.toml"
+    raise PlanChanged(f"{where} changed after the plan was confirmed: {why}; plan again") from None
+
+
+def _refuse(store: Store, run_id: int, reason: str) -> str:
+    """End a claimed run that must not run: failed, its audit row refused, no effect."""
+    status = store_runs.finish_run(store, run_id, status=st.FAILED, message=reason)
+    store_actions.finish_actions_for_run(store, run_id, store_actions.REFUSED, reason)
+    return status
+
+
+def refuse_unreadable(store: Store, run_id: int, config_path: str | None, exc: Exception) -> str:
+    """The runner could not load the config: refuse the run, with the cause."""
+    store_actions.claim_run(store, run_id, pid=os.getpid(), heartbeat_timeout=3 * HEARTBEAT_SECONDS)
+    where = config_path or "opstui.toml"
+    return _refuse(store, run_id, f"{where} could not be read after the plan was confirmed: "
+                   f"{exc}; plan again")  # fmt: skip
+
+
 def _run_one(
     store: Store,
     run_id: int,
-    stage: StageDef,
+    command: CommandDef,
+    name: str,
     context: dict[str, Any],
     *,
     cancel: threading.Event,
@@ -229,35 +268,35 @@ def _run_one(
     work: Callable[[], StageOutcome] | None = None,
     withheld: frozenset[str] = frozenset(),
 ) -> StageOutcome:
-    stage_id = store_runs.start_stage(store, run_id, stage.name)
+    stage_id = store_runs.start_stage(store, run_id, name)
     if on_stage:
-        on_stage(stage.name, None)
-    ctx = {**context, "stage": stage.name}
+        on_stage(name, None)
+    ctx = {**context, "stage": name}
     if work is not None:  # the executor does the stage itself (an MLflow alias move)
         outcome = work()
-    elif not stage.command.argv:
+    elif not command.argv:
         outcome = StageOutcome(st.SUCCEEDED, 0, "no command configured: recorded in the store")
     else:
         outcome = run_stage(
             store,
             run_id,
             stage_id,
-            stage.command,
-            argv=format_argv(stage.command.argv, ctx),
-            env=stage_env(stage.command, ctx, withheld),
+            command,
+            argv=fill_argv(command.argv, ctx),
+            env=stage_env(command, ctx, withheld),
             cancelled=cancel.is_set,
             echo=echo,
         )
     store_runs.finish_stage(
         store,
         run_id,
-        stage.name,
+        name,
         status=outcome.status,
         exit_code=outcome.exit_code,
         message=outcome.message,
     )
     if on_stage:
-        on_stage(stage.name, outcome)
+        on_stage(name, outcome)
     return outcome
 
 
@@ -307,8 +346,13 @@ def _apply_effects(store: Store, run_id: int, status: str, effects: dict[str, An
             store_models.set_production_version(tx, deployment["target"], deployment["version"])
 
 
-def main_detached(store_path: str, config: Config, run_id: int) -> int:
+def main_detached(store_path: str, config_path: str | None, run_id: int) -> int:
     """Entry of ``python -m opstui.runner``: run in a detached session, log nothing to a tty."""
     with Store(store_path) as store:
+        try:
+            config = load_config(config_path)
+        except OpstuiError as exc:  # gone or unreadable since the plan: nothing runs
+            refuse_unreadable(store, run_id, config_path, exc)
+            return 1
         status = execute(store, config, run_id)
     return 0 if status == st.SUCCEEDED else 1

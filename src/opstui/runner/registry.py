@@ -17,40 +17,31 @@ production, are the executor's usual ``deployment`` effect.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from opstui.config import CommandDef, Config, ModelDef, PipelineDef, StageDef
+from opstui.config import Config, ModelDef
 from opstui.config.endpoints import EndpointDef
 from opstui.errors import UsageError
+from opstui.runner.plan import (
+    REGISTRY_PREFIX,
+    REGISTRY_STAGE,
+    REGISTRY_STAGE_SET,
+    Plan,
+    Step,
+    config_digest,
+    plan_values,
+    resolve_pipeline,
+    resolve_stages,
+)
 from opstui.runner.process import StageOutcome
 from opstui.store import Store
 from opstui.store import models as store_models
 from opstui.store import status as st
 
-if TYPE_CHECKING:
-    from opstui.runner.actions import Plan
-
 #: ``stage_set`` of a registry rollback run, and its one stage.
-STAGE_SET = "mlflow_alias"
-STAGE = "move-alias"
-PIPELINE_PREFIX = "registry/"
-
-
-def registry_stages(pipeline: PipelineDef) -> tuple[StageDef, ...]:
-    # No command: the executor does the stage's work itself (``stage_work``).
-    workdir = pipeline.stages[0].command.workdir if pipeline.stages else Path.cwd()
-    return (StageDef(STAGE, CommandDef((), workdir, {}, None)),)
-
-
-def synthetic_pipeline(config: Config, name: str) -> PipelineDef | None:
-    """``registry/<model>`` for a model with a registry and no training pipeline."""
-    if not name.startswith(PIPELINE_PREFIX):
-        return None
-    model = config.models.get(name.removeprefix(PIPELINE_PREFIX))
-    if model is None or model.registry is None or model.pipeline is not None:
-        return None
-    return PipelineDef(name=name, kind="mlops", stages=())
+STAGE_SET = REGISTRY_STAGE_SET
+STAGE = REGISTRY_STAGE
+PIPELINE_PREFIX = REGISTRY_PREFIX
 
 
 def _endpoint(config: Config, model: ModelDef) -> EndpointDef:
@@ -68,7 +59,7 @@ def alias_for(ep: EndpointDef, model: ModelDef, environment: str) -> str:
     environment (``endpoints.NAME.aliases``, else the alias name itself),
     else the one alias the endpoint maps to it.
     """
-    from opstui.sources.mlflow import environment_of
+    from opstui.sources.mlflow import environment_of  # start-up cost, not a cycle: see below
 
     if environment_of(ep, model.alias) == environment:
         return model.alias
@@ -86,7 +77,8 @@ def plan_registry_rollback(
     config: Config, store: Store, environment: str, model: str, *, to: str | None
 ) -> Plan:
     """Plan moving the alias of ``model`` for ``environment`` back; writes nothing."""
-    from opstui.runner.actions import Plan, Step
+    # Lazy for start-up cost, not a cycle: every runner imports this module,
+    # and only a registry rollback needs the MLflow client and its HTTP stack.
     from opstui.sources.mlflow import MlflowRest
 
     m = config.models[model]
@@ -130,6 +122,11 @@ def plan_registry_rollback(
     replaces = store_current.id if store_current and store_current.version == current else None
     pipeline = m.pipeline or f"{PIPELINE_PREFIX}{model}"
     kind = config.pipelines[m.pipeline].kind if m.pipeline else "mlops"
+    context = {"environment": environment, "version": version, "model": model}
+    try:
+        digest = config_digest(config)
+    except OSError as exc:
+        raise UsageError(f"cannot read {config.path}: {exc.strerror or exc}") from exc
     return Plan(
         action="rollback",
         target=model,
@@ -146,7 +143,7 @@ def plan_registry_rollback(
         params={
             "action": "rollback",
             "stage_set": STAGE_SET,
-            "context": {"environment": environment, "version": version, "model": model},
+            "context": context,
             "effects": {
                 "deployment": {
                     "environment": environment,
@@ -166,6 +163,10 @@ def plan_registry_rollback(
                 },
             },
         },
+        stages=resolve_stages(
+            resolve_pipeline(config, pipeline), STAGE_SET, plan_values(config, pipeline, context)
+        ),
+        config_digest=digest,
     )
 
 
@@ -181,7 +182,7 @@ def stage_work(
 
 def move_alias(store: Store, config: Config, move: Mapping[str, Any]) -> StageOutcome:
     """Point the alias at the planned version, if it is still where the plan saw it."""
-    from opstui.sources.mlflow import MlflowError, MlflowRest
+    from opstui.sources.mlflow import MlflowError, MlflowRest  # start-up cost (above)
     from opstui.store.mlflow_sync import AliasState, ExternalVersion, sync_registry
 
     name, alias, version = move["model"], move["alias"], move["version"]

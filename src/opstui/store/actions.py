@@ -87,6 +87,21 @@ def record_action(store: Store, **fields: Any) -> int:
         return add_action(tx, now=store.clock(), **fields)
 
 
+def confirmed_plan(store: Store, run_id: int) -> dict[str, Any] | None:
+    """The plan confirmed for ``run_id``: that of the action row that queued it."""
+    with store.lock:
+        row = store.conn.execute(
+            "SELECT plan FROM actions WHERE run_id = ? AND status <> ? ORDER BY id LIMIT 1",
+            (run_id, JOINED),
+        ).fetchone()
+    if row is None:
+        return None
+    try:
+        return fields.loads_object(row[0], "plan")
+    except fields.Unreadable:
+        return None
+
+
 def finish_actions_for_run(store: Store, run_id: int, status: str, outcome: str) -> None:
     """Close the action row(s) that started ``run_id``."""
     with store.write() as tx:

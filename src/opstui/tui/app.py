@@ -493,49 +493,44 @@ class OpstuiApp(App[None]):
         self.start_job(ACTION, what, partial(self.plan_action, action, key))
 
     def plan_action(self, action: str, key: str) -> None:
-        from opstui.runner.actions import ActionRefused, perform, refusal
+        from opstui.runner.actions import ActionRefused, perform, propose
         from opstui.tui.plans import make_plan
 
         with Store(self.store_path, create=False) as store:
             plan = make_plan(self.config, store, action, key)
-            reason = refusal(self.config, plan, read_only=self.read_only)
-            self.call_from_thread(self._confirm, plan, reason)
-            if reason is None:
+            proposal = propose(self.config, plan, read_only=self.read_only)
+            self.call_from_thread(self._confirm, proposal)
+            if proposal.refused is None:
                 return
             # Refused here (read-only): the same path as the CLI's writes the
             # same audit row, after the plan is on screen (if the write fails,
             # the operator still sees why nothing ran).
             try:
-                perform(store, self.config, plan, actor=self.actor, read_only=self.read_only,
-                        confirm=lambda _plan: reason, detach=True)  # fmt: skip
+                perform(store, self.config, proposal, actor=self.actor, declined=None, detach=True)
             except ActionRefused:
                 return  # audited
             except Exception as exc:
                 raise JobFailed(f"audit row of the refused {what_of(plan)}", exc) from exc
 
-    def _confirm(self, plan: Any, reason: str | None) -> None:
+    def _confirm(self, proposal: Any) -> None:
         from opstui.tui.modals import ConfirmScreen
 
         def decided(yes: bool | None) -> None:
-            if reason is None:
-                self.start_job(ACTION, what_of(plan), partial(self.perform_action, plan, bool(yes)))
+            if proposal.refused is None:
+                job = partial(self.perform_action, proposal, bool(yes))
+                self.start_job(ACTION, what_of(proposal.plan), job)
 
-        self.push_screen(ConfirmScreen(plan, reason), decided)
+        self.push_screen(ConfirmScreen(proposal.plan, proposal.refused), decided)
 
-    def perform_action(self, plan: Any, confirmed: bool) -> None:
-        """Audit and start ``plan`` (or audit its decline); a refusal or failure raises."""
+    def perform_action(self, proposal: Any, confirmed: bool) -> None:
+        """Audit and start the shown ``proposal`` (or audit its decline); a refusal raises."""
         from opstui.runner.actions import perform
 
+        plan = proposal.plan
         declined = None if confirmed else "declined in the console"
         with Store(self.store_path, create=False) as store:
             started = perform(
-                store,
-                self.config,
-                plan,
-                actor=self.actor,
-                read_only=self.read_only,
-                confirm=lambda _plan: declined,
-                detach=True,
+                store, self.config, proposal, actor=self.actor, declined=declined, detach=True
             )
         if started.created:
             text = f"{plan.action} {plan.target}: run {started.run_id} started"
