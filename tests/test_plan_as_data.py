@@ -155,9 +155,10 @@ def test_runner_modules_import_no_cycle_and_no_runner_module_lazily() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         found = graph.setdefault(path.stem, set())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opstui.runner"):
-                names = [node.module.rpartition(".")[2]] if node.module != "opstui.runner" else []
-                names += [a.name for a in node.names] if node.module == "opstui.runner" else []
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            if isinstance(node, ast.ImportFrom) and module.startswith("opstui.runner"):
+                names = [a.name for a in node.names] if module == "opstui.runner" else []
+                names += [module.rpartition(".")[2]]
                 assert node.col_offset == 0, f"{path.name} imports {node.module} lazily"
                 found.update(n for n in names if (folder / f"{n}.py").exists())
 
