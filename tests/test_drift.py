@@ -89,6 +89,17 @@ def test_the_same_window_is_not_computed_or_stored_twice(store: Store, clock: Cl
     assert drift_check.compute_drift(store, "churn", settings=stricter).check_id != first.check_id
 
 
+def test_a_window_checked_by_an_older_method_is_checked_again(
+    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record(store, clock, batches=[(400, 0.0)])
+    first = drift_check.compute_drift(store, "churn", settings=QUICK)
+    monkeypatch.setattr(drift_check, "METHOD", drift_check.METHOD + 1)  # a newer opstui
+    newer = drift_check.compute_drift(store, "churn", settings=QUICK)
+    assert not newer.reused and newer.check_id != first.check_id
+    assert drift_check.compute_drift(store, "churn", settings=QUICK).reused
+
+
 def test_reference_summary_is_computed_once_and_rebuilt_for_new_batches(
     store: Store, clock: Clock
 ) -> None:

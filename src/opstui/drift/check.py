@@ -220,6 +220,12 @@ def _classifier(
     )
 
 
+#: How a check is computed. Bump it when a statistic or a verdict rule
+#: changes: a window checked by an older opstui is then checked again instead
+#: of its stored check being reused (2: the classifier's chance bound).
+METHOD = 2
+
+
 def _window_key(info: ReferenceInfo, window: _Window, settings: DriftSettings) -> str:
-    ident = [info.digest, list(window.batch_ids), window.info.rows, settings.as_dict()]
+    ident = [METHOD, info.digest, list(window.batch_ids), window.info.rows, settings.as_dict()]
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
