@@ -34,6 +34,7 @@ from opstui.runner.plan import (
     display,
     placeholders,
     plan_values,
+    previous_good_version,
     resolve_pipeline,
     resolve_stages,
     stages_for,
@@ -238,8 +239,6 @@ def plan_rollback(
     if not good:
         raise UsageError(f"nothing of {target} is deployed to {environment}; nothing to roll back")
     current = good[0]
-    # Versions known bad: what is serving now, and whatever a rollback replaced.
-    bad = {current.version} | {d.replaced_version for d in deployments if d.action == "rollback"}
     if to is not None:
         if to == current.version:
             raise UsageError(f"{target} {to} is already what {environment} runs")
@@ -250,13 +249,13 @@ def plan_rollback(
             )
         version = to
     else:
-        earlier = next((d for d in good[1:] if d.version not in bad), None)
+        earlier = previous_good_version(deployments, current.version)
         if earlier is None:
             raise UsageError(
                 f"no earlier good version of {target} in {environment} to roll back to",
                 hint="name one with --to VERSION",
             )
-        version = earlier.version
+        version = earlier
     context = {"environment": environment, "version": version, "model": model}
     effect = {
         "environment": environment,

@@ -22,9 +22,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opstui.config import PLACEHOLDER, CommandDef, Config, PipelineDef, StageDef
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opstui.store.rows import DeploymentRow
 
 #: Placeholders only a queued run has a value for.
 RUN_VALUES = ("run_id", "attempt", "store")
@@ -34,6 +39,21 @@ _FILL = re.compile(r"\{\{|\}\}|\{(" + "|".join(RUN_VALUES) + r")\}")
 REGISTRY_STAGE_SET = "mlflow_alias"
 REGISTRY_STAGE = "move-alias"
 REGISTRY_PREFIX = "registry/"
+
+
+def previous_good_version(deployments: Sequence[DeploymentRow], current: str | None) -> str | None:
+    """The version a rollback goes back to, or None if there is none.
+
+    ``deployments`` are one target's in one environment, newest first;
+    ``current`` is what serves now (None: nothing, as an MLflow alias not
+    set). The newest succeeded deployment whose version is neither
+    ``current`` nor one a rollback replaced: a failed deployment never
+    served, and a rolled-back version is known bad.
+    """
+    bad = {current} | {d.replaced_version for d in deployments if d.action == "rollback"}
+    return next(
+        (d.version for d in deployments if d.status == "succeeded" and d.version not in bad), None
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from opstui.runner.plan import (
     Step,
     config_digest,
     plan_values,
+    previous_good_version,
     resolve_pipeline,
     resolve_stages,
 )
@@ -94,15 +95,13 @@ def plan_registry_rollback(
         if d.target_kind == "model"
     ]
     good = [d for d in history if d.status == "succeeded"]
-    # Known bad: what serves now, and whatever a rollback replaced.
-    bad = {current} | {d.replaced_version for d in history if d.action == "rollback"}
     where = f"MLflow endpoint {ep.name}"
     if to is not None:
         if to == current:
             raise UsageError(f"alias {alias} of {model} already points at version {to}")
         version = to
     else:
-        earlier = next((d for d in good if d.version not in bad), None)
+        earlier = previous_good_version(history, current)
         if earlier is None:
             raise UsageError(
                 f"no earlier good version of {model} in {environment} to roll back to "
@@ -110,7 +109,7 @@ def plan_registry_rollback(
                 hint="name one with --to VERSION; versions in the registry: "
                 + (", ".join(existing) or "none"),
             )
-        version = earlier.version
+        version = earlier
     if version not in existing:
         raise UsageError(
             f"version {version} of {model} no longer exists in {where}",
