@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli import app, open_store
+from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import cell, say, write_json
 from opstui.errors import UsageError
 
@@ -36,15 +37,14 @@ def _alerts_line(alerts: Sequence[BurnAlert]) -> str:
 
 @app.command()
 def endpoints(
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the documented JSON shape.")
-    ] = False,
+    as_json: JsonOpt = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Each endpoint: state, last success, error rate per window, SLO burn. Exit 1 if any is
     down, burning or stale."""
     from opstui.analysis.rates import WINDOWS
+    from opstui.store import status as st
     from opstui.timeutil import human_age, iso
     from opstui.views.endpoints import SHOWN, EndpointReport, endpoint_reports
 
@@ -140,7 +140,7 @@ def endpoints(
                 console.print(cell(f"{r.name}: {r.reason}"))
             if r.alerts:
                 console.print(cell(f"{r.name}: burn alerts {_alerts_line(r.alerts)}"))
-    if any(r.state in ("down", "burning", "stale") for r in reports):
+    if any(r.state in (st.DOWN, st.BURNING, st.STALE) for r in reports):
         raise typer.Exit(1)
 
 
@@ -160,6 +160,7 @@ def poll(
 
     from opstui.config import load_config, resolve_store_path
     from opstui.sources.poller import Poller
+    from opstui.store import status as st
     from opstui.store.endpoints import Observation
 
     cfg = load_config(config)
@@ -181,7 +182,7 @@ def poll(
     poller = Poller(path, list(cfg.endpoints.values()), on_observation=report)
     if once:
         results = asyncio.run(poller.poll_once())
-        if any(ob.state == "down" for ob in results):
+        if any(ob.state == st.DOWN for ob in results):
             raise typer.Exit(1)
         return
     # Ctrl-C is how a headless poller is stopped: leave quietly, leases released.

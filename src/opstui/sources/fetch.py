@@ -38,8 +38,8 @@ from opstui.sources.http import (
     shown_url,
 )
 from opstui.store.endpoints import Observation
+from opstui.store.status import DEGRADED, DOWN, UP
 
-UP, DEGRADED, DOWN = "up", "degraded", "down"
 Samples = tuple[tuple[str, Mapping[str, str], float], ...]
 #: Characters of a reason kept (after masking: a cut must not halve a token
 #: before the mask can recognise it).

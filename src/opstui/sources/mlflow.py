@@ -58,8 +58,8 @@ from opstui.store.mlflow_sync import (
     run_watermark_name,
     sync_registry,
 )
+from opstui.store.status import DEGRADED, DOWN, UP
 
-UP, DEGRADED, DOWN = "up", "degraded", "down"
 API = "/api/2.0/mlflow"
 #: Most recent runs read per experiment by the first sync (no watermark yet).
 RECENT_RUNS = 50

@@ -45,6 +45,7 @@ from opstui.store.endpoints import (
 )
 from opstui.store.metrics import read_watermarks
 from opstui.store.retention import apply_retention
+from opstui.store.status import DOWN
 
 if TYPE_CHECKING:
     from opstui.sources.mlflow import MlflowSnapshot
@@ -239,7 +240,7 @@ class Poller:
         except Exception as exc:  # a bug in a reader must not stop the poller
             # The error may quote a server: masked like every reason.
             reason = mask(f"poller error: {exc}", ep)[:REASON_MAX]
-            ob = Observation(ep.name, ep.kind, shown_url(ep.url), time.time(), "down", reason, None)
+            ob = Observation(ep.name, ep.kind, shown_url(ep.url), time.time(), DOWN, reason, None)
         if self.on_observation is not None:
             self.on_observation(ob)
         return ob
@@ -280,8 +281,8 @@ class Poller:
                 ob = await self._observe(ep, transport)
             self.stats.polls += 1
             self._pending.append(ob)
-            failures = failures + 1 if ob.state == "down" else 0
-            self.stats.failures += ob.state == "down"
+            failures = failures + 1 if ob.state == DOWN else 0
+            self.stats.failures += ob.state == DOWN
             # Re-armed from the schedule, not from now, so lag does not
             # accumulate; a poll that overran its interval runs again at once.
             scheduled = max(scheduled + backoff(ep.interval, failures, self._rng), loop.time())

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from opstui.store import fields
 from opstui.store.db import Store
 from opstui.store.metrics import advance_watermark, append_samples, ensure_series, insert_samples
+from opstui.store.status import DOWN
 
 
 class Observation(NamedTuple):
@@ -23,7 +24,7 @@ class Observation(NamedTuple):
     kind: str
     url: str
     at: float
-    state: str  # up, degraded, down
+    state: str  # status.UP, DEGRADED or DOWN
     reason: str | None
     latency_ms: float | None
     #: (series name, labels, value) measured by this poll.
@@ -91,7 +92,7 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
                         tx, f"endpoint/{ob.endpoint}", name, through, by=holder, now=now
                     )
         for ob in observations:
-            ok = ob.state != "down"
+            ok = ob.state != DOWN
             at = fields.timestamp(ob.at, f"poll time of {ob.endpoint}")
             latency = ob.latency_ms
             if latency is not None and not math.isfinite(latency):

@@ -26,6 +26,15 @@ LOST: Final = "lost"
 # fault (``opstui status`` does not exit 1 for it).
 UNKNOWN: Final = "unknown"
 
+# An endpoint's state as one poll records it (``endpoint_status.state``).
+UP: Final = "up"
+DEGRADED: Final = "degraded"  # it answers, but something configured is missing
+DOWN: Final = "down"
+# Derived by readers of endpoints only (``views/endpoints.py``): SLO burn over
+# budget while up, no poll for too long, or never polled (``UNKNOWN`` above).
+BURNING: Final = "burning"
+STALE: Final = "stale"
+
 # Stage-only statuses.
 PENDING: Final = "pending"
 SKIPPED: Final = "skipped"
@@ -101,7 +110,7 @@ class SourceHealth(NamedTuple):
     """What the store last recorded of the endpoint an external run comes from."""
 
     name: str
-    state: str  # up, degraded, down
+    state: str  # UP, DEGRADED or DOWN
     last_attempt_at: float
     last_success_at: float | None
 
@@ -119,7 +128,7 @@ def source_unknown_reason(
     """
     if source is None:
         return None
-    if source.state == "down":
+    if source.state == DOWN:
         since = source.last_success_at or source.last_attempt_at
         return f"source {source.name} down since {clock_time(since)}"
     if now - source.last_attempt_at > heartbeat_timeout:

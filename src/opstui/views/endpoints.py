@@ -24,6 +24,7 @@ from opstui.config import Config
 from opstui.config.endpoints import EndpointDef
 from opstui.sources.poller import backoff_delay
 from opstui.store import Store
+from opstui.store import status as st
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
 from opstui.store.metrics import find_series, points
 from opstui.store.retention import RAW_FOR, THIN_TO
@@ -39,7 +40,7 @@ class EndpointReport:
     name: str
     kind: str
     url: str
-    state: str  # up, degraded, down, burning, stale, unknown
+    state: str  # UP, DEGRADED, DOWN, BURNING, STALE or UNKNOWN (store/status.py)
     reason: str | None
     last_success_at: float | None
     last_attempt_at: float | None
@@ -109,7 +110,7 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
                 latency_p99=p99,
             )
         )
-    order = {"down": 0, "burning": 1, "degraded": 2, "stale": 3, "unknown": 4, "up": 5}
+    order = {st.DOWN: 0, st.BURNING: 1, st.DEGRADED: 2, st.STALE: 3, st.UNKNOWN: 4, st.UP: 5}
     reports.sort(key=lambda r: (order.get(r.state, 9), r.name))
     return reports
 
@@ -183,25 +184,25 @@ def _state(
     interval: float, status: EndpointStatusRow | None, alerts: tuple[BurnAlert, ...], now: float
 ) -> tuple[str, str | None]:
     if status is None:
-        return "unknown", "never polled: run `opstui poll` (or the console) to start polling"
+        return st.UNKNOWN, "never polled: run `opstui poll` (or the console) to start polling"
     age = now - status.last_attempt_at
     # A failing endpoint is polled less often (backoff): expect that delay.
     expected = backoff_delay(interval, status.failures)
     if age > STALE_INTERVALS * max(expected, 1.0):
-        return "stale", f"last poll {age:.0f}s ago: is a poller running?"
+        return st.STALE, f"last poll {age:.0f}s ago: is a poller running?"
     firing = [a for a in alerts if a.firing]
-    if status.state == "up" and firing:
+    if status.state == st.UP and firing:
         a = firing[0]
-        return "burning", (
+        return st.BURNING, (
             f"error budget burning {a.long_burn:.1f}x over {a.long_window} and "
             f"{a.short_burn:.1f}x over {a.short_window} ({a.severity}: > {a.threshold:g}x)"
         )
     # A pair without the history to judge does not page, but an operator
     # should hear that the part it has seen burns.
     unsure = [a for a in alerts if a.would_fire]
-    if status.state == "up" and unsure:
+    if status.state == st.UP and unsure:
         a = unsure[0]
-        return "up", (
+        return st.UP, (
             f"burning {a.long_burn:.1f}x over the history there is ({a.partial}) and "
             f"{a.short_burn:.1f}x over {a.short_window}: not a {a.severity} until "
             f"{a.long_window} of history covers it"
