@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from opstui import __version__
+from opstui.cli.options import ConfigOpt as ConfigOpt
+from opstui.cli.options import StoreOpt as StoreOpt
 from opstui.errors import OpstuiError
 
 if TYPE_CHECKING:
@@ -32,24 +34,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--store",
-        help="Run store path [default: $OPSTUI_STORE, then store= in opstui.toml, "
-        "then ./opstui.db].",
-        show_default=False,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="Config file [default: $OPSTUI_CONFIG, then ./opstui.toml].",
-        show_default=False,
-    ),
-]
 
 
 def _version(value: bool) -> None:

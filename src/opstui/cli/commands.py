@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli import app, open_store
+from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import say, write_json
 from opstui.errors import UsageError
 
@@ -67,9 +68,7 @@ def import_(
 def status(
     store: StoreOpt = None,
     config: ConfigOpt = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the documented JSON shape.")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Latest run of every pipeline. Exit 1 if any pipeline's latest run failed."""
     from opstui.cli.status_view import render_status, status_json

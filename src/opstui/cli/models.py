@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli import app, open_store
+from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import cell, say, write_json
 from opstui.errors import UsageError
 
@@ -27,9 +28,7 @@ SHOWN_VERSIONS = 5
 @app.command()
 def models(
     model: Annotated[str | None, typer.Argument(help="One model (default: all).")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the documented JSON shape.")
-    ] = False,
+    as_json: JsonOpt = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:

@@ -24,7 +24,8 @@ from typing import Annotated
 
 import typer
 
-from opstui.cli import ConfigOpt, StoreOpt, app, open_store
+from opstui.cli import app, open_store
+from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import say, say_block
 from opstui.errors import UsageError
 from opstui.store import fields
@@ -36,6 +37,9 @@ record_app = typer.Typer(
 app.add_typer(record_app, name="record")
 
 RunArg = Annotated[int, typer.Argument(help="Run id printed by `opstui record start`.")]
+WhyOpt = Annotated[str | None, typer.Option(help="One line saying why.")]
+ProducedByOpt = Annotated[int | None, typer.Option(help="Run that produced it.")]
+NameValuesOpt = Annotated[list[str] | None, typer.Option(help="name=value, repeatable.")]
 
 
 class StageEvent(StrEnum):
@@ -124,7 +128,7 @@ def stage(
         str | None,
         typer.Option(help="With end: succeeded, failed, timed_out or cancelled (overrides)."),
     ] = None,
-    message: Annotated[str | None, typer.Option(help="One line saying why.")] = None,
+    message: WhyOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -197,7 +201,7 @@ def finish(
     exit_code: Annotated[
         int | None, typer.Option("--exit-code", help="0 succeeded, anything else failed.")
     ] = None,
-    message: Annotated[str | None, typer.Option(help="One line saying why.")] = None,
+    message: WhyOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -295,9 +299,9 @@ def deploy(
 def model_version(
     model: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str | None, typer.Option(help="Version [default: next integer].")] = None,
-    run: Annotated[int | None, typer.Option(help="Run that produced it.")] = None,
-    metric: Annotated[list[str] | None, typer.Option(help="name=value, repeatable.")] = None,
-    param: Annotated[list[str] | None, typer.Option(help="name=value, repeatable.")] = None,
+    run: ProducedByOpt = None,
+    metric: NameValuesOpt = None,
+    param: NameValuesOpt = None,
     data_hash: Annotated[str | None, typer.Option(help="Hash of the training data.")] = None,
     code_version: Annotated[str | None, typer.Option(help="Git commit or tag.")] = None,
     status: Annotated[str, typer.Option(help="candidate, production, archived, rejected.")] = (
@@ -337,7 +341,7 @@ def features(
         "current"
     ),
     version: Annotated[str | None, typer.Option(help="Model version of a reference.")] = None,
-    run: Annotated[int | None, typer.Option(help="Run that produced it.")] = None,
+    run: ProducedByOpt = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
