@@ -18,6 +18,7 @@ from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.dashboard import process_gone
 from opstui.store.db import Store, Transaction
+from opstui.store.query import where
 from opstui.store.runs import ensure_pipeline
 
 #: Action row statuses.
@@ -89,11 +90,10 @@ def record_action(store: Store, **fields: Any) -> int:
 
 def confirmed_plan(store: Store, run_id: int) -> dict[str, Any] | None:
     """The plan confirmed for ``run_id``: that of the action row that queued it."""
-    with store.lock:
-        row = store.conn.execute(
-            "SELECT plan FROM actions WHERE run_id = ? AND status <> ? ORDER BY id LIMIT 1",
-            (run_id, JOINED),
-        ).fetchone()
+    row = store.query_one(
+        "SELECT plan FROM actions WHERE run_id = ? AND status <> ? ORDER BY id LIMIT 1",
+        (run_id, JOINED),
+    )
     if row is None:
         return None
     try:
@@ -292,18 +292,15 @@ def list_actions(store: Store, *, limit: int = 50, before_id: int | None = None)
     recorded no end) reads ``lost``: the audit trail never says an action is
     in progress when nothing is running it.
     """
-    sql = """SELECT a.id, a.ts, a.actor, a.action, a.target, a.environment, a.plan, a.status,
-                    a.outcome, a.run_id, a.finished_at,
-                    r.status, r.heartbeat_at, r.heartbeat_timeout, r.host, r.pid
-             FROM actions a LEFT JOIN runs r ON r.id = a.run_id"""
-    params: list[object] = []
-    if before_id is not None:
-        sql += " WHERE a.id < ?"
-        params.append(before_id)
-    sql += " ORDER BY a.id DESC LIMIT ?"
-    params.append(limit)
-    with store.lock:
-        rows = fields.fetch_all(store.conn, sql, params)
+    clause, params = where(("a.id < ?", before_id))
+    rows = store.query(
+        f"""SELECT a.id, a.ts, a.actor, a.action, a.target, a.environment, a.plan, a.status,
+                   a.outcome, a.run_id, a.finished_at,
+                   r.status, r.heartbeat_at, r.heartbeat_timeout, r.host, r.pid
+            FROM actions a LEFT JOIN runs r ON r.id = a.run_id
+            {clause} ORDER BY a.id DESC LIMIT ?""",
+        [*params, limit],
+    )
     now = store.clock()
     out: list[ActionRow] = []
     for r in rows:

@@ -29,10 +29,12 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from opstui.errors import OpstuiError
+from opstui.store import fields
 from opstui.store.schema import SCHEMA_VERSION, migrate
 
 DEFAULT_BUSY_TIMEOUT = 30.0
@@ -484,6 +486,18 @@ class Store:
                 yield self.conn
             finally:
                 self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[Any]:
+        """Every row of one read, taken under the lock (text that is not UTF-8
+        reads as U+FFFD, see ``fields.fetch_all``). Build an optional filter
+        with ``opstui.store.query.where``."""
+        with self.lock:
+            return fields.fetch_all(self.conn, sql, params)
+
+    def query_one(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> Any:
+        """The first row of ``query``, or None: for a read by key or with ``LIMIT 1``."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
 
     def change_token(self) -> tuple[int, int]:
         """Changes whenever anyone commits; costs no table read."""

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from opstui.store import fields
 from opstui.store.db import Store, Transaction
 from opstui.store.models import ensure_model
+from opstui.store.query import where
 
 
 class BatchRow(NamedTuple):
@@ -187,25 +188,22 @@ def save_check(tx: Transaction, check: CheckRow, results: Iterable[ResultRow]) -
 
 
 def _model_id(store: Store, model: str) -> int | None:
-    row = store.conn.execute("SELECT id FROM models WHERE name = ?", (model,)).fetchone()
+    row = store.query_one("SELECT id FROM models WHERE name = ?", (model,))
     return int(row[0]) if row else None
 
 
 def reference(store: Store, model: str, version: str) -> ReferenceRow | None:
     """The stored reference summary of a model version (None: none, or one that
     cannot be read, which is named: it is built again from the batches)."""
-    with store.lock:
-        found = fields.fetch_all(
-            store.conn,
-            """SELECT r.id, m.name, r.version, r.created_at, r.source, r.fingerprint, r.digest,
-                      r.n_rows, r.columns, r.format, r.payload
-               FROM drift_references r JOIN models m ON m.id = r.model_id
-               WHERE m.name = ? AND r.version = ?""",
-            (model, version),
-        )
-    if not found:
+    row = store.query_one(
+        """SELECT r.id, m.name, r.version, r.created_at, r.source, r.fingerprint, r.digest,
+                  r.n_rows, r.columns, r.format, r.payload
+           FROM drift_references r JOIN models m ON m.id = r.model_id
+           WHERE m.name = ? AND r.version = ?""",
+        (model, version),
+    )
+    if row is None:
         return None
-    row = found[0]
     try:
         fields.check_times((("created_at", row[3]),))
         columns = fields.loads(row[8], "columns", [])
@@ -229,41 +227,35 @@ def reference(store: Store, model: str, version: str) -> ReferenceRow | None:
 
 def models_of_pipeline(store: Store, pipeline: str) -> list[str]:
     """Models whose versions the pipeline's runs recorded."""
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT m.name FROM models m JOIN pipelines p ON p.id = m.pipeline_id
-               WHERE p.name = ? ORDER BY m.name""",
-            (pipeline,),
-        )
+    rows = store.query(
+        """SELECT m.name FROM models m JOIN pipelines p ON p.id = m.pipeline_id
+           WHERE p.name = ? ORDER BY m.name""",
+        (pipeline,),
+    )
     return [str(r[0]) for r in rows]
 
 
 def referenced_versions(store: Store, model: str) -> set[str]:
     """Versions of ``model`` with a reference: a summary or recorded batches."""
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT r.version FROM drift_references r JOIN models m ON m.id = r.model_id
-               WHERE m.name = ?
-               UNION SELECT b.version FROM feature_batches b JOIN models m ON m.id = b.model_id
-               WHERE m.name = ? AND b.kind = 'reference' AND b.version IS NOT NULL""",
-            (model, model),
-        )
+    rows = store.query(
+        """SELECT r.version FROM drift_references r JOIN models m ON m.id = r.model_id
+           WHERE m.name = ?
+           UNION SELECT b.version FROM feature_batches b JOIN models m ON m.id = b.model_id
+           WHERE m.name = ? AND b.kind = 'reference' AND b.version IS NOT NULL""",
+        (model, model),
+    )
     return {str(r[0]) for r in rows}
 
 
 def reference_batches(store: Store, model: str, version: str) -> list[BatchRow]:
     """The recorded reference batches of a model version, oldest first."""
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
-               JOIN models m ON m.id = b.model_id
-               WHERE m.name = ? AND b.kind = 'reference' AND b.version = ?
-               ORDER BY b.created_at, b.id""",
-            (model, version),
-        )
+    rows = store.query(
+        """SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
+           JOIN models m ON m.id = b.model_id
+           WHERE m.name = ? AND b.kind = 'reference' AND b.version = ?
+           ORDER BY b.created_at, b.id""",
+        (model, version),
+    )
     return [BatchRow(*r) for r in rows if _readable_batch(model, r)]
 
 
@@ -279,19 +271,18 @@ def current_batches(
 ) -> list[BatchRow]:
     """The newest current batches recorded in ``(since, until]``, newest first,
     until they hold at least ``rows`` rows."""
-    sql = """SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
-             JOIN models m ON m.id = b.model_id
-             WHERE m.name = ? AND b.kind = 'current'"""
-    params: list[object] = [model]
-    if until is not None:
-        sql += " AND b.created_at <= ?"
-        params.append(until)
-    if since is not None:
-        sql += " AND b.created_at > ?"
-        params.append(since)
-    sql += " ORDER BY b.created_at DESC, b.id DESC"
+    clause, params = where(
+        ("m.name = ?", model),
+        "b.kind = 'current'",
+        ("b.created_at <= ?", until),
+        ("b.created_at > ?", since),
+    )
+    sql = f"""SELECT b.id, b.created_at, b.n_rows FROM feature_batches b
+              JOIN models m ON m.id = b.model_id {clause}
+              ORDER BY b.created_at DESC, b.id DESC"""
     out: list[BatchRow] = []
     total = 0
+    # Not ``store.query``: the read stops at the batch that completes ``rows``.
     with store.lock:
         for r in store.conn.execute(sql, params):
             if not _readable_batch(model, r):
@@ -305,14 +296,10 @@ def current_batches(
 
 def current_batch_times(store: Store, model: str, *, after: float | None = None) -> list[float]:
     """When each current batch of ``model`` was recorded, oldest first."""
-    sql = """SELECT DISTINCT b.created_at FROM feature_batches b JOIN models m ON m.id = b.model_id
-             WHERE m.name = ? AND b.kind = 'current'"""
-    params: list[object] = [model]
-    if after is not None:
-        sql += " AND b.created_at > ?"
-        params.append(after)
-    with store.lock:
-        times = [float(r[0]) for r in store.conn.execute(sql + " ORDER BY 1", params)]
+    clause, params = where(("m.name = ?", model), "b.kind = 'current'", ("b.created_at > ?", after))
+    sql = f"""SELECT DISTINCT b.created_at FROM feature_batches b JOIN models m ON m.id = b.model_id
+              {clause} ORDER BY 1"""
+    times = [float(r[0]) for r in store.query(sql, params)]
     for t in times:
         problem = fields.time_problem("created_at", t)
         if problem:
@@ -361,14 +348,11 @@ def _checks(rows: Sequence[Sequence[Any]]) -> list[CheckRow]:
 
 def checks(store: Store, model: str, *, limit: int = 50) -> list[CheckRow]:
     """The model's latest checks, newest first."""
-    with store.lock:
-        model_id = _model_id(store, model)
-        rows = fields.fetch_all(
-            store.conn,
-            f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
-                WHERE c.model_id = ? ORDER BY c.id DESC LIMIT ?""",
-            (model_id, limit),
-        )
+    rows = store.query(
+        f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
+            WHERE c.model_id = ? ORDER BY c.id DESC LIMIT ?""",
+        (_model_id(store, model), limit),
+    )
     return _checks(rows)
 
 
@@ -378,25 +362,21 @@ def latest_check(store: Store, model: str) -> CheckRow | None:
 
 
 def check_by_key(store: Store, model: str, window_key: str) -> CheckRow | None:
-    with store.lock:
-        row = fields.fetch_all(
-            store.conn,
-            f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
-                WHERE c.window_key = ? AND m.name = ? ORDER BY c.id DESC LIMIT 1""",
-            (window_key, model),
-        )
+    row = store.query(
+        f"""SELECT {_CHECK_COLUMNS} FROM drift_checks c JOIN models m ON m.id = c.model_id
+            WHERE c.window_key = ? AND m.name = ? ORDER BY c.id DESC LIMIT 1""",
+        (window_key, model),
+    )
     found = _checks(row)
     return found[0] if found else None
 
 
 def check_results(store: Store, check_id: int) -> list[ResultRow]:
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT check_id, feature, method, value, threshold, drifted, decides, details
-               FROM drift_results WHERE check_id = ? ORDER BY id""",
-            (check_id,),
-        )
+    rows = store.query(
+        """SELECT check_id, feature, method, value, threshold, drifted, decides, details
+           FROM drift_results WHERE check_id = ? ORDER BY id""",
+        (check_id,),
+    )
     out = []
     for r in rows:
         try:
@@ -426,15 +406,12 @@ class Verdict(NamedTuple):
 
 def feature_history(store: Store, model: str, feature: str, *, limit: int = 50) -> list[Verdict]:
     """A feature's verdicts, newest first."""
-    with store.lock:
-        model_id = _model_id(store, model)
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT check_id, window_end, method, value, threshold, drifted FROM drift_results
-               WHERE model_id = ? AND feature = ? AND decides = 1
-               ORDER BY check_id DESC LIMIT ?""",
-            (model_id, feature, limit),
-        )
+    rows = store.query(
+        """SELECT check_id, window_end, method, value, threshold, drifted FROM drift_results
+           WHERE model_id = ? AND feature = ? AND decides = 1
+           ORDER BY check_id DESC LIMIT ?""",
+        (_model_id(store, model), feature, limit),
+    )
     return [
         Verdict(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
         for r in rows
@@ -463,14 +440,12 @@ def drift_began(store: Store, model: str, *, limit: int = 500) -> dict[str | Non
     began: dict[str | None, float] = {}
     if recent[0].drifted:
         began[None] = _run_start([(c.window_end, c.drifted) for c in recent])
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT check_id, feature, drifted FROM drift_results
-               WHERE check_id BETWEEN ? AND ? AND decides = 1
-                 AND model_id = (SELECT model_id FROM drift_checks WHERE id = ?)""",
-            (recent[-1].id, recent[0].id, recent[0].id),
-        )
+    rows = store.query(
+        """SELECT check_id, feature, drifted FROM drift_results
+           WHERE check_id BETWEEN ? AND ? AND decides = 1
+             AND model_id = (SELECT model_id FROM drift_checks WHERE id = ?)""",
+        (recent[-1].id, recent[0].id, recent[0].id),
+    )
     verdicts: dict[int, dict[str, bool]] = {}
     for check_id, feature, drifted in rows:
         verdicts.setdefault(check_id, {})[feature] = bool(drifted)

@@ -130,12 +130,10 @@ def _storable(ts: float, value: float) -> bool:
 
 
 def endpoint_statuses(store: Store) -> list[EndpointStatusRow]:
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT name, kind, url, state, reason, last_attempt_at, last_success_at,
-                      latency_ms, failures, polled_by FROM endpoint_status ORDER BY name""",
-        )
+    rows = store.query(
+        """SELECT name, kind, url, state, reason, last_attempt_at, last_success_at,
+                  latency_ms, failures, polled_by FROM endpoint_status ORDER BY name"""
+    )
     out = []
     for r in rows:
         problem = fields.time_problem("last_attempt_at", r[5]) or fields.time_problem(
@@ -178,6 +176,5 @@ def release_leases(store: Store, *, holder: str) -> None:
 
 
 def lease_holders(store: Store) -> dict[str, tuple[str, float]]:
-    with store.lock:
-        rows = store.conn.execute("SELECT name, holder, expires_at FROM leases").fetchall()
+    rows = store.query("SELECT name, holder, expires_at FROM leases")
     return {r[0]: (r[1], r[2]) for r in rows}

@@ -12,6 +12,7 @@ from opstui.store.dashboard import (
     stages_by_run,
 )
 from opstui.store.db import Store
+from opstui.store.query import where
 from opstui.store.rows import LogLine, RunRow
 
 
@@ -29,14 +30,16 @@ def run_history(
         p = conn.execute("SELECT id, kind FROM pipelines WHERE name = ?", (pipeline,)).fetchone()
         if p is None:
             raise UsageError(f"no pipeline named {pipeline!r} in {store.path}")
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.pipeline_id = ?"
-        params: list[object] = [p[0]]
-        if before_id is not None:
-            sql += " AND (r.created_at, r.id) < (SELECT created_at, id FROM runs WHERE id = ?)"
-            params.append(before_id)
-        sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
-        params.append(limit)
-        rows = fields.fetch_all(conn, sql, params)
+        clause, params = where(
+            ("r.pipeline_id = ?", p[0]),
+            ("(r.created_at, r.id) < (SELECT created_at, id FROM runs WHERE id = ?)", before_id),
+        )
+        rows = fields.fetch_all(
+            conn,
+            f"""SELECT {_RUN_COLUMNS} FROM runs r {clause}
+                ORDER BY r.created_at DESC, r.id DESC LIMIT ?""",
+            [*params, limit],
+        )
         stages = stages_by_run(store, [r[0] for r in rows])
         sources = source_health(store)
     out = []
@@ -75,20 +78,17 @@ def stage_logs(
     store: Store, stage_run_id: int, *, after_id: int = 0, limit: int = 5000
 ) -> list[LogLine]:
     """Log lines of a stage with id > ``after_id``, oldest first (for follow mode)."""
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT id, ts, stream, line FROM log_lines
-               WHERE stage_run_id = ? AND id > ? ORDER BY id LIMIT ?""",
-            (stage_run_id, after_id, limit),
-        )
+    rows = store.query(
+        """SELECT id, ts, stream, line FROM log_lines
+           WHERE stage_run_id = ? AND id > ? ORDER BY id LIMIT ?""",
+        (stage_run_id, after_id, limit),
+    )
     return [LogLine(*r) for r in rows]
 
 
 def run_params(store: Store, run_id: int) -> dict[str, object]:
     """The parameters a run was started with (an action's plan details)."""
-    with store.lock:
-        row = store.conn.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()
+    row = store.query_one("SELECT params FROM runs WHERE id = ?", (run_id,))
     if row is None:
         raise UsageError(f"run {run_id} does not exist in {store.path}")
     try:
@@ -104,9 +104,8 @@ def runs_in_flight(store: Store) -> list[tuple[int, str, str | None, int | None]
     A scan of ``runs`` (no index on status): for shutting down the runs a
     process started (the demo), never for a per-refresh read.
     """
-    with store.lock:
-        rows = store.conn.execute(
-            """SELECT id, status, host, pid FROM runs
-               WHERE status IN ('queued', 'running') ORDER BY id"""
-        ).fetchall()
+    rows = store.query(
+        """SELECT id, status, host, pid FROM runs
+           WHERE status IN ('queued', 'running') ORDER BY id"""
+    )
     return [(int(r[0]), str(r[1]), r[2], r[3]) for r in rows]

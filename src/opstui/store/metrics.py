@@ -16,6 +16,7 @@ from typing import Any
 
 from opstui.store import fields
 from opstui.store.db import Store, Transaction
+from opstui.store.query import where
 from opstui.store.rows import Sample, Series
 
 SampleRow = tuple[int, float, float, int | None, int | None]  # series, ts, value, run, step
@@ -98,15 +99,15 @@ def read_watermarks(store: Store, source: str, names: Iterable[str]) -> dict[str
     out: dict[str, float] = {}
     with store.lock:
         for name in names:
-            row = store.conn.execute(
+            row = store.query_one(
                 "SELECT through FROM watermarks WHERE source = ? AND name = ?", (source, name)
-            ).fetchone()
+            )
             if row is None:
-                row = store.conn.execute(
+                row = store.query_one(
                     "SELECT max(m.ts) FROM series s JOIN metric_samples m ON m.series_id = s.id "
                     "WHERE s.source = ? AND s.name = ? AND s.labels = '{}'",
                     (source, name),
-                ).fetchone()
+                )
             if row is not None and row[0] is not None and math.isfinite(row[0]):
                 out[name] = float(row[0])
     return out
@@ -157,16 +158,11 @@ def record_samples(
 
 def find_series(store: Store, source: str | None = None, name: str | None = None) -> list[Series]:
     """Series matching ``source`` and/or ``name`` (both optional)."""
-    sql = "SELECT id, source, name, labels FROM series WHERE 1 = 1"
-    params: list[object] = []
-    if source is not None:
-        sql += " AND source = ?"
-        params.append(source)
-    if name is not None:
-        sql += " AND name = ?"
-        params.append(name)
-    with store.lock:
-        rows = fields.fetch_all(store.conn, sql + " ORDER BY source, name, labels", params)
+    clause, params = where(("source = ?", source), ("name = ?", name))
+    rows = store.query(
+        f"SELECT id, source, name, labels FROM series {clause} ORDER BY source, name, labels",
+        params,
+    )
     out = []
     for r in rows:
         try:
@@ -188,16 +184,12 @@ def samples(
     # Samples at times no reader can show are outside every window.
     lo = fields.TIME_MIN if start is None else max(start, fields.TIME_MIN)
     hi = fields.TIME_MAX if end is None else min(end, fields.TIME_MAX)
-    sql = (
+    # LIMIT -1: no limit.
+    rows = store.query(
         "SELECT ts, value, run_id, step FROM metric_samples "
-        "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
+        "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?",
+        (series_id, lo, hi, -1 if limit is None else limit),
     )
-    params: tuple[object, ...] = (series_id, lo, hi)
-    if limit is not None:
-        sql += " LIMIT ?"
-        params = (*params, limit)
-    with store.lock:
-        rows = store.conn.execute(sql, params).fetchall()
     return [Sample(r[0], r[1], r[2], r[3]) for r in _finite(rows, "series", str(series_id))]
 
 
@@ -218,11 +210,10 @@ def series_window(
 def series_id(
     store: Store, source: str, name: str, labels: Mapping[str, object] | None = None
 ) -> int | None:
-    with store.lock:
-        row = store.conn.execute(
-            "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?",
-            (source, name, labels_key(labels)),
-        ).fetchone()
+    row = store.query_one(
+        "SELECT id FROM series WHERE source = ? AND name = ? AND labels = ?",
+        (source, name, labels_key(labels)),
+    )
     return None if row is None else int(row[0])
 
 
@@ -243,12 +234,11 @@ def points(
     sid = series_id(store, source, name, labels)
     if sid is None:
         return []
-    with store.lock:
-        result: list[tuple[float, float]] = store.conn.execute(
-            "SELECT ts, value FROM metric_samples WHERE series_id = ? AND ts >= ? AND ts <= ? "
-            "ORDER BY ts",
-            (sid, max(start, fields.TIME_MIN), min(end, fields.TIME_MAX)),
-        ).fetchall()
+    result: list[tuple[float, float]] = store.query(
+        "SELECT ts, value FROM metric_samples WHERE series_id = ? AND ts >= ? AND ts <= ? "
+        "ORDER BY ts",
+        (sid, max(start, fields.TIME_MIN), min(end, fields.TIME_MAX)),
+    )
     return _finite(result, source, name)
 
 

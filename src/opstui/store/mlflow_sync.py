@@ -151,11 +151,11 @@ def read_run_progress(
     by id, so a long run keeps its heartbeat however many runs started after it.
     """
     with store.lock:
-        row = store.conn.execute(
+        row = store.query_one(
             "SELECT through FROM watermarks WHERE source = ? AND name = ?",
             (source, run_watermark_name(experiment_id)),
-        ).fetchone()
-        ids = store.conn.execute(
+        )
+        ids = store.query(
             """SELECT json_extract(r.params, '$.mlflow.run_id') FROM runs r
                JOIN pipelines p ON p.id = r.pipeline_id
                WHERE p.name = ? AND r.status IN (?, ?) AND r.key LIKE 'mlflow:%'
@@ -163,7 +163,7 @@ def read_run_progress(
                  AND json_extract(r.params, '$.mlflow.experiment_id') = ?
                ORDER BY r.heartbeat_at, r.id LIMIT ?""",
             (pipeline, st.RUNNING, st.QUEUED, endpoint, experiment_id, limit),
-        ).fetchall()
+        )
     through = float(row[0]) if row is not None and math.isfinite(row[0]) else None
     return through, [str(i[0]) for i in ids if isinstance(i[0], str) and i[0]]
 

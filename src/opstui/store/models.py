@@ -18,6 +18,7 @@ from typing import Any
 from opstui.errors import UsageError
 from opstui.store import fields
 from opstui.store.db import Store, Transaction, local_actor
+from opstui.store.query import where
 from opstui.store.rows import DeploymentRow, ModelVersionRow
 
 MODEL_STATUSES = frozenset({"candidate", "production", "archived", "rejected"})
@@ -321,22 +322,19 @@ def add_feature_batch(
 
 
 def model_names(store: Store) -> list[str]:
-    with store.lock:
-        return [r[0] for r in fields.fetch_all(store.conn, "SELECT name FROM models ORDER BY name")]
+    return [r[0] for r in store.query("SELECT name FROM models ORDER BY name")]
 
 
 def model_versions(store: Store, model: str) -> list[ModelVersionRow]:
     """All versions of ``model``, newest first (a version that cannot be read is
     skipped and named)."""
-    with store.lock:
-        rows = fields.fetch_all(
-            store.conn,
-            """SELECT v.id, m.name, v.version, v.status, v.run_id, v.data_hash, v.code_version,
-                      v.params, v.metrics, v.gate, v.created_at
-               FROM model_versions v JOIN models m ON m.id = v.model_id
-               WHERE m.name = ? ORDER BY v.created_at DESC, v.id DESC""",
-            (model,),
-        )
+    rows = store.query(
+        """SELECT v.id, m.name, v.version, v.status, v.run_id, v.data_hash, v.code_version,
+                  v.params, v.metrics, v.gate, v.created_at
+           FROM model_versions v JOIN models m ON m.id = v.model_id
+           WHERE m.name = ? ORDER BY v.created_at DESC, v.id DESC""",
+        (model,),
+    )
     out = []
     for r in rows:
         try:
@@ -387,7 +385,7 @@ def current_deployments(store: Store, target: str | None = None) -> list[Deploym
     A deployment whose time cannot be shown is never "the latest" (one at
     year 3 billion would stay current for ever); it is named instead.
     """
-    where = "WHERE target = ?" if target else ""
+    one_target, params = where(("target = ?", target or None))
     sql = f"""
         SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
         LEFT JOIN deployments p ON p.id = d.replaces_id
@@ -397,17 +395,18 @@ def current_deployments(store: Store, target: str | None = None) -> list[Deploym
                       AND x.environment = k.environment AND x.status = 'succeeded'
                       AND x.deployed_at BETWEEN {fields.TIME_MIN!r} AND {fields.TIME_MAX!r}
                     ORDER BY x.deployed_at DESC, x.id DESC LIMIT 1)
-            FROM (SELECT DISTINCT target_kind, target, environment FROM deployments {where}) k)
+            FROM (SELECT DISTINCT target_kind, target, environment FROM deployments {one_target}) k)
         ORDER BY d.target, d.environment"""
     # The same covering-index scan as the DISTINCT above, for naming bad rows.
+    bad_only, _ = where(
+        f"d.deployed_at NOT BETWEEN {fields.TIME_MIN!r} AND {fields.TIME_MAX!r}",
+        ("d.target = ?", target or None),
+    )
     bad_sql = f"""SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
-        LEFT JOIN deployments p ON p.id = d.replaces_id
-        WHERE d.deployed_at NOT BETWEEN {fields.TIME_MIN!r} AND {fields.TIME_MAX!r}
-        {"AND d.target = ?" if target else ""} LIMIT 20"""
-    params = (target,) if target else ()
+        LEFT JOIN deployments p ON p.id = d.replaces_id {bad_only} LIMIT 20"""
     with store.lock:
-        rows = fields.fetch_all(store.conn, sql, params)
-        bad = fields.fetch_all(store.conn, bad_sql, params)
+        rows = store.query(sql, params)
+        bad = store.query(bad_sql, params)
     _readable(bad)
     return _readable(rows)
 
@@ -416,17 +415,13 @@ def deployment_history(
     store: Store, target: str, environment: str | None = None, *, limit: int = 50
 ) -> list[DeploymentRow]:
     """Deployments of ``target`` (optionally one environment), newest first."""
-    sql = f"""SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
-              LEFT JOIN deployments p ON p.id = d.replaces_id
-              WHERE d.target = ?"""
-    params: list[object] = [target]
-    if environment is not None:
-        sql += " AND d.environment = ?"
-        params.append(environment)
-    sql += " ORDER BY d.deployed_at DESC, d.id DESC LIMIT ?"
-    params.append(limit)
-    with store.lock:
-        rows = fields.fetch_all(store.conn, sql, params)
+    clause, params = where(("d.target = ?", target), ("d.environment = ?", environment))
+    rows = store.query(
+        f"""SELECT {_DEPLOYMENT_COLUMNS} FROM deployments d
+            LEFT JOIN deployments p ON p.id = d.replaces_id
+            {clause} ORDER BY d.deployed_at DESC, d.id DESC LIMIT ?""",
+        [*params, limit],
+    )
     return _readable(rows)
 
 
@@ -434,16 +429,13 @@ def feature_batches(
     store: Store, model: str, *, kind: str | None = None, limit: int = 100
 ) -> list[tuple[int, str, str | None, float, int]]:
     """``(id, kind, version, created_at, n_rows)`` of a model's batches, newest first."""
-    sql = """SELECT b.id, b.kind, b.version, b.created_at, b.n_rows FROM feature_batches b
-             JOIN models m ON m.id = b.model_id WHERE m.name = ?"""
-    params: list[object] = [model]
-    if kind is not None:
-        sql += " AND b.kind = ?"
-        params.append(kind)
-    sql += " ORDER BY b.created_at DESC, b.id DESC LIMIT ?"
-    params.append(limit)
-    with store.lock:
-        rows = fields.fetch_all(store.conn, sql, params)
+    clause, params = where(("m.name = ?", model), ("b.kind = ?", kind))
+    rows = store.query(
+        f"""SELECT b.id, b.kind, b.version, b.created_at, b.n_rows FROM feature_batches b
+            JOIN models m ON m.id = b.model_id {clause}
+            ORDER BY b.created_at DESC, b.id DESC LIMIT ?""",
+        [*params, limit],
+    )
     out = []
     for r in rows:
         problem = fields.time_problem("created_at", r[3])
@@ -455,10 +447,7 @@ def feature_batches(
 
 
 def load_feature_batch(store: Store, batch_id: int) -> dict[str, list[Any]]:
-    with store.lock:
-        row = store.conn.execute(
-            "SELECT format, payload FROM feature_batches WHERE id = ?", (batch_id,)
-        ).fetchone()
+    row = store.query_one("SELECT format, payload FROM feature_batches WHERE id = ?", (batch_id,))
     if row is None:
         raise UsageError(f"feature batch {batch_id} does not exist")
     try:
