@@ -11,105 +11,19 @@ import io
 import sqlite3
 import sys
 import traceback
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui import __version__
+from opstui.cli.app import app as app
+from opstui.cli.app import open_store as open_store
 from opstui.cli.options import ConfigOpt as ConfigOpt
 from opstui.cli.options import StoreOpt as StoreOpt
 from opstui.errors import OpstuiError
 
-if TYPE_CHECKING:
-    from opstui.config import Config
-    from opstui.store import Store
-
-app = typer.Typer(
-    name="opstui",
-    help="A terminal console for operators of DevOps and MLOps pipelines.",
-    # `opstui` alone opens the console (see _root).
-    no_args_is_help=False,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"opstui {__version__}")
-        raise typer.Exit()
-
-
-@app.callback(invoke_without_command=True)
-def _root(
-    ctx: typer.Context,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-    read_only: Annotated[
-        bool, typer.Option("--read-only", help="Console: show actions as unavailable.")
-    ] = False,
-    theme: Annotated[str | None, typer.Option(help="Console: theme name or file.")] = None,
-    refresh: Annotated[
-        float | None, typer.Option(help="Console: seconds between store reads.", min=0.1)
-    ] = None,
-    store: StoreOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """A terminal console for operators of DevOps and MLOps pipelines.
-
-    Run alone, it opens the console (the same as `opstui tui`).
-    """
-    _name_skipped_rows(ctx)
-    if ctx.invoked_subcommand is None:
-        from opstui.cli.tui import launch
-
-        launch(store, config, read_only=read_only, theme=theme, refresh=refresh)
-
-
-#: Skipped rows named at most, after a command; the rest are counted.
-MAX_SKIPPED_SHOWN = 20
-
-
-def _name_skipped_rows(ctx: typer.Context) -> None:
-    """Once the command is done, name on stderr every row its reads skipped.
-
-    A reader skips a row it cannot show (a time beyond year 9999 written by
-    an older opstui, JSON that does not parse) and shows the rest; the
-    operator learns which rows, and why, whatever the command printed.
-    """
-    from contextlib import ExitStack
-
-    from opstui.cli.output import say
-    from opstui.store.fields import collect_skipped
-
-    stack = ExitStack()
-    notes = stack.enter_context(collect_skipped())
-
-    def name_them() -> None:
-        stack.close()
-        for note in notes[:MAX_SKIPPED_SHOWN]:
-            say(f"opstui: {note}", err=True)
-        if len(notes) > MAX_SKIPPED_SHOWN:
-            say(f"opstui: ... and {len(notes) - MAX_SKIPPED_SHOWN} more skipped rows", err=True)
-
-    ctx.call_on_close(name_them)
-
-
-def open_store(store: Path | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:
-    """Resolve the store path from flags, environment and config, and open it."""
-    from opstui.config import load_config, resolve_store_path
-    from opstui.store import Store
-
-    cfg = load_config(config)
-    return Store(resolve_store_path(store, cfg), create=create), cfg
-
-
-# Command modules register themselves on ``app`` when imported.
-from opstui.cli import actions, commands, demo, drift, endpoints, models, record, tui  # noqa: E402
+# isort: split
+# Command modules register themselves on ``app`` (opstui.cli.app) when
+# imported; cli/tui.py still takes app and the options from this package.
+from opstui.cli import actions, commands, demo, drift, endpoints, models, record, tui
 
 del actions, commands, demo, drift, endpoints, models, record, tui
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli import app, open_store
+from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import cell, prompt, say, write_json
 

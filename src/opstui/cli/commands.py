@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from opstui.cli import app, open_store
+from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import say, write_json
 from opstui.errors import UsageError

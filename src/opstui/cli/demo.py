@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli import app
+from opstui.cli.app import app
 from opstui.cli.output import say
 from opstui.errors import UsageError
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 import typer
 from typer.core import TyperGroup
 
-from opstui.cli import app, open_store
+from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import say, say_block, write_json
 from opstui.errors import OpstuiError

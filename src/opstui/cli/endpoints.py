@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli import app, open_store
+from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import cell, say, write_json
 from opstui.errors import UsageError

@@ -24,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from opstui.cli import app, open_store
+from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import say, say_block
 from opstui.errors import UsageError
