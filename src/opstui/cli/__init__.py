@@ -14,14 +14,14 @@ import traceback
 
 import typer
 
-from opstui.cli.app import app as app
-from opstui.cli.app import open_store as open_store
 from opstui.cli.options import ConfigOpt as ConfigOpt
 from opstui.cli.options import StoreOpt as StoreOpt
+from opstui.cli.root import app as app
+from opstui.cli.root import open_store as open_store
 from opstui.errors import OpstuiError
 
 # isort: split
-# Command modules register themselves on ``app`` (opstui.cli.app) when
+# Command modules register themselves on ``app`` (opstui.cli.root) when
 # imported; cli/tui.py still takes app and the options from this package.
 from opstui.cli import actions, commands, demo, drift, endpoints, models, record, tui
 

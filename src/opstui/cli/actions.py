@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import cell, prompt, say, write_json
+from opstui.cli.root import app, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable

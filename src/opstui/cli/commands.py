@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import say, write_json
+from opstui.cli.root import app, open_store
 from opstui.errors import UsageError
 
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli.app import app
 from opstui.cli.output import say
+from opstui.cli.root import app
 from opstui.errors import UsageError
 
 if TYPE_CHECKING:

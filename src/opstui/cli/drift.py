@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 import typer
 from typer.core import TyperGroup
 
-from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import say, say_block, write_json
+from opstui.cli.root import app, open_store
 from opstui.errors import OpstuiError
 
 if TYPE_CHECKING:

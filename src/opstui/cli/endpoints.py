@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import cell, say, write_json
+from opstui.cli.root import app, open_store
 from opstui.errors import UsageError
 
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ from typing import Annotated
 
 import typer
 
-from opstui.cli.app import app, open_store
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import say, say_block
+from opstui.cli.root import app, open_store
 from opstui.errors import UsageError
 from opstui.store import fields
 
