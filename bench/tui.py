@@ -78,6 +78,8 @@ TARGET_RSS_MB = 200.0  # resident memory after 10 minutes
 TARGET_SLOPE = 0.5
 POLL = 0.010  # capture-pane polling interval
 LAG_SLEEP = 0.010
+#: The start-up figure with every module a launch imports (the CLI, the app, the first screen).
+ALL_IMPORTS = "python -c 'import opstui.cli, opstui.tui.app, opstui.tui.screens.dashboard'"
 
 
 # -- the store ------------------------------------------------------------------------------------
@@ -290,8 +292,8 @@ def measure_launch(
         "python -c 'import opstui.tui.app'": subprocess_times(
             [py, "-c", "import opstui.tui.app"], args.cli_runs, env
         ),
-        "python -c 'import opstui.cli, opstui.tui.app, opstui.tui.dashboard'": subprocess_times(
-            [py, "-c", "import opstui.cli, opstui.tui.app, opstui.tui.dashboard"],
+        ALL_IMPORTS: subprocess_times(
+            [py, "-c", ALL_IMPORTS.removeprefix("python -c '").removesuffix("'")],
             args.cli_runs,
             env,
         ),
@@ -335,7 +337,7 @@ def measure_launch(
                 note=f"{share:.0%} of the launch; +{ms(median(times) - base)} over python -c pass",
             )
         )
-    imports = median(starts["python -c 'import opstui.cli, opstui.tui.app, opstui.tui.dashboard'"])
+    imports = median(starts[ALL_IMPORTS])
     out.append(
         Figure(
             "1. the rest: app start, first read, first paint, tmux (launch - imports)",
@@ -412,7 +414,7 @@ async def wait_refresh(app: Any, pilot: Any) -> None:
     app.refresh_now()
     for _ in range(1000):
         await pilot.pause(0.01)
-        if app.snapshot is not None and not app._reading:
+        if app.snapshot is not None and not app.reading:
             return
     raise SystemExit("a refresh never reached the screen")
 
@@ -644,6 +646,7 @@ async def lag_run(
             gc.callbacks.remove(timeline.on_gc)
             gc.unfreeze()
         screen = app.dashboard()
+        assert screen is not None
         title = str(screen.query_one("#panel-pipelines").border_title)
     return LagRun(
         idle,

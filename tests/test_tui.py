@@ -21,9 +21,13 @@ from opstui.store import Store
 from opstui.store.actions import list_actions
 from opstui.store.history import run_history
 from opstui.tui.app import OpstuiApp
-from opstui.tui.dashboard import DashboardScreen, Panel
-from opstui.tui.detail import AuditScreen, EndpointScreen, ModelScreen, PipelineScreen
-from opstui.tui.modals import ConfirmScreen, HelpScreen, JumpScreen
+from opstui.tui.screens.audit import AuditScreen
+from opstui.tui.screens.dashboard import DashboardScreen
+from opstui.tui.screens.endpoint import EndpointScreen
+from opstui.tui.screens.modals import ConfirmScreen, HelpScreen, JumpScreen
+from opstui.tui.screens.model import ModelScreen
+from opstui.tui.screens.pipeline import PipelineScreen
+from opstui.tui.widgets import Panel
 from tests.tui_support import make_app, sample_config, sample_store
 
 
@@ -44,7 +48,7 @@ async def settle(pilot: Pilot[None], *, ticks: int = 1) -> None:
         app.refresh_now()
         for _ in range(200):
             await pilot.pause(0.02)
-            if app.snapshot is not None and not app._reading:
+            if app.snapshot is not None and not app.reading:
                 break
         else:
             raise AssertionError("the refresh never reached the screen")

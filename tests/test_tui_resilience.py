@@ -23,9 +23,11 @@ from textual.pilot import Pilot
 from opstui.store import Store
 from opstui.store.actions import list_actions
 from opstui.tui.app import OpstuiApp
-from opstui.tui.dashboard import Panel
-from opstui.tui.detail import AuditScreen, EndpointScreen, PipelineScreen
-from opstui.tui.modals import ConfirmScreen
+from opstui.tui.screens.audit import AuditScreen
+from opstui.tui.screens.endpoint import EndpointScreen
+from opstui.tui.screens.modals import ConfirmScreen
+from opstui.tui.screens.pipeline import PipelineScreen
+from opstui.tui.widgets import Panel
 from tests.conftest import run_cli
 from tests.test_tui import board, settle, text_of, until_modal
 from tests.tui_support import make_app, sample_config, sample_store
@@ -202,7 +204,7 @@ async def test_a_row_the_dashboard_cannot_draw_is_a_failed_refresh_not_a_crash(
         def broken(*args: object, **kwargs: object) -> object:
             raise TypeError("unsupported format string passed to NoneType.__format__")
 
-        monkeypatch.setattr("opstui.tui.dashboard.model_rows", broken)
+        monkeypatch.setattr("opstui.tui.screens.dashboard.model_rows", broken)
         await settle(pilot)
         await until(pilot, told(app, "refresh failed: TypeError: unsupported format"), "told")
         await still_answers(pilot)
@@ -242,7 +244,7 @@ async def test_a_log_read_that_fails_marks_the_pipeline_screen_stale(
         def broken(*args: object, **kwargs: object) -> object:
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-        monkeypatch.setattr("opstui.tui.detail.stage_logs", broken)
+        monkeypatch.setattr("opstui.tui.screens.pipeline.stage_logs", broken)
         app.open_key("pipeline:fraud-model")
         screen = app.screen
         assert isinstance(screen, PipelineScreen)
@@ -303,8 +305,8 @@ async def test_a_poller_thread_that_dies_marks_endpoints_stale_and_is_restarted(
 ) -> None:
     from opstui.sources.poller import Poller
 
-    monkeypatch.setattr("opstui.tui.app.POLLER_RETRY", 0.3)
-    monkeypatch.setattr("opstui.tui.app.DRIFT_FIRST", 3600.0)  # no drift pass in this test
+    monkeypatch.setattr("opstui.tui.live.POLLER_RETRY", 0.3)
+    monkeypatch.setattr("opstui.tui.live.DRIFT_FIRST", 3600.0)  # no drift pass in this test
     runs: list[int] = []
 
     async def dies(self: Poller, **kwargs: object) -> None:
@@ -345,7 +347,7 @@ async def test_every_worker_the_console_starts_keeps_the_app_up_on_error(
         return run_worker(self, work, *args, **kwargs)
 
     monkeypatch.setattr(OpstuiApp, "run_worker", spy)
-    monkeypatch.setattr("opstui.tui.app.DRIFT_FIRST", 3600.0)
+    monkeypatch.setattr("opstui.tui.live.DRIFT_FIRST", 3600.0)
     app = make_app(tmp_path, config=sample_config(tmp_path, ENDPOINT), poll=True, read_only=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

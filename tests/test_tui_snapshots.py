@@ -16,7 +16,7 @@ import pytest
 from textual.pilot import Pilot
 
 from opstui.tui.app import OpstuiApp
-from opstui.tui.modals import ConfirmScreen
+from opstui.tui.screens.modals import ConfirmScreen
 from tests.test_tui import settle, until_modal
 from tests.tui_support import make_app, sample_config
 

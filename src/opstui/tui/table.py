@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable, Input
 
 Row = tuple[str, tuple[Any, ...]]
@@ -38,6 +39,21 @@ class LiveTable(DataTable[Any]):
         if not self.columns:
             for key, label in self.spec:
                 self.add_column(label, key=key)
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        """Columns are measured on idle (by DataTable's own handler, which runs
+        after this one), after rows were added; lines painted before that (a busy
+        machine can paint between ``add_row`` and idle) stay cached at the old
+        widths, cut short ("19d  churn"), until the table changes again. If the
+        widths moved, the cached lines go."""
+        if self._require_update_dimensions or self._updated_cells:  # (else: nothing measured)
+            widths = [c.content_width for c in self.columns.values()]
+            self.call_next(self._widths_measured, widths)
+
+    def _widths_measured(self, widths: list[int]) -> None:
+        if [c.content_width for c in self.columns.values()] != widths:
+            self._clear_caches()
+            self.refresh()
 
     @property
     def selected_key(self) -> str | None:

@@ -1,18 +1,20 @@
-"""The first screen: pipelines, endpoints, models and events, faults first."""
+"""The first screen: pipelines, endpoints, models and events, faults first.
+
+It is built with what it cannot learn from a snapshot (read-only, the
+store's label) and draws the snapshots the app hands it; opening a row is a
+message to the app (``OpenRow``), so the screen never reaches into the app.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Footer, Input
 
 from opstui.store import status as st
-from opstui.timeutil import clock_time, human_age, human_duration
+from opstui.timeutil import human_duration
+from opstui.tui.messages import OpenRow
 from opstui.tui.render import (
     ENDPOINT_STYLE,
     SEVERITY_STYLE,
@@ -25,10 +27,8 @@ from opstui.tui.render import (
     status_text,
 )
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
+from opstui.tui.widgets import Panel, StatusLine
 from opstui.views.snapshot import Snapshot
-
-if TYPE_CHECKING:
-    from opstui.tui.app import OpstuiApp
 
 #: What an empty panel says, so a blank is never mistaken for "all fine".
 EMPTY = {
@@ -37,6 +37,14 @@ EMPTY = {
     "models": "no models yet",
 }
 TRIGGER_SHOWN = {"retry", "rollback", "retrain", "schedule"}
+
+
+def empty_hint(snap: Snapshot) -> str:
+    """What the status line says when there is nothing to show: why, or how to get data."""
+    if snap.problems:
+        problem = next(iter(snap.problems.values()))
+        return f"No data: {problem}"
+    return "The store is empty. Try: opstui import sample_runs/ · opstui run NAME"
 
 
 def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
@@ -128,55 +136,6 @@ def event_rows(snap: Snapshot) -> list[Row]:
     ]
 
 
-class Panel(Vertical):
-    """A titled table whose border says how fresh its data is."""
-
-    DEFAULT_CSS = """
-    Panel { border: round $primary-muted; height: 1fr; padding: 0; }
-    Panel LiveTable { scrollbar-size-horizontal: 0; scrollbar-size-vertical: 1; }
-    Panel:focus-within { border: round $accent; }
-    Panel.stale { border: round $error; }
-    """
-
-    def __init__(self, name: str, table: Widget, **kwargs: Any) -> None:
-        kwargs.setdefault("id", f"panel-{name}")
-        super().__init__(table, **kwargs)
-        self.panel = name
-        self.table = table
-        self.border_title = name.capitalize()
-
-    def freshness(self, snap: Snapshot, shown: int, total: int) -> None:
-        problem = snap.problems.get(self.panel)
-        read = snap.read_at.get(self.panel)
-        count = f"{shown}/{total}" if shown != total else f"{total}"
-        title = f"{self.panel.capitalize()} ({count})"
-        self.border_title = title
-        if problem:
-            # Read in this very refresh, the rows are current and what failed
-            # is a job that feeds them (a drift pass): its reason gets the room.
-            if read is None:
-                when = ", never read"
-            elif read == snap.at:
-                when = ""
-            else:
-                when = f", read {human_age(snap.at - read)}"
-            room = max(70, self.size.width - 8)
-            self.border_subtitle = f"stale{when}: {safe(problem)}"[:room]
-            self.add_class("stale")
-        else:
-            # When its data was read (UTC, like every time opstui prints).
-            self.border_subtitle = f"read {clock_time(read or snap.at)}"
-            self.remove_class("stale")
-
-
-class StatusLine(Static):
-    shown: Text | None = None
-
-    DEFAULT_CSS = """
-    StatusLine { height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    """
-
-
 class DashboardScreen(Screen[None]):
     DEFAULT_CSS = """
     #panel-pipelines { height: 8; }
@@ -187,8 +146,15 @@ class DashboardScreen(Screen[None]):
     #filter.shown { display: block; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, read_only: bool, store_label: str) -> None:
         super().__init__()
+        #: Fixed for the session: keys that write are refused, and the headline says so first.
+        self.read_only = read_only
+        self.store_label = store_label
+        #: Set by the app's pause key: the headline says so.
+        self.paused = False
+        #: The last snapshot shown, drawn again when the filter changes.
+        self.snap: Snapshot | None = None
         self.needle = ""
         self.pipelines = LiveTable(
             [
@@ -225,13 +191,6 @@ class DashboardScreen(Screen[None]):
         )
         self.events = LiveTable([("age", "AGE"), ("text", "EVENT")], id="events")
 
-    @property
-    def opstui(self) -> OpstuiApp:
-        from opstui.tui.app import OpstuiApp
-
-        assert isinstance(self.app, OpstuiApp)
-        return self.app
-
     def compose(self) -> ComposeResult:
         yield StatusLine("opstui: reading the store…", id="status")
         # Full-width panels, stacked: at 80 columns two side by side cut
@@ -245,10 +204,17 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.pipelines.focus()
-        if self.opstui.snapshot is not None:
-            self.show(self.opstui.snapshot)
+        if self.snap is not None:
+            self.show(self.snap)  # shown before the screen was up
+
+    def pause(self, paused: bool) -> None:
+        """Say (or stop saying) that the refresh is paused."""
+        self.paused = paused
+        if self.snap is not None:
+            self.show(self.snap)
 
     def show(self, snap: Snapshot) -> None:
+        self.snap = snap
         needle = self.needle.lower()
         for panel, table, rows, total in (
             ("pipelines", self.pipelines, pipeline_rows(snap, needle), len(snap.pipelines)),
@@ -285,18 +251,17 @@ class DashboardScreen(Screen[None]):
             panel.styles.height = max(4, min(want, int(room * share)))
 
     def headline(self, snap: Snapshot) -> Text:
-        app = self.opstui
         failing = sum(1 for p in snap.pipelines if p.status in st.FAULTS)
         running = sum(1 for p in snap.pipelines if p.status in st.ACTIVE)
         states = [e.state for e in snap.endpoints]
         out = Text(no_wrap=True, overflow="ellipsis")
         # What changes how keys behave comes first, so a narrow terminal keeps it.
-        if app.read_only:
+        if self.read_only:
             out.append("READ-ONLY ", style="bold reverse")
-        if app.paused:
+        if self.paused:
             out.append("PAUSED (p resumes) ", style="bold yellow reverse")
         if not snap.pipelines:
-            out.append(app.empty_hint(snap), style="bold")
+            out.append(empty_hint(snap), style="bold")
             return out
         if failing:
             out.append(f"{failing} failing ", style="bold red")
@@ -314,14 +279,14 @@ class DashboardScreen(Screen[None]):
             # Rows the store holds that no panel can show: never silent.
             n = len(snap.skipped)
             out.append(f"{n} row{'s' if n > 1 else ''} skipped ", style="bold yellow")
-        out.append(f"· {app.store_label}", style="dim")
+        out.append(f"· {self.store_label}", style="dim")
         return out
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # The table takes enter for itself; opening the row is what it means here.
         key = event.row_key.value
         if key and key.partition(":")[0] in ("pipeline", "model", "endpoint"):
-            self.opstui.open_key(key)
+            self.post_message(OpenRow(key))
 
     # -- filter ----------------------------------------------------------------
 
@@ -333,8 +298,8 @@ class DashboardScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.needle = event.value
-            if self.opstui.snapshot is not None:
-                self.show(self.opstui.snapshot)
+            if self.snap is not None:
+                self.show(self.snap)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":

@@ -1,0 +1,184 @@
+"""A model: its versions and gate verdicts, deployments, and the last drift check by feature."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Footer, Static
+
+from opstui.tui.render import age, safe, status_text
+from opstui.tui.screens.base import Detail
+from opstui.tui.table import LiveTable, Row, dim
+from opstui.tui.widgets import Panel
+from opstui.views.snapshot import Snapshot, SnapshotReader
+
+
+class ModelData(NamedTuple):
+    versions: list[Any]
+    deployments: list[Any]
+    drift: Any  # drift.records.DriftCheck | None
+
+
+class ModelScreen(Detail):
+    kind = "model"
+    DEFAULT_CSS = """
+    ModelScreen #top { height: 1fr; }
+    ModelScreen #panel-drift { height: 1fr; }
+    ModelScreen #dist { height: 5; border: round $primary-muted; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Model {safe(self.target)}", id="title")
+        yield Static("", id="note")
+        self.versions = LiveTable(
+            [("version", "VER"), ("status", "STATUS"), ("metrics", "METRICS"), ("gate", "GATE")]
+        )
+        self.deployed = LiveTable(
+            [("env", "ENV"), ("version", "VER"), ("action", "BY"), ("age", "AGE")]
+        )
+        self.features = LiveTable(
+            [
+                ("feature", "FEATURE"),
+                ("method", "TEST"),
+                ("value", "VALUE"),
+                ("limit", "LIMIT"),
+                ("drift", "DRIFT"),
+                ("since", "SINCE"),
+                ("note", "NOTE"),
+            ]
+        )
+        with Horizontal(id="top"):
+            yield Panel("versions", self.versions)
+            yield Panel("deployments", self.deployed)
+        yield Panel("drift", self.features, id="panel-drift")
+        yield Static("", id="dist")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.features.focus()
+        self._check: Any = None
+
+    def load(self, console: SnapshotReader) -> ModelData:
+        from opstui.store.models import deployment_history, model_versions
+
+        store = console.store
+        check = None
+        from opstui.store.drift import latest_check
+
+        if latest_check(store, self.target) is not None:
+            from opstui.drift.records import latest
+
+            check = latest(store, self.target)
+        return ModelData(
+            model_versions(store, self.target), deployment_history(store, self.target), check
+        )
+
+    def show_extra(self, data: ModelData, snap: Snapshot) -> None:
+        from opstui.analysis.drift import METHOD_LABELS
+
+        now = self.clock()
+        rows: list[Row] = []
+        for v in reversed(data.versions):
+            metrics = ", ".join(
+                f"{k}={val:.3g}" if isinstance(val, float) else f"{k}={val}"
+                for k, val in list(v.metrics.items())[:2]
+            )
+            gate = v.gate or {}
+            verdict = gate.get("verdict", gate.get("passed"))
+            gate_text = (
+                Text("pass", style="green")
+                if verdict in (True, "pass", "passed")
+                else Text("fail", style="red")
+                if verdict in (False, "fail", "failed")
+                else dim("-")
+            )
+            rows.append((v.version, (v.version, status_text(v.status), safe(metrics), gate_text)))
+        self.versions.show(rows)
+        self.deployed.show(
+            [
+                (
+                    str(d.id),
+                    (
+                        d.environment[:4],
+                        d.version,
+                        f"{d.action} {safe(d.actor) or ''}".strip(),
+                        age(now - d.deployed_at),
+                    ),
+                )
+                for d in data.deployments
+            ]
+        )
+        check = data.drift
+        self._check = check
+        if check is None:
+            blank = ("",) * 6
+            self.features.show([("none", (dim("no drift checks yet: opstui drift MODEL"), *blank))])
+            return
+        ds = check.dataset
+        note = Text(
+            f"drift {ds.drifted}/{ds.checked} features (share {ds.share:.2f}, "
+            f"dataset drifts at {ds.threshold:.2f})"
+        )
+        c = check.classifier
+        if c is not None:
+            note.append(
+                f" · classifier AUC {c.auc:.2f} {'>' if c.alert else '<='} {c.limit:.2f}",
+                style="bold yellow" if c.alert else "",
+            )
+        if check.retrain is not None:
+            note.append(" · RETRAIN SUGGESTED (t)", style="bold yellow")
+        self.query_one("#note", Static).update(note)
+        rows = []
+        for f in sorted(check.features, key=lambda f: (not f.drifted, f.name)):
+            v = f.verdict
+            since = check.began.get(f.name)
+            rows.append(
+                (
+                    f.name,
+                    (
+                        safe(f.name),
+                        METHOD_LABELS.get(f.method or "", f.method or "-"),
+                        "-" if v is None or v.value is None else f"{v.value:.3f}",
+                        "-" if v is None or v.threshold is None else f"{v.threshold:g}",
+                        Text("DRIFT", style="bold red") if f.drifted else dim("ok"),
+                        age(now - since) if since else "",
+                        safe(f.problem or "; ".join(f.notes))[:40],
+                    ),
+                )
+            )
+        self.features.show(rows)
+        self._draw_distribution(self.features.selected_key)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.features and event.row_key is not None:
+            self._draw_distribution(event.row_key.value)
+
+    def _draw_distribution(self, feature: str | None) -> None:
+        """Reference and current shares of the feature's bins, as two rows of bars."""
+        check = getattr(self, "_check", None)
+        box = self.query_one("#dist", Static)
+        found = next((f for f in check.features if f.name == feature), None) if check else None
+        js = found.result("jensenshannon") if found else None
+        shares = dict(js.details) if js is not None else {}
+        if not shares.get("reference"):
+            box.update(dim("select a feature to see its reference and current distributions"))
+            return
+        ref, cur = shares["reference"], shares["current"]
+        top = max([*ref, *cur, 1e-12])
+        width = max(1, min(len(ref), 60))
+        title = f"{safe(feature)}: bins of the reference (top) and now (bottom)\n"
+        text = Text(title, style="dim")
+        text.append("ref " + _bars(ref[:width], top) + "\n", style="green")
+        text.append(
+            "now " + _bars(cur[:width], top), style="bold red" if found and found.drifted else ""
+        )
+        box.update(text)
+
+
+def _bars(shares: list[float], top: float) -> str:
+    """Bars on one shared scale, so the two rows compare."""
+    blocks = " ▁▂▃▄▅▆▇█"
+    return "".join(blocks[min(8, round(s / top * 8))] * 2 for s in shares)
