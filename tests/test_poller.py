@@ -325,6 +325,44 @@ def test_a_locked_store_delays_writes_but_loses_nothing(
     assert stored == poller.stats.polls
 
 
+def test_a_write_in_flight_when_the_poller_stops_is_awaited_not_lost(
+    service: tuple[Service, str], store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopping cancels the periodic flush; its write goes on in a thread. The
+    # final flush used to run beside it: here the first write is still held
+    # (a lock) when the poller stops and then fails busy, and its batch, with
+    # nobody left to put it back, was lost.
+    import threading
+
+    from opstui.sources import poller as poller_module
+    from opstui.store import StoreBusy
+    from opstui.store.endpoints import record_observations as real
+
+    calls = []
+    held = threading.Event()
+
+    def write(store: Store, batch: list[Observation], **kw: object) -> None:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            held.set()
+            time.sleep(1.0)  # past the poller's stop
+            raise StoreBusy("the store is locked (test)")
+        real(store, batch, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(poller_module, "record_observations", write)
+    _, base = service
+    Store(store_path).close()
+    poller = Poller(
+        store_path, [ep("ok", f"{base}/health", interval=0.1)], use_leases=False,
+        flush_interval=0.3,
+    )  # fmt: skip
+    asyncio.run(poller.run(duration=0.6))
+    assert held.is_set() and len(calls) >= 2
+    with Store(store_path) as store:
+        stored = len(series_window(store, "endpoint/ok", "up"))
+    assert stored == poller.stats.polls, (stored, poller.stats.polls, calls)
+
+
 def test_endpoints_on_a_missing_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
     from tests.conftest import run_cli
 

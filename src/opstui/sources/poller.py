@@ -132,6 +132,7 @@ class Poller:
         #: The store error that stopped ``run`` (a deleted store, a full disk).
         self.fatal: StoreError | None = None
         self._stop: asyncio.Event | None = None
+        self._writing: asyncio.Future[None] | None = None
 
     async def run(
         self, *, stop: asyncio.Event | None = None, duration: float | None = None
@@ -173,6 +174,11 @@ class Poller:
         """Write what is pending and release the leases, unless the store is lost."""
         assert self._store is not None
         try:
+            if self._writing is not None:
+                # A write the stop cancelled the flush of: let it finish (its
+                # batch goes back to the queue if it failed), then the rest.
+                with contextlib.suppress(Exception):
+                    await self._writing
             if self.fatal is None:
                 await self._flush()
                 if self.use_leases:
@@ -318,6 +324,19 @@ class Poller:
             # Nothing to write (long intervals, leases held elsewhere): look
             # at the file anyway (a stat), so a deleted store is noticed now.
             self._store.check_same_file()
+            return
+        # The write runs as a task of its own, shielded: stopping cancels the
+        # periodic flush, but a write already in its thread goes on there.
+        # Abandoned, it raced the final flush (a newer batch could commit
+        # first, or it failed busy with nobody to keep its batch: one poll in
+        # 20 lost under load); ``_close`` waits for it instead.
+        self._writing = asyncio.ensure_future(self._write(batch, snapshots))
+        await asyncio.shield(self._writing)
+
+    async def _write(
+        self, batch: list[Observation], snapshots: list[tuple[EndpointDef, MlflowSnapshot]]
+    ) -> None:
+        assert self._store is not None
         if batch:
             try:
                 await asyncio.to_thread(record_observations, self._store, batch, holder=self.holder)
