@@ -59,7 +59,7 @@ def _root(
     """
     _name_skipped_rows(ctx)
     if ctx.invoked_subcommand is None:
-        from opstui.cli.tui import launch
+        from opstui.cli.launch import launch
 
         launch(store, config, read_only=read_only, theme=theme, refresh=refresh)
 

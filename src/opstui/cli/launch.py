@@ -1,0 +1,34 @@
+"""Opening the console: what ``opstui`` alone and ``opstui tui`` both do.
+
+Its own module so that the root command (``cli/root.py``) and ``opstui tui``
+(``cli/tui.py``, which registers on the root's app) share it without
+importing each other. Textual is imported inside, when the console opens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def launch(
+    store: Path | None,
+    config: Path | None,
+    *,
+    read_only: bool,
+    theme: str | None,
+    refresh: float | None,
+) -> None:
+    """Open the console; a missing store opens it empty, with how to fill it."""
+    from opstui.config import load_config, resolve_store_path
+    from opstui.tui.app import OpstuiApp
+
+    cfg = load_config(config)
+    tui = cfg.tui
+    OpstuiApp(
+        resolve_store_path(store, cfg),
+        cfg,
+        read_only=read_only,
+        refresh=refresh or tui.refresh,
+        theme=theme or tui.theme,
+        keymap=tui.keys,
+    ).run()
