@@ -178,7 +178,7 @@ def test_a_timeout_stops_daemonised_children_too(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert stages_of(tmp_path / "ops.db", 1) == [("s", st.TIMED_OUT, None)]
     assert time.monotonic() - started < 20
-    wait_for(lambda: not marked(mark), 3, "a daemon outlived its stage's timeout")
+    wait_for(lambda: not marked(mark), 10, "a daemon outlived its stage's timeout")
 
 
 def test_a_finished_stage_leaves_no_background_child(tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_a_finished_stage_leaves_no_background_child(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert stages_of(tmp_path / "ops.db", 1) == [("s", st.SUCCEEDED, 0)]
     assert logs_of(tmp_path / "ops.db", 1, "s") == [("stdout", "started")]
-    wait_for(lambda: not marked(mark), 3, "a setsid child outlived its finished stage")
+    wait_for(lambda: not marked(mark), 10, "a setsid child outlived its finished stage")
 
 
 def test_a_stage_cannot_start_in_a_missing_directory(tmp_path: Path) -> None:
@@ -364,4 +364,6 @@ def test_a_killed_supervisor_fails_the_stage_and_takes_its_group(tmp_path: Path)
     os.kill(pid, signal.SIGKILL)
     assert runner.wait(timeout=30) == 1
     assert stages_of(tmp_path / "ops.db", 1) == [("s", st.FAILED, None)]
-    wait_for(lambda: not marked(mark), 3, "the stage outlived its supervisor")
+    # The runner stops the group with SIGTERM, then SIGKILL after 2 s: 10 s is
+    # "eventually" on a loaded machine, not a timing figure.
+    wait_for(lambda: not marked(mark), 10, "the stage outlived its supervisor")

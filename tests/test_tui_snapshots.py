@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from opstui.tui.app import OpstuiApp
-from opstui.tui.screens.modals import ConfirmScreen
+from opstui.tui.screens.modals import ConfirmScreen, HelpScreen, JumpScreen
 from tests.test_tui import settle, until_modal
 from tests.tui_support import make_app, sample_config
 
@@ -54,13 +55,22 @@ async def _confirm(pilot: Pilot[None]) -> None:
 async def _help(pilot: Pilot[None]) -> None:
     await settle(pilot)
     await pilot.press("question_mark")
-    await pilot.pause(0.1)
+    await until_modal(pilot, HelpScreen)
 
 
 async def _jump(pilot: Pilot[None]) -> None:
+    # Waits for what it shows, not a fixed time: a fixed 0.1 s failed once
+    # on a loaded machine.
     await settle(pilot)
-    await pilot.press("colon", *"mod")
-    await pilot.pause(0.1)
+    await pilot.press("colon")
+    await until_modal(pilot, JumpScreen)
+    await pilot.press(*"mod")
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if pilot.app.screen.query_one(Input).value == "mod":
+            await pilot.pause(0.05)  # the matches filtered and drawn
+            return
+    raise AssertionError("the jump box never read 'mod'")
 
 
 SCREENS = {
