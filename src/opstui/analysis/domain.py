@@ -44,7 +44,7 @@ ROUNDS = 50
 LEARNING_RATE = 0.2
 CANDIDATES = 8
 #: Held-out rows each permutation is scored on: predictions are most of the
-#: classifier's time (100 trees walked per row), and the ranking needs few.
+#: classifier's time (``ROUNDS`` trees walked per row), and the ranking needs few.
 PERMUTED_ROWS = 2000
 #: Cells (rows x features, both sides) the classifier trains on, at most: its
 #: time grows with them (20 features x 20,000 rows: about 1.5 s; a 1,000
@@ -196,10 +196,10 @@ def _classify(
     drops = np.zeros(len(names))
     for model, test in fitted:
         scored = np.sort(rng.choice(test, min(PERMUTED_ROWS, len(test)), replace=False))
+        if not candidates:
+            break
         held, truth = x[scored], y[scored]
         base = roc_auc(truth, proba[scored])
-        if not candidates:
-            continue
         # One prediction for every candidate's shuffled copy: each call costs
         # about 6 ms beyond its rows (input checks, the categorical encoder).
         shuffled = np.tile(held, (len(candidates), 1))
