@@ -26,7 +26,7 @@ import pytest
 
 from opstui.errors import OpstuiError
 from opstui.store import Store
-from opstui.store.db import StoreGone
+from opstui.store.failures import StoreGone
 from opstui.store.runs import create_run
 from opstui.track import Tracker
 

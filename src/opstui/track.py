@@ -43,7 +43,7 @@ from opstui.store import metrics as store_metrics
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
-from opstui.store.db import FATAL_WRITE_ERRORS, StoreGone
+from opstui.store.failures import FATAL_WRITE_ERRORS, StoreGone
 
 __all__ = ["ActiveRun", "ActiveStage", "AttachedRun", "Tracker"]
 

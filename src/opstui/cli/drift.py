@@ -83,7 +83,7 @@ def check(
     Exit 1 when a dataset drifts, 2 when a model cannot be checked."""
     if not 0 < interval < 1e9:  # NaN and inf too: time.sleep raises on them
         raise OpstuiError("--interval must be a positive number of seconds")
-    from opstui.store.db import FATAL_WRITE_ERRORS
+    from opstui.store.failures import FATAL_WRITE_ERRORS
 
     db, cfg = open_store(store, config, create=False)
     options = _Options(model, as_json, watch, version, backfill, classifier, save)
@@ -154,7 +154,7 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
                 compute_drift(db, name, settings=settings, version=o.version, save=o.save)
             )
         except OpstuiError as exc:
-            from opstui.store.db import FATAL_WRITE_ERRORS
+            from opstui.store.failures import FATAL_WRITE_ERRORS
 
             # One model's bad data is that model's error; a lost store is everyone's.
             if model is not None or isinstance(exc, FATAL_WRITE_ERRORS):

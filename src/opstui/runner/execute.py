@@ -46,7 +46,7 @@ from opstui.store import actions as store_actions
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
-from opstui.store.db import FATAL_WRITE_ERRORS, StoreError, StoreGone
+from opstui.store.failures import FATAL_WRITE_ERRORS, StoreError, StoreGone
 from opstui.store.rows import RunRow
 
 HEARTBEAT_SECONDS = 5.0

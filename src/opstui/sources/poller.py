@@ -36,13 +36,13 @@ from opstui.sources.fetch import REASON_MAX, observe
 from opstui.sources.http import mask, shown_url
 from opstui.sources.transport import transport_for
 from opstui.store import Store, StoreError, local_actor
-from opstui.store.db import FATAL_WRITE_ERRORS, StoreGone
 from opstui.store.endpoints import (
     Observation,
     acquire_leases,
     record_observations,
     release_leases,
 )
+from opstui.store.failures import FATAL_WRITE_ERRORS, StoreGone
 from opstui.store.metrics import read_watermarks
 from opstui.store.retention import apply_retention
 from opstui.store.status import DOWN

@@ -6,14 +6,13 @@ Only modules in this package run SQL. Writers call the functions in
 that return the typed rows of ``rows``.
 """
 
-from opstui.store.db import (
+from opstui.store.db import Store, local_actor
+from opstui.store.failures import (
     NotAStore,
-    Store,
     StoreBusy,
     StoreError,
     StoreMissing,
     StoreTooNew,
-    local_actor,
 )
 from opstui.store.schema import SCHEMA_VERSION
 
