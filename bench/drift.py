@@ -91,8 +91,10 @@ def max_rss() -> int:
 
 
 def part_stats(rows: int, runs: int) -> dict[str, Any]:
-    from opstui.analysis.drift import DriftSettings, compare, dataset_verdict
-    from opstui.analysis.drift_summary import decode, encode, summarise
+    from opstui.analysis.drift import compare, dataset_verdict
+    from opstui.analysis.drift_results import DriftSettings
+    from opstui.analysis.drift_summariser import summarise
+    from opstui.analysis.drift_summary import decode, encode
 
     reference = data.make(rows, shifted=False, seed=1)
     current = data.make(rows, shifted=True, seed=2)
@@ -115,8 +117,9 @@ def part_stats(rows: int, runs: int) -> dict[str, Any]:
 
 
 def part_classifier(rows: int, runs: int) -> dict[str, Any]:
-    from opstui.analysis.drift import DriftSettings, compare
-    from opstui.analysis.drift_summary import summarise
+    from opstui.analysis.drift import compare
+    from opstui.analysis.drift_results import DriftSettings
+    from opstui.analysis.drift_summariser import summarise
     from opstui.drift import check as drift_check
 
     reference = data.make(rows, shifted=False, seed=1)
@@ -144,7 +147,7 @@ def part_classifier(rows: int, runs: int) -> dict[str, Any]:
 def part_store(rows: int, runs: int, workdir: str) -> dict[str, Any]:
     import dataclasses
 
-    from opstui.analysis.drift import DriftSettings
+    from opstui.analysis.drift_results import DriftSettings
     from opstui.drift import check as drift_check
     from opstui.drift import reference as drift_reference
     from opstui.store import Store
@@ -192,8 +195,10 @@ def part_versus(rows: int, runs: int) -> dict[str, Any]:
     ``compare``; Evidently's fastest path with the same output (a report of
     one ``ValueDrift`` per column, the types it infers); its
     ``DataDriftPreset``. One untimed warm-up round on small data first."""
-    from opstui.analysis.drift import DriftSettings, compare, dataset_verdict
-    from opstui.analysis.drift_summary import decode, encode, summarise
+    from opstui.analysis.drift import compare, dataset_verdict
+    from opstui.analysis.drift_results import DriftSettings
+    from opstui.analysis.drift_summariser import summarise
+    from opstui.analysis.drift_summary import decode, encode
 
     settings = DriftSettings()
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from opstui.analysis.drift import DriftSettings
+from opstui.analysis.drift_results import DriftSettings
 from opstui.config import parse_config
 from opstui.config.drift import drift_schema
 from opstui.drift import check as drift_check

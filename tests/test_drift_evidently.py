@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import pytest
 
-from opstui.analysis.drift import DriftSettings, compare, dataset_verdict
-from opstui.analysis.drift_summary import NumericSummary, summarise
+from opstui.analysis.drift import compare, dataset_verdict
+from opstui.analysis.drift_results import DriftSettings
+from opstui.analysis.drift_summariser import summarise
+from opstui.analysis.drift_summary import NumericSummary
 
 evidently = pytest.importorskip(
     "evidently", reason="install the test extra: pip install -e '.[test]'"

@@ -17,14 +17,10 @@ from scipy.spatial import distance
 
 from opstui.analysis import drift_stats as ds
 from opstui.analysis.domain import Side, domain_classifier, roc_auc
-from opstui.analysis.drift import DriftSettings, choose_method, compare, dataset_verdict
-from opstui.analysis.drift_summary import (
-    SAMPLE_CELLS,
-    NumericSummary,
-    decode,
-    encode,
-    summarise,
-)
+from opstui.analysis.drift import compare, dataset_verdict
+from opstui.analysis.drift_results import DriftSettings, choose_method
+from opstui.analysis.drift_summariser import summarise
+from opstui.analysis.drift_summary import SAMPLE_CELLS, NumericSummary, decode, encode
 
 SETTINGS = DriftSettings()
 
@@ -130,8 +126,9 @@ def test_pvalues_without_scipy_stats_equal_scipy_stats() -> None:
 def test_a_small_check_does_not_import_scipy_stats_or_sklearn() -> None:
     code = (
         "import sys, numpy as np\n"
-        "from opstui.analysis.drift import DriftSettings, compare\n"
-        "from opstui.analysis.drift_summary import summarise\n"
+        "from opstui.analysis.drift import compare\n"
+        "from opstui.analysis.drift_results import DriftSettings\n"
+        "from opstui.analysis.drift_summariser import summarise\n"
         "g = np.random.default_rng(1)\n"
         "ref = {'x': g.normal(0, 1, 600), 'k': g.integers(0, 7, 600), 'c': ['a', 'b', 'c'] * 200}\n"
         "cur = {'x': g.normal(0, 1, 100), 'k': g.integers(0, 7, 100), 'c': ['a', 'b'] * 50}\n"

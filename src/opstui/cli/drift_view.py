@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opstui.analysis.drift import METHOD_LABELS, QUALITY, FeatureResult, MethodResult
+from opstui.analysis.drift_results import METHOD_LABELS, QUALITY, FeatureResult, MethodResult
 from opstui.drift.records import SCHEMA, DriftCheck
 from opstui.timeutil import iso
 

@@ -1,7 +1,7 @@
 """``[drift]`` and ``[models.NAME.drift]`` in opstui.toml: windows and thresholds.
 
 ``[drift]`` sets defaults for every model; a model's own table overrides
-them key by key. The keys are the fields of ``analysis.drift.DriftSettings``
+them key by key. The keys are the fields of ``analysis.drift_results.DriftSettings``
 (a test checks the two agree); this module stays stdlib-only like the rest
 of the config.
 """

@@ -19,13 +19,10 @@ from typing import Any, NamedTuple
 
 from opstui.analysis import domain
 from opstui.analysis.domain import ClassifierResult, Side, domain_classifier
-from opstui.analysis.drift import DriftSettings, FeatureResult, compare, dataset_verdict
-from opstui.analysis.drift_summary import (
-    CategoricalSummary,
-    ReferenceSummary,
-    as_categories,
-    as_numbers,
-)
+from opstui.analysis.drift import compare, dataset_verdict
+from opstui.analysis.drift_results import DriftSettings, FeatureResult
+from opstui.analysis.drift_summary import CategoricalSummary, ReferenceSummary
+from opstui.analysis.drift_values import as_categories, as_numbers
 from opstui.config import Config
 from opstui.drift.records import (
     DriftCheck,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from opstui.analysis.domain import ClassifierResult
-from opstui.analysis.drift import DatasetVerdict, DriftSettings, FeatureResult, MethodResult
+from opstui.analysis.drift_results import DatasetVerdict, DriftSettings, FeatureResult, MethodResult
 from opstui.store import Store
 from opstui.store import drift as store_drift
 

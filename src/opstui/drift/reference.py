@@ -10,8 +10,9 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from opstui.analysis.drift import DriftSettings
-from opstui.analysis.drift_summary import FORMAT, ReferenceSummary, Summariser, decode, encode
+from opstui.analysis.drift_results import DriftSettings
+from opstui.analysis.drift_summariser import Summariser
+from opstui.analysis.drift_summary import FORMAT, ReferenceSummary, decode, encode
 from opstui.config import Config
 from opstui.drift.records import ReferenceInfo
 from opstui.errors import UsageError

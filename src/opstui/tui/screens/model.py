@@ -77,7 +77,7 @@ class ModelScreen(Detail):
         )
 
     def show_extra(self, data: ModelData, snap: Snapshot) -> None:
-        from opstui.analysis.drift import METHOD_LABELS
+        from opstui.analysis.drift_results import METHOD_LABELS
 
         now = self.clock()
         rows: list[Row] = []
