@@ -1,4 +1,6 @@
-"""``opstui.toml``: loading, validation, and where the store lives.
+"""``opstui.toml``: loading, its keys (``SCHEMA``), the validated ``Config``,
+and where the store lives. The validation walk is ``validate``; pipelines
+and their commands are ``pipelines``.
 
 Validation is strict: an unknown key is an error that names it (with the
 closest known key), because a typo in an ops config silently ignored is a
@@ -8,10 +10,7 @@ including the tracker inside a user's pipeline, can read the config cheaply.
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,60 +20,15 @@ from typing import Any
 from opstui.config.drift import drift_schema
 from opstui.config.endpoints import EndpointDef, endpoint_schema, parse_endpoints
 from opstui.config.keys import KEY_IDS
-from opstui.config.schema import Items, Named, Spec
+from opstui.config.pipelines import PipelineDef, parse_pipelines, pipeline_schema
+from opstui.config.schema import Named, Spec
+from opstui.config.validate import MAX_DEPTH, nesting_depth, too_deep, validate
 from opstui.errors import ConfigError
 
 CONFIG_NAME = "opstui.toml"
 DEFAULT_STORE = "opstui.db"
 ENV_STORE = "OPSTUI_STORE"
 ENV_CONFIG = "OPSTUI_CONFIG"
-
-
-#: Values a command argument may name as ``{placeholder}``; each argument is
-#: formatted on its own, so a value never becomes shell syntax or a second
-#: argument, whatever characters it holds.
-PLACEHOLDERS = frozenset(
-    {
-        "run_id",
-        "pipeline",
-        "stage",
-        "attempt",
-        "parent_run_id",
-        "environment",
-        "version",
-        "model",
-        "gate_metric",
-        "min_improvement",
-        "lower_is_better",
-        "config_dir",
-        "store",
-        "python",  # the interpreter running opstui: no dependence on PATH
-    }
-)
-
-
-#: ``{name}`` in an argument, lowercase only: shell braces (``{ a; }``,
-#: ``${HOME}``) and JSON in arguments are left alone.
-PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-
-
-def _check_argv(value: Any) -> str | None:
-    if not value or not all(isinstance(a, str) for a in value):
-        return "a non-empty list of strings (the program, then its arguments)"
-    for arg in value:
-        unknown = [f for f in PLACEHOLDER.findall(arg) if f not in PLACEHOLDERS]
-        if unknown:
-            return (
-                f"arguments using only known placeholders; {{{unknown[0]}}} is not one of "
-                + ", ".join(sorted(PLACEHOLDERS))
-            )
-    return None
-
-
-def _check_env(value: Any) -> str | None:
-    if not all(isinstance(v, str) for v in value.values()):
-        return 'a table of strings (NAME = "value")'
-    return None
 
 
 def _check_keys(value: Any) -> str | None:
@@ -87,26 +41,6 @@ def _check_keys(value: Any) -> str | None:
 
 
 _NUMBER = (int, float)
-_ARGV = Spec((list,), "a list of strings", required=True, check=_check_argv)
-_ENV = Spec((dict,), "a table of strings", check=_check_env)
-_SECONDS = Spec(_NUMBER, "a number of seconds", minimum=0.001)
-_PASS_SECRETS = Spec(
-    (list,),
-    'a list of environment variable names (["WEB_API_TOKEN"])',
-    check=lambda v: (
-        None
-        if all(isinstance(x, str) and re.fullmatch(r"\w+", x) for x in v)
-        else 'a list of environment variable names (["WEB_API_TOKEN"])'
-    ),
-)
-_COMMAND = {
-    "run": _ARGV,
-    "workdir": Spec((str,), "a directory"),
-    "env": _ENV,
-    "timeout": _SECONDS,
-    "pass_secrets": _PASS_SECRETS,
-}
-_STAGE = {"name": Spec((str,), "a stage name", required=True), **_COMMAND}
 
 #: The known keys. A nested dict is a TOML table.
 SCHEMA: dict[str, Any] = {
@@ -128,25 +62,7 @@ SCHEMA: dict[str, Any] = {
             "description": Spec((str,), "text"),
         }
     ),
-    "pipelines": Named(
-        {
-            "kind": Spec(
-                (str,),
-                '"devops" or "mlops"',
-                required=True,
-                check=lambda v: None if v in ("devops", "mlops") else '"devops" or "mlops"',
-            ),
-            "description": Spec((str,), "text"),
-            "workdir": Spec((str,), "a directory"),
-            "env": _ENV,
-            "timeout": _SECONDS,
-            "pass_secrets": _PASS_SECRETS,
-            "environment": Spec((str,), "an environment name"),
-            "stages": Items(_STAGE),
-            "rollback": dict(_COMMAND),
-            "retrain": {**_COMMAND, "run": Spec((list,), "a list of strings", check=_check_argv)},
-        }
-    ),
+    "pipelines": Named(pipeline_schema()),
     "endpoints": Named(endpoint_schema()),
     # Drift windows and thresholds: defaults here, per model below.
     "drift": drift_schema(),
@@ -164,40 +80,6 @@ SCHEMA: dict[str, Any] = {
         }
     ),
 }
-
-
-@dataclass(frozen=True)
-class CommandDef:
-    """A command to run: an argument list, never a shell line."""
-
-    argv: tuple[str, ...]
-    workdir: Path
-    env: dict[str, str]
-    timeout: float | None
-    #: Variables named by an endpoint's ``secret_headers`` that this command
-    #: may see; every other such variable is withheld from it.
-    pass_secrets: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StageDef:
-    name: str
-    command: CommandDef
-
-
-@dataclass(frozen=True)
-class PipelineDef:
-    name: str
-    kind: str
-    stages: tuple[StageDef, ...]
-    environment: str | None = None
-    rollback: CommandDef | None = None
-    #: Stages a retrain runs; the pipeline's own stages when not configured.
-    retrain: tuple[StageDef, ...] | None = None
-    description: str | None = None
-
-    def stage_names(self) -> list[str]:
-        return [s.name for s in self.stages]
 
 
 @dataclass(frozen=True)
@@ -266,159 +148,6 @@ class Config:
         return self.pipelines[name]
 
 
-def _fail(where: str, dotted: str, words: str, value: Any) -> ConfigError:
-    return ConfigError(f'{where}: "{dotted}" must be {words}, got {type(value).__name__} {value!r}')
-
-
-def _validate(data: dict[str, Any], schema: dict[str, Any], where: str, prefix: str) -> None:
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in schema:
-            close = difflib.get_close_matches(key, list(schema), n=1)
-            hint = f' (did you mean "{prefix}{close[0]}"?)' if close else ""
-            known = ", ".join(f'"{prefix}{k}"' for k in schema)
-            raise ConfigError(
-                f'{where}: unknown key "{dotted}"{hint}',
-                hint=None if close else f"known keys here: {known}",
-            )
-        _validate_value(value, schema[key], where, dotted)
-    for key, spec in schema.items():
-        if isinstance(spec, Spec) and spec.required and key not in data:
-            raise ConfigError(f'{where}: "{prefix}{key}" is required ({spec.words})')
-
-
-#: TOML's integers are 64-bit; tomllib reads any length, and SQLite and
-#: float arithmetic fail on what does not fit.
-_INT_LIMIT = 2**63
-
-
-def _unusable_number(value: Any) -> str | None:
-    """Why a number anywhere in ``value`` is nonsense (nan, inf, 1e400, an int past 64 bits).
-
-    Checked for every key, whatever its schema says: no setting means
-    anything with nan (every comparison with it is false, so a minimum lets
-    it through) or inf (a timeout that never fires, a sleep that overflows).
-    """
-    # A loop, not recursion: arrays nested thousands deep are valid TOML.
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return f"a finite number, got {item}"
-        if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= _INT_LIMIT:
-            # Not printed: str() of an int refuses past 4,300 digits.
-            return f"a number that fits in 64 bits, got one of {item.bit_length()} bits"
-        if isinstance(item, dict):
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return None
-
-
-def _validate_value(value: Any, spec: Any, where: str, dotted: str) -> None:
-    if isinstance(spec, dict):
-        if not isinstance(value, dict):
-            raise ConfigError(f'{where}: "{dotted}" must be a table ([{dotted}])')
-        _validate(value, spec, where, f"{dotted}.")
-    elif isinstance(spec, Named):
-        if not isinstance(value, dict):
-            raise ConfigError(f'{where}: "{dotted}" must be a table of named entries')
-        for name, entry in value.items():
-            if not isinstance(entry, dict):
-                raise ConfigError(f'{where}: "{dotted}.{name}" must be a table ([{dotted}.{name}])')
-            _validate(entry, spec.schema, where, f"{dotted}.{name}.")
-    elif isinstance(spec, Items):
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ConfigError(f'{where}: "{dotted}" must be an array of tables ([[{dotted}]])')
-        for i, item in enumerate(value):
-            _validate(item, spec.schema, where, f"{dotted}[{i}].")
-    else:
-        # bool is an int in Python; never accept it for a number.
-        if not isinstance(value, spec.types) or (
-            isinstance(value, bool) and bool not in spec.types
-        ):
-            raise _fail(where, dotted, spec.words, value)
-        unusable = _unusable_number(value)
-        if unusable:
-            raise ConfigError(f'{where}: "{dotted}" must be {unusable}')
-        if spec.minimum is not None and value < spec.minimum:
-            raise ConfigError(f'{where}: "{dotted}" must be at least {spec.minimum}, got {value}')
-        if spec.check is not None:
-            problem = spec.check(value)
-            if problem:
-                raise _fail(where, dotted, problem, value)
-
-
-def _command(raw: dict[str, Any], base: Path, inherited: CommandDef | None = None) -> CommandDef:
-    workdir = base / raw["workdir"] if "workdir" in raw else (inherited or _root(base)).workdir
-    env = {**(inherited.env if inherited else {}), **raw.get("env", {})}
-    timeout = raw.get("timeout", inherited.timeout if inherited else None)
-    secrets = (*(inherited.pass_secrets if inherited else ()), *raw.get("pass_secrets", ()))
-    return CommandDef(tuple(raw.get("run", ())), workdir, env, timeout, secrets)
-
-
-def _root(base: Path) -> CommandDef:
-    return CommandDef((), base, {}, None)
-
-
-def _pipelines(data: dict[str, Any], base: Path, where: str) -> dict[str, PipelineDef]:
-    out: dict[str, PipelineDef] = {}
-    for name, raw in data.items():
-        defaults = _command(raw, base)  # pipeline-level workdir, env, timeout
-        stages = tuple(
-            StageDef(s["name"], _command(s, base, defaults)) for s in raw.get("stages", [])
-        )
-        names = [s.name for s in stages]
-        if len(set(names)) != len(names):
-            dup = next(n for n in names if names.count(n) > 1)
-            raise ConfigError(f'{where}: pipeline "{name}" has two stages named "{dup}"')
-        rollback = _command(raw["rollback"], base, defaults) if "rollback" in raw else None
-        if rollback is not None and not rollback.argv:
-            raise ConfigError(f'{where}: "pipelines.{name}.rollback.run" is required')
-        retrain = None
-        if "retrain" in raw:
-            command = _command(raw["retrain"], base, defaults)
-            # A retrain with its own command is one stage; without, the pipeline's stages.
-            retrain = (StageDef("retrain", command),) if command.argv else stages
-        out[name] = PipelineDef(
-            name=name,
-            kind=raw["kind"],
-            stages=stages,
-            environment=raw.get("environment"),
-            rollback=rollback,
-            retrain=retrain,
-            description=raw.get("description"),
-        )
-    return out
-
-
-#: Deeper than any setting nests; deeper input is refused before anything
-#: walks it recursively.
-MAX_DEPTH = 16
-
-
-def _too_deep(where: str) -> ConfigError:
-    return ConfigError(
-        f"{where} nests arrays or tables more than {MAX_DEPTH} deep",
-        hint="no opstui setting is nested like that; is this the right file?",
-    )
-
-
-def _depth(data: object) -> int:
-    deepest = 0
-    stack = [(data, 1)]
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if depth > MAX_DEPTH:
-            break
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
-
-
 def parse_config(text: str, path: Path | None = None) -> Config:
     where = str(path) if path else CONFIG_NAME
     try:
@@ -431,17 +160,17 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             "(TOML integers are 64-bit)"
         ) from None
     except RecursionError:  # tomllib parses nested arrays and inline tables recursively
-        raise _too_deep(where) from None
-    if _depth(data) > MAX_DEPTH:
-        raise _too_deep(where)
-    _validate(data, SCHEMA, where, "")
+        raise too_deep(where) from None
+    if nesting_depth(data) > MAX_DEPTH:
+        raise too_deep(where)
+    validate(data, SCHEMA, where, "")
     base = path.parent.resolve() if path else Path.cwd()
     store = data.get("store")
     environments = {
         name: EnvironmentDef(name, bool(e.get("read_only", False)), e.get("description"))
         for name, e in data.get("environments", {}).items()
     }
-    pipelines = _pipelines(data.get("pipelines", {}), base, where)
+    pipelines = parse_pipelines(data.get("pipelines", {}), base, where)
     for name, p in pipelines.items():
         if p.environment is not None and environments and p.environment not in environments:
             raise ConfigError(

@@ -1,8 +1,9 @@
 """The shapes a key of opstui.toml may take, in words an operator reads.
 
-``load`` validates a file against a schema built of these; ``endpoints``
-and ``drift`` build their tables' schemas from them. A leaf: it imports
-nothing from opstui, so every config module can use it without a cycle.
+``validate`` checks a file against a schema built of these
+(``load.SCHEMA``); ``pipelines``, ``endpoints`` and ``drift`` build their
+tables' schemas from them. A leaf: it imports nothing from opstui, so every
+config module can use it without a cycle.
 """
 
 from __future__ import annotations
