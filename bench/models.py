@@ -31,8 +31,9 @@ from _report import median, ms, percentile, table
 from dashboard_read import DEFAULT_CACHE, QUICK, Spec, build_store, subprocess_times, timed
 
 from opstui.store import Store
+from opstui.store.deployments import add_deployment
 from opstui.store.drift import CheckRow, ResultRow, save_check
-from opstui.store.models import add_deployment, add_model_version
+from opstui.store.models import add_model_version
 from opstui.views.models import known_models, model_reports
 
 ENVIRONMENTS = ("staging", "canary", "production")

@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.db import Store, Transaction
+from opstui.store.deployments import add_deployment
 from opstui.store.metrics import advance_watermark
-from opstui.store.models import add_deployment, add_model_version, set_production_version
+from opstui.store.models import add_model_version, set_production_version
 from opstui.store.runs import ensure_pipeline
 
 PRODUCTION = "production"

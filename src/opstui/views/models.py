@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 from opstui.store import drift as store_drift
 from opstui.store.db import Store
-from opstui.store.models import current_deployments, model_names, model_versions
+from opstui.store.deployments import current_deployments
+from opstui.store.models import model_names, model_versions
 from opstui.store.rows import DeploymentRow, ModelVersionRow
 
 #: How store/mlflow_sync.py describes a deployment it made from an alias.

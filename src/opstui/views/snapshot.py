@@ -23,7 +23,7 @@ from opstui.store import drift as store_drift
 from opstui.store import status as st
 from opstui.store.actions import ActionRow, list_actions
 from opstui.store.dashboard import Dashboard
-from opstui.store.models import current_deployments
+from opstui.store.deployments import current_deployments
 from opstui.store.rows import DeploymentRow, PipelineRow
 from opstui.views.endpoints import EndpointReport, endpoint_reports
 from opstui.views.models import ModelReport, known_models, model_reports

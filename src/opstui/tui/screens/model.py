@@ -62,7 +62,8 @@ class ModelScreen(Detail):
         self._check: Any = None
 
     def load(self, console: SnapshotReader) -> ModelData:
-        from opstui.store.models import deployment_history, model_versions
+        from opstui.store.deployments import deployment_history
+        from opstui.store.models import model_versions
 
         store = console.store
         check = None
