@@ -1,127 +1,30 @@
-"""Recording runs from Python: the public tracking API.
-
-    from opstui.track import Tracker
-
-    tracker = Tracker()                       # --store / OPSTUI_STORE / opstui.toml
-    with tracker.run("train-churn", stages=["data", "train"]) as run:
-        with run.stage("data") as stage:
-            stage.log("loaded 7,043 rows")
-        with run.stage("train"):
-            run.log_metric("auc", 0.84)
-            run.log_model_version("churn", metrics={"auc": 0.84})
-
-An exception inside a stage marks the stage failed with the exception's
-message (its traceback goes to the stage log) and the run failed; the
-exception is re-raised, never swallowed. Ctrl-C marks the run cancelled.
-
-Log lines and metric samples are buffered and written in batches (every
-``flush_interval`` seconds, every ``max_buffer`` rows, and at every stage
-boundary), so recording costs the pipeline almost nothing. A background
-thread beats the run's heartbeat; if the process dies, the heartbeat goes
-stale and readers show the run as *lost* instead of running forever. The
-last ``flush_interval`` of buffered lines is all a ``kill -9`` can lose.
-
-A store deleted or replaced while the run records (``StoreGone``) is noticed
-by that thread within a flush interval; from then on every call raises it, an
-``OpstuiError`` naming what was not written, so a pipeline never records
-into a file nobody will read. Other errors of the thread (a busy store, a
-full disk) surface once, on the caller's next call.
+"""A run in progress (``ActiveRun``) and a run another process started
+(``AttachedRun``): the run's lifecycle, its background thread (flushes and
+heartbeats), buffered log lines and metric samples, and model versions,
+features and deployments written at once. Why it buffers and beats, and what
+a lost store does to it: the package's docstring.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import traceback
 import types
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opstui.errors import UsageError
-from opstui.store import Store, fields
+from opstui.store import fields
 from opstui.store import metrics as store_metrics
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
 from opstui.store.failures import FATAL_WRITE_ERRORS, StoreGone
+from opstui.track.features import as_columns
+from opstui.track.stage import ActiveStage, describe
 
-__all__ = ["ActiveRun", "ActiveStage", "AttachedRun", "Tracker"]
-
-
-class Tracker:
-    """Entry point: opens the store and starts runs."""
-
-    def __init__(
-        self,
-        store: str | os.PathLike[str] | Store | None = None,
-        *,
-        actor: str | None = None,
-        heartbeat_interval: float = 10.0,
-        flush_interval: float = 0.5,
-        max_buffer: int = 1000,
-    ) -> None:
-        if isinstance(store, Store):
-            self.store = store
-        else:
-            from opstui.config import resolve_store_path
-
-            self.store = Store(resolve_store_path(store))
-        self.actor = actor
-        self.heartbeat_interval = heartbeat_interval
-        self.flush_interval = flush_interval
-        self.max_buffer = max_buffer
-
-    def run(
-        self,
-        pipeline: str,
-        *,
-        stages: Sequence[str] | None = None,
-        kind: str | None = None,
-        trigger: str = "manual",
-        parent: int | None = None,
-        key: str | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> ActiveRun:
-        """A run of ``pipeline``, started when its ``with`` block is entered."""
-        return ActiveRun(
-            self,
-            pipeline,
-            stages=stages,
-            kind=kind,
-            trigger=trigger,
-            parent=parent,
-            key=key,
-            params=params,
-        )
-
-    def attach(self, run_id: int | None = None) -> AttachedRun:
-        """Record into a run someone else started, e.g. the stage of a run that
-        ``opstui run`` executes (it sets ``OPSTUI_RUN_ID`` for its stages).
-
-        The run's lifecycle stays with its runner: an attached run only adds
-        metrics, model versions, features and deployments to it.
-        """
-        if run_id is None:
-            raw = os.environ.get("OPSTUI_RUN_ID")
-            if not raw or not raw.isdigit():
-                raise UsageError(
-                    "no run to attach to: OPSTUI_RUN_ID is not set",
-                    hint="run this under `opstui run`, or pass run_id",
-                )
-            run_id = int(raw)
-        from opstui.store import history
-
-        pipeline = history.get_run(self.store, run_id).pipeline
-        return AttachedRun(self, pipeline, run_id)
-
-    def close(self) -> None:
-        self.store.close()
-
-    def __enter__(self) -> Tracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+if TYPE_CHECKING:
+    from opstui.track.tracker import Tracker
 
 
 class ActiveRun:
@@ -202,7 +105,7 @@ class ActiveRun:
             )
         else:
             self.status = store_runs.finish_run(
-                self.store, self.id, status=st.FAILED, message=_describe(exc)
+                self.store, self.id, status=st.FAILED, message=describe(exc)
             )
 
     def _background(self) -> None:
@@ -472,83 +375,3 @@ class AttachedRun(ActiveRun):
 
     def stage(self, name: str) -> ActiveStage:
         raise UsageError("an attached run's stages belong to its runner; log to stdout instead")
-
-
-class ActiveStage:
-    """A stage in progress. Use it as a context manager."""
-
-    def __init__(self, run: ActiveRun, name: str) -> None:
-        self.run = run
-        self.name = name
-        self.id = 0
-
-    def __enter__(self) -> ActiveStage:
-        if self.run._stage is not None:
-            raise UsageError(
-                f"stage {self.name!r} started inside stage {self.run._stage.name!r}; "
-                "stages of a run do not nest"
-            )
-        self.run.flush()
-        self.id = store_runs.start_stage(self.run.store, self.run.id, self.name)
-        self.run._stage = self
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        if isinstance(exc, FATAL_WRITE_ERRORS):
-            self.run._stage = None
-            return  # nothing more can be recorded: the error says so
-        try:
-            if exc is not None and not isinstance(exc, KeyboardInterrupt):
-                for chunk in traceback.format_exception(exc_type, exc, tb):
-                    for line in chunk.rstrip("\n").splitlines():
-                        self.log(line, stream="stderr")
-            self.run.flush()
-        finally:
-            self.run._stage = None
-        if exc_type is None:
-            store_runs.finish_stage(self.run.store, self.run.id, self.name, status=st.SUCCEEDED)
-        elif issubclass(exc_type, KeyboardInterrupt):
-            store_runs.finish_stage(
-                self.run.store, self.run.id, self.name, status=st.CANCELLED, message="interrupted"
-            )
-        else:
-            store_runs.finish_stage(
-                self.run.store, self.run.id, self.name, status=st.FAILED, message=_describe(exc)
-            )
-
-    def log(self, line: str, *, stream: str = "log") -> None:
-        """Append one line (or several, split on newlines) to this stage's log."""
-        now = self.run.store.clock()
-        for part in str(line).splitlines() or [""]:
-            self.run._buffer_log((self.id, now, stream, part))
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "failed"
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def as_columns(data: Any) -> dict[str, list[Any]]:
-    """Normalise feature data to ``{column: values}``."""
-    if hasattr(data, "to_dict"):
-        return {str(k): list(v) for k, v in data.to_dict(orient="list").items()}
-    if isinstance(data, Mapping):
-        return {str(k): list(v) for k, v in data.items()}
-    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
-        rows = list(data)
-        if rows and all(isinstance(r, Mapping) for r in rows):
-            names: dict[str, None] = {}
-            for r in rows:
-                names.update(dict.fromkeys(str(k) for k in r))
-            return {n: [r.get(n) for r in rows] for n in names}
-    raise UsageError(
-        "feature data must be a mapping of column to values, a list of row dicts, "
-        f"or a DataFrame, not {type(data).__name__}"
-    )
