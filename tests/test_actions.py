@@ -12,7 +12,7 @@ import pytest
 
 from opstui.config import load_config
 from opstui.errors import UsageError
-from opstui.runner.actions import plan_retry, plan_rollback
+from opstui.runner.planning import plan_retry, plan_rollback
 from opstui.store import Store, history, models
 from opstui.store import status as st
 from opstui.store.actions import list_actions

@@ -24,8 +24,9 @@ from opstui.analysis.rates import error_ratio
 from opstui.config import Config, load_config
 from opstui.drift.records import DriftCheck, latest
 from opstui.errors import UsageError
-from opstui.runner.actions import perform, plan_retrain, plan_retry, plan_rollback, propose
+from opstui.runner.actions import perform, propose
 from opstui.runner.plan import Plan
+from opstui.runner.planning import plan_retrain, plan_retry, plan_rollback
 from opstui.store import Store, history
 from opstui.store import models as store_models
 from opstui.store import status as st

@@ -24,8 +24,9 @@ import pytest
 
 from opstui.config import Config, load_config
 from opstui.config.endpoints import EndpointDef
-from opstui.runner.actions import Started, perform, plan_rollback, propose
+from opstui.runner.actions import Started, perform, propose
 from opstui.runner.plan import Plan
+from opstui.runner.planning import plan_rollback
 from opstui.sources import mlflow as mlflow_source
 from opstui.sources.mlflow import (
     MlflowError,

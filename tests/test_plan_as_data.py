@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from opstui.config import load_config
-from opstui.runner.actions import perform, plan_run, propose
+from opstui.runner.actions import perform, propose
 from opstui.runner.plan import StagePlan, fill_argv
+from opstui.runner.planning import plan_run
 from opstui.store import Store, history
 from opstui.store import status as st
 from opstui.store.actions import list_actions

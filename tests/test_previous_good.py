@@ -1,6 +1,6 @@
 """The one rule for "the previous good version" a rollback goes back to.
 
-``runner/actions.py`` (a service or model rollback) and ``runner/registry.py``
+``runner/planning.py`` (a service or model rollback) and ``runner/registry.py``
 (an MLflow alias move) both ask ``previous_good_version``.
 """
 

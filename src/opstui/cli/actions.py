@@ -155,7 +155,7 @@ def run_pipeline(
     config: ConfigOpt = None,
 ) -> None:
     """Run a pipeline's stages in order as subprocesses."""
-    from opstui.runner.actions import plan_run
+    from opstui.runner.planning import plan_run
 
     _act(
         lambda db, cfg: plan_run(cfg, pipeline, environment=environment, version=version),
@@ -181,7 +181,7 @@ def retry(
     config: ConfigOpt = None,
 ) -> None:
     """Retry a failed run: reuse the stages that succeeded, resume at the failed one."""
-    from opstui.runner.actions import plan_retry
+    from opstui.runner.planning import plan_retry
 
     _act(
         lambda db, cfg: plan_retry(cfg, db, run_id, from_stage=from_stage),
@@ -209,7 +209,7 @@ def rollback(
     config: ConfigOpt = None,
 ) -> None:
     """Put an environment back on the previous good version."""
-    from opstui.runner.actions import plan_rollback
+    from opstui.runner.planning import plan_rollback
 
     _act(
         lambda db, cfg: plan_rollback(cfg, db, environment, pipeline=pipeline, model=model, to=to),
@@ -232,7 +232,7 @@ def retrain(
     config: ConfigOpt = None,
 ) -> None:
     """Retrain a model; the new version is promoted only if it passes the gate."""
-    from opstui.runner.actions import plan_retrain
+    from opstui.runner.planning import plan_retrain
 
     _act(
         lambda db, cfg: plan_retrain(cfg, db, model),

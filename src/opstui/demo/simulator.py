@@ -28,7 +28,8 @@ from opstui.config import Config
 from opstui.demo import devops
 from opstui.demo.layout import Layout, raise_flag, read_json, write_json
 from opstui.errors import OpstuiError
-from opstui.runner.actions import perform, plan_run, propose
+from opstui.runner.actions import perform, propose
+from opstui.runner.planning import plan_run
 from opstui.store import Store, history
 from opstui.store import models as store_models
 from opstui.store import status as st

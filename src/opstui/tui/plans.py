@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from opstui.config import Config
 from opstui.errors import UsageError
-from opstui.runner.actions import plan_retrain, plan_retry, plan_rollback
 from opstui.runner.plan import Plan
+from opstui.runner.planning import plan_retrain, plan_retry, plan_rollback
 from opstui.store import Store
 from opstui.store.history import run_history
 
