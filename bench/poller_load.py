@@ -433,7 +433,7 @@ async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
     import httpx
 
     from opstui.config.endpoints import EndpointDef
-    from opstui.sources import fetch
+    from opstui.sources import fetch, probe
     from opstui.sources.exposition import parse_exposition
     from opstui.sources.transport import LeanTransport
     from opstui.store import Store
@@ -485,7 +485,7 @@ async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
             await through(over_lean, i)
 
         async def direct_get(i: int) -> None:
-            await fetch._get(lean, endpoints[i % 500], endpoints[i % 500].url)
+            await probe._get(lean, endpoints[i % 500], endpoints[i % 500].url)
 
         async def observe_one(i: int) -> None:
             await fetch.observe(lean, endpoints[i % 500])
@@ -499,7 +499,7 @@ async def _components(port: int, workdir: Path) -> list[tuple[str, float, str]]:
     rows.append(("httpx.AsyncClient, its own transport (httpcore)", costs[0], "GET + body"))
     rows.append(("httpx.AsyncClient over LeanTransport", costs[1], "GET + body"))
     rows.append(
-        ("fetch._get: LeanTransport, no client (the poller)", costs[2], "GET + body, capped")
+        ("probe._get: LeanTransport, no client (the poller)", costs[2], "GET + body, capped")
     )
     rows.append(("fetch.observe (the whole poll)", costs[3], "+ parse, counters, judgement"))
     body = exposition(7, 1234)

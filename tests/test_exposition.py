@@ -17,14 +17,11 @@ from prometheus_client.samples import Timestamp
 
 from opstui.sources.exposition import (
     Exposition,
-    Sample,
-    _BadLine,
-    _sample,
-    _SampleReader,
     counter_total,
     histogram_buckets,
     parse_exposition,
 )
+from opstui.sources.exposition_lines import Sample, _BadLine, _sample, _SampleReader
 
 # The autouse fixture of conftest.py (a temp cwd) is harmless across examples;
 # no example database, so the tests leave no .hypothesis/ behind.

@@ -27,14 +27,13 @@ from opstui.config.endpoints import EndpointDef
 from opstui.runner.actions import Started, perform, propose
 from opstui.runner.plan import Plan
 from opstui.runner.planning import plan_rollback
-from opstui.sources import mlflow as mlflow_source
-from opstui.sources.mlflow import (
-    MlflowError,
-    MlflowRest,
-    MlflowSnapshot,
-    observe_mlflow,
-    sync_snapshot,
-)
+from opstui.sources.mlflow import api as mlflow_api
+from opstui.sources.mlflow import poll as mlflow_poll
+from opstui.sources.mlflow import rest as mlflow_rest
+from opstui.sources.mlflow.api import MlflowSnapshot
+from opstui.sources.mlflow.poll import observe_mlflow
+from opstui.sources.mlflow.rest import MlflowError, MlflowRest
+from opstui.sources.mlflow.sync import sync_snapshot
 from opstui.store import Store, history, models
 from opstui.store import status as st
 from opstui.store.actions import list_actions
@@ -637,7 +636,7 @@ class Calls:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.filters: list[str] = []
         self.runs = 0
-        real = mlflow_source.AsyncMlflowRest.call
+        real = mlflow_rest.AsyncMlflowRest.call
 
         async def call(rest: Any, op: Any) -> Any:
             out = await real(rest, op)
@@ -646,7 +645,7 @@ class Calls:
                 self.runs += len(out[0] if isinstance(out, tuple) else out)
             return out
 
-        monkeypatch.setattr(mlflow_source.AsyncMlflowRest, "call", call)
+        monkeypatch.setattr(mlflow_rest.AsyncMlflowRest, "call", call)
 
 
 def finished_runs(client: Any, experiment_id: str, n: int) -> list[str]:
@@ -674,8 +673,8 @@ def test_more_runs_than_a_poll_reads_are_all_mirrored_once_over_two_syncs(
     first = finished_runs(client, experiment_id, 1)
     ep = endpoint(mlflow_server.url, experiments=(name,), models=())
     # Pages of 25 and at most 60 newer runs a poll: the 120 need two polls.
-    monkeypatch.setattr(mlflow_source, "RUN_PAGE", 25)
-    monkeypatch.setattr(mlflow_source, "RUNS_PER_POLL", 60)
+    monkeypatch.setattr(mlflow_api, "RUN_PAGE", 25)
+    monkeypatch.setattr(mlflow_rest, "RUNS_PER_POLL", 60)
     with Store(tmp_path / "ops.db") as store:
         sync_with_store(store, ep)  # the first sync: the most recent runs, a watermark
         burst = finished_runs(client, experiment_id, 120)
@@ -711,7 +710,7 @@ def test_a_running_run_followed_by_60_newer_runs_still_reads_running(
     running = client.create_run(experiment_id, run_name="train-for-days").info.run_id
     finished_runs(client, experiment_id, 1)
     ep = endpoint(mlflow_server.url, experiments=(name,), models=())
-    monkeypatch.setattr(mlflow_source, "OVERLAP", 0.0)
+    monkeypatch.setattr(mlflow_poll, "OVERLAP", 0.0)
     with Store(tmp_path / "ops.db") as store:
         sync_with_store(store, ep)
         finished_runs(client, experiment_id, 60)
@@ -743,12 +742,12 @@ def test_a_running_run_followed_by_60_newer_runs_still_reads_running(
 RESTARTED_POLL = """
 import asyncio, json, sys
 from opstui.config.endpoints import EndpointDef
-from opstui.sources import mlflow
+from opstui.sources.mlflow import poll, rest
 from opstui.sources.poller import Poller
 
-mlflow.OVERLAP = 0.0
+poll.OVERLAP = 0.0
 calls = {"searches": 0, "runs": 0}
-real = mlflow.AsyncMlflowRest.call
+real = rest.AsyncMlflowRest.call
 
 async def call(rest, op):
     out = await real(rest, op)
@@ -757,7 +756,7 @@ async def call(rest, op):
         calls["runs"] += len(out[0] if isinstance(out, tuple) else out)
     return out
 
-mlflow.AsyncMlflowRest.call = call
+rest.AsyncMlflowRest.call = call
 ep = EndpointDef(name="registry", kind="mlflow", url=sys.argv[2], experiments=(sys.argv[3],))
 (ob,) = asyncio.run(Poller(sys.argv[1], [ep]).poll_once())
 assert ob.state == "up", ob.reason

@@ -21,7 +21,7 @@ import pytest
 
 from opstui.config.endpoints import EndpointDef
 from opstui.sources.fetch import observe
-from opstui.sources.mlflow import MlflowError, MlflowRest
+from opstui.sources.mlflow.rest import MlflowError, MlflowRest
 from opstui.sources.poller import Poller
 from opstui.sources.transport import LeanTransport, ViaClient
 from opstui.store.endpoints import Observation

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.fetch import FIRST_RANGE, MAX_RANGE_POINTS, observe, range_window
+from opstui.sources.fetch import observe
+from opstui.sources.prometheus_api import FIRST_RANGE, MAX_RANGE_POINTS, range_window
 from opstui.store import Store
 from opstui.store.endpoints import Observation, record_observations
 from opstui.store.metrics import read_watermarks, series_window

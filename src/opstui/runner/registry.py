@@ -60,7 +60,7 @@ def alias_for(ep: EndpointDef, model: ModelDef, environment: str) -> str:
     environment (``endpoints.NAME.aliases``, else the alias name itself),
     else the one alias the endpoint maps to it.
     """
-    from opstui.sources.mlflow import environment_of  # start-up cost, not a cycle: see below
+    from opstui.sources.mlflow.sync import environment_of  # start-up cost, not a cycle: see below
 
     if environment_of(ep, model.alias) == environment:
         return model.alias
@@ -80,7 +80,7 @@ def plan_registry_rollback(
     """Plan moving the alias of ``model`` for ``environment`` back; writes nothing."""
     # Lazy for start-up cost, not a cycle: every runner imports this module,
     # and only a registry rollback needs the MLflow client and its HTTP stack.
-    from opstui.sources.mlflow import MlflowRest
+    from opstui.sources.mlflow.rest import MlflowRest
 
     m = config.models[model]
     ep = _endpoint(config, m)
@@ -181,7 +181,7 @@ def stage_work(
 
 def move_alias(store: Store, config: Config, move: Mapping[str, Any]) -> StageOutcome:
     """Point the alias at the planned version, if it is still where the plan saw it."""
-    from opstui.sources.mlflow import MlflowError, MlflowRest  # start-up cost (above)
+    from opstui.sources.mlflow.rest import MlflowError, MlflowRest  # start-up cost (above)
     from opstui.store.mlflow_sync import AliasState, ExternalVersion, sync_registry
 
     name, alias, version = move["model"], move["alias"], move["version"]

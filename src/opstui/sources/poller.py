@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING
 import httpx
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.fetch import REASON_MAX, observe
+from opstui.sources.fetch import observe
 from opstui.sources.http import mask, shown_url
+from opstui.sources.probe import REASON_MAX
 from opstui.sources.transport import transport_for
 from opstui.store import Store, StoreError, local_actor
 from opstui.store.endpoints import (
@@ -48,7 +49,7 @@ from opstui.store.retention import apply_retention
 from opstui.store.status import DOWN
 
 if TYPE_CHECKING:
-    from opstui.sources.mlflow import MlflowSnapshot
+    from opstui.sources.mlflow.api import MlflowSnapshot
 
 MAX_BACKOFF = 300.0
 #: Observations kept while the store cannot be written (oldest dropped first).
@@ -231,7 +232,7 @@ class Poller:
     async def _observe(self, ep: EndpointDef, transport: httpx.AsyncBaseTransport) -> Observation:
         try:
             if ep.kind == "mlflow":
-                from opstui.sources.mlflow import observe_mlflow
+                from opstui.sources.mlflow.poll import observe_mlflow
 
                 # The MLflow client builds JSON requests; the transport's
                 # connection stays open across polls (the client is not closed).
@@ -346,7 +347,7 @@ class Poller:
                 self._snapshots[:0] = snapshots
                 raise
         if snapshots:
-            from opstui.sources.mlflow import sync_snapshot
+            from opstui.sources.mlflow.sync import sync_snapshot
 
             for ep, snapshot in snapshots:
                 await asyncio.to_thread(sync_snapshot, self._store, ep, snapshot)
