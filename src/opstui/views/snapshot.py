@@ -71,7 +71,7 @@ class Snapshot(NamedTuple):
 class StoreGone(OpstuiError):
     """The store file disappeared while the console was reading it.
 
-    Not ``store.db.StoreGone``: that one tells a writer to restart; the
+    Not ``store.failures.StoreGone``: that one tells a writer to restart; the
     console keeps its last data and reads the store again if it returns.
     """
 
