@@ -67,7 +67,9 @@ def test_an_opstui_toml_edited_between_confirm_and_run_is_refused(ops: Path) -> 
 
     run_id = confirm_then(ops, edit)
     assert not (ops / "trace").exists()  # nothing ran, not even the unchanged first stage
-    reason = "changed after the plan was confirmed: stage train's command differs; plan again"
+    reason = (
+        "differs from the one the plan was made from: stage train's command differs; plan again"
+    )
     with Store(ops / "ops.db") as store:
         run = history.get_run(store, run_id)
     assert run.status == st.FAILED
@@ -168,3 +170,17 @@ def test_runner_modules_import_no_cycle_and_no_runner_module_lazily() -> None:
                    for n in graph[start])  # fmt: skip
 
     assert not [m for m in graph if reaches(m, m, {m})]
+
+
+def test_a_plan_records_the_config_it_was_made_from_not_the_file_now(ops: Path) -> None:
+    # A console loads opstui.toml at start and plans from it later: the plan's
+    # digest is of that text, so the audit row says what the plan came from.
+    import hashlib
+
+    path = ops / "opstui.toml"
+    loaded = path.read_bytes()
+    config = load_config(path)
+    path.write_text(path.read_text() + "\n# edited while the console ran\n")
+    plan = plan_run(config, "web", environment="staging")
+    assert plan.config_digest == hashlib.sha256(loaded).hexdigest()
+    assert plan.config_digest != hashlib.sha256(path.read_bytes()).hexdigest()

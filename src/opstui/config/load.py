@@ -10,6 +10,7 @@ including the tracker inside a user's pipeline, can read the config cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -131,6 +132,9 @@ class Config:
     drift: dict[str, Any] = field(default_factory=dict)
     tui: TuiDef = field(default_factory=TuiDef)
     raw: dict[str, Any] = field(default_factory=dict)
+    #: sha256 of the text this config was parsed from ("" without a file): a
+    #: plan records what it was resolved from, not what the file says later.
+    digest: str = ""
 
     @property
     def base_dir(self) -> Path:
@@ -227,6 +231,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             keys=dict(data.get("tui", {}).get("keys", {})),
         ),
         raw=data,
+        digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if path else "",
     )
 
 

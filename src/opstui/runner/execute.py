@@ -237,7 +237,9 @@ def _confirmed_stages(
             return confirmed, envs
         why = changed
     where = config.path or "opstui.toml"
-    raise PlanChanged(f"{where} changed after the plan was confirmed: {why}; plan again") from None
+    # "Differs from", not "changed after": a console plans from the config it
+    # loaded at start, so the edit may predate the plan.
+    raise PlanChanged(f"{where} differs from the one the plan was made from: {why}; plan again")
 
 
 def _refuse(store: Store, run_id: int, reason: str) -> str:

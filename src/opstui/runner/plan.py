@@ -129,10 +129,9 @@ class Plan:
 
 
 def config_digest(config: Config) -> str:
-    """sha256 of the config file's bytes now; raises OSError if it cannot be read."""
-    if config.path is None:
-        return ""
-    return hashlib.sha256(config.path.read_bytes()).hexdigest()
+    """sha256 of the opstui.toml text the plan is resolved from: the config as
+    loaded (a console loads it at start), not the file as it reads now."""
+    return config.digest
 
 
 def registry_stages(pipeline: PipelineDef) -> tuple[StageDef, ...]:

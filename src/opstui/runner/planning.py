@@ -55,12 +55,9 @@ def _resolved(
     config: Config, p: PipelineDef, stage_set: str, context: dict[str, Any], parent: int | None
 ) -> dict[str, Any]:
     """The plan's stages resolved once, and the digest of the config they came from."""
-    try:
-        digest = config_digest(config)
-    except OSError as exc:
-        raise UsageError(f"cannot read {config.path}: {exc.strerror or exc}") from exc
     values = plan_values(config, p.name, context, parent)
-    return {"stages": resolve_stages(p, stage_set, values), "config_digest": digest}
+    stages = resolve_stages(p, stage_set, values)
+    return {"stages": stages, "config_digest": config_digest(config)}
 
 
 def _require_values(pipeline: PipelineDef, stage_set: str, context: dict[str, Any]) -> None:

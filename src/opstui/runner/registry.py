@@ -122,10 +122,7 @@ def plan_registry_rollback(
     pipeline = m.pipeline or f"{PIPELINE_PREFIX}{model}"
     kind = config.pipelines[m.pipeline].kind if m.pipeline else "mlops"
     context = {"environment": environment, "version": version, "model": model}
-    try:
-        digest = config_digest(config)
-    except OSError as exc:
-        raise UsageError(f"cannot read {config.path}: {exc.strerror or exc}") from exc
+    digest = config_digest(config)
     return Plan(
         action="rollback",
         target=model,
