@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from opstui.analysis.drift_summary import Floats, NumericSummary
+from opstui.analysis.drift_summary import Floats, NumericSummary, power_of_two_scale
 
 #: Share given to an empty bin in PSI, so the logarithm stays finite.
 PSI_FLOOR = 1e-4
@@ -151,7 +151,7 @@ def scale_of(s: NumericSummary, cur: Floats) -> float:
     unchanged by a common scale; a power of two divides exactly.
     """
     top = max(abs(s.min), abs(s.max), abs(float(cur[0])), abs(float(cur[-1])))
-    return 2.0 ** (math.frexp(top)[1] - 1) if top > SAFE else 1.0
+    return power_of_two_scale(top) if top > SAFE else 1.0
 
 
 def scaled(s: NumericSummary, cur: Floats, scale: float) -> tuple[NumericSummary, Floats]:

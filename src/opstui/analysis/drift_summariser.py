@@ -35,6 +35,7 @@ from opstui.analysis.drift_summary import (
     Ints,
     NumericSummary,
     ReferenceSummary,
+    power_of_two_scale,
 )
 from opstui.analysis.drift_values import Labels, as_numbers, is_numeric, read_labels
 
@@ -72,7 +73,7 @@ class _Moments:
         self.max = max(self.max, float(x.max()))
         top = max(-self.min, self.max)
         if top > _SAFE and top > self.scale:
-            scale = 2.0 ** (math.frexp(top)[1] - 1)  # values over it lie in [-2, 2)
+            scale = power_of_two_scale(top)
             ratio = scale / self.scale
             self._mean /= ratio
             self._m2 /= ratio * ratio

@@ -76,6 +76,16 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
+def power_of_two_scale(top: float) -> float:
+    """The power of two that brings values up to ``top`` into [-2, 2).
+
+    Dividing by a power of two is exact, so a column scaled by it keeps its
+    figures; used where sums of squares or differences of values near
+    float64's limit would overflow.
+    """
+    return 2.0 ** (math.frexp(top)[1] - 1)
+
+
 class NumericSummary(NamedTuple):
     name: str
     rows: int

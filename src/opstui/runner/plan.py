@@ -128,12 +128,6 @@ class Plan:
         return f"{self.action.capitalize()} {self.target}{where}?"
 
 
-def config_digest(config: Config) -> str:
-    """sha256 of the opstui.toml text the plan is resolved from: the config as
-    loaded (a console loads it at start), not the file as it reads now."""
-    return config.digest
-
-
 def registry_stages(pipeline: PipelineDef) -> tuple[StageDef, ...]:
     # No command: the executor does the stage's work itself (registry.stage_work).
     return (StageDef(REGISTRY_STAGE, CommandDef((), pipeline_dir(pipeline), {}, None)),)

@@ -17,7 +17,6 @@ from opstui.runner import registry
 from opstui.runner.plan import (
     Plan,
     Step,
-    config_digest,
     display,
     placeholders,
     plan_values,
@@ -57,7 +56,9 @@ def _resolved(
     """The plan's stages resolved once, and the digest of the config they came from."""
     values = plan_values(config, p.name, context, parent)
     stages = resolve_stages(p, stage_set, values)
-    return {"stages": stages, "config_digest": config_digest(config)}
+    # The digest of the text the config was loaded from (a console loads it at
+    # start), not of the file as it reads now.
+    return {"stages": stages, "config_digest": config.digest}
 
 
 def _require_values(pipeline: PipelineDef, stage_set: str, context: dict[str, Any]) -> None:

@@ -28,7 +28,6 @@ from opstui.runner.plan import (
     REGISTRY_STAGE_SET,
     Plan,
     Step,
-    config_digest,
     plan_values,
     previous_good_version,
     resolve_pipeline,
@@ -122,7 +121,7 @@ def plan_registry_rollback(
     pipeline = m.pipeline or f"{PIPELINE_PREFIX}{model}"
     kind = config.pipelines[m.pipeline].kind if m.pipeline else "mlops"
     context = {"environment": environment, "version": version, "model": model}
-    digest = config_digest(config)
+    digest = config.digest  # of the text the plan is made from, not the file now
     return Plan(
         action="rollback",
         target=model,

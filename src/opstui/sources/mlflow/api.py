@@ -146,12 +146,17 @@ def get_experiment(name: str) -> _Op[Experiment]:
     )
 
 
+def _runs_in(experiment: Experiment) -> Callable[[dict[str, Any]], list[MlflowRun]]:
+    """How a /runs/search answer reads: the runs of ``experiment``."""
+    return lambda doc: [_run(r, experiment.name) for r in doc.get("runs") or []]
+
+
 def search_runs(experiment: Experiment, max_results: int = RECENT_RUNS) -> _Op[list[MlflowRun]]:
     return _Op(
         "POST",
         "/runs/search",
         f"runs of experiment {experiment.name}",
-        lambda doc: [_run(r, experiment.name) for r in doc.get("runs") or []],
+        _runs_in(experiment),
         body={
             "experiment_ids": [experiment.id],
             "max_results": max_results,
@@ -194,7 +199,7 @@ def search_runs_by_id(experiment: Experiment, run_ids: Iterable[str]) -> _Op[lis
         "POST",
         "/runs/search",
         f"unfinished runs of experiment {experiment.name}",
-        lambda doc: [_run(r, experiment.name) for r in doc.get("runs") or []],
+        _runs_in(experiment),
         body={
             "experiment_ids": [experiment.id],
             "filter": f"attributes.run_id IN ({quoted})",
