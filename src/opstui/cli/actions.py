@@ -83,7 +83,7 @@ class Flags:
 def _act(
     make_plan: Callable[[Store, Config], Plan],
     *,
-    store: Path | None,
+    store: str | None,
     config: Path | None,
     create: bool,
     flags: Flags,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def launch(
-    store: Path | None,
+    store: str | None,
     config: Path | None,
     *,
     read_only: bool,

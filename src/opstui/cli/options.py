@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 
 StoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
-        help="Run store path [default: $OPSTUI_STORE, then store= in opstui.toml, "
-        "then ./opstui.db].",
+        help="Run store: a file path, or postgresql://USER@HOST:PORT/DB "
+        "[default: $OPSTUI_STORE, then store= in opstui.toml, then ./opstui.db].",
         show_default=False,
     ),
 ]

@@ -93,7 +93,7 @@ def _name_skipped_rows(ctx: typer.Context) -> None:
     ctx.call_on_close(name_them)
 
 
-def open_store(store: Path | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:
+def open_store(store: str | None, config: Path | None, *, create: bool) -> tuple[Store, Config]:
     """Resolve the store path from flags, environment and config, and open it."""
     from opstui.config import load_config, resolve_store_path
     from opstui.store import Store

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -45,7 +46,7 @@ _NUMBER = (int, float)
 
 #: The known keys. A nested dict is a TOML table.
 SCHEMA: dict[str, Any] = {
-    "store": Spec((str,), "a path to the run store"),
+    "store": Spec((str,), "a path to the run store, or a postgresql:// URL"),
     # The console: `opstui` / `opstui tui`.
     "tui": {
         "theme": Spec((str,), "a theme name or a theme file"),
@@ -118,7 +119,8 @@ class Config:
     """The validated configuration. ``path`` is None when no file was found."""
 
     path: Path | None = None
-    store: Path | None = None
+    #: A path (relative to the config's directory), or a URL kept as text.
+    store: Path | str | None = None
     read_only: bool = False
     actor: str | None = None
     #: Seconds a run recorded from a shell may stay silent before it reads as
@@ -214,7 +216,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         )
     return Config(
         path=path,
-        store=(base / Path(store).expanduser()) if store else None,
+        store=_store_setting(store, base),
         read_only=bool(data.get("read_only", False)),
         actor=data.get("actor"),
         record_heartbeat_timeout=float(
@@ -256,15 +258,34 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(text, p)
 
 
+def _store_setting(store: str | None, base: Path) -> Path | str | None:
+    if not store:
+        return None
+    return store if is_url(store) else base / Path(store).expanduser()
+
+
+def is_url(text: str) -> bool:
+    """A ``scheme://`` store (PostgreSQL): kept as text, as a ``Path`` would
+    eat a slash of it and name a local file (the store layer reads it)."""
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) is not None
+
+
+def _where(text: str | os.PathLike[str]) -> Path | str:
+    if isinstance(text, str) and is_url(text):
+        return text
+    return Path(text).expanduser()
+
+
 def resolve_store_path(
     store: str | os.PathLike[str] | None = None, config: Config | None = None
-) -> Path:
-    """Where the run store is: ``--store``, ``$OPSTUI_STORE``, config ``store``, ``./opstui.db``."""
+) -> Path | str:
+    """Where the run store is: ``--store``, ``$OPSTUI_STORE``, config ``store``,
+    ``./opstui.db``; a file's path, or a URL as text."""
     if store is not None:
-        return Path(store).expanduser()
+        return _where(store)
     env = os.environ.get(ENV_STORE)
     if env:
-        return Path(env).expanduser()
+        return _where(env)
     if config is None:
         config = load_config()
     if config.store is not None:

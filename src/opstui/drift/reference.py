@@ -35,7 +35,7 @@ def resolve_model(store: Store, config: Config | None, name: str) -> str:
     hint = f"models in the store: {', '.join(known) or 'none'}"
     if len(trained) > 1:
         raise UsageError(f"pipeline {name!r} trains several models", hint=hint)
-    raise UsageError(f"no model {name!r} in {store.path}", hint=hint)
+    raise UsageError(f"no model {name!r} in {store.name}", hint=hint)
 
 
 def reference_version(store: Store, model: str) -> tuple[str, list[str]]:

@@ -30,6 +30,7 @@ from opstui.runner.plan import Plan
 from opstui.runner.process import StageOutcome
 from opstui.store import Store
 from opstui.store import actions as store_actions
+from opstui.store.location import StoreLocation
 
 
 class ActionRefused(OpstuiError):
@@ -129,7 +130,7 @@ def perform(
         return Started(run_id, False, action_id)
     if detach:
         try:
-            spawn_detached(store.path, config.path, run_id)
+            spawn_detached(store.location, config.path, run_id)
         except OSError as exc:
             why = f"the runner could not be started: {exc.strerror or exc}"
             store_actions.close_unstarted(store, run_id, why)
@@ -142,11 +143,23 @@ def perform(
     return Started(run_id, True, action_id, status)
 
 
-def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> None:
+def runner_log(store: StoreLocation) -> Path:
+    """Where a detached runner appends its own errors."""
+    if store.path is not None:
+        path = store.path.absolute()
+        return path.with_name(path.name + ".runner.log")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return Path(state) / "opstui" / "runner.log"
+
+
+def spawn_detached(store: StoreLocation, config_path: Path | None, run_id: int) -> None:
     """Start the executor for ``run_id`` in its own session: it survives an SSH drop.
 
-    The runner's own errors (not its stages' output, which goes to the
-    store) are appended to ``<store>.runner.log``.
+    The store goes in ``OPSTUI_STORE``, not the command line (``ps`` shows
+    every user a URL's password). The runner's own errors (not its stages'
+    output, which goes to the store) are appended to ``<store>.runner.log``
+    beside an SQLite store, or to ``runner.log`` in opstui's state directory
+    (``$XDG_STATE_HOME/opstui``) for a PostgreSQL one.
     """
     argv = [
         sys.executable,
@@ -156,12 +169,11 @@ def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> N
         "-m",
         "opstui.runner",
         str(run_id),
-        "--store",
-        str(store_path.resolve()),
     ]
     if config_path is not None:
         argv += ["--config", str(config_path.resolve())]
-    log_path = store_path.with_name(store_path.name + ".runner.log")
+    log_path = runner_log(store)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     # Owner-only, like the store: a runner's error can quote a command line.
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "ab") as log:
@@ -172,4 +184,5 @@ def spawn_detached(store_path: Path, config_path: Path | None, run_id: int) -> N
             stderr=log,
             start_new_session=True,
             close_fds=True,
+            env={**os.environ, "OPSTUI_STORE": store.for_child()},
         )

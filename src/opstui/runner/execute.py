@@ -47,6 +47,7 @@ from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
 from opstui.store.failures import FATAL_WRITE_ERRORS, StoreError, StoreGone
+from opstui.store.location import StoreLocation
 from opstui.store.rows import RunRow
 
 HEARTBEAT_SECONDS = 5.0
@@ -77,7 +78,7 @@ def stage_env(
 
 
 @contextlib.contextmanager
-def _heartbeat(store_path: str, run_id: int, gone: threading.Event) -> Iterator[None]:
+def _heartbeat(store_path: StoreLocation, run_id: int, gone: threading.Event) -> Iterator[None]:
     # Its own connection: the main thread may hold the store's lock while a
     # stage's output is written, and the beat must not wait behind it.
     stop = threading.Event()
@@ -158,14 +159,14 @@ def execute(
             "pipeline": run.pipeline,
             "attempt": run.attempt,
             "parent_run_id": run.parent_run_id,
-            "store": str(store.path.resolve()),
+            "store": store.location.for_child(),
             "config": str(config.path.resolve()) if config.path else None,
             "config_dir": str(config.base_dir),
             "python": sys.executable,
         }
         reuse: dict[str, int] = params.get("reuse", {})
         withheld = secret_variables(config)
-        with _heartbeat(str(store.path), run_id, cancel), _stop_signals(cancel):
+        with _heartbeat(store.location, run_id, cancel), _stop_signals(cancel):
             for stage in stages:
                 if cancel.is_set():
                     final, message = st.CANCELLED, "cancelled: the runner was stopped"

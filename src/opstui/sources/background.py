@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 
 from opstui.config.endpoints import EndpointDef
 from opstui.sources.poller import Poller
+from opstui.store.location import StoreLocation
 
 
 class PollerThread:
     def __init__(
         self,
-        store_path: str | os.PathLike[str],
+        store_path: str | os.PathLike[str] | StoreLocation,
         endpoints: Sequence[EndpointDef],
         *,
         on_exit: Callable[[BaseException | None], object] | None = None,

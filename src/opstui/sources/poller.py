@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -44,6 +43,7 @@ from opstui.store.endpoints import (
     release_leases,
 )
 from opstui.store.failures import FATAL_WRITE_ERRORS, StoreGone
+from opstui.store.location import StoreLocation, parse_location
 from opstui.store.metrics import read_watermarks
 from opstui.store.retention import apply_retention
 from opstui.store.status import DOWN
@@ -100,7 +100,7 @@ class Poller:
 
     def __init__(
         self,
-        store_path: str | os.PathLike[str],
+        store_path: str | os.PathLike[str] | StoreLocation,
         endpoints: Sequence[EndpointDef],
         *,
         max_concurrency: int = 64,
@@ -111,7 +111,7 @@ class Poller:
         seed: int | None = None,
         busy_timeout: float = 30.0,
     ) -> None:
-        self.store_path = Path(store_path)
+        self.store_path = parse_location(store_path)
         self.endpoints = list(endpoints)
         self.holder = f"{local_actor()}:{os.getpid()}"
         self.max_concurrency = max_concurrency

@@ -65,7 +65,7 @@ def add_action(
     fields.optional_name(environment, "environment")
     cur = tx.execute(
         """INSERT INTO actions(ts, actor, action, target, environment, plan, status, outcome,
-               run_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               run_id, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (
             now,
             actor,
@@ -79,7 +79,7 @@ def add_action(
             finished,
         ),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def record_action(store: Store, **fields: Any) -> int:
@@ -210,12 +210,12 @@ def start_action_run(
         if parent_run_id is not None:
             row = tx.execute("SELECT attempt FROM runs WHERE id = ?", (parent_run_id,)).fetchone()
             if row is None:
-                raise UsageError(f"run {parent_run_id} does not exist in {store.path}")
+                raise UsageError(f"run {parent_run_id} does not exist in {store.name}")
             attempt = int(row[0]) + 1
         cur = tx.execute(
             """INSERT INTO runs(pipeline_id, status, trigger, actor, parent_run_id, attempt,
                    created_at, heartbeat_at, heartbeat_timeout, host, params, rev, request)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 pipeline_id,
                 st.QUEUED,
@@ -232,7 +232,7 @@ def start_action_run(
                 request,
             ),
         )
-        run_id = int(cur.lastrowid or 0)
+        run_id = int(cur.fetchone()[0])
         tx.conn.executemany(
             "INSERT INTO stage_runs(run_id, name, position, status) VALUES (?, ?, ?, ?)",
             [(run_id, name, i, st.PENDING) for i, name in enumerate(stages)],
@@ -251,7 +251,7 @@ def claim_run(store: Store, run_id: int, *, pid: int, heartbeat_timeout: float) 
     with store.write() as tx:
         row = tx.execute("SELECT status, params FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise UsageError(f"run {run_id} does not exist in {store.path}")
+            raise UsageError(f"run {run_id} does not exist in {store.name}")
         if row[0] != st.QUEUED:
             raise UsageError(f"run {run_id} is {row[0]}, not queued; nothing to execute")
         tx.execute(

@@ -30,14 +30,11 @@ from opstui.store.rows import PipelineRow, RunRow, StageRow
 
 _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id, r.key,
     r.created_at, r.started_at, r.finished_at, r.heartbeat_at, r.heartbeat_timeout,
-    r.host, r.pid, r.message, """ + ", ".join(
-    # A run mirrored from MLflow names its endpoint, name and id in its params
-    # (store/mlflow_sync.py); json_valid first, as a hand-edited params that
-    # does not parse must not fail the whole read.
-    f"""CASE WHEN r.trigger = 'mlflow' AND json_valid(r.params)
-        THEN json_extract(r.params, '$.mlflow.{key}') END"""
-    for key in ("endpoint", "run_name", "run_id")
-)
+    r.host, r.pid, r.message, CASE WHEN r.trigger = 'mlflow' THEN r.params END"""
+# A run mirrored from MLflow names its endpoint, name and id in its params
+# (store/mlflow_sync.py): read here, not by SQL's JSON functions, which
+# differ between SQLite and PostgreSQL and fail the whole read on one
+# hand-edited params that does not parse.
 
 _HOST = socket.gethostname()
 #: How many older runs a pipeline whose latest run is unreadable looks back.
@@ -128,6 +125,23 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _origin(params: object) -> tuple[str | None, str | None, str | None]:
+    """(endpoint, name, id) of a run mirrored from MLflow, from its params text."""
+    if not isinstance(params, str):
+        return None, None, None
+    try:
+        mlflow = fields.loads_object(params, "params").get("mlflow")
+    except fields.Unreadable:
+        return None, None, None
+    if not isinstance(mlflow, dict):
+        return None, None, None
+    return (
+        _text(mlflow.get("endpoint")),
+        _text(mlflow.get("run_name")),
+        _text(mlflow.get("run_id")),
+    )
+
+
 def build_run(
     pipeline: str,
     kind: str | None,
@@ -151,7 +165,7 @@ def build_run(
         now,
         process_gone=recorded in (st.RUNNING, st.QUEUED) and process_gone(r[12], r[13]),
     )
-    source = _text(r[15])
+    source, source_name, source_id = _origin(r[15])
     reason = None
     if status == st.LOST and source is not None and sources is not None:
         reason = st.source_unknown_reason(sources.get(source), timeout, now)
@@ -177,8 +191,8 @@ def build_run(
         r[14],  # message
         tuple(stages),
         source,
-        _text(r[16]),  # the run's name in its source
-        _text(r[17]),  # the run's id in its source
+        source_name,
+        source_id,
         reason,
     )
 
@@ -194,7 +208,7 @@ class Dashboard:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._rev = 0
-        self._token: tuple[int, int] | None = None
+        self._token: object = None
         # pipeline id -> (name, kind, declared stages)
         self._pipelines: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
         # pipeline id -> raw latest run and its stages (None: never ran)
@@ -265,12 +279,14 @@ class Dashboard:
                         (self._rev,),
                     )
                     changed = [p[0] for p in pipelines]
-                    # INDEXED BY: without statistics the planner prefers to
-                    # walk a pipeline index for DISTINCT, reading every run.
+                    # INDEXED BY: without statistics SQLite's planner prefers
+                    # to walk a pipeline index for DISTINCT, reading every
+                    # run. PostgreSQL's has statistics and no such clause.
+                    hint = "INDEXED BY runs_rev" if store.dialect == "sqlite" else ""
                     changed += [
                         r[0]
                         for r in conn.execute(
-                            "SELECT pipeline_id FROM runs INDEXED BY runs_rev WHERE rev > ?",
+                            f"SELECT pipeline_id FROM runs {hint} WHERE rev > ?",
                             (self._rev,),
                         )
                     ]

@@ -1,5 +1,9 @@
 """Opening the run store: checks, pragmas, migrations, write transactions.
 
+The store is an SQLite file (this module) or a PostgreSQL database
+(``postgres``, which says how its concurrency differs); ``Store`` is the
+one way in for both.
+
 Many writers (pipelines, the runner, the poller) and several readers share one
 SQLite file. WAL lets readers run while one writer writes; a busy timeout plus
 ``BEGIN IMMEDIATE`` makes writers queue instead of failing, so "database is
@@ -30,9 +34,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opstui.store import fields
+from opstui.store.connection import Connection, Cursor
 from opstui.store.failures import (
     NotAStore,
     StoreError,
@@ -43,7 +48,11 @@ from opstui.store.failures import (
     StoreTooNew,
     explain,
 )
+from opstui.store.location import StoreLocation, parse_location
 from opstui.store.schema import SCHEMA_VERSION, migrate
+
+if TYPE_CHECKING:
+    from opstui.store.postgres import PgConnection
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 
@@ -208,21 +217,54 @@ def connect(
 class Store:
     """One connection to the run store, shared by the functions in this package.
 
-    A ``Store`` may be used from several threads: a lock serialises access to
-    its connection (the tracker's heartbeat thread shares it with the caller).
+    ``where`` is an SQLite file's path or a PostgreSQL URL (``location``).
+    ``dialect`` ("sqlite" or "postgresql") is for the few statements that
+    differ. A ``Store`` may be used from several threads: a lock serialises
+    access to its connection (the tracker's heartbeat thread shares it with
+    the caller).
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        where: str | os.PathLike[str] | StoreLocation,
         *,
         create: bool = True,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        self.location = parse_location(where)
+        #: The store as messages name it (a PostgreSQL URL without its password).
+        self.name = self.location.display
         self.busy_timeout = busy_timeout
         self.clock = clock
+        self.lock = threading.RLock()
+        #: Commits made through this connection. ``PRAGMA data_version`` only
+        #: moves for other connections' commits; readers add this to notice ours.
+        self.local_commits = 0
+        self.conn: Connection
+        self.pg: PgConnection | None
+        #: The SQLite file; None for a PostgreSQL store.
+        self.path: Path | None
+        if self.location.is_postgres:
+            from opstui.store import postgres
+            from opstui.store.pg_migrations import PG_MIGRATIONS
+
+            self.dialect = "postgresql"
+            self.path = None
+            self.identity = None
+            self.pg = postgres.open_store(
+                self.location,
+                create=create,
+                busy_timeout=busy_timeout,
+                target=SCHEMA_VERSION,
+                migrations=PG_MIGRATIONS,
+                actor=local_actor(),
+            )
+            self.conn = self.pg
+            return
+        self.dialect = "sqlite"
+        self.pg = None
+        self.path = self.location.file
         self.conn = connect(self.path, create=create, busy_timeout=busy_timeout)
         #: The file this connection opened, compared with the path's before
         #: every commit (a stat, ~1-2 µs) and by ``check_same_file``.
@@ -233,10 +275,6 @@ class Store:
         if self.identity is None:  # gone between SQLite's open and the stat
             self.conn.close()
             raise StoreGone(self.path, "deleted or moved away", unwritten="nothing yet")
-        self.lock = threading.RLock()
-        #: Commits made through this connection. ``PRAGMA data_version`` only
-        #: moves for other connections' commits; readers add this to notice ours.
-        self.local_commits = 0
 
     def close(self) -> None:
         with self.lock:
@@ -250,12 +288,24 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Transaction]:
-        """A write transaction, taken with ``BEGIN IMMEDIATE``.
+        """A write transaction: SQLite's ``BEGIN IMMEDIATE``, or PostgreSQL's
+        writers' advisory lock (``postgres``).
 
         Taking the write lock up front means SQLite's busy handler waits for
         it; a deferred transaction that upgrades later can fail with "locked"
         at once, whatever the timeout.
         """
+        if self.pg is not None:
+            with self.lock:
+                self.pg.begin_write()
+                try:
+                    yield Transaction(self.conn)
+                    self.pg.commit_write()
+                    self.local_commits += 1
+                except BaseException:
+                    self.pg.rollback()
+                    raise
+            return
         with self.lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -277,26 +327,34 @@ class Store:
                     with contextlib.suppress(sqlite3.Error):
                         self.conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    explained = explain(self.path, exc, busy_timeout=self.busy_timeout)
+                    explained = explain(self.location.file, exc, busy_timeout=self.busy_timeout)
                     if explained is not None:
                         raise explained from exc
                 raise
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[Connection]:
         """A consistent snapshot for several SELECTs."""
         with self.lock:
-            self.conn.execute("BEGIN")
+            if self.pg is not None:
+                self.pg.begin_read()
+            else:
+                self.conn.execute("BEGIN")
             try:
                 yield self.conn
             finally:
-                self.conn.execute("COMMIT")
+                if self.pg is not None:
+                    self.pg.rollback()  # nothing to keep: a read-only snapshot
+                else:
+                    self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> list[Any]:
         """Every row of one read, taken under the lock (text that is not UTF-8
         reads as U+FFFD, see ``fields.fetch_all``). Build an optional filter
         with ``opstui.store.query.where``."""
         with self.lock:
+            if self.pg is not None:
+                self.pg.reconnect_if_lost()
             return fields.fetch_all(self.conn, sql, params)
 
     def query_one(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> Any:
@@ -304,9 +362,11 @@ class Store:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
-    def change_token(self) -> tuple[int, int]:
+    def change_token(self) -> object:
         """Changes whenever anyone commits; costs no table read."""
         with self.lock:
+            if self.pg is not None:
+                return self.pg.change_token()
             version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
             return version, self.local_commits
 
@@ -315,8 +375,10 @@ class Store:
 
         A stat of the path: cheap enough for every write and every refresh
         of a long-running reader (a connection left on a replaced file reads
-        stale data as if all were well).
+        stale data as if all were well). A PostgreSQL store has no file.
         """
+        if self.path is None:
+            return None
         now = file_identity(self._where)
         if now == self.identity:
             return None
@@ -329,9 +391,11 @@ class Store:
         """
         how = self.gone()
         if how is not None:
+            assert self.path is not None
             raise StoreGone(self.path, how, unwritten=unwritten)
 
     def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        assert self.path is not None
         explained = explain(self.path, exc, busy_timeout=self.busy_timeout)
         return explained or StoreError(f"cannot write run store {self.path}: {exc}")
 
@@ -344,7 +408,7 @@ class Transaction:
     refresh costs what changed, not what the store holds.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._rev: int | None = None
 
@@ -357,7 +421,5 @@ class Transaction:
             self._rev = int(row[0])
         return self._rev
 
-    def execute(
-        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
-    ) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> Cursor:
         return self.conn.execute(sql, params)

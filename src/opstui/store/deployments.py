@@ -69,7 +69,7 @@ def add_deployment(
     cur = tx.execute(
         """INSERT INTO deployments(key, environment, target_kind, target, version, run_id,
                actor, deployed_at, status, action, replaces_id, message)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (
             key,
             environment,
@@ -85,7 +85,7 @@ def add_deployment(
             message,
         ),
     )
-    return int(cur.lastrowid or 0), True
+    return int(cur.fetchone()[0]), True
 
 
 def _current(

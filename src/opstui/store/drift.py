@@ -106,7 +106,7 @@ def save_check(tx: Transaction, check: CheckRow, results: Iterable[ResultRow]) -
         """INSERT INTO drift_checks(model_id, version, reference_digest, computed_at,
                window_start, window_end, window_rows, window_key, features, drifted_features,
                drift_share, drifted, classifier_auc, classifier_alert, settings, details)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (
             model_id,
             check.version,
@@ -126,7 +126,7 @@ def save_check(tx: Transaction, check: CheckRow, results: Iterable[ResultRow]) -
             json.dumps(check.details, sort_keys=True, default=str),
         ),
     )
-    check_id = int(cur.lastrowid or 0)
+    check_id = int(cur.fetchone()[0])
     tx.conn.executemany(
         """INSERT INTO drift_results(model_id, version, computed_at, window_start, window_end,
                feature, method, value, threshold, drifted, details, check_id, decides)

@@ -85,10 +85,10 @@ def save_reference(
     cur = tx.execute(
         """INSERT INTO drift_references(created_at, source, fingerprint, digest, n_rows,
                columns, format, payload, model_id, version)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (*values, model_id, version),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 # --- reads -------------------------------------------------------------------

@@ -35,6 +35,15 @@ class StoreBusy(StoreError):
     """Another process held the write lock for longer than the busy timeout."""
 
 
+class StoreUnreachable(StoreError):
+    """A PostgreSQL store's server cannot be reached, or refused us (a wrong
+    password), or the connection broke mid-transaction (rolled back whole).
+
+    Long-running writers wait it out like ``StoreBusy``: a server restart
+    must not stop a poller or lose a Tracker's buffer.
+    """
+
+
 class StoreWriteFailed(StoreError):
     """A write failed in a way retrying soon will not fix (an I/O error).
 

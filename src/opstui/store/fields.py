@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from opstui.errors import UsageError
+from opstui.store.connection import Connection
 
 #: Times are epoch seconds from 1970 to the last day of year 9999: beyond
 #: it ``datetime`` overflows (the end is a day short, so that a local
@@ -253,7 +254,7 @@ def loads_object(text: str | None, column: str) -> dict[str, Any]:
 
 
 def fetch_all(
-    conn: sqlite3.Connection, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    conn: Connection, sql: str, params: Sequence[object] | Mapping[str, object] = ()
 ) -> list[Any]:
     """``conn.execute(sql, params).fetchall()``, tolerating text that is not UTF-8.
 
@@ -265,7 +266,7 @@ def fetch_all(
     try:
         return conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:
-        if "decode" not in str(exc):
+        if "decode" not in str(exc) or not isinstance(conn, sqlite3.Connection):
             raise
     conn.text_factory = _lenient
     try:

@@ -29,7 +29,7 @@ def run_history(
     with store.read() as conn:
         p = conn.execute("SELECT id, kind FROM pipelines WHERE name = ?", (pipeline,)).fetchone()
         if p is None:
-            raise UsageError(f"no pipeline named {pipeline!r} in {store.path}")
+            raise UsageError(f"no pipeline named {pipeline!r} in {store.name}")
         clause, params = where(
             ("r.pipeline_id = ?", p[0]),
             ("(r.created_at, r.id) < (SELECT created_at, id FROM runs WHERE id = ?)", before_id),
@@ -55,7 +55,7 @@ def run_history(
 def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
     now = store.clock() if now is None else now
     if not fields.INT64_MIN <= run_id <= fields.INT64_MAX:  # SQLite cannot even look
-        raise UsageError(f"run {fields.show(run_id)} does not exist in {store.path}")
+        raise UsageError(f"run {fields.show(run_id)} does not exist in {store.name}")
     with store.read() as conn:
         found = fields.fetch_all(
             conn,
@@ -64,13 +64,13 @@ def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
             (run_id,),
         )
         if not found:
-            raise UsageError(f"run {run_id} does not exist in {store.path}")
+            raise UsageError(f"run {run_id} does not exist in {store.name}")
         row = found[0]
         stages = stages_by_run(store, [run_id])
         sources = source_health(store)
     problem = run_problem(row, stages[run_id])
     if problem:
-        raise UsageError(f"run {run_id} in {store.path} cannot be shown: {problem}")
+        raise UsageError(f"run {run_id} in {store.name} cannot be shown: {problem}")
     return build_run(row[-2], row[-1], row[:-2], stages[run_id], now, sources=sources)
 
 
@@ -90,7 +90,7 @@ def run_params(store: Store, run_id: int) -> dict[str, object]:
     """The parameters a run was started with (an action's plan details)."""
     row = store.query_one("SELECT params FROM runs WHERE id = ?", (run_id,))
     if row is None:
-        raise UsageError(f"run {run_id} does not exist in {store.path}")
+        raise UsageError(f"run {run_id} does not exist in {store.name}")
     try:
         return fields.loads_object(row[0], "params")
     except fields.Unreadable as exc:

@@ -305,7 +305,7 @@ def _apply_runs(
             """INSERT INTO runs(pipeline_id, key, status, trigger, actor, attempt, created_at,
                    started_at, finished_at, heartbeat_at, heartbeat_timeout, host, message,
                    params, rev)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 pipelines[name],
                 d["key"],
@@ -324,7 +324,7 @@ def _apply_runs(
                 tx.rev,
             ),
         )
-        run_id = int(cur.lastrowid or 0)
+        run_id = int(cur.fetchone()[0])
         run_ids[d["key"]] = run_id
         stage_rows = []
         for pos, s in enumerate(d["stages"]):

@@ -43,9 +43,10 @@ def ensure_series(
     if row:
         return int(row[0])
     cur = tx.execute(
-        "INSERT INTO series(source, name, labels) VALUES (?, ?, ?)", (source, name, key)
+        "INSERT INTO series(source, name, labels) VALUES (?, ?, ?) RETURNING id",
+        (source, name, key),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def insert_samples(tx: Transaction, rows: Iterable[SampleRow]) -> int:
@@ -55,7 +56,7 @@ def insert_samples(tx: Transaction, rows: Iterable[SampleRow]) -> int:
         "INSERT INTO metric_samples(series_id, ts, value, run_id, step) VALUES (?, ?, ?, ?, ?)",
         (_checked(*row) for row in rows),
     )
-    return cur.rowcount
+    return int(cur.rowcount)
 
 
 def last_sample_time(tx: Transaction, sid: int) -> float | None:

@@ -156,17 +156,31 @@ def read_run_progress(
             "SELECT through FROM watermarks WHERE source = ? AND name = ?",
             (source, run_watermark_name(experiment_id)),
         )
-        ids = store.query(
-            """SELECT json_extract(r.params, '$.mlflow.run_id') FROM runs r
+        # The pipeline's unfinished MLflow runs (few), matched on their params
+        # here: SQLite's and PostgreSQL's JSON functions differ.
+        rows = store.query(
+            """SELECT r.params FROM runs r
                JOIN pipelines p ON p.id = r.pipeline_id
                WHERE p.name = ? AND r.status IN (?, ?) AND r.key LIKE 'mlflow:%'
-                 AND json_extract(r.params, '$.mlflow.endpoint') = ?
-                 AND json_extract(r.params, '$.mlflow.experiment_id') = ?
-               ORDER BY r.heartbeat_at, r.id LIMIT ?""",
-            (pipeline, st.RUNNING, st.QUEUED, endpoint, experiment_id, limit),
+               ORDER BY r.heartbeat_at, r.id""",
+            (pipeline, st.RUNNING, st.QUEUED),
         )
+    ids: list[str] = []
+    for (params,) in rows:
+        try:
+            mlflow = fields.loads_object(params, "params").get("mlflow")
+        except fields.Unreadable:
+            continue
+        if (
+            isinstance(mlflow, dict)
+            and mlflow.get("endpoint") == endpoint
+            and mlflow.get("experiment_id") == experiment_id
+            and isinstance(mlflow.get("run_id"), str)
+            and mlflow["run_id"]
+        ):
+            ids.append(mlflow["run_id"])
     through = float(row[0]) if row is not None and math.isfinite(row[0]) else None
-    return through, [str(i[0]) for i in ids if isinstance(i[0], str) and i[0]]
+    return through, ids[:limit]
 
 
 def _usable(skipped: list[str], what: str, check: Any, record: Any) -> bool:

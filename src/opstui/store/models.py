@@ -62,10 +62,10 @@ def ensure_model(tx: Transaction, name: str, *, pipeline_id: int | None = None, 
             tx.execute("UPDATE models SET pipeline_id = ? WHERE id = ?", (pipeline_id, row[0]))
         return int(row[0])
     cur = tx.execute(
-        "INSERT INTO models(name, pipeline_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO models(name, pipeline_id, created_at) VALUES (?, ?, ?) RETURNING id",
         (name, pipeline_id, now),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def _next_version(tx: Transaction, model_id: int) -> str:
@@ -245,7 +245,7 @@ def add_feature_batch(
     cur = tx.execute(
         """INSERT INTO feature_batches(key, model_id, version, kind, created_at, n_rows,
                columns, format, payload, run_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (
             key,
             model_id,
@@ -259,7 +259,7 @@ def add_feature_batch(
             run_id,
         ),
     )
-    return int(cur.lastrowid or 0), True
+    return int(cur.fetchone()[0]), True
 
 
 # --- reads -----------------------------------------------------------------
@@ -333,6 +333,6 @@ def load_feature_batch(store: Store, batch_id: int) -> dict[str, list[Any]]:
         return decode_features(row[0], row[1])
     except fields.Unreadable as exc:
         raise UsageError(
-            f"feature batch {batch_id} in {store.path} cannot be read: {exc}",
+            f"feature batch {batch_id} in {store.name} cannot be read: {exc}",
             hint="delete it, or record the batch again",
         ) from None

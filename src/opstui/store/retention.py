@@ -45,6 +45,9 @@ def apply_retention(
     with store.write() as tx:
         series = [r[0] for r in tx.execute("SELECT id FROM series WHERE source LIKE 'endpoint/%'")]
     deleted = thinned = 0
+    # The bucket's number, truncated: SQLite's CAST truncates, PostgreSQL's
+    # rounds (and SQLite may be built without floor()).
+    bucket = "floor(ts / ?)" if store.dialect == "postgresql" else "CAST(ts / ? AS INTEGER)"
     for sid in series:
         with store.write() as tx:
             cur = tx.execute(
@@ -56,13 +59,13 @@ def apply_retention(
             # Keep the first sample of each thin_to bucket between keep_for
             # and raw_for; bucket by integer division of the timestamp.
             cur = tx.execute(
-                """DELETE FROM metric_samples WHERE id IN (
+                f"""DELETE FROM metric_samples WHERE id IN (
                        SELECT id FROM metric_samples
                        WHERE series_id = ? AND ts >= ? AND ts < ?
                          AND id NOT IN (
                              SELECT min(id) FROM metric_samples
                              WHERE series_id = ? AND ts >= ? AND ts < ?
-                             GROUP BY CAST(ts / ? AS INTEGER))
+                             GROUP BY {bucket})
                        LIMIT ?)""",
                 (
                     sid,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opstui.errors import UsageError
 from opstui.store import fields
 from opstui.store import status as st
+from opstui.store.connection import Connection
 from opstui.store.db import Store, Transaction, local_actor
 
 LogRow = tuple[int, float, str, str]  # stage_run_id, ts, stream, line
@@ -42,10 +42,11 @@ def ensure_pipeline(
     stages_json = json.dumps(list(stages)) if stages is not None else None
     if row is None:
         cur = tx.execute(
-            "INSERT INTO pipelines(name, kind, stages, created_at, rev) VALUES (?, ?, ?, ?, ?)",
+            """INSERT INTO pipelines(name, kind, stages, created_at, rev)
+               VALUES (?, ?, ?, ?, ?) RETURNING id""",
             (name, kind, stages_json or "[]", now, tx.rev),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
     pid, old_kind, old_stages = row
     if (kind is not None and kind != old_kind) or (
         stages_json is not None and stages and stages_json != old_stages
@@ -110,7 +111,7 @@ def create_run(
                 "SELECT attempt, pipeline_id FROM runs WHERE id = ?", (parent_run_id,)
             ).fetchone()
             if parent is None:
-                raise UsageError(f"parent run {parent_run_id} does not exist in {store.path}")
+                raise UsageError(f"parent run {parent_run_id} does not exist in {store.name}")
             if attempt is None:
                 attempt = int(parent[0]) + 1
         stage_names = list(stages) if stages else pipeline_stages(tx, pipeline_id)
@@ -118,7 +119,7 @@ def create_run(
             """INSERT INTO runs(pipeline_id, key, status, trigger, actor, parent_run_id,
                    attempt, created_at, started_at, heartbeat_at, heartbeat_timeout,
                    host, pid, params, rev)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 pipeline_id,
                 key,
@@ -137,7 +138,7 @@ def create_run(
                 tx.rev,
             ),
         )
-        run_id = int(cur.lastrowid or 0)
+        run_id = int(cur.fetchone()[0])
         tx.conn.executemany(
             "INSERT INTO stage_runs(run_id, name, position, status) VALUES (?, ?, ?, ?)",
             [(run_id, name, i, st.PENDING) for i, name in enumerate(stage_names)],
@@ -145,16 +146,16 @@ def create_run(
     return run_id, True
 
 
-def _run_state(tx: Transaction | sqlite3.Connection, run_id: int, store: Store) -> str:
+def _run_state(tx: Transaction | Connection, run_id: int, store: Store) -> str:
     row = None
     if isinstance(run_id, int) and fields.INT64_MIN <= run_id <= fields.INT64_MAX:
         row = tx.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
-        raise UsageError(f"run {fields.show(run_id)} does not exist in {store.path}")
+        raise UsageError(f"run {fields.show(run_id)} does not exist in {store.name}")
     return str(row[0])
 
 
-def check_open(tx: Transaction | sqlite3.Connection, store: Store, run_id: int) -> None:
+def check_open(tx: Transaction | Connection, store: Store, run_id: int) -> None:
     """Refuse to record anything more about a run that has ended.
 
     Every ``record`` verb and every Tracker call goes through here, so a
@@ -203,10 +204,10 @@ def _open_stage(
     ).fetchone()
     cur = tx.execute(
         """INSERT INTO stage_runs(run_id, name, position, status, started_at)
-           VALUES (?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?) RETURNING id""",
         (run_id, name, pos, new_status, now),
     )
-    return int(cur.lastrowid or 0), None, 1
+    return int(cur.fetchone()[0]), None, 1
 
 
 def start_stage(store: Store, run_id: int, name: str) -> int:

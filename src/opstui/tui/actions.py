@@ -19,13 +19,13 @@ policy tells it (``tui/jobs.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from opstui.config import Config
 from opstui.store import Store
+from opstui.store.location import StoreLocation
 from opstui.tui.jobs import JobFailed
 from opstui.tui.messages import ActionStarted, PlanReady
 
@@ -43,7 +43,7 @@ def what_of(plan: Plan) -> str:
 
 def plan_action(
     post: Post,
-    store_path: Path,
+    store_path: StoreLocation,
     config: Config,
     *,
     read_only: bool,
@@ -74,7 +74,7 @@ def plan_action(
 
 def perform_action(
     post: Post,
-    store_path: Path,
+    store_path: StoreLocation,
     config: Config,
     proposal: Proposal,
     *,

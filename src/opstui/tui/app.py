@@ -24,6 +24,7 @@ from textual.screen import Screen
 from opstui.config import Config
 from opstui.config.keys import KEYS
 from opstui.store import local_actor
+from opstui.store.location import StoreLocation
 from opstui.tui import actions
 from opstui.tui.commands import help_rows, jump_targets, palette
 from opstui.tui.jobs import ACTION
@@ -57,7 +58,7 @@ class OpstuiApp(LiveApp):
 
     def __init__(
         self,
-        store_path: Path,
+        store_path: str | Path,
         config: Config,
         *,
         read_only: bool = False,
@@ -72,7 +73,7 @@ class OpstuiApp(LiveApp):
         )
         self._theme_name = theme
         self._keymap = {f"opstui.{k}": v for k, v in (keymap or {}).items()}
-        self.store_label = _short(store_path)
+        self.store_label = _short(self.store_path)
         self.actor = config.actor or local_actor()
 
     # -- life ----------------------------------------------------------------
@@ -232,11 +233,23 @@ class OpstuiApp(LiveApp):
                                help_keys=self.action_help, pause=self.action_pause)  # fmt: skip
 
 
-def _short(path: Path) -> str:
-    """The store's path as short as it reads unambiguously: relative to here if below it."""
+def _short(store: StoreLocation) -> str:
+    """The store's path as short as it reads unambiguously: relative to here if
+    below it; a PostgreSQL store as ``db@host`` (never its password)."""
+    if store.path is None:
+        return _short_url(store.display)
+    path = store.path
     try:
         label = str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         parts = path.resolve().parts
         label = str(path) if len(parts) <= 3 else f"…/{parts[-2]}/{parts[-1]}"
+    return label if len(label) <= 32 else f"…{label[-31:]}"
+
+
+def _short_url(display: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(display)
+    label = f"{parts.path.lstrip('/') or '?'}@{parts.hostname or 'local'}"
     return label if len(label) <= 32 else f"…{label[-31:]}"

@@ -37,6 +37,7 @@ from textual.worker import Worker, WorkerState
 from opstui.config import Config
 from opstui.errors import OpstuiError
 from opstui.store import Store
+from opstui.store.location import parse_location
 from opstui.tui.jobs import ACTION, DRIFT, FEEDS, POLLER, REFRESH, Failure, JobFailed, failure_line
 from opstui.tui.messages import DriftChecked, PollerStopped, RefreshWanted, SnapshotRead
 from opstui.tui.refresh import RefreshGate
@@ -63,7 +64,7 @@ class LiveApp(App[None]):
 
     def __init__(
         self,
-        store_path: Path,
+        store_path: str | Path,
         config: Config,
         *,
         read_only: bool = False,
@@ -72,7 +73,7 @@ class LiveApp(App[None]):
         poll: bool = True,
     ) -> None:
         super().__init__()
-        self.store_path = store_path
+        self.store_path = parse_location(store_path)
         self.config = config
         self.read_only = read_only or config.read_only
         self.refresh_every = refresh
@@ -206,7 +207,7 @@ class LiveApp(App[None]):
     def _start_poller(self, *, restart: bool) -> None:
         from opstui.sources.background import PollerThread
 
-        if restart and not self.store_path.exists():
+        if restart and self.store_path.missing_file():
             # The poller creates a missing store; a store deleted under the
             # console is not brought back empty by it.
             raise OpstuiError(f"endpoint poller stopped: no store at {self.store_path}")

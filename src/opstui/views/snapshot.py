@@ -24,6 +24,7 @@ from opstui.store import status as st
 from opstui.store.actions import ActionRow, list_actions
 from opstui.store.dashboard import Dashboard
 from opstui.store.deployments import current_deployments
+from opstui.store.location import StoreLocation, parse_location
 from opstui.store.rows import DeploymentRow, PipelineRow
 from opstui.views.endpoints import EndpointReport, endpoint_reports
 from opstui.views.models import ModelReport, known_models, model_reports
@@ -89,13 +90,13 @@ class SnapshotReader:
 
     def __init__(
         self,
-        store_path: str | Path,
+        store_path: str | Path | StoreLocation,
         config: Config,
         *,
         clock: Callable[[], float] = time.time,
         events: int = 30,
     ) -> None:
-        self.store_path = Path(store_path)
+        self.store_path = parse_location(store_path)
         self.config = config
         self.clock = clock
         self.events_limit = events
@@ -108,7 +109,7 @@ class SnapshotReader:
             # The file was deleted, moved or replaced under us: an open
             # connection would go on reading the old inode as if all were well.
             self.close()
-            if not self.store_path.exists():
+            if self.store_path.missing_file():
                 raise StoreGone(
                     f"the store file is gone: {self.store_path} (deleted or moved?)",
                     hint="the panels keep the last data; the store is read again if it returns",
