@@ -12,6 +12,8 @@ import pytest
 
 from opstui.store import Store
 
+from .pg_server import PASSWORD, PgServer, pg_bin, running_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RUNS = ROOT / "sample_runs"
 
@@ -39,9 +41,37 @@ def store_path(tmp_path: Path) -> Path:
     return tmp_path / "opstui.db"
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL server for the session (started on first use)."""
+    if pg_bin() is None:
+        if os.environ.get("OPSTUI_REQUIRE_PG"):
+            pytest.fail("PostgreSQL is not installed, and OPSTUI_REQUIRE_PG is set")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with running_server() as server:
+        yield server
+
+
 @pytest.fixture
-def store(store_path: Path, clock: Clock) -> Iterator[Store]:
-    s = Store(store_path, clock=clock)
+def pg_url(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database on the session's server, as a store URL without a
+    password (libpq takes it from PGPASSWORD, set here)."""
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    return pg_server.url(pg_server.fresh_database())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_where(request: pytest.FixtureRequest, store_path: Path) -> Path | str:
+    """Each back end in turn: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return store_path
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(store_where: Path | str, clock: Clock) -> Iterator[Store]:
+    s = Store(store_where, clock=clock)
     yield s
     s.close()
 

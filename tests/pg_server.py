@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PASSWORD = "opstui-secret"
 READER_PASSWORD = "reader-secret"
@@ -127,20 +128,27 @@ class PgServer:
             raise RuntimeError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
+    def admin(self, database: str = "postgres") -> Any:
+        """A superuser connection over the socket (autocommit)."""
+        import psycopg
+
+        return psycopg.connect(
+            host=str(self.root), port=self.port, user="postgres", dbname=database, autocommit=True
+        )
+
     def fresh_database(self, prefix: str = "t") -> str:
+        """A new empty database owned by ``opstui``, readable by ``reader``."""
         name = f"{prefix}_{os.getpid()}_{next(self._names)}"
-        self.psql(f"CREATE DATABASE {name} OWNER opstui TEMPLATE template0")
-        # The reader may connect and read whatever the owner creates.
-        self.psql(
-            f"GRANT CONNECT ON DATABASE {name} TO reader; "
-            f"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
-            database=name,
-        )
-        self.psql(
-            "ALTER DEFAULT PRIVILEGES FOR ROLE opstui IN SCHEMA public "
-            "GRANT SELECT ON TABLES TO reader; GRANT USAGE ON SCHEMA public TO reader",
-            database=name,
-        )
+        with self.admin() as conn:
+            conn.execute(f"CREATE DATABASE {name} OWNER opstui TEMPLATE template0")
+        with self.admin(name) as conn:
+            conn.execute(f"GRANT CONNECT ON DATABASE {name} TO reader")
+            conn.execute("ALTER SCHEMA public OWNER TO opstui")
+            conn.execute("GRANT USAGE ON SCHEMA public TO reader")
+            conn.execute(
+                "ALTER DEFAULT PRIVILEGES FOR ROLE opstui IN SCHEMA public "
+                "GRANT SELECT ON TABLES TO reader"
+            )
         return name
 
 

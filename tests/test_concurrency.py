@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from opstui.store.dashboard import Dashboard
 
 WRITER = textwrap.dedent(
     """
-    import sys
+    import os, sys
     from opstui.track import Tracker
     store, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     # A small buffer forces many small transactions: the worst case for locking.
@@ -27,20 +28,22 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    store_path = tmp_path / "shared.db"
-    Store(store_path).close()
+def test_concurrent_writers_lose_nothing(store_where: Path | str) -> None:
+    Store(store_where).close()
     n = 1500
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(store_path), f"w{i}", str(n)],
+            [sys.executable, "-c", WRITER, str(store_where), f"w{i}", str(n)],
             stderr=subprocess.PIPE,
             text=True,
+            # Each writer on a host of its own, as CI runners and training
+            # boxes writing into one team store are.
+            env={**os.environ, "OPSTUI_HOST": f"host-{i}"},
         )
         for i in range(4)
     ]
     # A reader polls the dashboard the whole time, as the TUI would.
-    reader = Store(store_path)
+    reader = Store(store_where)
     dash = Dashboard(reader)
     reads = 0
     while any(w.poll() is None for w in writers):
@@ -57,4 +60,6 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     (samples,) = reader.conn.execute("SELECT count(*) FROM metric_samples").fetchone()
     assert logs == 4 * 2 * n
     assert samples == 4 * 2 * n
+    hosts = reader.conn.execute("SELECT DISTINCT host FROM runs ORDER BY host").fetchall()
+    assert [h[0] for h in hosts] == ["host-0", "host-1", "host-2", "host-3"]
     reader.close()

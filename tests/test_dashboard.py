@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from opstui.store import Store, history, metrics, models
 from opstui.store import runs as store_runs
@@ -101,7 +104,10 @@ BIG_TABLES = ("runs", "stage_runs", "log_lines", "metric_samples", "deployments"
 
 def plans_of(store: Store, action: Callable[[], object]) -> list[str]:
     """EXPLAIN QUERY PLAN of every SELECT ``action`` runs on the store's connection."""
+    if store.dialect != "sqlite":
+        pytest.skip("SQLite's query plans (PostgreSQL's: tests/test_store_postgres.py)")
     statements: list[str] = []
+    assert isinstance(store.conn, sqlite3.Connection)
     store.conn.set_trace_callback(statements.append)
     try:
         action()

@@ -38,6 +38,13 @@ def digest(path: Path) -> str:
 
 def test_new_store_has_schema_and_pragmas(store: Store) -> None:
     conn = store.conn
+    if store.dialect == "postgresql":
+        listed = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        tables = {r[0] for r in conn.execute(listed)}
+        assert tables >= EXPECTED_TABLES
+        version = "SELECT max(version) FROM opstui_schema"
+        assert conn.execute(version).fetchone()[0] == SCHEMA_VERSION
+        return
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables >= EXPECTED_TABLES
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -47,7 +54,9 @@ def test_new_store_has_schema_and_pragmas(store: Store) -> None:
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError), store.write() as tx:
+    import psycopg
+
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)), store.write() as tx:
         tx.execute(
             "INSERT INTO stage_runs(run_id, name, position, status) VALUES (999, 'x', 0, 'pending')"
         )

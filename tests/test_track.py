@@ -162,9 +162,9 @@ def test_log_outside_a_stage_is_a_clear_error(store: Store) -> None:
         run.log("hello")
 
 
-def test_buffered_lines_reach_the_store_while_the_stage_runs(store_path: Path) -> None:
-    tracker = Tracker(store_path, flush_interval=0.05)
-    reader = Store(store_path)
+def test_buffered_lines_reach_the_store_while_the_stage_runs(store_where: Path | str) -> None:
+    tracker = Tracker(store_where, flush_interval=0.05)
+    reader = Store(store_where)
     with tracker.run("p") as run, run.stage("long") as stage:
         stage.log("still working")
         deadline = time.monotonic() + 10
@@ -213,15 +213,15 @@ KILLED_PIPELINE = textwrap.dedent(
 )
 
 
-def test_run_of_a_killed_process_reads_as_lost(store_path: Path) -> None:
+def test_run_of_a_killed_process_reads_as_lost(store_where: Path | str) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_PIPELINE, str(store_path)],
+        [sys.executable, "-c", KILLED_PIPELINE, str(store_where)],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
     run_id = int(proc.stdout.readline())
-    with Store(store_path) as reader:
+    with Store(store_where) as reader:
         assert history.get_run(reader, run_id).status == st.RUNNING
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

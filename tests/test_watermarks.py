@@ -64,8 +64,8 @@ def _ob(at: float, points: tuple[tuple[float, float], ...], through: float) -> O
     )  # fmt: skip
 
 
-def test_a_point_already_stored_is_not_stored_again(store_path: Path) -> None:
-    with Store(store_path) as store:
+def test_a_point_already_stored_is_not_stored_again(store_where: Path | str) -> None:
+    with Store(store_where) as store:
         record_observations(store, [_ob(NOW, ((NOW - 2, 1.0), (NOW - 1, 2.0)), NOW)], holder="a")
         # A second process fetched an overlapping window (a restart without
         # watermarks, or two pollers at once); one batch holds the same
@@ -79,9 +79,9 @@ def test_a_point_already_stored_is_not_stored_again(store_path: Path) -> None:
 
 
 def test_a_slower_writer_neither_duplicates_nor_moves_the_watermark_back(
-    store_path: Path,
+    store_where: Path | str,
 ) -> None:
-    with Store(store_path) as store:
+    with Store(store_where) as store:
         # B fetched further than A but wrote first.
         record_observations(store, [_ob(NOW, ((NOW - 1, 1.0), (NOW, 2.0)), NOW)], holder="b")
         record_observations(store, [_ob(NOW, ((NOW - 1, 1.0),), NOW - 1)], holder="a")
@@ -91,15 +91,15 @@ def test_a_slower_writer_neither_duplicates_nor_moves_the_watermark_back(
     assert marks == {"total": NOW}
 
 
-def test_an_empty_window_still_moves_the_watermark(store_path: Path) -> None:
-    with Store(store_path) as store:
+def test_an_empty_window_still_moves_the_watermark(store_where: Path | str) -> None:
+    with Store(store_where) as store:
         record_observations(store, [_ob(NOW, (), NOW)], holder="a")
         assert read_watermarks(store, "endpoint/prom", ["total", "other"]) == {"total": NOW}
 
 
-def test_without_a_watermark_a_query_goes_on_from_its_last_point(store_path: Path) -> None:
+def test_without_a_watermark_a_query_goes_on_from_its_last_point(store_where: Path | str) -> None:
     # A store from before watermarks, with range points in it.
-    with Store(store_path) as store:
+    with Store(store_where) as store:
         ob = _ob(NOW, ((NOW - 5, 1.0), (NOW - 4, 1.0)), NOW)._replace(watermarks=())
         record_observations(store, [ob], holder="old")
         assert read_watermarks(store, "endpoint/prom", ["total"]) == {"total": NOW - 4}
@@ -153,7 +153,7 @@ def test_no_server_time_no_range_query(time_answer: dict[str, object]) -> None:
 
 
 def test_a_poller_does_not_fetch_again_what_its_writer_has_not_stored_yet(
-    store_path: Path, monkeypatch: pytest.MonkeyPatch
+    store_where: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Polls faster than the writer flushes: each goes on from the last
     one's end, not from the store's older watermark."""
@@ -182,12 +182,12 @@ def test_a_poller_does_not_fetch_again_what_its_writer_has_not_stored_yet(
         name="prom", kind="prometheus_api", url="http://prom", interval=0.1,
         range_queries={"total": "sum(x)"},
     )  # fmt: skip
-    poller = poller_module.Poller(store_path, [ep], flush_interval=60, use_leases=False)
+    poller = poller_module.Poller(store_where, [ep], flush_interval=60, use_leases=False)
     asyncio.run(poller.run(duration=1.5))
     assert len(windows) >= 5
     for (_, end), (start, _) in itertools.pairwise(windows):
         assert start == pytest.approx(end + 0.1, abs=1e-6)
-    with Store(store_path) as store:
+    with Store(store_where) as store:
         stored = [s.ts for s in series_window(store, "endpoint/prom", "total")]
     assert len(stored) == len(set(stored))
     assert [round(b - a, 3) for a, b in itertools.pairwise(stored)] == [0.1] * (len(stored) - 1)

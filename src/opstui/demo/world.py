@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,8 +30,8 @@ from opstui.store import Store, history
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store.dashboard import process_gone
+from opstui.store.db import host_name
 
-_HOST = socket.gethostname()
 #: Seconds a queued run may take to be claimed by its runner at shutdown.
 QUEUED_GRACE = 5.0
 #: Demo seconds between drift checks (divided by --speed, at least 3 s); the
@@ -146,7 +145,7 @@ def _in_flight(store: Store) -> tuple[list[tuple[int, int]], list[int]]:
     for run_id, status, host, pid in history.runs_in_flight(store):
         if status == "queued":
             queued.append(run_id)
-        elif host == _HOST and pid is not None and not process_gone(host, pid):
+        elif host == host_name() and pid is not None and not process_gone(host, pid):
             running.append((run_id, pid))
     return running, queued
 
@@ -184,7 +183,7 @@ def stop_runs(layout: Layout, *, timeout: float) -> list[int]:
         # readers would show it lost. The demo stopped it: say so.
         for run_id, status, host, runner in history.runs_in_flight(store):
             gone = runner is None or process_gone(host, runner)
-            if status == "running" and host == _HOST and gone:
+            if status == "running" and host == host_name() and gone:
                 store_runs.finish_run(
                     store, run_id, status="cancelled", message="stopped with the demo"
                 )

@@ -9,7 +9,6 @@ already in flight.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -17,7 +16,7 @@ from opstui.errors import UsageError
 from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.dashboard import process_gone
-from opstui.store.db import Store, Transaction
+from opstui.store.db import Store, Transaction, host_name
 from opstui.store.query import where
 from opstui.store.runs import ensure_pipeline
 
@@ -226,7 +225,7 @@ def start_action_run(
                 now,
                 now,
                 queue_timeout,
-                socket.gethostname(),
+                host_name(),
                 json.dumps(dict(params), default=str),
                 tx.rev,
                 request,
@@ -262,7 +261,7 @@ def claim_run(store: Store, run_id: int, *, pid: int, heartbeat_timeout: float) 
                 now,
                 now,
                 pid,
-                socket.gethostname(),
+                host_name(),
                 heartbeat_timeout,
                 tx.rev,
                 run_id,

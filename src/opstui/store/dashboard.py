@@ -19,13 +19,12 @@ pipeline shows its newest readable run instead.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opstui.store import fields
 from opstui.store import status as st
-from opstui.store.db import Store
+from opstui.store.db import Store, host_name
 from opstui.store.rows import PipelineRow, RunRow, StageRow
 
 _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id, r.key,
@@ -36,14 +35,13 @@ _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id
 # differ between SQLite and PostgreSQL and fail the whole read on one
 # hand-edited params that does not parse.
 
-_HOST = socket.gethostname()
 #: How many older runs a pipeline whose latest run is unreadable looks back.
 _LOOK_BACK = 20
 
 
 def process_gone(host: str | None, pid: int | None) -> bool:
     """True when the recording process ran on this host and is dead."""
-    if pid is None or host != _HOST or not 0 < pid <= fields.MAX_PID:
+    if pid is None or host != host_name() or not 0 < pid <= fields.MAX_PID:
         # Not a process (0 or less would name a process group): nothing to ask.
         return False
     try:

@@ -71,13 +71,24 @@ def file_identity(path: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
+def host_name() -> str:
+    """The host runs, runners and pollers record: ``OPSTUI_HOST`` if set
+    (a container's random hostname, a CI runner's stable name), else the
+    machine's. A reader takes a run's process for dead on sight only when
+    the run was recorded under its own host name (``dashboard.process_gone``)."""
+    named = os.environ.get("OPSTUI_HOST", "").strip()
+    if named and len(named) <= 255 and named.isprintable():
+        return named
+    return socket.gethostname()
+
+
 def local_actor() -> str:
     """``user@host`` for audit rows and run actors."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{host_name()}"
 
 
 def _check_file(path: Path, *, create: bool) -> None:

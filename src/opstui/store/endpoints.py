@@ -104,9 +104,10 @@ def record_observations(store: Store, observations: Sequence[Observation], *, ho
                    ON CONFLICT(name) DO UPDATE SET
                        kind = excluded.kind, url = excluded.url, state = excluded.state,
                        reason = excluded.reason, last_attempt_at = excluded.last_attempt_at,
-                       last_success_at = coalesce(excluded.last_success_at, last_success_at),
+                       last_success_at = coalesce(excluded.last_success_at,
+                                                  endpoint_status.last_success_at),
                        latency_ms = excluded.latency_ms,
-                       failures = CASE WHEN ? THEN 0 ELSE failures + 1 END,
+                       failures = CASE WHEN ? = 1 THEN 0 ELSE endpoint_status.failures + 1 END,
                        polled_by = excluded.polled_by, rev = excluded.rev""",
                 (
                     ob.endpoint,

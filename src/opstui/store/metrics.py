@@ -123,7 +123,8 @@ def advance_watermark(
         """INSERT INTO watermarks(source, name, through, updated_at, updated_by)
            VALUES (?, ?, ?, ?, ?)
            ON CONFLICT(source, name) DO UPDATE SET
-               through = max(through, excluded.through),
+               through = CASE WHEN excluded.through > watermarks.through
+                              THEN excluded.through ELSE watermarks.through END,
                updated_at = excluded.updated_at, updated_by = excluded.updated_by""",
         (source, name, through, now, by),
     )
@@ -185,11 +186,12 @@ def samples(
     # Samples at times no reader can show are outside every window.
     lo = fields.TIME_MIN if start is None else max(start, fields.TIME_MIN)
     hi = fields.TIME_MAX if end is None else min(end, fields.TIME_MAX)
-    # LIMIT -1: no limit.
+    # No LIMIT clause for no limit: SQLite's LIMIT -1 is an error in PostgreSQL.
     rows = store.query(
         "SELECT ts, value, run_id, step FROM metric_samples "
-        "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?",
-        (series_id, lo, hi, -1 if limit is None else limit),
+        "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
+        + ("" if limit is None else " LIMIT ?"),
+        (series_id, lo, hi, *(() if limit is None else (limit,))),
     )
     return [Sample(r[0], r[1], r[2], r[3]) for r in _finite(rows, "series", str(series_id))]
 

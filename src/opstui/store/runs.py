@@ -8,7 +8,6 @@ the ``runs_rev`` index. Log lines do not: they are read by their own id.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from opstui.errors import UsageError
 from opstui.store import fields
 from opstui.store import status as st
 from opstui.store.connection import Connection
-from opstui.store.db import Store, Transaction, local_actor
+from opstui.store.db import Store, Transaction, host_name, local_actor
 
 LogRow = tuple[int, float, str, str]  # stage_run_id, ts, stream, line
 
@@ -132,7 +131,7 @@ def create_run(
                 now if status == st.RUNNING else None,
                 now,
                 timeout,
-                socket.gethostname(),
+                host_name(),
                 pid,
                 params_json,
                 tx.rev,
