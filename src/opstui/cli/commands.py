@@ -61,7 +61,7 @@ def import_(
     added = ", ".join(f"{n} {_NOUNS[k]}" for k, n in summary.added.items() if n) or "nothing new"
     skipped = sum(summary.skipped.values())
     note = f" ({skipped} already present)" if skipped else ""
-    say(f"imported {added} from {summary.files} file(s) into {db.path}{note}")
+    say(f"imported {added} from {summary.files} file(s) into {db.name}{note}")
 
 
 @app.command()
@@ -80,8 +80,8 @@ def status(
         now = time.time()
         pipelines = Dashboard(db).read(now)
     if as_json:
-        write_json(status_json(pipelines, now, str(db.path)))
+        write_json(status_json(pipelines, now, db.name))
     else:
-        render_status(pipelines, now, str(db.path))
+        render_status(pipelines, now, db.name)
     if any(p.status in st.FAULTS for p in pipelines):
         raise typer.Exit(1)

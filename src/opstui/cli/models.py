@@ -43,16 +43,16 @@ def models(
         if model is not None:
             if model not in names:
                 raise UsageError(
-                    f"no model named {model!r} in {db.path}",
+                    f"no model named {model!r} in {db.name}",
                     hint="`opstui models` lists the models the store knows",
                 )
             names = [model]
         reports = model_reports(db, names)
     if as_json:
-        write_json(models_json(reports, now, str(db.path)))
+        write_json(models_json(reports, now, db.name))
     elif not reports:
         say(
-            f"No models in {db.path} yet. Record a version (opstui record model ...), "
+            f"No models in {db.name} yet. Record a version (opstui record model ...), "
             "sync an MLflow registry (opstui poll), or load the sample history: "
             "opstui import sample_runs/"
         )

@@ -85,6 +85,9 @@ class StoreGone(StoreError):
 
 #: Errors after which a long-running writer stops: retrying cannot help soon.
 FATAL_WRITE_ERRORS: tuple[type[StoreError], ...] = (StoreGone, StoreWriteFailed)
+#: Errors a long-running writer waits out, keeping what it has not written:
+#: a long lock, a PostgreSQL server restarting or out of reach.
+RETRYABLE_WRITE_ERRORS: tuple[type[StoreError], ...] = (StoreBusy, StoreUnreachable)
 
 
 # SQLite's primary result codes (the low byte of an extended code).

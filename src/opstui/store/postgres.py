@@ -160,9 +160,7 @@ class PgConnection:
                 )
             extra["password"] = secret
         try:
-            self.raw = psycopg.connect(
-                self.location.url, autocommit=True, prepare_threshold=None, **extra
-            )
+            self.raw = psycopg.connect(self.location.url, autocommit=True, **extra)
         except psycopg.Error as exc:
             explained = self.explain(exc, doing="connect to")
             if explained is None:
@@ -173,11 +171,30 @@ class PgConnection:
         self.raw.execute(f"SET lock_timeout = {int(self.busy_timeout * 1000)}")
 
     def reconnect_if_lost(self) -> None:
-        """Open a new connection if the last one broke (a server restart)."""
-        if self.raw is None or self.raw.closed or self.raw.broken:
-            if self.raw is not None:
-                self.raw.close()
-            self.connect()
+        """Open a new connection if the last one broke (a server restart).
+
+        A server that refuses connections for now (restarting, starting up,
+        a network blip) is tried again for up to the busy timeout, as SQLite
+        waits for a lock: a poller or a pipeline's Tracker rides out a
+        restart. A refusal that waiting cannot fix (a wrong password, a
+        database that does not exist) is raised at once.
+        """
+        if self.raw is not None and not self.raw.closed and not self.raw.broken:
+            return
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.1
+        while True:
+            try:
+                self.connect()
+                return
+            except StoreUnreachable as exc:
+                if not _transient(exc.message) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     def close(self) -> None:
         if self.raw is not None:
@@ -229,20 +246,31 @@ class PgConnection:
     # -- transactions ---------------------------------------------------------
 
     def begin_write(self) -> None:
-        self.reconnect_if_lost()
-        self.execute("BEGIN")
+        self._begin("BEGIN")
         self.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     def begin_read(self) -> None:
+        self._begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def _begin(self, statement: str) -> None:
+        """Start a transaction; a connection that died while idle (the server
+        restarted since the last statement) is replaced first: nothing of
+        the transaction has happened yet, so trying again is safe."""
         self.reconnect_if_lost()
-        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            self.execute(statement)
+        except StoreUnreachable:
+            if not (self.raw.closed or self.raw.broken):
+                raise
+            self.reconnect_if_lost()
+            self.execute(statement)
 
     def commit_write(self) -> None:
         self.execute(f"NOTIFY {CHANNEL}")
         self.execute("COMMIT")
 
     def rollback(self) -> None:
-        if self.raw.closed or self.raw.broken:
+        if self.raw is None or self.raw.closed or self.raw.broken:
             return
         with contextlib.suppress(self.psycopg.Error):
             self.raw.execute("ROLLBACK")
@@ -264,6 +292,15 @@ class PgConnection:
 
     def explain(self, exc: Exception, *, doing: str = "use") -> StoreError | None:
         return explain(self.location, exc, doing=doing, busy_timeout=self.busy_timeout)
+
+
+_PERMANENT = ("password", "does not exist", "permission denied", "no pg_hba.conf entry")
+
+
+def _transient(message: str) -> bool:
+    """Whether a failed connection may succeed if tried again soon."""
+    lowered = message.lower()
+    return not any(word in lowered for word in _PERMANENT)
 
 
 def _password_source(location: StoreLocation) -> str:

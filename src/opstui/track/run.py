@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import types
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,16 @@ from opstui.store import metrics as store_metrics
 from opstui.store import models as store_models
 from opstui.store import runs as store_runs
 from opstui.store import status as st
-from opstui.store.failures import FATAL_WRITE_ERRORS, StoreGone
+from opstui.store.failures import FATAL_WRITE_ERRORS, RETRYABLE_WRITE_ERRORS, StoreGone
 from opstui.track.features import as_columns
 from opstui.track.stage import ActiveStage, describe
+
+#: A buffered metric sample: name, labels, time, value, step.
+_Sample = tuple[str, Mapping[str, object] | None, float, float, int | None]
+#: Seconds a full buffer waits before trying a store that refused a flush again.
+RETRY_AFTER = 1.0
+#: Rows a run holds while its store is out of reach before a log call waits for it.
+HOLD_MAX = 1_000_000
 
 if TYPE_CHECKING:
     from opstui.track.tracker import Tracker
@@ -55,7 +63,9 @@ class ActiveRun:
         self.status: str | None = None
         self._stage: ActiveStage | None = None
         self._logs: list[store_runs.LogRow] = []
-        self._samples: list[tuple[str, Mapping[str, object] | None, float, float, int | None]] = []
+        self._samples: list[_Sample] = []
+        #: When the store last refused a flush (monotonic; 0: it has not).
+        self._refused_at = 0.0
         self._buffer_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,6 +138,11 @@ class ActiveRun:
                 # lost, which is the truth) and fail the caller's next call.
                 self._background_error = exc
                 return
+            except RETRYABLE_WRITE_ERRORS:
+                # Busy, or a PostgreSQL server restarting: the rows stay in
+                # the buffer and the next tick tries again. Readers see the
+                # run lost meanwhile if it lasts: the truth, as they see it.
+                continue
             except Exception as exc:  # surfaced by the caller's next call
                 self._background_error = exc
 
@@ -175,7 +190,7 @@ class ActiveRun:
             self._samples.append((name, labels, when, number, step))
             full = len(self._samples) >= self.tracker.max_buffer
         if full:
-            self.flush()
+            self._flush_when_full()
 
     def log_metrics(self, values: Mapping[str, float], *, step: int | None = None) -> None:
         now = self.store.clock()
@@ -290,7 +305,12 @@ class ActiveRun:
         return dep_id
 
     def flush(self) -> None:
-        """Write buffered log lines and metric samples now."""
+        """Write buffered log lines and metric samples now.
+
+        A store that is busy or out of reach (a PostgreSQL restart) leaves
+        the rows in the buffer, in order, for the next flush; the error is
+        raised to say so.
+        """
         self._raise_background(every=True)
         with self._buffer_lock:
             logs, self._logs = self._logs, []
@@ -301,6 +321,24 @@ class ActiveRun:
             except StoreGone as exc:
                 lost = f"{len(logs)} log lines and {len(samples)} metric samples of run {self.id}"
                 raise exc.not_written(lost) from None
+            except RETRYABLE_WRITE_ERRORS:
+                self._keep(logs, samples)
+                raise
+        try:
+            self._write_samples(samples)
+        except RETRYABLE_WRITE_ERRORS:
+            self._keep([], samples)
+            raise
+        self._refused_at = 0.0
+
+    def _keep(self, logs: list[store_runs.LogRow], samples: list[_Sample]) -> None:
+        """Put unwritten rows back at the head of the buffers (newer rows follow)."""
+        self._refused_at = time.monotonic()
+        with self._buffer_lock:
+            self._logs[:0] = logs
+            self._samples[:0] = samples
+
+    def _write_samples(self, samples: list[_Sample]) -> None:
         if samples:
             source = f"pipeline/{self.pipeline}"
             with self.store.write() as tx:
@@ -343,7 +381,22 @@ class ActiveRun:
             self._logs.append(row)
             full = len(self._logs) >= self.tracker.max_buffer
         if full:
+            self._flush_when_full()
+
+    def _flush_when_full(self) -> None:
+        """Flush a full buffer, unless the store refused a write moments ago:
+        then the rows wait in the buffer (up to ``HOLD_MAX``) rather than
+        make every log call wait for a store that is down."""
+        with self._buffer_lock:
+            held = len(self._logs) + len(self._samples)
+        recent = time.monotonic() - self._refused_at < RETRY_AFTER
+        if recent and held < HOLD_MAX:
+            return
+        try:
             self.flush()
+        except RETRYABLE_WRITE_ERRORS:
+            if held >= HOLD_MAX:
+                raise
 
 
 class AttachedRun(ActiveRun):
