@@ -69,6 +69,10 @@ def status(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Only pipelines whose latest run was recorded on this host."),
+    ] = None,
 ) -> None:
     """Latest run of every pipeline. Exit 1 if any pipeline's latest run failed."""
     from opstui.cli.status_view import render_status, status_json
@@ -79,6 +83,8 @@ def status(
     with db:
         now = time.time()
         pipelines = Dashboard(db).read(now)
+    if host is not None:
+        pipelines = [p for p in pipelines if p.latest is not None and p.latest.host == host]
     if as_json:
         write_json(status_json(pipelines, now, db.name))
     else:

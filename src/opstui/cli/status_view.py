@@ -47,6 +47,8 @@ def _run_json(run: RunRow, now: float) -> dict[str, Any]:
         "message": run.message,
         # Why ``status`` is ``unknown`` (the source is down), else null.
         "status_reason": run.status_reason,
+        # The host that recorded it (a team store holds runs of many).
+        "host": run.host,
         # A run mirrored from another system: which one, and its name and id
         # there; null for runs recorded by opstui.
         "external": None

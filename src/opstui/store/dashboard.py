@@ -192,6 +192,7 @@ def build_run(
         source_name,
         source_id,
         reason,
+        _text(r[12]),  # host
     )
 
 

@@ -68,6 +68,8 @@ class RunRow(NamedTuple):
     source_id: str | None = None
     #: Why ``status`` is ``unknown`` ("source registry down since 14:03:07Z").
     status_reason: str | None = None
+    #: The host that recorded the run (``OPSTUI_HOST``, else the machine's name).
+    host: str | None = None
 
     @property
     def failed_stage(self) -> StageRow | None:

@@ -47,11 +47,20 @@ def empty_hint(snap: Snapshot) -> str:
     return "The store is empty. Try: opstui import sample_runs/ · opstui run NAME"
 
 
+def host_needle(needle: str) -> str | None:
+    """The host a ``host:NAME`` filter names (lowercased), or None for a name filter."""
+    return needle[5:].strip() if needle.startswith("host:") else None
+
+
 def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
     now = snap.at
     rows: list[Row] = []
+    host = host_needle(needle)
     for p in snap.pipelines:
-        if needle and needle not in p.name.lower():
+        if host is not None:
+            if p.latest is None or host not in (p.latest.host or "").lower():
+                continue
+        elif needle and needle not in p.name.lower():
             continue
         run = p.latest
         if run is None:
@@ -199,7 +208,7 @@ class DashboardScreen(Screen[None]):
         yield Panel("endpoints", self.endpoints)
         yield Panel("models", self.models)
         yield Panel("events", self.events)
-        yield SteadyInput(placeholder="filter by name (esc clears)", id="filter")
+        yield SteadyInput(placeholder="filter by name, or host:NAME (esc clears)", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -216,10 +225,12 @@ class DashboardScreen(Screen[None]):
     def show(self, snap: Snapshot) -> None:
         self.snap = snap
         needle = self.needle.lower()
+        other = "" if host_needle(needle) is not None else needle
         for panel, table, rows, total in (
             ("pipelines", self.pipelines, pipeline_rows(snap, needle), len(snap.pipelines)),
-            ("endpoints", self.endpoints, endpoint_rows(snap, needle), len(snap.endpoints)),
-            ("models", self.models, model_rows(snap, needle), len(snap.models)),
+            # A host filter is the pipelines' (endpoints and models have none).
+            ("endpoints", self.endpoints, endpoint_rows(snap, other), len(snap.endpoints)),
+            ("models", self.models, model_rows(snap, other), len(snap.models)),
             ("events", self.events, event_rows(snap), len(snap.events)),
         ):
             shown = len(rows)

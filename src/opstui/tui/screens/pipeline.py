@@ -89,6 +89,7 @@ class PipelineScreen(Detail):
                 ("trigger", "TRIGGER"),
                 ("age", "AGE"),
                 ("took", "TOOK"),
+                ("host", "HOST"),
             ],
             id="runs",
         )
@@ -150,9 +151,10 @@ class PipelineScreen(Detail):
                         f"#{r.id}",
                         status_text(r.status),
                         stage_bar(r, width=14),
-                        r.trigger,
+                        safe(r.trigger),
                         age(now - (r.finished_at or r.started_at or r.created_at)),
                         human_duration(r.duration(now)),
+                        safe(r.host),
                     ),
                 )
                 for r in data.runs
@@ -169,7 +171,9 @@ class PipelineScreen(Detail):
         title.append_text(status_text(run.status))
         if run.status_reason:
             title.append(f" ({safe(run.status_reason)})", style=STATUS_STYLE[st.UNKNOWN])
-        title.append(f" · {run.trigger} by {safe(run.actor) or '?'}")
+        title.append(f" · {safe(run.trigger)} by {safe(run.actor) or '?'}")
+        if run.host and not (run.actor or "").endswith(f"@{run.host}"):
+            title.append(f" on {safe(run.host)}")
         if run.message:
             title.append(f" · {safe(run.message)}", style="dim")
         self.set_title(title)
