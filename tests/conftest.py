@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -82,6 +83,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("OPSTUI_STORE", raising=False)
     monkeypatch.delenv("OPSTUI_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+def sqlite_conn(store: Store) -> sqlite3.Connection:
+    """The SQLite connection of a file store (for what only SQLite has: iterdump, traces)."""
+    assert isinstance(store.conn, sqlite3.Connection), "an SQLite store"
+    return store.conn
 
 
 def run_cli(

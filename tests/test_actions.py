@@ -17,7 +17,7 @@ from opstui.store import Store, history, models
 from opstui.store import status as st
 from opstui.store.actions import list_actions
 
-from .conftest import run_cli
+from .conftest import run_cli, sqlite_conn
 from .test_runner import start_until, write_config
 
 FLAKY = """
@@ -282,7 +282,7 @@ def test_dry_run_changes_nothing(ops: Path) -> None:
     deploy(ops, "1.0", "1.1")
     before = (ops / "ops.db").read_bytes()
     with Store(ops / "ops.db") as store:
-        dump_before = list(store.conn.iterdump())
+        dump_before = list(sqlite_conn(store).iterdump())
     result = run_cli("rollback", "production", "--dry-run", cwd=ops)
     assert result.returncode == 0
     assert "Roll back web to 1.0 in production" in result.stdout
@@ -292,7 +292,7 @@ def test_dry_run_changes_nothing(ops: Path) -> None:
     with Store(ops / "ops.db") as store:
         assert list_actions(store) == []
         assert store.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
-        assert list(store.conn.iterdump()) == dump_before
+        assert list(sqlite_conn(store).iterdump()) == dump_before
     # Not a row, not a page: the file is the one that was there.
     assert (ops / "ops.db").read_bytes() == before
 

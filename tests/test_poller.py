@@ -19,7 +19,7 @@ from opstui.store import Store
 from opstui.store.endpoints import Observation, endpoint_statuses, lease_holders
 from opstui.store.metrics import series_window
 
-from .conftest import run_cli
+from .conftest import run_cli, sqlite_conn
 from .http_service import TOKEN, Service, running_service
 
 
@@ -82,7 +82,7 @@ def test_every_failure_is_a_state_with_a_reason(
     # The status is stored, and no secret value reached the store.
     with Store(store_path) as store:
         stored = {s.name: (s.state, s.reason) for s in endpoint_statuses(store)}
-        dump = "\n".join(store.conn.iterdump())
+        dump = "\n".join(sqlite_conn(store).iterdump())
     assert stored == expected
     assert TOKEN not in dump and "wrong-secret-value" not in dump
 

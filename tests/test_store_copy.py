@@ -55,7 +55,7 @@ def test_a_history_goes_to_postgresql_and_back_unchanged(tmp_path: Path, pg_url:
         # The dashboards agree, and the copy's ids go on after the copied ones.
         assert [p.name for p in Dashboard(pg).read()] == [p.name for p in Dashboard(a).read()]
         new_id, _ = store_runs.create_run(pg, "after-the-copy")
-        assert new_id == max(r[0] for r in original["runs"]) + 1
+        assert new_id == max(int(str(r[0])) for r in original["runs"]) + 1
     back = tmp_path / "back.db"
     with Store(pg_url) as pg, Store(back) as b:
         copy_store(pg, b)
