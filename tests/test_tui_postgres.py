@@ -85,3 +85,24 @@ async def test_a_retry_from_the_console_runs_into_the_team_store(
         await settle(pilot)
         row = {p.name: p for p in app.snapshot.pipelines}["fraud-model"] if app.snapshot else None
         assert row is not None and row.latest is not None and row.latest.trigger == "retry"
+
+
+async def test_a_commit_wakes_the_console_at_once(tmp_path: Path, pg_url: str) -> None:
+    """LISTEN/NOTIFY: with a refresh interval of a minute, a run recorded by
+    another process shows within a second."""
+    with Store(pg_url, clock=lambda: FROZEN) as store:
+        import_files(store, [ROOT / "sample_runs"])
+    app = make_app(tmp_path, store=pg_url, refresh=60.0)  # type: ignore[arg-type]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.5)  # the listener is up
+        with Store(pg_url, clock=lambda: FROZEN) as store:
+            store_runs.create_run(store, "woken-up", stages=["a"])
+        start = time.monotonic()
+        while time.monotonic() - start < 5:
+            await pilot.pause(0.05)
+            if "pipeline:woken-up" in board(app).pipelines.keys:
+                break
+        took = time.monotonic() - start
+        assert "pipeline:woken-up" in board(app).pipelines.keys
+        assert took < 2.0, took

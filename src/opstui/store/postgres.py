@@ -29,8 +29,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -479,3 +480,52 @@ def migrate(conn: PgConnection, *, target: int, migrations: list[str], actor: st
         conn.rollback()
         raise
     return found
+
+
+class ChangeListener:
+    """Wakes a reader as soon as any writer commits, instead of at its next tick.
+
+    ``LISTEN opstui_changes`` on a connection of its own, in a daemon thread;
+    every write transaction sends ``NOTIFY`` (delivered at its commit). Calls
+    ``on_change`` at most every ``every`` seconds however many commits come;
+    a lost connection is opened again after a pause, and meanwhile the
+    reader's own interval still refreshes it.
+    """
+
+    def __init__(
+        self, location: StoreLocation, on_change: Callable[[], object], *, every: float = 0.1
+    ) -> None:
+        self.location = location
+        self.on_change = on_change
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="opstui-listen", daemon=True)
+
+    def start(self) -> ChangeListener:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = PgConnection(self.location, busy_timeout=1.0)
+            except StoreError:
+                self._stop.wait(5.0)
+                continue
+            try:
+                conn.execute(f"LISTEN {CHANNEL}")
+                last = 0.0
+                while not self._stop.is_set():
+                    woke = False
+                    for _ in conn.raw.notifies(timeout=0.5, stop_after=1):
+                        woke = True
+                    if woke and time.monotonic() - last >= self.every:
+                        last = time.monotonic()
+                        self.on_change()
+            except (StoreError, conn.psycopg.Error):
+                self._stop.wait(1.0)
+            finally:
+                conn.close()

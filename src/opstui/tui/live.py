@@ -46,6 +46,7 @@ from opstui.views.snapshot import Snapshot, SnapshotReader
 
 if TYPE_CHECKING:
     from opstui.sources.background import PollerThread
+    from opstui.store.postgres import ChangeListener
     from opstui.tui.screens.dashboard import DashboardScreen
 
 #: Seconds before the first background drift check, and between checks.
@@ -90,11 +91,20 @@ class LiveApp(App[None]):
         self._drifting = False
         self._poll = poll
         self._poller: PollerThread | None = None
+        self._listener: ChangeListener | None = None
 
     def start_live(self) -> None:
         """The first read, the refresh interval, the poller and the drift pass (once mounted)."""
         self.tick()
         self.set_interval(self.refresh_every, self.tick)
+        if self.store_path.is_postgres:
+            # A team store tells its readers of every commit: refresh at
+            # once rather than at the next tick (posted: thread-safe).
+            from opstui.store.postgres import ChangeListener
+
+            self._listener = ChangeListener(
+                self.store_path, lambda: self.post_message(RefreshWanted())
+            ).start()
         if self._poll and self.config.endpoints and not self.read_only:
             self.start_poller()
         if self._poll and not self.read_only:
@@ -278,6 +288,8 @@ class LiveApp(App[None]):
         self.refresh_now()  # the models panel shows the new checks
 
     def on_unmount(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         poller, self._poller = self._poller, None  # its exit is not a failure
         if poller is not None:
             poller.stop()
