@@ -4,8 +4,10 @@ Unlike ``tests/pg_server.py`` (fsync off: tests do not test an OS crash), a
 benchmark measures what a team's server would do, so this one runs with
 PostgreSQL's defaults: ``fsync``, ``synchronous_commit`` and
 ``full_page_writes`` on. Only a bulk build may ask for them off
-(``start(durable=False)``); it is stopped cleanly (a checkpoint) and the
-files synced before the server is started again, durable, to be measured.
+(``start(durable=False)``, which also stops autovacuum and keeps no WAL
+segments for reuse, so the cache does not keep gigabytes of them); it is
+stopped cleanly (a checkpoint) and the files synced before the server is
+started again, durable, to be measured.
 
 Debian's binaries (``/usr/lib/postgresql/15/bin``). ``initdb`` and
 ``postgres`` refuse to run as root, so as root the cluster belongs to the
@@ -142,7 +144,8 @@ class PgCluster:
         if not durable:
             opts += (
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-                " -c max_wal_size=8GB -c maintenance_work_mem=1GB -c autovacuum=off"
+                " -c max_wal_size=8GB -c wal_recycle=off -c maintenance_work_mem=1GB"
+                " -c autovacuum=off"
             )
         if extra:
             opts += " " + extra

@@ -57,7 +57,7 @@ from concurrent_writers import ReaderStats, WriterReport, _read_once, _writer
 from dashboard_read import DEFAULT_CACHE, Builder, Spec
 from tui import cached_store, launch_once
 
-from opstui.store import Store
+from opstui.store import SCHEMA_VERSION, Store
 from opstui.store import runs as store_runs
 from opstui.store.dashboard import Dashboard
 
@@ -191,7 +191,9 @@ BULK_TABLES = ("runs", "stage_runs", "metric_samples")
 
 
 def pg_database(spec: Spec) -> str:
-    return f"dash_p{spec.pipelines}_r{spec.runs}_m{spec.samples}_g{spec.generator}"
+    return (
+        f"dash_p{spec.pipelines}_r{spec.runs}_m{spec.samples}_g{spec.generator}_v{SCHEMA_VERSION}"
+    )
 
 
 def build_pg(cluster: PgCluster, database: str, spec: Spec) -> float:
@@ -273,6 +275,7 @@ def load_pg(cluster: PgCluster, database: str, spec: Spec, t_start: float) -> No
                     before, done = done, done + len(rows)
                     if done // step != before // step:
                         progress("metric samples", done, spec.samples)
+                progress("metric samples", done, spec.samples)
         conn.execute("UPDATE counters SET value = %s WHERE name = 'rev'", (builder.max_rev,))
         for name, definition in indexes:
             t0 = time.perf_counter()
