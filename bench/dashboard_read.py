@@ -558,11 +558,13 @@ def subprocess_times(argv: Sequence[str], n: int) -> list[float]:
 def traced(store: Store, fn: Callable[[], object]) -> list[str]:
     """The SQL statements ``fn`` runs on ``store``'s connection, with their values."""
     seen: list[str] = []
-    store.conn.set_trace_callback(seen.append)
+    conn = store.conn
+    assert isinstance(conn, sqlite3.Connection), "an SQLite store"
+    conn.set_trace_callback(seen.append)
     try:
         fn()
     finally:
-        store.conn.set_trace_callback(None)
+        conn.set_trace_callback(None)
     return seen
 
 

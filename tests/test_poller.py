@@ -180,14 +180,14 @@ def test_a_hanging_endpoint_does_not_delay_the_others(
 
 
 def test_two_pollers_share_the_work_through_leases(
-    service: tuple[Service, str], store_path: Path
+    service: tuple[Service, str], store_where: Path | str
 ) -> None:
     svc, base = service
     endpoints = [ep(f"e{i}", f"{base}/health", interval=0.25) for i in range(4)]
-    Store(store_path).close()
+    Store(store_where).close()
 
     async def both() -> tuple[Poller, Poller]:
-        a, b = Poller(store_path, endpoints, seed=1), Poller(store_path, endpoints, seed=2)
+        a, b = Poller(store_where, endpoints, seed=1), Poller(store_where, endpoints, seed=2)
         a.holder, b.holder = "poller-a", "poller-b"
         await asyncio.gather(a.run(duration=2.0), b.run(duration=2.0))
         return a, b
@@ -198,7 +198,7 @@ def test_two_pollers_share_the_work_through_leases(
     assert a.stats.polls + b.stats.polls == svc.hits["/health"]
     assert svc.hits["/health"] <= 4 * 10
     assert a.stats.polls == 0 or b.stats.polls == 0 or a.held.isdisjoint(b.held)
-    with Store(store_path) as store:
+    with Store(store_where) as store:
         assert lease_holders(store) == {}  # released on exit
 
 

@@ -9,6 +9,7 @@ a server stopped under writers and readers.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -427,3 +428,29 @@ def test_errors_of_the_store_are_store_errors(pg_url: str) -> None:
         (line,) = store.query_one("SELECT line FROM log_lines")
     assert line == "a\ufffdb"
     assert issubclass(StoreMissing, StoreError) and issubclass(StoreUnreachable, StoreError)
+
+
+RECORD_KEY = (
+    "import sys; from opstui.store import Store; from opstui.store.runs import create_run\n"
+    "with Store(sys.argv[1]) as s: print(create_run(s, 'ci', key=sys.argv[2])[0])"
+)
+
+
+def test_one_key_from_many_hosts_at_once_records_one_run(pg_url: str) -> None:
+    Store(pg_url).close()
+    for attempt in range(3):
+        key = f"build-{attempt}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", RECORD_KEY, pg_url, key],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "OPSTUI_HOST": f"runner-{i}"},
+            )
+            for i in range(6)
+        ]
+        ids = {p.communicate(timeout=60)[0].strip() for p in procs}
+        assert [p.returncode for p in procs] == [0] * 6
+        assert len(ids) == 1, ids
+    with Store(pg_url) as store:
+        assert store.query_one("SELECT count(*) FROM runs")[0] == 3
