@@ -162,6 +162,7 @@ def test_status_json_shape_is_stable(tmp_path: Path) -> None:
         "failed_stage",
         "message",
         "status_reason",
+        "host",
         "external",
         "stages",
     }
