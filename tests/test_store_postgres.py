@@ -454,3 +454,39 @@ def test_one_key_from_many_hosts_at_once_records_one_run(pg_url: str) -> None:
         assert len(ids) == 1, ids
     with Store(pg_url) as store:
         assert store.query_one("SELECT count(*) FROM runs")[0] == 3
+
+
+def test_the_demo_runs_its_world_in_a_team_store(pg_url: str, tmp_path: Path) -> None:
+    """``opstui demo --store URL``: seeded, runs started by the simulator,
+    the endpoint polled, drift checked; Ctrl-C leaves no run in flight."""
+    from opstui.store.endpoints import endpoint_statuses
+
+    from .demo_support import interrupt, start_demo, wait_for
+
+    process = start_demo(tmp_path / "world", "--speed", "20", "--store", pg_url, cwd=tmp_path)
+    try:
+        with Store(pg_url) as store:
+
+            def live_run() -> bool:
+                rows = store.query("SELECT count(*) FROM runs WHERE actor LIKE '%@demo'")
+                return bool(rows and rows[0][0])
+
+            wait_for(live_run, "a run of the demo's simulator", timeout=90)
+            wait_for(lambda: endpoint_statuses(store), "web-api polled", timeout=60)
+            wait_for(
+                lambda: store.query_one("SELECT count(*) FROM drift_checks")[0],
+                "a drift check",
+                timeout=90,
+            )
+        code, out = interrupt(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 130, out
+    assert "Traceback" not in out, out
+    assert not (tmp_path / "world" / "opstui.db").exists()  # the team store, not a file
+    with Store(pg_url) as store:
+        flight = store.query("SELECT id, status FROM runs WHERE status IN ('queued', 'running')")
+        # Only the bundled history's one "running" run (it reads lost).
+        assert len(flight) <= 1, flight

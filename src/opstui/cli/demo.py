@@ -69,6 +69,14 @@ def demo(
             max=65535,
         ),
     ] = 0,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="A team store (postgresql://...) to run the demo in, instead of its own file.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """A live demo: pipelines that run and fail, an endpoint that burns its SLO, a model
     that drifts; every key of the console does real work on it. q quits and stops it all."""
@@ -76,7 +84,12 @@ def demo(
         raise UsageError("--duration needs --headless", hint="the console runs until q")
     from opstui.demo import setup
 
-    layout = setup.prepare_dir(directory)
+    if store is not None and not store.startswith(("postgresql://", "postgres://")):
+        raise UsageError(
+            f"--store {store!r} is not a PostgreSQL URL",
+            hint="the demo keeps its own SQLite file in --dir; --store takes postgresql://...",
+        )
+    layout = setup.prepare_dir(directory, store)
     lock = setup.DemoLock(layout)
     lock.acquire()
     stop, seen = threading.Event(), list[int]()
@@ -128,7 +141,10 @@ def _build_world(
 
 def _headless(world: World, layout: Layout, stop: threading.Event, duration: float | None,
               speed: float) -> None:  # fmt: skip
-    look = f"--store {layout.store} --config {layout.config}"
+    from opstui.store.location import parse_location
+
+    # A URL without its password, should one have been given in it.
+    look = f"--store {parse_location(layout.store).display} --config {layout.config}"
     _say(f"opstui demo in {layout.root} at {speed:g}x")
     _say(f"web-api serves on {world.service.url} (/metrics, /health)")
     _say(f"look at it from another terminal: opstui {look}")

@@ -26,7 +26,7 @@ ENDPOINT = "web-api"
 SPAN = WINDOWS["1h"] + WINDOWS["5m"]
 
 
-def backfill_endpoint(store_path: Path, config: Config, now: float) -> int:
+def backfill_endpoint(store_path: Path | str, config: Config, now: float) -> int:
     """Write the missing part of web-api's last ``SPAN`` seconds; how many polls."""
     ep = config.endpoints.get(ENDPOINT)
     if ep is None or ep.kind != "prometheus":

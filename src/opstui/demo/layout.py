@@ -21,10 +21,18 @@ ENV_DIR = "OPSTUI_DEMO_DIR"
 @dataclass(frozen=True)
 class Layout:
     root: Path
+    #: A team store (``postgresql://...``) the demo writes into instead of
+    #: its own ``opstui.db``.
+    store_url: str | None = None
 
     @property
-    def store(self) -> Path:
-        return self.root / "opstui.db"
+    def store(self) -> Path | str:
+        return self.store_url or self.root / "opstui.db"
+
+    @property
+    def store_setting(self) -> str:
+        """The store as ``opstui.toml`` names it (relative to the demo directory)."""
+        return self.store_url or "opstui.db"
 
     @property
     def config(self) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -134,6 +135,15 @@ class Traffic:
         return "\n".join(lines) + "\n"
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hung up mid-request (the poller stopping at Ctrl-C)
+        # is not an error of the service: no traceback over the demo's output.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class Service:
     """The HTTP server on its own thread; ``stop()`` frees the port."""
 
@@ -151,14 +161,14 @@ class Service:
     def _bind(self, port: int) -> ThreadingHTTPServer:
         handler = _handler(self.traffic)
         try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+            server = _Server(("127.0.0.1", port), handler)
         except OSError as exc:
             if port == 0 or exc.errno != errno.EADDRINUSE:
                 raise
             # The port is taken (another program, or a demo elsewhere): any
             # free port will do; the caller says which one it got.
             self.port_taken = True
-            server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            server = _Server(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         return server
 

@@ -81,9 +81,12 @@ def unusable(root: Path, exc: OSError) -> DemoError:
     )
 
 
-def prepare_dir(root: Path) -> Layout:
-    """Create (or reuse) the demo directory; refuse a directory that is someone else's."""
-    layout = Layout(root.expanduser().resolve())
+def prepare_dir(root: Path, store_url: str | None = None) -> Layout:
+    """Create (or reuse) the demo directory; refuse a directory that is someone else's.
+
+    ``store_url``: a PostgreSQL store to use instead of the directory's own file.
+    """
+    layout = Layout(root.expanduser().resolve(), store_url)
     try:
         layout.root.mkdir(parents=True, exist_ok=True)
         foreign = any(layout.root.iterdir()) and not layout.world.is_dir()
@@ -121,12 +124,17 @@ def seed(layout: Layout) -> bool:
     an interrupted seeding is redone at the next start, and adds nothing twice.
     """
     state = read_json(layout.state, {})
-    if state.get("seeded") and layout.store.exists():
+    into = str(layout.store)
+    here = isinstance(layout.store, str) or layout.store.exists()
+    default = str(layout.root / "opstui.db")  # a demo directory from before --store
+    if state.get("seeded") and state.get("seeded_into", default) == into and here:
         return False
     with Store(layout.store) as store:
         import_files(store, [sample_runs()], shift_to=time.time())
         _serve_current_release(layout, store)
-    write_json(layout.state, {**read_json(layout.state, {}), "seeded": time.time()})
+    write_json(
+        layout.state, {**read_json(layout.state, {}), "seeded": time.time(), "seeded_into": into}
+    )
     return True
 
 
@@ -159,7 +167,7 @@ CONFIG = Template(
 #   opstui --store $store --config $config
 #   opstui status|endpoints|drift --store $store --config $config
 
-store = "opstui.db"
+store = "$store_setting"
 
 [tui]
 refresh = 1
@@ -263,6 +271,7 @@ def write_config(layout: Layout, *, port: int, speed: float) -> Config:
     mlops_stages = ("data", "validate", "train", "evaluate", "deploy", "monitor")
     text = CONFIG.substitute(
         store=layout.store,
+        store_setting=layout.store_setting,
         config=layout.config,
         port=port,
         web_api=_stages("devops", devops_stages, "{version}"),

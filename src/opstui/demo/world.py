@@ -157,7 +157,7 @@ def stop_runs(layout: Layout, *, timeout: float) -> list[int]:
     the run (a few hundred ms); one that never claims it (its runner died)
     is not waited for past ``QUEUED_GRACE``.
     """
-    if not layout.store.exists():
+    if not isinstance(layout.store, str) and not layout.store.exists():
         return []
     signalled: set[int] = set()
     cancelled: list[int] = []
