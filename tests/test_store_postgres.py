@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opstui.config import Config
 from opstui.store import Store, StoreError, history
 from opstui.store import runs as store_runs
 from opstui.store.failures import StoreMissing, StoreReadOnly, StoreTooNew, StoreUnreachable
-from opstui.store.location import parse_location
+from opstui.store.location import BadStoreUrl, parse_location
 from opstui.store.schema import SCHEMA_VERSION
 from opstui.views.snapshot import SnapshotReader
 
@@ -490,3 +492,73 @@ def test_the_demo_runs_its_world_in_a_team_store(pg_url: str, tmp_path: Path) ->
         flight = store.query("SELECT id, status FROM runs WHERE status IN ('queued', 'running')")
         # Only the bundled history's one "running" run (it reads lost).
         assert len(flight) <= 1, flight
+
+
+CHECK_OK = "import os, sys; sys.exit(0 if os.path.exists('ok') else 3)"
+
+
+def test_the_runner_runs_a_pipeline_into_a_team_store(pg_url: str, tmp_path: Path) -> None:
+    """``opstui run`` with the store named in opstui.toml: stages, logs and exit
+    codes land in PostgreSQL; a retry from the CLI resumes at the failed stage."""
+    py = sys.executable
+    (tmp_path / "opstui.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            store = "{pg_url}"
+            [pipelines.p]
+            kind = "devops"
+            stages = [
+              {{ name = "build", run = ["{py}", "-c", "print('built')"] }},
+              {{ name = "test", run = ["{py}", "-c", "{CHECK_OK}"] }},
+            ]
+            """
+        )
+    )
+    first = run_cli("run", "p", "--yes", cwd=tmp_path)
+    assert first.returncode == 1, first.stderr
+    (tmp_path / "ok").touch()
+    with Store(pg_url) as store:
+        failed = history.run_history(store, "p", limit=1)[0].id
+    again = run_cli("retry", str(failed), "--yes", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    with Store(pg_url) as store:
+        runs = history.run_history(store, "p", limit=10)
+        assert [(r.trigger, r.status) for r in runs] == [
+            ("retry", "succeeded"),
+            ("manual", "failed"),
+        ]
+        stages = {s.name: s for s in runs[1].stages}
+        assert stages["test"].exit_code == 3
+        logs = history.stage_logs(store, stages["build"].id)
+        assert [x.line for x in logs] == ["built"]
+
+
+# --- the URL parser, fuzzed ------------------------------------------------------
+
+_URL_PARTS = st.sampled_from(
+    ["postgresql://", "postgres://", "POSTGRESQL://", "mysql://", "", "postgresql:/", "://"]
+)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    scheme=_URL_PARTS,
+    user=st.text(max_size=12),
+    secret=st.text(alphabet="abcdefXYZ0123456789!$%&*+-.", min_size=4, max_size=12),
+    rest=st.text(max_size=40),
+)
+def test_any_store_text_parses_or_is_refused_in_one_line_and_never_shows_a_password(
+    scheme: str, user: str, secret: str, rest: str
+) -> None:
+    text = f"{scheme}{user}:{secret}@{rest}"
+    try:
+        where = parse_location(text)
+    except BadStoreUrl as exc:
+        assert "\n" not in str(exc)
+        assert f":{secret}@" not in str(exc)
+        return
+    if where.is_postgres:
+        assert f":{secret}@" not in where.display
+        assert where.url is not None
+    else:
+        assert where.path is not None

@@ -107,9 +107,9 @@ def _postgres(text: str) -> StoreLocation:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
         # Reading .port validates it (a non-number, or beyond 65535, raises).
         port = urlsplit(text).port
-    except ValueError as exc:
+    except ValueError:
         raise BadStoreUrl(
-            f"store URL {_shown(text)} cannot be read ({exc})",
+            f"store URL {_shown(text)} cannot be read (its port or parameters are malformed)",
             hint="write it as postgresql://USER@HOST:PORT/DB?sslmode=require",
         ) from None
     del port
@@ -127,20 +127,26 @@ def _postgres(text: str) -> StoreLocation:
 
 
 def _shown(text: str, *, keep_env: bool = False) -> str:
-    """``text`` without a password in its user part or its parameters."""
-    try:
-        scheme, netloc, path, query, _ = urlsplit(text)
-    except ValueError:  # unreadable: keep only what follows any user part
-        found = _SCHEME.match(text)
-        scheme = found.group(1) if found else "postgresql"
-        return f"{scheme}://{text.rsplit('@', 1)[-1].split('://', 1)[-1]}"[:200]
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}@{host}"
+    """``text`` without a password, whatever its shape.
+
+    Worked on the text itself, not on a parse (a URL too odd to parse must
+    not leak either): everything between the first ``:`` of the part before
+    the last ``@`` and that ``@`` goes, and so do ``password=`` parameters.
+    Hiding more than a password (an ``@`` in a parameter) is the safe error.
+    """
+    found = _SCHEME.match(text)
+    scheme = found.group(1) if found else "postgresql"
+    rest = text[found.end() :] if found else text
+    if "@" in rest:
+        userinfo, _, after = rest.rpartition("@")
+        rest = f"{userinfo.split(':', 1)[0]}@{after}"
+    base, _, query = rest.partition("?")
     pairs = [
-        (k, v)
-        for k, v in parse_qsl(query, keep_blank_values=True)
-        if k not in _SECRET_PARAMS and (keep_env or k != PASSWORD_ENV)
+        p
+        for p in query.split("&")
+        if p
+        and p.split("=", 1)[0].lower() not in _SECRET_PARAMS
+        and (keep_env or p.split("=", 1)[0] != PASSWORD_ENV)
     ]
-    shown = urlunsplit((scheme, netloc, unquote(path), urlencode(pairs), ""))
+    shown = f"{scheme}://{unquote(base)}" + (f"?{'&'.join(pairs)}" if pairs else "")
     return shown[:200]
