@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from opstui.errors import UsageError
+from opstui.terminal import visible
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -149,4 +150,5 @@ def _shown(text: str, *, keep_env: bool = False) -> str:
         and (keep_env or p.split("=", 1)[0] != PASSWORD_ENV)
     ]
     shown = f"{scheme}://{unquote(base)}" + (f"?{'&'.join(pairs)}" if pairs else "")
-    return shown[:200]
+    # One line, whatever the text held (a newline, an escape sequence).
+    return visible(shown[:200], newline=" ")
