@@ -105,7 +105,7 @@ BIG_TABLES = ("runs", "stage_runs", "log_lines", "metric_samples", "deployments"
 def plans_of(store: Store, action: Callable[[], object]) -> list[str]:
     """EXPLAIN QUERY PLAN of every SELECT ``action`` runs on the store's connection."""
     if store.dialect != "sqlite":
-        pytest.skip("SQLite's query plans (PostgreSQL's: tests/test_store_postgres.py)")
+        pytest.skip("SQLite's query plans (PostgreSQL's reads: bench/team_store.py, 1M runs)")
     statements: list[str] = []
     assert isinstance(store.conn, sqlite3.Connection)
     store.conn.set_trace_callback(statements.append)
