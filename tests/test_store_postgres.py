@@ -562,3 +562,17 @@ def test_any_store_text_parses_or_is_refused_in_one_line_and_never_shows_a_passw
         assert where.url is not None
     else:
         assert where.path is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("bogus=1", 'invalid URI query parameter: "bogus"'),
+        ("sslmode=sometimes", "sslmode"),
+        ("connect_timeout=soon", "connect_timeout"),
+    ],
+)
+def test_a_parameter_libpq_refuses_is_one_line(tmp_path: Path, query: str, said: str) -> None:
+    url = f"postgresql://opstui@127.0.0.1:{free_port()}/ops?{query}"
+    err = one_line_error(run_cli("status", "--store", url, cwd=tmp_path))
+    assert said in err

@@ -154,7 +154,14 @@ class PgConnection:
     def connect(self) -> None:
         psycopg = self.psycopg
         assert self.location.url is not None
-        given = psycopg.conninfo.conninfo_to_dict(self.location.url)
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(self.location.url)
+        except psycopg.Error as exc:  # a parameter libpq does not know, a bad value
+            raise StoreError(
+                f"store URL {self.location} cannot be used: {_first_line(exc)}",
+                hint="libpq's parameters are listed at https://www.postgresql.org/docs/"
+                "current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
+            ) from None
         extra = {k: v for k, v in _DEFAULTS.items() if k not in given}
         if self.location.password_env is not None:
             secret = os.environ.get(self.location.password_env)
@@ -169,9 +176,12 @@ class PgConnection:
         try:
             self.raw = psycopg.connect(self.location.url, autocommit=True, **extra)
         except psycopg.Error as exc:
-            explained = self.explain(exc, doing="connect to")
-            if explained is None:
-                raise
+            explained = self.explain(exc, doing="connect to") or StoreError(
+                # What libpq refused before talking to a server (a bad value).
+                f"store URL {self.location} cannot be used: {_first_line(exc)}",
+                hint="libpq's parameters are listed at https://www.postgresql.org/docs/"
+                "current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
+            )
             raise explained from None
         # Waiting for the writers' lock (or any row lock) is bounded like
         # SQLite's busy timeout; beyond it StoreBusy says so.
