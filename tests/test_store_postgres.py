@@ -576,3 +576,35 @@ def test_a_parameter_libpq_refuses_is_one_line(tmp_path: Path, query: str, said:
     url = f"postgresql://opstui@127.0.0.1:{free_port()}/ops?{query}"
     err = one_line_error(run_cli("status", "--store", url, cwd=tmp_path))
     assert said in err
+
+
+def test_a_writer_held_up_past_the_busy_timeout_says_locked(
+    pg_server: PgServer, pg_url: str
+) -> None:
+    from opstui.store.failures import StoreBusy
+    from opstui.store.postgres import WRITE_LOCK
+
+    Store(pg_url).close()
+    db = pg_url.rsplit("/", 1)[1]
+    with pg_server.admin(db) as admin:
+        admin.execute("BEGIN")
+        admin.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")  # a long writer
+        with Store(pg_url, busy_timeout=0.5) as store:
+            started = time.monotonic()
+            with pytest.raises(StoreBusy, match="stayed locked"):
+                store_runs.create_run(store, "waits")
+            assert time.monotonic() - started < 5
+        admin.execute("ROLLBACK")
+    with Store(pg_url) as store:  # and then it goes through
+        store_runs.create_run(store, "waits")
+
+
+def test_a_table_gone_from_the_database_is_named(
+    pg_server: PgServer, pg_url: str, tmp_path: Path
+) -> None:
+    Store(pg_url).close()
+    with pg_server.admin(pg_url.rsplit("/", 1)[1]) as admin:
+        admin.execute("DROP TABLE watermarks")
+    check = run_cli("store", "check", "--store", pg_url)
+    assert check.returncode == 1 and "table watermarks is missing" in check.stdout
+    assert run_cli("status", "--store", pg_url).returncode == 0  # what does not need it works
