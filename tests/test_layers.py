@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "opstui"
-HEAVY = ("textual", "sklearn", "scipy")
+# psycopg too: an SQLite store never loads the PostgreSQL driver.
+HEAVY = ("textual", "sklearn", "scipy", "psycopg")
 
 
 def imported_modules(path: Path) -> set[str]:
