@@ -68,6 +68,10 @@ _PLAIN_INSERT = re.compile(
     r"\s*INSERT INTO (\w+)\s*\(([\w\s,]+)\)\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)\s*\Z",
     re.IGNORECASE,
 )
+_PARAMETERS_HINT = (
+    "libpq's parameters are listed at "
+    "https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS"
+)
 INSTALL_HINT = "pip install 'opstui[postgres]' (psycopg 3, the PostgreSQL driver)"
 
 
@@ -159,8 +163,7 @@ class PgConnection:
         except psycopg.Error as exc:  # a parameter libpq does not know, a bad value
             raise StoreError(
                 f"store URL {self.location} cannot be used: {_first_line(exc)}",
-                hint="libpq's parameters are listed at https://www.postgresql.org/docs/"
-                "current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
+                hint=_PARAMETERS_HINT,
             ) from None
         extra = {k: v for k, v in _DEFAULTS.items() if k not in given}
         if self.location.password_env is not None:
@@ -179,8 +182,7 @@ class PgConnection:
             explained = self.explain(exc, doing="connect to") or StoreError(
                 # What libpq refused before talking to a server (a bad value).
                 f"store URL {self.location} cannot be used: {_first_line(exc)}",
-                hint="libpq's parameters are listed at https://www.postgresql.org/docs/"
-                "current/libpq-connect.html#LIBPQ-PARAMKEYWORDS",
+                hint=_PARAMETERS_HINT,
             )
             raise explained from None
         # Waiting for the writers' lock (or any row lock) is bounded like
@@ -225,6 +227,8 @@ class PgConnection:
         return bool(info.transaction_status != self.psycopg.pq.TransactionStatus.IDLE)
 
     def execute(self, sql: str, params: Sequence[object] | dict[str, object] = ()) -> PgCursor:
+        if self.raw is None:  # the last reconnection failed: try again, or say why
+            self.reconnect_if_lost()
         try:
             if params:
                 return PgCursor(self.raw.execute(translate(sql), _params(params)))
