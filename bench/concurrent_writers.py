@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import queue
 import sqlite3
 import sys
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 from _report import in_workdir, median, ms, percentile, table
 
@@ -58,8 +60,16 @@ def _writer(
     max_buffer: int,
     go: Event,
     reports: Queue[WriterReport],
+    host: str | None = None,
 ) -> None:
-    """One pipeline process: open the store, wait for the start signal, record one run."""
+    """One pipeline process: open the store, wait for the start signal, record one run.
+
+    ``host`` is set as ``OPSTUI_HOST`` before the Tracker exists, so that the
+    run is recorded under it (``runs.host``): processes on one machine would
+    otherwise all share its name, and a team store is written from many.
+    """
+    if host is not None:
+        os.environ["OPSTUI_HOST"] = host
     try:
         tracker = Tracker(store_path, actor=f"bench@writer-{index}", max_buffer=max_buffer)
     except BaseException:
@@ -143,11 +153,40 @@ def _count(path: Path) -> tuple[dict[str, tuple[int, int]], int, int, str]:
     return per, int(total_logs), int(total_samples), str(check)
 
 
-def run_benchmark(args: argparse.Namespace, workdir: Path) -> int:
-    path = workdir / "store.db"
-    if not args.race_create:
-        Store(path).close()  # a fresh, migrated store; writers only open it
-    ctx = mp.get_context(args.start_method)
+@dataclass
+class DriveResult:
+    """What ``drive_writers`` saw: the figures are the caller's to count and print."""
+
+    wall: float  # start signal -> every writer done (or the deadline)
+    stats: ReaderStats  # the dashboard reads made meanwhile
+    done: dict[int, WriterReport]  # writer index -> its "done" report
+    errors: list[str]  # writers unfinished, killed, failed or silent; not the reads'
+
+
+def drive_writers(
+    where: str,
+    *,
+    writers: int,
+    lines: int,
+    samples: int,
+    stages: int,
+    max_buffer: int,
+    interval: float,
+    timeout: float,
+    start_method: str,
+    host_names: bool = False,
+) -> DriveResult:
+    """Run ``writers`` writer processes against the store at ``where`` while
+    this process reads the dashboard every ``interval`` seconds.
+
+    The writers are released together only once all have opened the store, so
+    the wall time is the recording, not process start-up; a writer that never
+    reports is an error line rather than a hang (``timeout`` bounds it all).
+    ``host_names`` runs writer i as ``OPSTUI_HOST=host-i``, as machines of a
+    team would. Shared by this script and ``team_store.py`` so that the two
+    measure writers in the same way.
+    """
+    ctx: Any = mp.get_context(start_method)  # typeshed: a str method gives no .Process
     go = ctx.Event()
     reports: Queue[WriterReport] = ctx.Queue()
     procs = [
@@ -155,32 +194,26 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> int:
             target=_writer,
             kwargs={
                 "index": i,
-                "store_path": str(path),
-                "lines": args.lines,
-                "samples": args.samples,
-                "stages": args.stages,
-                "max_buffer": args.max_buffer,
+                "store_path": where,
+                "lines": lines,
+                "samples": samples,
+                "stages": stages,
+                "max_buffer": max_buffer,
                 "go": go,
                 "reports": reports,
+                "host": f"host-{i}" if host_names else None,
             },
             name=f"writer-{i}",
         )
-        for i in range(args.writers)
+        for i in range(writers)
     ]
-    print(
-        f"store: {path}\nstarting {args.writers} writers ({args.start_method}), each "
-        f"{args.lines:,} log lines + {args.samples:,} metric samples over {args.stages} stages"
-        f" (Tracker max_buffer={args.max_buffer})"
-        + (" (writers create the store concurrently)" if args.race_create else ""),
-        flush=True,
-    )
     for p in procs:
         p.start()
 
     done: dict[int, WriterReport] = {}
     ready = 0
-    deadline = time.monotonic() + args.timeout
-    while ready + len(done) < args.writers and time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    while ready + len(done) < writers and time.monotonic() < deadline:
         try:
             report = reports.get(timeout=1.0)
         except queue.Empty:
@@ -191,39 +224,39 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> int:
             done[report.index] = report
 
     stats = ReaderStats([], [])
-    store = Store(path, create=False)
+    store = Store(where, create=False)
     dash = Dashboard(store)
     go.set()
     start = time.perf_counter()
     next_read = start
-    while len(done) < args.writers and time.monotonic() < deadline:
+    while len(done) < writers and time.monotonic() < deadline:
         now = time.perf_counter()
         if now >= next_read:
             _read_once(dash, stats)
-            next_read += args.interval
+            next_read += interval
             if next_read < time.perf_counter():  # a slow read: do not try to catch up
-                next_read = time.perf_counter() + args.interval
+                next_read = time.perf_counter() + interval
         try:
             report = reports.get(timeout=max(0.0, next_read - time.perf_counter()))
         except queue.Empty:
             continue
         done[report.index] = report
     wall = time.perf_counter() - start
-    unfinished = args.writers - len(done)
+    unfinished = writers - len(done)
     _read_once(dash, stats)  # the final state, once every writer is done
     store.close()
 
-    writer_errors: list[str] = []
+    errors: list[str] = []
     if unfinished:
-        writer_errors.append(f"{unfinished} writer(s) not finished after --timeout {args.timeout}s")
+        errors.append(f"{unfinished} writer(s) not finished after --timeout {timeout}s")
     for p in procs:
         p.join(timeout=max(1.0, deadline - time.monotonic()))
         if p.is_alive():
             p.terminate()
             p.join()
-            writer_errors.append(f"{p.name}: still running after {args.timeout}s, terminated")
+            errors.append(f"{p.name}: still running after {timeout}s, terminated")
         elif p.exitcode != 0:
-            writer_errors.append(f"{p.name}: exit code {p.exitcode}")
+            errors.append(f"{p.name}: exit code {p.exitcode}")
     while True:  # reports sent after the deadline
         try:
             late = reports.get(timeout=0.1)
@@ -231,21 +264,47 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> int:
             break
         if late.kind == "done":
             done[late.index] = late
-    for i in range(args.writers):
+    for i in range(writers):
         final = done.get(i)
         if final is None:
-            writer_errors.append(f"writer-{i}: sent no report")
+            errors.append(f"writer-{i}: sent no report")
         elif final.error:
-            writer_errors.append(f"writer-{i}: {final.error}")
+            errors.append(f"writer-{i}: {final.error}")
         elif final.status != "succeeded":
-            writer_errors.append(f"writer-{i}: run ended {final.status}")
+            errors.append(f"writer-{i}: run ended {final.status}")
+    return DriveResult(wall, stats, done, errors)
+
+
+def run_benchmark(args: argparse.Namespace, workdir: Path) -> int:
+    path = workdir / "store.db"
+    if not args.race_create:
+        Store(path).close()  # a fresh, migrated store; writers only open it
+    print(
+        f"store: {path}\nstarting {args.writers} writers ({args.start_method}), each "
+        f"{args.lines:,} log lines + {args.samples:,} metric samples over {args.stages} stages"
+        f" (Tracker max_buffer={args.max_buffer})"
+        + (" (writers create the store concurrently)" if args.race_create else ""),
+        flush=True,
+    )
+    drive = drive_writers(
+        str(path),
+        writers=args.writers,
+        lines=args.lines,
+        samples=args.samples,
+        stages=args.stages,
+        max_buffer=args.max_buffer,
+        interval=args.interval,
+        timeout=args.timeout,
+        start_method=args.start_method,
+    )
+    wall, stats, done = drive.wall, drive.stats, drive.done
 
     per, total_logs, total_samples, check = _count(path)
     expected_logs = args.writers * args.lines
     expected_samples = args.writers * args.samples
     lost_logs = expected_logs - total_logs
     lost_samples = expected_samples - total_samples
-    errors = writer_errors + stats.errors
+    errors = drive.errors + stats.errors
     if check != "ok":
         errors.append(f"PRAGMA quick_check: {check}")
 

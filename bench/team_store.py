@@ -6,7 +6,7 @@ PostgreSQL/SQLite ratio:
   1. writers: 8 writer processes (``--writers``), each with its own host
      name (``OPSTUI_HOST=host-N``), record one run through
      ``opstui.track.Tracker`` with 25,000 log lines and 25,000 metric
-     samples (``concurrent_writers._writer``), while this process reads the
+     samples (``concurrent_writers.drive_writers``), while this process reads the
      dashboard every 100 ms; then the rows are counted (target: 0 lost);
   2. the dashboard on a 1M-run store (200 pipelines, 1,000,000 runs,
      6,000,000 stage rows; the rows of ``dashboard_read.Builder``): (b) a
@@ -36,7 +36,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import queue
 import shlex
 import shutil
 import subprocess
@@ -46,14 +45,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
 from _postgres import PgCluster, running_cluster
 from _report import median, ms, percentile, table
 from action_latency import child_env
-from concurrent_writers import ReaderStats, WriterReport, _read_once, _writer
+from concurrent_writers import drive_writers
 from dashboard_read import DEFAULT_CACHE, Builder, Spec
 from tui import cached_store, launch_once
 
@@ -70,12 +68,6 @@ BACKENDS = ("SQLite", "PostgreSQL")
 # -- 1. writers -----------------------------------------------------------------------------------
 
 
-def _host_writer(host: str, kwargs: dict[str, Any]) -> None:
-    """``concurrent_writers._writer`` under host name ``host`` (recorded in ``runs.host``)."""
-    os.environ["OPSTUI_HOST"] = host
-    _writer(**kwargs)
-
-
 @dataclass
 class WritersResult:
     wall: float = math.nan
@@ -90,79 +82,24 @@ class WritersResult:
 def run_writers(where: str, args: argparse.Namespace) -> WritersResult:
     """``args.writers`` processes record into the store at ``where`` (created first)."""
     Store(where).close()
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    reports: Queue[WriterReport] = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_host_writer,
-            args=(
-                f"host-{i}",
-                {
-                    "index": i,
-                    "store_path": where,
-                    "lines": args.lines,
-                    "samples": args.samples,
-                    "stages": 4,
-                    "max_buffer": 1000,
-                    "go": go,
-                    "reports": reports,
-                },
-            ),
-            name=f"writer-{i}",
-        )
-        for i in range(args.writers)
-    ]
-    for p in procs:
-        p.start()
-    done: dict[int, WriterReport] = {}
-    ready = 0
-    deadline = time.monotonic() + args.timeout
-    while ready + len(done) < args.writers and time.monotonic() < deadline:
-        try:
-            report = reports.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        if report.kind == "ready":
-            ready += 1
-        else:
-            done[report.index] = report
-    stats = ReaderStats([], [])
+    drive = drive_writers(
+        where,
+        writers=args.writers,
+        lines=args.lines,
+        samples=args.samples,
+        stages=4,
+        max_buffer=1000,
+        interval=args.interval,
+        timeout=args.timeout,
+        start_method="spawn",
+        host_names=True,
+    )
+    result = WritersResult(
+        wall=drive.wall,
+        latencies=drive.stats.latencies,
+        errors=drive.stats.errors + drive.errors,
+    )
     store = Store(where, create=False)
-    dash = Dashboard(store)
-    go.set()
-    start = time.perf_counter()
-    next_read = start
-    while len(done) < args.writers and time.monotonic() < deadline:
-        if time.perf_counter() >= next_read:
-            _read_once(dash, stats)
-            next_read += args.interval
-            if next_read < time.perf_counter():
-                next_read = time.perf_counter() + args.interval
-        try:
-            report = reports.get(timeout=max(0.0, next_read - time.perf_counter()))
-        except queue.Empty:
-            continue
-        done[report.index] = report
-    wall = time.perf_counter() - start
-    _read_once(dash, stats)
-    result = WritersResult(wall=wall, latencies=stats.latencies, errors=list(stats.errors))
-    for p in procs:
-        p.join(timeout=max(1.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.terminate()
-            p.join()
-            result.errors.append(f"{p.name}: still running after {args.timeout}s, terminated")
-        elif p.exitcode != 0:
-            result.errors.append(f"{p.name}: exit code {p.exitcode}")
-    for i in range(args.writers):
-        final = done.get(i)
-        if final is None:
-            result.errors.append(f"writer-{i}: sent no report")
-        elif final.error:
-            result.errors.append(f"writer-{i}: {final.error}")
-        elif final.status != "succeeded":
-            result.errors.append(f"writer-{i}: run ended {final.status}")
     conn = store.conn
     logs = conn.execute("SELECT count(*) FROM log_lines").fetchone()[0]
     samples = conn.execute("SELECT count(*) FROM metric_samples").fetchone()[0]
