@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 from opstui.config.schema import Spec
 from opstui.errors import ConfigError
 
-KINDS = ("health", "prometheus", "prometheus_api", "json", "mlflow")
+KINDS = ("health", "prometheus", "prometheus_api", "json", "mlflow", "airflow")
+#: Orchestrators: their runs become runs of the store, their tasks stages.
+ORCHESTRATORS = ("airflow",)
 
 
 def _regex(value: Any) -> str | None:
@@ -145,7 +147,22 @@ def endpoint_schema() -> dict[str, Spec]:
         "experiments": Spec((list,), "a list of experiment names", check=_strings),
         "models": Spec((list,), "a list of registered model names", check=_strings),
         "aliases": Spec((dict,), "a table alias = environment", check=_strings),
+        "username_env": Spec((str,), "an environment variable name", check=_var_name),
+        "password_env": Spec((str,), "an environment variable name", check=_var_name),
+        "dags": Spec((list,), "a list of DAG ids", check=_strings),
+        "pipeline_kind": Spec(
+            (str,),
+            '"mlops" or "devops"',
+            check=lambda v: None if v in ("mlops", "devops") else '"mlops" or "devops"',
+        ),
+        "backfill": Spec(number, "a number of seconds of history to read first", minimum=0),
+        "page_size": Spec((int,), "a number of rows per request, 1 to 1000", minimum=1),
+        "rate_limit": Spec(number, "requests per second", minimum=0.1),
     }
+
+
+def _var_name(value: Any) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z_]\w*", value) else "an environment variable name"
 
 
 def _slo(value: Any) -> str | None:
@@ -156,6 +173,7 @@ def _slo(value: Any) -> str | None:
 _REQUIRED = {
     "prometheus": ("requests",),
     "json": ("fields",),
+    "airflow": ("username_env", "password_env"),
 }
 _ONLY: dict[str, tuple[str, ...]] = {
     "requests": ("prometheus", "prometheus_api"),
@@ -170,6 +188,13 @@ _ONLY: dict[str, tuple[str, ...]] = {
     "experiments": ("mlflow",),
     "models": ("mlflow",),
     "aliases": ("mlflow",),
+    "username_env": ORCHESTRATORS,
+    "password_env": ORCHESTRATORS,
+    "dags": ("airflow",),
+    "pipeline_kind": ORCHESTRATORS,
+    "backfill": ORCHESTRATORS,
+    "page_size": ORCHESTRATORS,
+    "rate_limit": ORCHESTRATORS,
 }
 
 
@@ -206,6 +231,18 @@ class EndpointDef:
     models: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+    #: An orchestrator's credentials: the names of the variables holding them.
+    username_env: str | None = None
+    password_env: str | None = None
+    #: Airflow: the DAGs to read (all of them when empty).
+    dags: tuple[str, ...] = ()
+    #: The kind of its pipelines when a DAG's tags do not say (mlops, devops).
+    pipeline_kind: str | None = None
+    #: How far back the first sync reads, in seconds (a week).
+    backfill: float = 7 * 86400.0
+    #: Rows asked for per request, and requests per second at most.
+    page_size: int = 100
+    rate_limit: float = 20.0
 
     @property
     def slo_source(self) -> str | None:
@@ -261,7 +298,7 @@ def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
                 f'{where}: endpoint "{name}" of kind mlflow needs "experiments" or "models"'
             )
         values = {k: v for k, v in raw.items() if k != "kind"}
-        for key in ("experiments", "models"):
+        for key in ("experiments", "models", "dags"):
             if key in values:
                 values[key] = tuple(values[key])
         out[name] = EndpointDef(name=name, kind=kind, **values)

@@ -11,6 +11,7 @@ gets none of the endpoint's credentials.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import functools
@@ -18,6 +19,7 @@ import os
 import re
 import socket
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -247,6 +249,40 @@ class Redirects:
         self._seen.append(there)
         self.url = there
         return True
+
+
+def read_capped(
+    client: httpx.Client, hops: Redirects, *, body: Any, timeout: float, limit: int
+) -> tuple[httpx.Response, bytes]:
+    """Send ``hops``' request (JSON ``body``), following its redirects; the
+    last response and its body, at most ``limit`` bytes (``TooLarge``)."""
+    while True:
+        with client.stream(
+            hops.method, hops.url, json=body, headers=hops.headers(), timeout=timeout
+        ) as response:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                add_capped(data, chunk, limit)
+        if not hops.follow(response.status_code, response.headers.get("location")):
+            return response, bytes(data)
+
+
+async def aread_capped(
+    client: httpx.AsyncClient, hops: Redirects, *, body: Any, timeout: float, limit: int
+) -> tuple[httpx.Response, bytes]:
+    """``read_capped`` on an async client. The deadline covers every hop, so
+    a server that drips bytes slowly is bounded too (httpx's per-read
+    timeout alone would not)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            async with client.stream(
+                hops.method, hops.url, json=body, headers=hops.headers(), timeout=timeout
+            ) as response:
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    add_capped(data, chunk, limit)
+            if not hops.follow(response.status_code, response.headers.get("location")):
+                return response, bytes(data)
 
 
 def add_capped(body: bytearray, chunk: bytes, limit: int) -> None:

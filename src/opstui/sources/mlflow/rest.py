@@ -11,7 +11,6 @@ server echoes back. Redirects are followed as the poller's are
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, TypeVar
 
@@ -24,11 +23,12 @@ from opstui.sources.http import (
     RedirectRefused,
     Redirects,
     TooLarge,
-    add_capped,
+    aread_capped,
     auth_problem,
     connect_reason,
     looks_html,
     mask,
+    read_capped,
     secret_headers,
 )
 from opstui.sources.mlflow.api import (
@@ -182,22 +182,12 @@ class MlflowRest:
     def call(self, op: _Op[T]) -> T:
         hops = request_hops(self.ep, op)
         try:
-            while True:
-                with self.client.stream(
-                    op.method,
-                    hops.url,
-                    json=op.body,
-                    headers=hops.headers(),
-                    timeout=self.ep.timeout,
-                ) as response:
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        add_capped(body, chunk, self.ep.max_body)
-                if not hops.follow(response.status_code, response.headers.get("location")):
-                    break
+            response, body = read_capped(
+                self.client, hops, body=op.body, timeout=self.ep.timeout, limit=self.ep.max_body
+            )
         except (httpx.HTTPError, TooLarge, RedirectRefused) as exc:
             raise _transport(self.ep, op.what, exc) from None
-        return _answer(self.ep, op, response, bytes(body))
+        return _answer(self.ep, op, response, body)
 
     def experiment(self, name: str) -> Experiment:
         return self.call(get_experiment(name))
@@ -225,25 +215,12 @@ class AsyncMlflowRest:
     async def call(self, op: _Op[T]) -> T:
         hops = request_hops(self.ep, op)
         try:
-            # The deadline (every hop included) also bounds a server that
-            # drips bytes slowly, which httpx's per-read timeout alone would not.
-            async with asyncio.timeout(self.ep.timeout):
-                while True:
-                    async with self.client.stream(
-                        op.method,
-                        hops.url,
-                        json=op.body,
-                        headers=hops.headers(),
-                        timeout=self.ep.timeout,
-                    ) as response:
-                        body = bytearray()
-                        async for chunk in response.aiter_bytes():
-                            add_capped(body, chunk, self.ep.max_body)
-                    if not hops.follow(response.status_code, response.headers.get("location")):
-                        break
+            response, body = await aread_capped(
+                self.client, hops, body=op.body, timeout=self.ep.timeout, limit=self.ep.max_body
+            )
         except (httpx.HTTPError, TimeoutError, TooLarge, RedirectRefused) as exc:
             raise _transport(self.ep, op.what, exc) from None
-        return _answer(self.ep, op, response, bytes(body))
+        return _answer(self.ep, op, response, body)
 
     async def experiment(self, name: str) -> Experiment:
         return await self.call(get_experiment(name))

@@ -1,0 +1,238 @@
+"""A real Airflow 3 for the orchestrator tests, started once per session.
+
+Airflow's dependencies clash with the project's, so it lives in a venv of
+its own, ``.venvs/airflow`` (``.ci/run`` creates it; ``OPSTUI_AIRFLOW_VENV``
+names another); without it the tests skip and say how to make it.
+
+Not ``airflow standalone``: it opens log servers on 0.0.0.0 and forks 32
+workers. Its parts instead, each bound to 127.0.0.1: ``db migrate`` (SQLite
+metadata in a temporary ``AIRFLOW_HOME``), ``api-server``, ``scheduler
+--skip-serve-logs`` and ``dag-processor``. ``AIRFLOW__API__BASE_URL`` must
+name the port, or tasks fail calling ``localhost:8080/execution/``.
+
+The DAGs folder holds ``flaky_etl`` (extract >> transform >> load), whose
+``transform`` fails until the test creates the flag file ``FIXED`` names,
+so a retry through opstui can be checked to rerun it and succeed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VERSION = "3.3.2"
+#: Seconds the API may take to answer after launch (~10 s here, more on a busy CI).
+UP_TIMEOUT = 120.0
+USER = "admin"
+PASSWORD = "admin-secret"
+
+DAG = textwrap.dedent(
+    '''
+    """flaky_etl: transform fails until the flag file exists."""
+    import os
+    import pendulum
+    from airflow.sdk import dag, task
+
+    FLAG = os.environ.get("OPSTUI_TEST_FLAG", "/nonexistent")
+
+
+    @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False,
+         tags=["mlops", "opstui-test"])
+    def flaky_etl():
+        @task
+        def extract():
+            print("extracted 3 rows")
+            return [1, 2, 3]
+
+        @task
+        def transform(rows):
+            if not os.path.exists(FLAG):
+                raise RuntimeError("transform: the upstream schema changed")
+            print("transformed", rows)
+            return [r * 2 for r in rows]
+
+        @task
+        def load(rows):
+            print("loaded", rows)
+
+        load(transform(extract()))
+
+
+    flaky_etl()
+    '''
+)
+
+
+def venv() -> Path | None:
+    """Airflow's venv, or None if it has not been made."""
+    path = Path(os.environ.get("OPSTUI_AIRFLOW_VENV", ROOT / ".venvs" / "airflow"))
+    return path if (path / "bin" / "airflow").exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class AirflowServer:
+    home: Path
+    port: int
+    flag: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token(self) -> str:
+        answer = httpx.post(
+            f"{self.url}/auth/token", json={"username": USER, "password": PASSWORD}, timeout=10
+        )
+        answer.raise_for_status()
+        token: str = answer.json()["access_token"]
+        return token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Airflow's own answer (the tests' oracle), as JSON."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        answer = httpx.request(
+            method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs
+        )
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Unpause ``dag_id`` and start a run of it; its run id."""
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        run = self.api(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        )
+        run_id: str = run["dag_run_id"]
+        return run_id
+
+    def wait_run(self, dag_id: str, run_id: str, states: set[str], timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        state = "?"
+        while time.monotonic() < deadline:
+            state = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            if state in states:
+                return str(state)
+            time.sleep(0.5)
+        raise AssertionError(f"{dag_id} run {run_id} still {state} after {timeout:g}s")
+
+    def wait_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Until the dag-processor has parsed ``dag_id``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPStatusError):
+                self.api("GET", f"/dags/{dag_id}")
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"DAG {dag_id} not parsed after {timeout:g}s; see {self.home}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def _env(home: Path, port: int, flag: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "OPSTUI_"))}
+    return {
+        **keep,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__WORKERS": "1",
+        # New DAG files are looked for every few seconds, not every 5 minutes.
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "OPSTUI_TEST_FLAG": str(flag),
+    }
+
+
+@contextlib.contextmanager
+def running_airflow(root: Path) -> Iterator[AirflowServer]:
+    """Migrate, start the three parts, wait for the API and the DAG; stop them after."""
+    env_dir = venv()
+    if env_dir is None:
+        raise RuntimeError("Airflow's venv is missing")
+    airflow = str(env_dir / "bin" / "airflow")
+    home = root / "airflow"
+    (home / "dags").mkdir(parents=True)
+    (home / "dags" / "flaky_etl.py").write_text(DAG, encoding="utf-8")
+    port = free_port()
+    server = AirflowServer(home, port, root / "FIXED")
+    env = _env(home, port, server.flag)
+    subprocess.run(
+        [airflow, "db", "migrate"],
+        env=env,
+        cwd=home,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    try:
+        for part in (
+            ["api-server"],
+            ["scheduler", "--skip-serve-logs"],
+            ["dag-processor"],
+        ):
+            log = (home / f"{part[0]}.log").open("ab")
+            server.procs.append(
+                subprocess.Popen(
+                    [airflow, *part],
+                    env=env,
+                    cwd=home,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        _wait_up(server)
+        server.wait_dag("flaky_etl")
+        yield server
+    finally:
+        server.stop()
+
+
+def _wait_up(server: AirflowServer) -> None:
+    deadline = time.monotonic() + UP_TIMEOUT
+    while time.monotonic() < deadline:
+        for proc in server.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"an Airflow component exited with {proc.returncode}; see {server.home}"
+                )
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"Airflow's API not up after {UP_TIMEOUT:.0f}s; see {server.home}")
