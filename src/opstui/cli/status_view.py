@@ -54,7 +54,7 @@ def _run_json(run: RunRow, now: float) -> dict[str, Any]:
         "external": None
         if run.source is None
         else {
-            "source": run.trigger,
+            "source": run.source_kind or run.trigger,
             "endpoint": run.source,
             "name": run.source_name,
             "id": run.source_id,

@@ -49,6 +49,7 @@ from opstui.store.retention import apply_retention
 from opstui.store.status import DOWN
 
 if TYPE_CHECKING:
+    from opstui.sources.airflow.poll import AirflowClient, AirflowSnapshot
     from opstui.sources.mlflow.api import MlflowSnapshot
 
 MAX_BACKOFF = 300.0
@@ -122,7 +123,10 @@ class Poller:
         self.stats = PollStats()
         self.held: set[str] = set()
         self._pending: list[Observation] = []
-        self._snapshots: list[tuple[EndpointDef, MlflowSnapshot]] = []
+        self._snapshots: list[tuple[EndpointDef, MlflowSnapshot | AirflowSnapshot]] = []
+        #: An orchestrator endpoint's client, kept across polls (its token,
+        #: the DAGs' task orders).
+        self._airflow: dict[str, AirflowClient] = {}
         #: Range-query watermarks of observations not yet written (endpoint
         #: -> query -> through): the next poll must not fetch them again
         #: before the writer has stored them.
@@ -240,6 +244,10 @@ class Poller:
                 ob, snapshot = await observe_mlflow(client, ep, self._store)
                 # Written with the observations, by the writer thread.
                 self._snapshots.append((ep, snapshot))
+            elif ep.kind == "airflow":
+                ob, polled = await self._observe_airflow(ep, transport)
+                if polled is not None:
+                    self._snapshots.append((ep, polled))
             else:
                 ob = await observe(transport, ep, watermarks=await self._watermarks(ep))
                 if ob.watermarks:
@@ -251,6 +259,19 @@ class Poller:
         if self.on_observation is not None:
             self.on_observation(ob)
         return ob
+
+    async def _observe_airflow(
+        self, ep: EndpointDef, transport: httpx.AsyncBaseTransport
+    ) -> tuple[Observation, AirflowSnapshot | None]:
+        from opstui.sources.airflow.poll import AirflowClient, observe_airflow
+        from opstui.sources.airflow.rest import AsyncAirflowRest
+
+        client = self._airflow.get(ep.name)
+        if client is None:
+            http = httpx.AsyncClient(transport=transport, follow_redirects=False)
+            client = self._airflow[ep.name] = AirflowClient(AsyncAirflowRest(ep, http))
+        # The store is read (the watermark, the runs held open) off the loop.
+        return await observe_airflow(client, ep, self._store)
 
     async def _watermarks(self, ep: EndpointDef) -> dict[str, float]:
         """Where each range query of ``ep`` stopped: read from the store at every poll.
@@ -335,7 +356,9 @@ class Poller:
         await asyncio.shield(self._writing)
 
     async def _write(
-        self, batch: list[Observation], snapshots: list[tuple[EndpointDef, MlflowSnapshot]]
+        self,
+        batch: list[Observation],
+        snapshots: list[tuple[EndpointDef, MlflowSnapshot | AirflowSnapshot]],
     ) -> None:
         assert self._store is not None
         if batch:
@@ -347,10 +370,15 @@ class Poller:
                 self._snapshots[:0] = snapshots
                 raise
         if snapshots:
+            from opstui.sources.airflow import sync as airflow_sync
+            from opstui.sources.airflow.poll import AirflowSnapshot
             from opstui.sources.mlflow.sync import sync_snapshot
 
             for ep, snapshot in snapshots:
-                await asyncio.to_thread(sync_snapshot, self._store, ep, snapshot)
+                if isinstance(snapshot, AirflowSnapshot):
+                    await asyncio.to_thread(airflow_sync.sync_snapshot, self._store, ep, snapshot)
+                else:
+                    await asyncio.to_thread(sync_snapshot, self._store, ep, snapshot)
 
     async def _retain(self) -> None:
         """One retention pass, by whichever poller holds the retention lease."""

@@ -29,11 +29,13 @@ from opstui.store.rows import PipelineRow, RunRow, StageRow
 
 _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id, r.key,
     r.created_at, r.started_at, r.finished_at, r.heartbeat_at, r.heartbeat_timeout,
-    r.host, r.pid, r.message, CASE WHEN r.trigger = 'mlflow' THEN r.params END"""
-# A run mirrored from MLflow names its endpoint, name and id in its params
-# (store/mlflow_sync.py): read here, not by SQL's JSON functions, which
-# differ between SQLite and PostgreSQL and fail the whole read on one
-# hand-edited params that does not parse.
+    r.host, r.pid, r.message,
+    CASE WHEN r.trigger = 'mlflow' OR r.key LIKE 'airflow:%' THEN r.params END"""
+# A run mirrored from another system names its endpoint, name and id in its
+# params (store/mlflow_sync.py: "mlflow"; store/orchestrator_sync.py:
+# "source"): read here, not by SQL's JSON functions, which differ between
+# SQLite and PostgreSQL and fail the whole read on one hand-edited params
+# that does not parse.
 
 #: How many older runs a pipeline whose latest run is unreadable looks back.
 _LOOK_BACK = 20
@@ -123,21 +125,30 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _origin(params: object) -> tuple[str | None, str | None, str | None]:
-    """(endpoint, name, id) of a run mirrored from MLflow, from its params text."""
+def _origin(params: object) -> tuple[str | None, str | None, str | None, str | None]:
+    """(kind, endpoint, name, id) of a run mirrored from another system, from its params."""
     if not isinstance(params, str):
-        return None, None, None
+        return None, None, None, None
     try:
-        mlflow = fields.loads_object(params, "params").get("mlflow")
+        doc = fields.loads_object(params, "params")
     except fields.Unreadable:
-        return None, None, None
-    if not isinstance(mlflow, dict):
-        return None, None, None
-    return (
-        _text(mlflow.get("endpoint")),
-        _text(mlflow.get("run_name")),
-        _text(mlflow.get("run_id")),
-    )
+        return None, None, None, None
+    mlflow, source = doc.get("mlflow"), doc.get("source")
+    if isinstance(mlflow, dict):
+        return (
+            "mlflow",
+            _text(mlflow.get("endpoint")),
+            _text(mlflow.get("run_name")),
+            _text(mlflow.get("run_id")),
+        )
+    if isinstance(source, dict):
+        return (
+            _text(source.get("kind")),
+            _text(source.get("endpoint")),
+            _text(source.get("name")),
+            _text(source.get("id")),
+        )
+    return None, None, None, None
 
 
 def build_run(
@@ -163,7 +174,7 @@ def build_run(
         now,
         process_gone=recorded in (st.RUNNING, st.QUEUED) and process_gone(r[12], r[13]),
     )
-    source, source_name, source_id = _origin(r[15])
+    source_kind, source, source_name, source_id = _origin(r[15])
     reason = None
     if status == st.LOST and source is not None and sources is not None:
         reason = st.source_unknown_reason(sources.get(source), timeout, now)
@@ -193,6 +204,7 @@ def build_run(
         source_id,
         reason,
         _text(r[12]),  # host
+        source_kind,
     )
 
 

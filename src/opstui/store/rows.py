@@ -70,6 +70,8 @@ class RunRow(NamedTuple):
     status_reason: str | None = None
     #: The host that recorded the run (``OPSTUI_HOST``, else the machine's name).
     host: str | None = None
+    #: The kind of system a mirrored run comes from (mlflow, airflow).
+    source_kind: str | None = None
 
     @property
     def failed_stage(self) -> StageRow | None:

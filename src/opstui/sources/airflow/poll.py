@@ -1,0 +1,217 @@
+"""One poll of an Airflow endpoint: an ``Observation`` and an ``AirflowSnapshot``.
+
+What changed since the last poll, and only that: DAG runs updated since
+the watermark (the server's own clock, from its ``Date`` header, less an
+overlap), the runs the store holds as queued or running (re-read by id:
+their tasks move without the run's ``updated_at`` always moving), and the
+task instances of those runs in batches. The first poll of an endpoint
+backfills ``backfill`` seconds of history. A DAG's task order is read once
+per DAG and kept by the client. ``sources.airflow.sync`` writes the
+snapshot; the watermark advances in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from opstui.config.endpoints import EndpointDef
+from opstui.sources.airflow import api
+from opstui.sources.airflow.rest import AirflowError, AsyncAirflowRest
+from opstui.sources.http import shown_url
+from opstui.store import Store
+from opstui.store.endpoints import Observation
+from opstui.store.metrics import read_watermarks
+from opstui.store.orchestrator_sync import active_runs
+from opstui.store.status import DEGRADED, DOWN, UP
+
+T = TypeVar("T")
+#: The watermark's name in the ``watermarks`` table.
+WATERMARK = "airflow-runs"
+#: Seconds the next poll reads back before the watermark: the server's
+#: clock is read to the second, and a run may commit its update late.
+OVERLAP = 60.0
+#: Runs read per poll at most (the next poll goes on from the watermark).
+RUNS_PER_POLL = 2000
+#: Runs whose task instances are asked for in one request.
+BATCH = 50
+
+
+@dataclass
+class AirflowSnapshot:
+    endpoint: str
+    dags: list[api.AirflowDag] = field(default_factory=list)
+    runs: list[tuple[api.AirflowRun, list[api.Stage]]] = field(default_factory=list)
+    #: Where the next poll goes on from (the server's time); None: do not move.
+    through: float | None = None
+    skipped: list[api.Skipped] = field(default_factory=list)
+
+
+@dataclass
+class AirflowClient:
+    """What an endpoint's polls keep between them: the REST client, the
+    version seen, the DAGs' task orders."""
+
+    rest: AsyncAirflowRest
+    version: str | None = None
+    orders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+async def observe_airflow(
+    client: AirflowClient, ep: EndpointDef, store: Store | None
+) -> tuple[Observation, AirflowSnapshot | None]:
+    at = time.time()
+    begun = time.perf_counter()
+    try:
+        snapshot = await _snapshot(client, ep, store)
+    except AirflowError as exc:
+        down = Observation(ep.name, ep.kind, shown_url(ep.url), at, DOWN, exc.problem, None)
+        return down, None
+    latency = (time.perf_counter() - begun) * 1000
+    state, reason = UP, None
+    if snapshot.skipped:
+        state = DEGRADED
+        first = snapshot.skipped[0]
+        more = f" (+{len(snapshot.skipped) - 1} more)" if len(snapshot.skipped) > 1 else ""
+        reason = f"skipped {first.what}: {first.why}{more}"
+    ob = Observation(ep.name, ep.kind, shown_url(ep.url), at, state, reason, latency)
+    return ob, snapshot
+
+
+async def _snapshot(client: AirflowClient, ep: EndpointDef, store: Store | None) -> AirflowSnapshot:
+    rest = client.rest
+    if client.version is None:
+        client.version = await rest.version()
+    snap = AirflowSnapshot(ep.name)
+    snap.dags = await _dags(rest, ep, snap)
+    now = rest.server_time or time.time()
+    # The store's reads go to a thread: this is the poller's event loop.
+    marks = (
+        await asyncio.to_thread(read_watermarks, store, ep.source, [WATERMARK])
+        if store is not None
+        else {}
+    )
+    since = marks.get(WATERMARK, now - ep.backfill)
+    runs, complete = await _runs_since(rest, ep, since - OVERLAP, snap)
+    seen = {(r.dag_id, r.run_id) for r in runs}
+    held = await asyncio.to_thread(active_runs, store, ep.name) if store is not None else []
+    for dag_id, run_id in held:
+        if (dag_id, run_id) in seen:
+            continue
+        try:
+            doc = await rest.call("GET", f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}", "DAG run")
+        except AirflowError as exc:
+            if exc.status == 404:  # deleted in Airflow: the next sync says so
+                continue
+            raise
+        read, skipped, _ = api.parse_runs({"dag_runs": [doc]})
+        runs += read
+        snap.skipped += skipped
+    wanted = {d.dag_id for d in snap.dags}
+    runs = [r for r in runs if not ep.dags or r.dag_id in wanted]
+    instances = await _instances(rest, runs, snap)
+    for run in runs:
+        order = await _order(client, run.dag_id)
+        snap.runs.append((run, api.stages(order, instances.get((run.dag_id, run.run_id), []))))
+    # Moved on only once everything up to now was read.
+    snap.through = now if complete else None
+    return snap
+
+
+async def _dags(
+    rest: AsyncAirflowRest, ep: EndpointDef, snap: AirflowSnapshot
+) -> list[api.AirflowDag]:
+    out: list[api.AirflowDag] = []
+    offset = 0
+    while True:
+        doc = await rest.call(
+            "GET", "/dags", "DAGs", params={"limit": ep.page_size, "offset": offset}
+        )
+        dags, skipped, total = _read(rest, "DAGs", api.parse_dags, doc)
+        snap.skipped += skipped
+        out += [d for d in dags if not ep.dags or d.dag_id in ep.dags]
+        offset += ep.page_size
+        if len(dags) + len(skipped) < ep.page_size or (total is not None and offset >= total):
+            return out
+
+
+async def _runs_since(
+    rest: AsyncAirflowRest, ep: EndpointDef, since: float, snap: AirflowSnapshot
+) -> tuple[list[api.AirflowRun], bool]:
+    """DAG runs updated at or after ``since``, oldest update first; and whether
+    the read reached the end (else the watermark stays)."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(since, UTC).isoformat()
+    out: list[api.AirflowRun] = []
+    offset = 0
+    while len(out) < RUNS_PER_POLL:
+        params = {
+            "updated_at_gte": stamp,
+            "order_by": "updated_at",
+            "limit": ep.page_size,
+            "offset": offset,
+        }
+        doc = await rest.call("GET", "/dags/~/dagRuns", "DAG runs", params=params)
+        runs, skipped, total = _read(rest, "DAG runs", api.parse_runs, doc)
+        out += runs
+        snap.skipped += skipped
+        offset += ep.page_size
+        if len(runs) + len(skipped) < ep.page_size or (total is not None and offset >= total):
+            return out, True
+    return out, False
+
+
+async def _instances(
+    rest: AsyncAirflowRest, runs: Sequence[api.AirflowRun], snap: AirflowSnapshot
+) -> dict[tuple[str, str], list[api.TaskInstance]]:
+    out: dict[tuple[str, str], list[api.TaskInstance]] = {}
+    for i in range(0, len(runs), BATCH):
+        batch = runs[i : i + BATCH]
+        offset = 0
+        while True:
+            body = {
+                "dag_ids": sorted({r.dag_id for r in batch}),
+                "dag_run_ids": sorted({r.run_id for r in batch}),
+                "page_offset": offset,
+                "page_limit": 1000,
+            }
+            doc = await rest.call(
+                "POST", "/dags/~/dagRuns/~/taskInstances/list", "task instances", body=body
+            )
+            tis, skipped, total = _read(rest, "task instances", api.parse_task_instances, doc)
+            snap.skipped += skipped
+            for ti in tis:
+                out.setdefault((ti.dag_id, ti.run_id), []).append(ti)
+            offset += 1000
+            if len(tis) + len(skipped) < 1000 or (total is not None and offset >= total):
+                break
+    return out
+
+
+async def _order(client: AirflowClient, dag_id: str) -> tuple[str, ...]:
+    order = client.orders.get(dag_id)
+    if order is None:
+        try:
+            doc = await client.rest.call("GET", f"/dags/{_q(dag_id)}/tasks", "tasks")
+            order = tuple(api.parse_tasks(doc))
+        except (AirflowError, ValueError):
+            order = ()  # its tasks then come in the order their instances do
+        client.orders[dag_id] = order
+    return order
+
+
+def _read(rest: AsyncAirflowRest, what: str, parse: Callable[[Any], T], doc: Any) -> T:
+    try:
+        return parse(doc)
+    except ValueError as exc:
+        raise AirflowError(rest.ep, what, f"unexpected answer ({exc})") from None
+
+
+def _q(part: str) -> str:
+    from urllib.parse import quote
+
+    return quote(part, safe="")

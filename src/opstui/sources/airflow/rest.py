@@ -1,0 +1,206 @@
+"""The Airflow 3 client: a JWT from ``/auth/token``, then REST API v2 calls.
+
+The user and password are read from the environment variables the
+endpoint names (``username_env``, ``password_env``) when a token is needed,
+and the token is kept in memory only: never stored, shown or logged. A 401
+or 403 on a call with a token takes a new one once (tokens expire).
+
+Every failure (refused, a timeout, an HTML page from a proxy, a 4xx/5xx, a
+server that is not Airflow 3) becomes one ``AirflowError``: one line naming
+the endpoint, the call and the cause, the variables by name, never a value.
+Requests are spaced to ``rate_limit`` a second at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from opstui.config.endpoints import EndpointDef
+from opstui.errors import OpstuiError
+from opstui.sources.http import (
+    MissingSecret,
+    RedirectRefused,
+    Redirects,
+    TooLarge,
+    aread_capped,
+    connect_reason,
+    looks_html,
+    mask,
+    secret_headers,
+    shown_url,
+)
+
+API = "/api/v2"
+#: The major version of Airflow whose API this reads.
+MAJOR = "3"
+
+
+class AirflowError(OpstuiError):
+    """A call to Airflow failed; ``problem`` is the cause alone (an endpoint's reason)."""
+
+    def __init__(self, ep: EndpointDef, what: str, problem: str, *, status: int | None = None):
+        self.endpoint = ep.name
+        self.what = what
+        self.problem = " ".join(mask(problem, ep).split())[:300]
+        self.status = status
+        super().__init__(
+            f"Airflow endpoint {ep.name} ({shown_url(ep.url)}): {what}: {self.problem}"
+        )
+
+
+def credentials(ep: EndpointDef) -> tuple[str, str]:
+    """The user and password, from the variables the endpoint names."""
+    values = []
+    for role, var in (("user", ep.username_env), ("password", ep.password_env)):
+        value = os.environ.get(var or "")
+        if not var or value is None:
+            raise AirflowError(
+                ep, "token", f"the {role} is read from ${var}, which is not set", status=None
+            )
+        values.append(value)
+    return values[0], values[1]
+
+
+class AsyncAirflowRest:
+    """Calls on the poller's shared ``httpx.AsyncClient``."""
+
+    def __init__(self, ep: EndpointDef, client: httpx.AsyncClient) -> None:
+        self.ep = ep
+        self.client = client
+        self._token: str | None = None
+        self._next_at = 0.0
+        #: The server's clock at its last answer (its ``Date`` header), epoch seconds.
+        self.server_time: float | None = None
+
+    async def _pace(self) -> None:
+        wait = self._next_at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_at = max(self._next_at, time.monotonic()) + 1.0 / self.ep.rate_limit
+
+    async def _send(
+        self, method: str, url: str, *, body: Any, token: str | None, what: str
+    ) -> tuple[httpx.Response, bytes]:
+        try:
+            secrets = secret_headers(self.ep)
+        except MissingSecret as exc:
+            raise AirflowError(self.ep, what, str(exc)) from None
+        if token is not None:
+            secrets["Authorization"] = f"Bearer {token}"
+        hops = Redirects(httpx.URL(url), self.ep.headers, secrets, method)
+        await self._pace()
+        try:
+            response, data = await aread_capped(
+                self.client, hops, body=body, timeout=self.ep.timeout, limit=self.ep.max_body
+            )
+        except RedirectRefused as exc:
+            raise AirflowError(self.ep, what, str(exc)) from None
+        except TooLarge:
+            raise AirflowError(
+                self.ep, what, f"response larger than {self.ep.max_body:,} bytes (max_body)"
+            ) from None
+        except (TimeoutError, httpx.TimeoutException):
+            raise AirflowError(self.ep, what, f"no answer within {self.ep.timeout:g}s") from None
+        except httpx.ConnectError as exc:
+            raise AirflowError(self.ep, what, connect_reason(exc)) from None
+        except httpx.HTTPError as exc:
+            raise AirflowError(self.ep, what, f"{type(exc).__name__}: {exc}") from None
+        date = response.headers.get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                self.server_time = parsedate_to_datetime(date).timestamp()
+        return response, data
+
+    async def token(self) -> str:
+        """A new token for the endpoint's user."""
+        user, password = credentials(self.ep)
+        url = self.ep.url.rstrip("/") + "/auth/token"
+        response, data = await self._send(
+            "POST", url, body={"username": user, "password": password}, token=None, what="token"
+        )
+        code = response.status_code
+        if code in (401, 403):
+            raise AirflowError(
+                self.ep,
+                "token",
+                f"HTTP {code}: Airflow refused the user in ${self.ep.username_env} with the "
+                f"password in ${self.ep.password_env}",
+                status=code,
+            )
+        doc = _json(self.ep, "token", response, data)
+        token = doc.get("access_token") if isinstance(doc, Mapping) else None
+        if not isinstance(token, str) or not token:
+            raise AirflowError(self.ep, "token", "the answer holds no access_token", status=code)
+        self._token = token
+        return token
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """Airflow's JSON answer to ``method path`` (under /api/v2)."""
+        url = str(httpx.URL(self.ep.url.rstrip("/") + API + path, params=params or {}))
+        for attempt in (1, 2):
+            token = self._token or await self.token()
+            response, data = await self._send(method, url, body=body, token=token, what=what)
+            if response.status_code in (401, 403) and attempt == 1:
+                self._token = None  # expired or revoked: one new token
+                continue
+            return _answer(self.ep, what, response, data)
+        raise AssertionError("unreachable")
+
+    async def version(self) -> str:
+        """Airflow's version; ``AirflowError`` unless it is an Airflow 3."""
+        doc = await self.call("GET", "/version", "version")
+        version = doc.get("version") if isinstance(doc, Mapping) else None
+        if not isinstance(version, str):
+            raise AirflowError(self.ep, "version", "the answer names no version")
+        if version.split(".", 1)[0] != MAJOR:
+            raise AirflowError(
+                self.ep,
+                "version",
+                f"this is Airflow {version[:40]}; opstui reads Airflow {MAJOR}'s REST API v2",
+            )
+        return version
+
+
+def _json(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
+    try:
+        return json.loads(data) if data.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        html = looks_html(response.headers.get("content-type", ""), data)
+        got = "an HTML page" if html else "something else"
+        hint = "; is url the Airflow API server's root?" if response.status_code == 404 else ""
+        raise AirflowError(
+            ep,
+            what,
+            f"expected Airflow's JSON, got {got} (HTTP {response.status_code}){hint}",
+            status=response.status_code,
+        ) from None
+
+
+def _answer(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
+    code = response.status_code
+    doc = _json(ep, what, response, data)
+    if code >= 400 or 300 <= code < 400:
+        detail = doc.get("detail") if isinstance(doc, Mapping) else None
+        said = detail if isinstance(detail, str) else json.dumps(detail)[:200] if detail else ""
+        reason = f"HTTP {code} {response.reason_phrase}".strip()
+        if code in (401, 403):
+            reason += f" (the token of the user in ${ep.username_env} was refused: check its roles)"
+        raise AirflowError(ep, what, f"{reason}: {said}" if said else reason, status=code)
+    return doc

@@ -1,0 +1,80 @@
+"""An Airflow snapshot into the run store (``store.orchestrator_sync``).
+
+A DAG is a pipeline, a DAG run a run (its run type the trigger, its
+triggering user the actor, its conf and logical date in its params), a
+task a stage in the DAG's order, a task's try number the stage's attempt.
+"""
+
+from __future__ import annotations
+
+from opstui.config.endpoints import EndpointDef
+from opstui.sources.airflow.api import AirflowRun, Stage
+from opstui.sources.airflow.poll import WATERMARK, AirflowSnapshot
+from opstui.store import Store
+from opstui.store import status as st
+from opstui.store.db import local_actor
+from opstui.store.orchestrator_sync import (
+    OrchestratedRun,
+    OrchestratedStage,
+    SyncResult,
+    run_key,
+    sync_runs,
+)
+
+KIND = "airflow"
+
+
+def heartbeat_timeout(ep: EndpointDef) -> float:
+    """A running run is refreshed by every poll: three missed polls mean trouble."""
+    return max(60.0, 3 * ep.interval + ep.timeout)
+
+
+def orchestrated(
+    ep: EndpointDef, run: AirflowRun, stages: list[Stage], kind: str | None
+) -> OrchestratedRun | None:
+    status = run.status
+    if status is None:
+        return None  # a DAG run state this opstui does not know: left alone
+    created = run.queued_at or run.start or run.logical_date or run.end
+    if created is None:
+        return None
+    failed = next((s for s in stages if s.status == st.FAILED), None)
+    message = f"task {failed.name} failed" if status == st.FAILED and failed else None
+    params = {
+        "source": {"kind": KIND, "endpoint": ep.name, "name": run.dag_id, "id": run.run_id},
+        "run_type": run.run_type,
+        "logical_date": run.logical_date,
+        "conf": dict(run.conf),
+        "triggered_by": run.triggered_by,
+    }
+    return OrchestratedRun(
+        key=run_key(KIND, ep.name, run.dag_id, run.run_id),
+        pipeline=run.dag_id,
+        kind=kind,
+        status=status,
+        trigger=run.run_type,
+        actor=run.user or "airflow",
+        created_at=created,
+        started_at=run.start,
+        finished_at=run.end if status in st.FINISHED else None,
+        message=message,
+        params=params,
+        heartbeat_timeout=heartbeat_timeout(ep),
+        stages=tuple(
+            OrchestratedStage(
+                s.name, s.position, s.status, s.attempt, s.started_at, s.finished_at, s.message
+            )
+            for s in stages
+        ),
+    )
+
+
+def sync_snapshot(store: Store, ep: EndpointDef, snapshot: AirflowSnapshot) -> SyncResult:
+    kinds = {d.dag_id: d.kind(ep.pipeline_kind) for d in snapshot.dags}
+    runs = [
+        r
+        for run, stages in snapshot.runs
+        if (r := orchestrated(ep, run, stages, kinds.get(run.dag_id, ep.pipeline_kind)))
+    ]
+    mark = None if snapshot.through is None else (ep.source, WATERMARK, snapshot.through)
+    return sync_runs(store, runs, watermark=mark, by=local_actor())

@@ -1,0 +1,129 @@
+"""Airflow 3 as a source, against a real Airflow (tests/airflow_server.py).
+
+DAG runs become runs of the store with their tasks as stages, read
+incrementally by ``opstui poll``; ``opstui status`` names their source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from opstui.store import Store, history
+from opstui.store import status as st
+
+from .airflow_server import PASSWORD, USER, AirflowServer, running_airflow, venv
+from .conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    if venv() is None:
+        pytest.skip(
+            "Airflow's venv is missing: python3 -m venv .venvs/airflow && "
+            ".venvs/airflow/bin/pip install apache-airflow==3.3.2 (.ci/run does it)"
+        )
+    with running_airflow(tmp_path_factory.mktemp("airflow")) as server:
+        yield server
+
+
+def config(folder: Path, server: AirflowServer, **extra: str) -> dict[str, str]:
+    lines = [
+        'store = "ops.db"',
+        "[endpoints.orchestrator]",
+        'kind = "airflow"',
+        f'url = "{server.url}"',
+        'username_env = "AF_USER"',
+        'password_env = "AF_PASSWORD"',
+        'pipeline_kind = "devops"',
+        "timeout = 20",
+        *(f"{k} = {v}" for k, v in extra.items()),
+    ]
+    (folder / "opstui.toml").write_text("\n".join(lines) + "\n")
+    return {"AF_USER": USER, "AF_PASSWORD": PASSWORD}
+
+
+def test_a_failed_dag_run_shows_as_a_failed_run_with_its_tasks_as_stages(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    run_id = airflow.trigger("flaky_etl", conf={"rows": 3})
+    assert airflow.wait_run("flaky_etl", run_id, {"failed", "success"}) == "failed"
+    env = config(tmp_path, airflow)
+    polled = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120)
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    with Store(tmp_path / "ops.db") as store:
+        (run,) = [r for r in history.run_history(store, "flaky_etl") if r.source_id == run_id]
+        assert run.status == st.FAILED and run.trigger == "manual"
+        assert run.kind == "mlops"  # from the DAG's tags, over the endpoint's default
+        assert [(s.name, s.status, s.attempt) for s in run.stages] == [
+            ("extract", st.SUCCEEDED, 1),
+            ("transform", st.FAILED, 1),
+            ("load", st.SKIPPED, 1),
+        ]
+        assert run.stages[2].message == "upstream failed"
+        assert run.message == "task transform failed"
+    status = run_cli("status", "--json", cwd=tmp_path, env=env)
+    doc = json.loads(status.stdout)
+    (pipeline,) = [p for p in doc["pipelines"] if p["name"] == "flaky_etl"]
+    assert pipeline["latest_run"]["external"] == {
+        "source": "airflow",
+        "endpoint": "orchestrator",
+        "name": "flaky_etl",
+        "id": run_id,
+    }
+    assert status.returncode == 1  # a failed latest run
+
+
+def test_polls_read_only_what_changed_and_a_new_run_shows(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    env = config(tmp_path, airflow)
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    with Store(tmp_path / "ops.db") as store:
+        before = {r.source_id for r in history.run_history(store, "flaky_etl", limit=100)}
+        rev = store.query_one("SELECT max(rev) FROM runs")[0]
+    again = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120)
+    assert again.returncode == 0
+    with Store(tmp_path / "ops.db") as store:
+        # Nothing changed in Airflow: no run written (a finished run costs no revision).
+        assert store.query_one("SELECT max(rev) FROM runs")[0] == rev
+    airflow.flag.touch()
+    try:
+        new = airflow.trigger("flaky_etl")
+        assert airflow.wait_run("flaky_etl", new, {"failed", "success"}) == "success"
+    finally:
+        airflow.flag.unlink()
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    with Store(tmp_path / "ops.db") as store:
+        runs = {r.source_id: r for r in history.run_history(store, "flaky_etl", limit=100)}
+    assert set(runs) == before | {new}
+    assert runs[new].status == st.SUCCEEDED
+    assert [s.status for s in runs[new].stages] == [st.SUCCEEDED] * 3
+
+
+def test_an_airflow_that_is_not_there_is_down_with_the_reason(tmp_path: Path) -> None:
+    from .airflow_server import free_port
+
+    (tmp_path / "opstui.toml").write_text(
+        "\n".join(
+            [
+                'store = "ops.db"',
+                "[endpoints.orchestrator]",
+                'kind = "airflow"',
+                f'url = "http://127.0.0.1:{free_port()}"',
+                'username_env = "AF_USER"',
+                'password_env = "AF_PASSWORD"',
+            ]
+        )
+        + "\n"
+    )
+    result = run_cli("poll", "--once", cwd=tmp_path, env={"AF_USER": "u", "AF_PASSWORD": "p"})
+    assert result.returncode == 1
+    assert "orchestrator: down: connection refused" in result.stdout
+    missing = run_cli("poll", "--once", cwd=tmp_path)
+    assert "AF_USER, which is not set" in missing.stdout
