@@ -57,7 +57,9 @@ def test_a_failed_dag_run_shows_as_a_failed_run_with_its_tasks_as_stages(
     polled = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120)
     assert polled.returncode == 0, polled.stdout + polled.stderr
     with Store(tmp_path / "ops.db") as store:
-        (run,) = [r for r in history.run_history(store, "flaky_etl") if r.source_id == run_id]
+        (run,) = [
+            r for r in history.run_history(store, "airflow/flaky_etl") if r.source_id == run_id
+        ]
         assert run.status == st.FAILED and run.trigger == "manual"
         assert run.kind == "mlops"  # from the DAG's tags, over the endpoint's default
         assert [(s.name, s.status, s.attempt) for s in run.stages] == [
@@ -69,7 +71,7 @@ def test_a_failed_dag_run_shows_as_a_failed_run_with_its_tasks_as_stages(
         assert run.message == "task transform failed"
     status = run_cli("status", "--json", cwd=tmp_path, env=env)
     doc = json.loads(status.stdout)
-    (pipeline,) = [p for p in doc["pipelines"] if p["name"] == "flaky_etl"]
+    (pipeline,) = [p for p in doc["pipelines"] if p["name"] == "airflow/flaky_etl"]
     assert pipeline["latest_run"]["external"] == {
         "source": "airflow",
         "endpoint": "orchestrator",
@@ -85,7 +87,7 @@ def test_polls_read_only_what_changed_and_a_new_run_shows(
     env = config(tmp_path, airflow)
     assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
     with Store(tmp_path / "ops.db") as store:
-        before = {r.source_id for r in history.run_history(store, "flaky_etl", limit=100)}
+        before = {r.source_id for r in history.run_history(store, "airflow/flaky_etl", limit=100)}
         rev = store.query_one("SELECT max(rev) FROM runs")[0]
     again = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120)
     assert again.returncode == 0
@@ -100,7 +102,7 @@ def test_polls_read_only_what_changed_and_a_new_run_shows(
         airflow.flag.unlink()
     assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
     with Store(tmp_path / "ops.db") as store:
-        runs = {r.source_id: r for r in history.run_history(store, "flaky_etl", limit=100)}
+        runs = {r.source_id: r for r in history.run_history(store, "airflow/flaky_etl", limit=100)}
     assert set(runs) == before | {new}
     assert runs[new].status == st.SUCCEEDED
     assert [s.status for s in runs[new].stages] == [st.SUCCEEDED] * 3

@@ -1,6 +1,6 @@
 """An Airflow snapshot into the run store (``store.orchestrator_sync``).
 
-A DAG is a pipeline, a DAG run a run (its run type the trigger, its
+A DAG is a pipeline (``airflow/<dag id>``), a DAG run a run (its run type the trigger, its
 triggering user the actor, its conf and logical date in its params), a
 task a stage in the DAG's order, a task's try number the stage's attempt.
 """
@@ -22,6 +22,12 @@ from opstui.store.orchestrator_sync import (
 )
 
 KIND = "airflow"
+
+
+def pipeline_name(dag_id: str) -> str:
+    """A DAG's pipeline: ``airflow/<dag id>``, apart from pipelines opstui runs
+    (as an MLflow experiment's is ``mlflow/<name>``)."""
+    return f"{KIND}/{dag_id}"
 
 
 def heartbeat_timeout(ep: EndpointDef) -> float:
@@ -49,7 +55,7 @@ def orchestrated(
     }
     return OrchestratedRun(
         key=run_key(KIND, ep.name, run.dag_id, run.run_id),
-        pipeline=run.dag_id,
+        pipeline=pipeline_name(run.dag_id),
         kind=kind,
         status=status,
         trigger=run.run_type,
