@@ -75,6 +75,29 @@ DAG = textwrap.dedent(
 )
 
 
+SLOW_DAG = textwrap.dedent(
+    '''
+    """slow_etl: a task that runs for minutes (a run to see running)."""
+    import time
+    import pendulum
+    from airflow.sdk import dag, task
+
+
+    @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False,
+         tags=["devops", "opstui-test"])
+    def slow_etl():
+        @task
+        def crunch():
+            time.sleep(600)
+
+        crunch()
+
+
+    slow_etl()
+    '''
+)
+
+
 def venv() -> Path | None:
     """Airflow's venv, or None if it has not been made."""
     path = Path(os.environ.get("OPSTUI_AIRFLOW_VENV", ROOT / ".venvs" / "airflow"))
@@ -188,6 +211,7 @@ def running_airflow(root: Path) -> Iterator[AirflowServer]:
     home = root / "airflow"
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "flaky_etl.py").write_text(DAG, encoding="utf-8")
+    (home / "dags" / "slow_etl.py").write_text(SLOW_DAG, encoding="utf-8")
     port = free_port()
     server = AirflowServer(home, port, root / "FIXED")
     env = _env(home, port, server.flag)
@@ -218,6 +242,7 @@ def running_airflow(root: Path) -> Iterator[AirflowServer]:
             )
         _wait_up(server)
         server.wait_dag("flaky_etl")
+        server.wait_dag("slow_etl")
         yield server
     finally:
         server.stop()

@@ -7,6 +7,7 @@ incrementally by ``opstui poll``; ``opstui status`` names their source.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,48 @@ def test_an_airflow_that_is_not_there_is_down_with_the_reason(tmp_path: Path) ->
     assert "orchestrator: down: connection refused" in result.stdout
     missing = run_cli("poll", "--once", cwd=tmp_path)
     assert "AF_USER, which is not set" in missing.stdout
+
+
+def test_a_running_dag_run_reads_unknown_when_airflow_goes_away_never_lost(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    from opstui.store.dashboard import Dashboard
+
+    from .airflow_server import free_port
+
+    run_id = airflow.trigger("slow_etl")
+    airflow.wait_run("slow_etl", run_id, {"running"})
+    env = config(tmp_path, airflow)
+    deadline = time.monotonic() + 60
+    while True:  # until Airflow has the task running
+        assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+        with Store(tmp_path / "ops.db") as store:
+            runs = [
+                r for r in history.run_history(store, "airflow/slow_etl") if r.source_id == run_id
+            ]
+        if runs and runs[0].stages and runs[0].stages[0].status == st.RUNNING:
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(1)
+    assert runs[0].status == st.RUNNING and runs[0].kind == "devops"
+    # Airflow is now out of reach (the endpoint's URL points at nothing).
+    config(tmp_path, airflow)
+    toml = (tmp_path / "opstui.toml").read_text()
+    (tmp_path / "opstui.toml").write_text(
+        toml.replace(airflow.url, f"http://127.0.0.1:{free_port()}")
+    )
+    down = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120)
+    assert down.returncode == 1 and "down" in down.stdout
+    with Store(tmp_path / "ops.db") as store:
+        later = time.time() + 600  # long past the run's heartbeat timeout
+        rows = {p.name: p for p in Dashboard(store).read(later)}
+    latest = rows["airflow/slow_etl"].latest
+    assert latest is not None and latest.status == st.UNKNOWN, latest
+    assert latest.status_reason and "orchestrator" in latest.status_reason
+    airflow.api("PATCH", f"/dags/slow_etl/dagRuns/{_q(run_id)}", json={"state": "failed"})
+
+
+def _q(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
