@@ -175,3 +175,70 @@ def _q(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text, safe="")
+
+
+def _store_run(tmp_path: Path, dag: str, run_id: str) -> int:
+    with Store(tmp_path / "ops.db") as store:
+        (run,) = [r for r in history.run_history(store, f"airflow/{dag}") if r.source_id == run_id]
+        return run.id
+
+
+def test_retry_clears_the_failed_tasks_through_airflow_and_the_next_try_shows(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    from opstui.store.actions import list_actions
+
+    run_id = airflow.trigger("flaky_etl")
+    assert airflow.wait_run("flaky_etl", run_id, {"failed", "success"}) == "failed"
+    env = config(tmp_path, airflow)
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    ours = _store_run(tmp_path, "flaky_etl", run_id)
+    # The plan is Airflow's own dry run: exactly what it would clear.
+    dry = run_cli("retry", str(ours), "--dry-run", cwd=tmp_path, env=env, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert "clear 2 task instances" in dry.stdout
+    assert "load (upstream_failed, try 0) -> cleared" in dry.stdout
+    assert "transform (failed, try 1) -> cleared" in dry.stdout
+    tis = airflow.api("GET", f"/dags/flaky_etl/dagRuns/{_q(run_id)}/taskInstances")
+    assert {t["task_id"]: t["state"] for t in tis["task_instances"]}["transform"] == "failed"
+    airflow.flag.touch()
+    try:
+        done = run_cli("retry", str(ours), "--yes", cwd=tmp_path, env=env, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        # Airflow's own answer: the run succeeded, transform on its second try.
+        assert airflow.wait_run("flaky_etl", run_id, {"success", "failed"}) == "success"
+    finally:
+        airflow.flag.unlink()
+    tis = airflow.api("GET", f"/dags/flaky_etl/dagRuns/{_q(run_id)}/taskInstances")
+    assert {t["task_id"]: t["try_number"] for t in tis["task_instances"]}["transform"] == 2
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    with Store(tmp_path / "ops.db") as store:
+        run = history.get_run(store, ours)
+        assert run.status == st.SUCCEEDED
+        assert [(s.name, s.status, s.attempt) for s in run.stages] == [
+            ("extract", st.SUCCEEDED, 1),
+            ("transform", st.SUCCEEDED, 2),
+            ("load", st.SUCCEEDED, 1),
+        ]
+        (audit,) = [a for a in list_actions(store) if a.action == "retry"]
+        assert audit.status == "succeeded" and audit.target == "airflow/flaky_etl"
+    again = run_cli("retry", str(ours), "--yes", cwd=tmp_path, env=env, timeout=120)
+    assert again.returncode == 2 and "is succeeded" in again.stderr
+
+
+def test_a_retry_of_a_run_airflow_still_runs_is_refused(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    run_id = airflow.trigger("slow_etl")
+    airflow.wait_run("slow_etl", run_id, {"running"})
+    env = config(tmp_path, airflow)
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    ours = _store_run(tmp_path, "slow_etl", run_id)
+    # The store's copy says failed (a hand edit, or an old poll); Airflow says running.
+    with Store(tmp_path / "ops.db") as store, store.write() as tx:
+        tx.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (ours,))
+    refused = run_cli("retry", str(ours), "--yes", cwd=tmp_path, env=env, timeout=120)
+    airflow.api("PATCH", f"/dags/slow_etl/dagRuns/{_q(run_id)}", json={"state": "failed"})
+    assert refused.returncode == 2, refused.stdout
+    assert "is running in Airflow endpoint orchestrator" in refused.stderr
+    assert "Traceback" not in refused.stderr

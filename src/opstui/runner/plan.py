@@ -39,6 +39,11 @@ _FILL = re.compile(r"\{\{|\}\}|\{(" + "|".join(RUN_VALUES) + r")\}")
 REGISTRY_STAGE_SET = "mlflow_alias"
 REGISTRY_STAGE = "move-alias"
 REGISTRY_PREFIX = "registry/"
+#: ``stage_set`` of a retry an orchestrator performs (Airflow's clear), its
+#: one stage, and the pipeline its action runs are kept in (one per endpoint).
+ORCHESTRATOR_STAGE_SET = "airflow_clear"
+ORCHESTRATOR_STAGE = "clear-task-instances"
+ORCHESTRATOR_PREFIX = "airflow-actions/"
 
 
 def previous_good_version(deployments: Sequence[DeploymentRow], current: str | None) -> str | None:
@@ -134,7 +139,13 @@ def registry_stages(pipeline: PipelineDef) -> tuple[StageDef, ...]:
 
 
 def synthetic_pipeline(config: Config, name: str) -> PipelineDef | None:
-    """``registry/<model>`` for a model with a registry and no training pipeline."""
+    """``registry/<model>`` for a model with a registry and no training pipeline;
+    ``airflow-actions/<endpoint>`` for the retries an Airflow endpoint performs."""
+    if name.startswith(ORCHESTRATOR_PREFIX):
+        ep = config.endpoints.get(name.removeprefix(ORCHESTRATOR_PREFIX))
+        if ep is None or ep.kind != "airflow":
+            return None
+        return PipelineDef(name=name, kind="devops", stages=())
     if not name.startswith(REGISTRY_PREFIX):
         return None
     model = config.models.get(name.removeprefix(REGISTRY_PREFIX))
@@ -149,6 +160,8 @@ def stages_for(pipeline: PipelineDef, stage_set: str) -> tuple[StageDef, ...]:
         return pipeline.retrain or pipeline.stages
     if stage_set == REGISTRY_STAGE_SET:  # an MLflow alias move: one stage, no command
         return registry_stages(pipeline)
+    if stage_set == ORCHESTRATOR_STAGE_SET:  # an Airflow clear: one stage, no command
+        return (StageDef(ORCHESTRATOR_STAGE, CommandDef((), pipeline_dir(pipeline), {}, None)),)
     if stage_set == "rollback":
         if pipeline.rollback is None:
             return (StageDef("rollback", CommandDef((), pipeline_dir(pipeline), {}, None)),)

@@ -13,7 +13,7 @@ from typing import Any
 
 from opstui.config import Config, PipelineDef
 from opstui.errors import UsageError
-from opstui.runner import registry
+from opstui.runner import airflow, registry
 from opstui.runner.plan import (
     Plan,
     Step,
@@ -108,6 +108,10 @@ def plan_retry(config: Config, store: Store, run_id: int, *, from_stage: str | N
             f"run {run_id} of {run.pipeline} is {run.status}",
             hint="only a failed, timed-out, cancelled or lost run can be retried",
         )
+    if run.source_kind == "airflow":  # Airflow retries it: clearing its failed tasks
+        if from_stage is not None:
+            raise UsageError("a DAG run is retried from its failed tasks: --from does not apply")
+        return airflow.plan_airflow_retry(config, store, run)
     p = resolve_pipeline(config, run.pipeline)
     parent_params = history.run_params(store, run_id)
     stage_set = str(parent_params.get("stage_set", "stages"))
