@@ -179,6 +179,24 @@ class AirflowServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+        # A task's worker runs in a session of its own and outlives the
+        # scheduler (slow_etl's sleeps for minutes): found by its AIRFLOW_HOME.
+        for pid in _processes_with(f"AIRFLOW_HOME={self.home}"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _processes_with(needle: str) -> list[int]:
+    """Live processes whose environment holds ``needle``."""
+    found = []
+    wanted = needle.encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if wanted in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+    return found
 
 
 def _env(home: Path, port: int, flag: Path) -> dict[str, str]:
