@@ -242,3 +242,35 @@ def test_a_retry_of_a_run_airflow_still_runs_is_refused(
     assert refused.returncode == 2, refused.stdout
     assert "is running in Airflow endpoint orchestrator" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+async def test_the_console_shows_a_task_log_fetched_from_airflow(
+    airflow: AirflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opstui.config import load_config
+    from opstui.tui.app import OpstuiApp
+    from opstui.tui.screens.pipeline import PipelineScreen
+
+    from .test_tui import settle
+
+    run_id = airflow.trigger("flaky_etl")
+    assert airflow.wait_run("flaky_etl", run_id, {"failed", "success"}) == "failed"
+    env = config(tmp_path, airflow)
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app = OpstuiApp(
+        tmp_path / "ops.db", load_config(tmp_path / "opstui.toml"), poll=False, read_only=True
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.open_key("pipeline:airflow/flaky_etl")
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        for _ in range(200):  # the failed stage is opened first; its log comes from Airflow
+            await pilot.pause(0.05)
+            if any("upstream schema changed" in line for line in screen.log_lines):
+                break
+        shown = "\n".join(screen.log_lines)
+        assert "upstream schema changed" in shown, shown[-2000:]
+        assert "── Pre Execute ──" in shown

@@ -81,6 +81,8 @@ class PipelineScreen(Detail):
         self.follow = True
         self.needle = ""
         self.match = -1
+        #: Logs fetched from an orchestrator, by (run, stage, attempt).
+        self._fetched: dict[tuple[int, str, int], list[LogLine]] = {}
         self.runs = LiveTable(
             [
                 ("id", "RUN"),
@@ -133,10 +135,41 @@ class PipelineScreen(Detail):
                 ran = [s for s in run.stages if s.started_at is not None]
                 pick = pick or (ran[-1] if ran else None)
                 stage_id = pick.id if pick else None
-            logs = stage_logs(store, stage_id, after_id=self.after_id) if stage_id else []
+            if run is not None and run.source_kind == "airflow" and stage_id:
+                logs = self._airflow_log(console, run, stage_id)
+            else:
+                logs = stage_logs(store, stage_id, after_id=self.after_id) if stage_id else []
         except OpstuiError as exc:
             return PipelineData([], None, None, [], exc.message)
         return PipelineData(runs, run, stage_id, logs, None)
+
+    def _airflow_log(self, console: SnapshotReader, run: RunRow, stage_id: int) -> list[LogLine]:
+        """A task's log from Airflow, fetched now (this is the refresh worker's
+        thread); a finished task's is kept and not fetched again."""
+        from opstui.sources.airflow.logs import fetch_task_log
+        from opstui.sources.airflow.rest import AirflowError
+
+        stage = next((s for s in run.stages if s.id == stage_id), None)
+        ep = console.config.endpoints.get(run.source or "")
+        if stage is None or ep is None or not run.source_name or not run.source_id:
+            return []
+        key = (run.id, stage.name, stage.attempt)
+        lines = self._fetched.get(key)
+        if lines is None:
+            if stage.status == st.PENDING:
+                return []  # no try yet: nothing to ask for
+            try:
+                got = fetch_task_log(ep, run.source_name, run.source_id, stage.name, stage.attempt)
+            except AirflowError as exc:
+                # One line in the viewer, marked as opstui's, not the task's.
+                return [LogLine(1, self.clock(), "opstui", f"[opstui] no log: {exc.problem}")]
+            lines = [
+                LogLine(i + 1, when or 0.0, stream, text)
+                for i, (when, stream, text) in enumerate(got)
+            ]
+            if stage.status not in st.ACTIVE:
+                self._fetched[key] = lines
+        return [line for line in lines if line.id > self.after_id]
 
     def show_extra(self, data: PipelineData, snap: Snapshot) -> None:
         if data.error:
