@@ -18,6 +18,7 @@ so a retry through opstui can be checked to rerun it and succeed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -37,6 +38,9 @@ VERSION = "3.3.2"
 UP_TIMEOUT = 120.0
 USER = "admin"
 PASSWORD = "admin-secret"
+#: A user who may read but not clear (Airflow's viewer role).
+VIEWER = "watcher"
+VIEWER_PASSWORD = "watcher-secret"
 
 DAG = textwrap.dedent(
     '''
@@ -206,7 +210,10 @@ def _env(home: Path, port: int, flag: Path) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        # Real users, so a wrong password is refused and a viewer cannot clear.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin,{VIEWER}:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
@@ -230,6 +237,8 @@ def running_airflow(root: Path) -> Iterator[AirflowServer]:
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "flaky_etl.py").write_text(DAG, encoding="utf-8")
     (home / "dags" / "slow_etl.py").write_text(SLOW_DAG, encoding="utf-8")
+    passwords = {USER: PASSWORD, VIEWER: VIEWER_PASSWORD}
+    (home / "passwords.json").write_text(json.dumps(passwords), encoding="utf-8")
     port = free_port()
     server = AirflowServer(home, port, root / "FIXED")
     env = _env(home, port, server.flag)

@@ -274,3 +274,27 @@ async def test_the_console_shows_a_task_log_fetched_from_airflow(
         shown = "\n".join(screen.log_lines)
         assert "upstream schema changed" in shown, shown[-2000:]
         assert "── Pre Execute ──" in shown
+
+
+def test_a_wrong_password_and_a_user_who_may_not_clear_are_named_not_shown(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    from .airflow_server import VIEWER, VIEWER_PASSWORD
+
+    env = config(tmp_path, airflow)
+    wrong = run_cli(
+        "poll", "--once", cwd=tmp_path, env={**env, "AF_PASSWORD": "hunter2-wrong"}, timeout=120
+    )
+    assert wrong.returncode == 1
+    assert "refused the user in $AF_USER with the password in $AF_PASSWORD" in wrong.stdout
+    assert "hunter2-wrong" not in wrong.stdout + wrong.stderr
+    # A viewer reads, and its retry is refused by Airflow with the reason.
+    run_id = airflow.trigger("flaky_etl")
+    assert airflow.wait_run("flaky_etl", run_id, {"failed", "success"}) == "failed"
+    viewer = {"AF_USER": VIEWER, "AF_PASSWORD": VIEWER_PASSWORD}
+    assert run_cli("poll", "--once", cwd=tmp_path, env=viewer, timeout=120).returncode == 0
+    ours = _store_run(tmp_path, "flaky_etl", run_id)
+    refused = run_cli("retry", str(ours), "--yes", cwd=tmp_path, env=viewer, timeout=120)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "HTTP 403" in refused.stderr and "$AF_USER" in refused.stderr
+    assert "Traceback" not in refused.stderr
