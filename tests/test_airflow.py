@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -298,3 +299,99 @@ def test_a_wrong_password_and_a_user_who_may_not_clear_are_named_not_shown(
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "HTTP 403" in refused.stderr and "$AF_USER" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+# --- what a server that is not (or no longer) Airflow 3 answers -----------------
+
+
+def _hostile_config(folder: Path, url: str) -> dict[str, str]:
+    (folder / "opstui.toml").write_text(
+        "\n".join(
+            [
+                'store = "ops.db"',
+                "[endpoints.orchestrator]",
+                'kind = "airflow"',
+                f'url = "{url}"',
+                'username_env = "AF_USER"',
+                'password_env = "AF_PASSWORD"',
+                "timeout = 2",
+            ]
+        )
+        + "\n"
+    )
+    return {"AF_USER": "u", "AF_PASSWORD": "p"}
+
+
+def _token(req: Any) -> None:
+    req.reply_json(201, {"access_token": "t0ken"})
+
+
+def test_an_api_version_opstui_does_not_know_is_named(tmp_path: Path) -> None:
+    from .hostile_http import site
+
+    routes = {
+        "/auth/token": _token,
+        "/api/v2/version": lambda req: req.reply_json(200, {"version": "4.0.1"}),
+    }
+    with site(routes) as server:
+        env = _hostile_config(tmp_path, server.url)
+        result = run_cli("poll", "--once", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "this is Airflow 4.0.1; opstui reads Airflow 3's REST API v2" in result.stdout
+    with site({"/auth/token": _token}) as server:  # an Airflow 2: no /api/v2 at all
+        env = _hostile_config(tmp_path, server.url)
+        result = run_cli("poll", "--once", cwd=tmp_path, env=env)
+    assert "no /api/v2/version here (HTTP 404): opstui reads Airflow 3's" in result.stdout
+
+
+def test_a_server_that_hangs_is_down_within_its_timeout(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as listener:  # accepts, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        env = _hostile_config(tmp_path, f"http://127.0.0.1:{listener.getsockname()[1]}")
+        started = time.monotonic()
+        result = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "orchestrator: down: no answer within 2s" in result.stdout
+    assert time.monotonic() - started < 30
+
+
+def test_a_run_cleared_by_someone_else_after_the_plan_is_not_cleared_again(
+    airflow: AirflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opstui.config import load_config
+    from opstui.runner.actions import perform, propose
+    from opstui.runner.planning import plan_retry
+
+    run_id = airflow.trigger("flaky_etl")
+    assert airflow.wait_run("flaky_etl", run_id, {"failed", "success"}) == "failed"
+    env = config(tmp_path, airflow)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120).returncode == 0
+    ours = _store_run(tmp_path, "flaky_etl", run_id)
+    cfg = load_config(tmp_path / "opstui.toml")
+    with Store(tmp_path / "ops.db") as store:
+        plan = plan_retry(cfg, store, ours)
+        # Between the plan and the confirmation, someone clears the run in Airflow.
+        airflow.api(
+            "POST",
+            "/dags/flaky_etl/clearTaskInstances",
+            json={"dry_run": False, "dag_run_id": run_id, "only_failed": True,
+                  "include_downstream": True},
+        )  # fmt: skip
+        airflow.wait_run("flaky_etl", run_id, {"failed", "success"})
+        tries = _tries(airflow, run_id)
+        started = perform(store, cfg, propose(cfg, plan, read_only=False), actor="t@test",
+                          declined=None, detach=False)  # fmt: skip
+        run = history.get_run(store, started.run_id)
+    assert run.status == st.FAILED
+    assert "someone acted on DAG run" in (run.stages[0].message or "")
+    assert _tries(airflow, run_id) == tries  # not cleared a second time
+
+
+def _tries(airflow: AirflowServer, run_id: str) -> dict[str, int]:
+    tis = airflow.api("GET", f"/dags/flaky_etl/dagRuns/{_q(run_id)}/taskInstances")
+    return {t["task_id"]: t["try_number"] for t in tis["task_instances"]}

@@ -165,7 +165,18 @@ class AsyncAirflowRest:
 
     async def version(self) -> str:
         """Airflow's version; ``AirflowError`` unless it is an Airflow 3."""
-        doc = await self.call("GET", "/version", "version")
+        try:
+            doc = await self.call("GET", "/version", "version")
+        except AirflowError as exc:
+            if exc.status != 404:
+                raise
+            raise AirflowError(
+                self.ep,
+                "version",
+                f"no {API}/version here (HTTP 404): opstui reads Airflow {MAJOR}'s REST API v2; "
+                f"is url the root of an Airflow {MAJOR} API server?",
+                status=404,
+            ) from None
         version = doc.get("version") if isinstance(doc, Mapping) else None
         if not isinstance(version, str):
             raise AirflowError(self.ep, "version", "the answer names no version")
