@@ -102,6 +102,36 @@ SLOW_DAG = textwrap.dedent(
 )
 
 
+WIDE_DAG = textwrap.dedent(
+    '''
+    """wide_etl: 200 tasks fanned out and in, and a mapped task whose item 7 fails."""
+    import pendulum
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import dag, task
+
+
+    @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False,
+         tags=["opstui-test"])
+    def wide_etl():
+        start = EmptyOperator(task_id="start")
+        middle = [EmptyOperator(task_id=f"part_{i:03d}") for i in range(197)]
+        join = EmptyOperator(task_id="join")
+
+        @task
+        def score(item):
+            if item == 7:
+                raise ValueError("item 7 is malformed")
+            return item
+
+        start >> middle >> join
+        join >> score.expand(item=list(range(10)))
+
+
+    wide_etl()
+    '''
+)
+
+
 def venv() -> Path | None:
     """Airflow's venv, or None if it has not been made."""
     path = Path(os.environ.get("OPSTUI_AIRFLOW_VENV", ROOT / ".venvs" / "airflow"))
@@ -237,6 +267,7 @@ def running_airflow(root: Path) -> Iterator[AirflowServer]:
     (home / "dags").mkdir(parents=True)
     (home / "dags" / "flaky_etl.py").write_text(DAG, encoding="utf-8")
     (home / "dags" / "slow_etl.py").write_text(SLOW_DAG, encoding="utf-8")
+    (home / "dags" / "wide_etl.py").write_text(WIDE_DAG, encoding="utf-8")
     passwords = {USER: PASSWORD, VIEWER: VIEWER_PASSWORD}
     (home / "passwords.json").write_text(json.dumps(passwords), encoding="utf-8")
     port = free_port()
@@ -270,6 +301,7 @@ def running_airflow(root: Path) -> Iterator[AirflowServer]:
         _wait_up(server)
         server.wait_dag("flaky_etl")
         server.wait_dag("slow_etl")
+        server.wait_dag("wide_etl")
         yield server
     finally:
         server.stop()

@@ -395,3 +395,23 @@ def test_a_run_cleared_by_someone_else_after_the_plan_is_not_cleared_again(
 def _tries(airflow: AirflowServer, run_id: str) -> dict[str, int]:
     tis = airflow.api("GET", f"/dags/flaky_etl/dagRuns/{_q(run_id)}/taskInstances")
     return {t["task_id"]: t["try_number"] for t in tis["task_instances"]}
+
+
+def test_a_dag_of_200_tasks_and_a_mapped_task_reads_in_order_one_stage_a_task(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    run_id = airflow.trigger("wide_etl")
+    assert airflow.wait_run("wide_etl", run_id, {"failed", "success"}, timeout=240) == "failed"
+    env = config(tmp_path, airflow, page_size="50")
+    assert run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=180).returncode == 0
+    with Store(tmp_path / "ops.db") as store:
+        (run,) = [
+            r for r in history.run_history(store, "airflow/wide_etl") if r.source_id == run_id
+        ]
+    names = [s.name for s in run.stages]
+    assert len(names) == 200  # start, 197 parts, join, and score once for its 10 instances
+    assert names[0] == "start" and names[-2:] == ["join", "score"]
+    score = run.stages[-1]
+    assert score.status == st.FAILED and score.message == "x10, 1 failed"
+    assert all(s.status == st.SUCCEEDED for s in run.stages[:-1])
+    assert run.status == st.FAILED and run.message == "task score failed"
