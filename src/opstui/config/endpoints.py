@@ -16,9 +16,12 @@ from urllib.parse import urlsplit
 from opstui.config.schema import Spec
 from opstui.errors import ConfigError
 
-KINDS = ("health", "prometheus", "prometheus_api", "json", "mlflow", "airflow")
+KINDS = ("health", "prometheus", "prometheus_api", "json", "mlflow", "airflow", "prefect")
 #: Orchestrators: their runs become runs of the store, their tasks stages.
-ORCHESTRATORS = ("airflow",)
+#: Airflow needs a user (its API has no anonymous access); a Prefect server
+#: has no auth unless ``PREFECT_SERVER_API_AUTH_STRING`` is set, so its
+#: ``username_env`` and ``password_env`` are optional (both or neither).
+ORCHESTRATORS = ("airflow", "prefect")
 
 
 def _regex(value: Any) -> str | None:
@@ -150,6 +153,9 @@ def endpoint_schema() -> dict[str, Spec]:
         "username_env": Spec((str,), "an environment variable name", check=_var_name),
         "password_env": Spec((str,), "an environment variable name", check=_var_name),
         "dags": Spec((list,), "a list of DAG ids", check=_strings),
+        "deployments": Spec(
+            (list,), 'a list of deployment names ("flow/deployment")', check=_deployments
+        ),
         "pipeline_kind": Spec(
             (str,),
             '"mlops" or "devops"',
@@ -159,6 +165,11 @@ def endpoint_schema() -> dict[str, Spec]:
         "page_size": Spec((int,), "a number of rows per request, 1 to 1000", minimum=1),
         "rate_limit": Spec(number, "requests per second", minimum=0.1),
     }
+
+
+def _deployments(value: Any) -> str | None:
+    ok = all(isinstance(v, str) and len(v.split("/")) == 2 and all(v.split("/")) for v in value)
+    return None if ok else 'deployment names as "flow/deployment", e.g. "etl/nightly"'
 
 
 def _var_name(value: Any) -> str | None:
@@ -191,6 +202,7 @@ _ONLY: dict[str, tuple[str, ...]] = {
     "username_env": ORCHESTRATORS,
     "password_env": ORCHESTRATORS,
     "dags": ("airflow",),
+    "deployments": ("prefect",),
     "pipeline_kind": ORCHESTRATORS,
     "backfill": ORCHESTRATORS,
     "page_size": ORCHESTRATORS,
@@ -236,6 +248,8 @@ class EndpointDef:
     password_env: str | None = None
     #: Airflow: the DAGs to read (all of them when empty).
     dags: tuple[str, ...] = ()
+    #: Prefect: the deployments to read, as "flow/deployment" (all runs when empty).
+    deployments: tuple[str, ...] = ()
     #: The kind of its pipelines when a DAG's tags do not say (mlops, devops).
     pipeline_kind: str | None = None
     #: How far back the first sync reads, in seconds (a week).
@@ -293,12 +307,19 @@ def parse_endpoints(data: dict[str, Any], where: str) -> dict[str, EndpointDef]:
                     hint="give the range query another name",
                 )
             _check_slo_source(name, raw, where)
+        if kind == "prefect" and ("username_env" in raw) != ("password_env" in raw):
+            missing = "password_env" if "username_env" in raw else "username_env"
+            raise ConfigError(
+                f'{where}: "endpoints.{name}" has only one of "username_env" and '
+                '"password_env"; Basic auth needs both',
+                hint=f"add {missing}, or remove both for a server without auth",
+            )
         if kind == "mlflow" and not (raw.get("experiments") or raw.get("models")):
             raise ConfigError(
                 f'{where}: endpoint "{name}" of kind mlflow needs "experiments" or "models"'
             )
         values = {k: v for k, v in raw.items() if k != "kind"}
-        for key in ("experiments", "models", "dags"):
+        for key in ("experiments", "models", "dags", "deployments"):
             if key in values:
                 values[key] = tuple(values[key])
         out[name] = EndpointDef(name=name, kind=kind, **values)

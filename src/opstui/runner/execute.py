@@ -30,7 +30,7 @@ from typing import Any
 
 from opstui.config import CommandDef, Config, load_config
 from opstui.errors import OpstuiError, UsageError
-from opstui.runner import airflow, registry
+from opstui.runner import airflow, prefect, registry
 from opstui.runner.plan import (
     StagePlan,
     difference,
@@ -187,7 +187,8 @@ def execute(
                     echo=echo,
                     on_stage=on_stage,
                     work=registry.stage_work(store, config, params)
-                    or airflow.stage_work(config, params),
+                    or airflow.stage_work(config, params)
+                    or prefect.stage_work(config, params),
                     withheld=withheld,
                 )
                 if outcome.status != st.SUCCEEDED:

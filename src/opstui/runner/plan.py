@@ -44,6 +44,10 @@ REGISTRY_PREFIX = "registry/"
 ORCHESTRATOR_STAGE_SET = "airflow_clear"
 ORCHESTRATOR_STAGE = "clear-task-instances"
 ORCHESTRATOR_PREFIX = "airflow-actions/"
+#: The same for Prefect: a flow run set back to Scheduled.
+PREFECT_STAGE_SET = "prefect_retry"
+PREFECT_STAGE = "reschedule-flow-run"
+PREFECT_PREFIX = "prefect-actions/"
 
 
 def previous_good_version(deployments: Sequence[DeploymentRow], current: str | None) -> str | None:
@@ -140,12 +144,14 @@ def registry_stages(pipeline: PipelineDef) -> tuple[StageDef, ...]:
 
 def synthetic_pipeline(config: Config, name: str) -> PipelineDef | None:
     """``registry/<model>`` for a model with a registry and no training pipeline;
-    ``airflow-actions/<endpoint>`` for the retries an Airflow endpoint performs."""
-    if name.startswith(ORCHESTRATOR_PREFIX):
-        ep = config.endpoints.get(name.removeprefix(ORCHESTRATOR_PREFIX))
-        if ep is None or ep.kind != "airflow":
-            return None
-        return PipelineDef(name=name, kind="devops", stages=())
+    ``airflow-actions/<endpoint>`` (``prefect-actions/<endpoint>``) for the
+    retries an Airflow (Prefect) endpoint performs."""
+    for prefix, kind in ((ORCHESTRATOR_PREFIX, "airflow"), (PREFECT_PREFIX, "prefect")):
+        if name.startswith(prefix):
+            ep = config.endpoints.get(name.removeprefix(prefix))
+            if ep is None or ep.kind != kind:
+                return None
+            return PipelineDef(name=name, kind="devops", stages=())
     if not name.startswith(REGISTRY_PREFIX):
         return None
     model = config.models.get(name.removeprefix(REGISTRY_PREFIX))
@@ -162,6 +168,8 @@ def stages_for(pipeline: PipelineDef, stage_set: str) -> tuple[StageDef, ...]:
         return registry_stages(pipeline)
     if stage_set == ORCHESTRATOR_STAGE_SET:  # an Airflow clear: one stage, no command
         return (StageDef(ORCHESTRATOR_STAGE, CommandDef((), pipeline_dir(pipeline), {}, None)),)
+    if stage_set == PREFECT_STAGE_SET:  # a Prefect reschedule: one stage, no command
+        return (StageDef(PREFECT_STAGE, CommandDef((), pipeline_dir(pipeline), {}, None)),)
     if stage_set == "rollback":
         if pipeline.rollback is None:
             return (StageDef("rollback", CommandDef((), pipeline_dir(pipeline), {}, None)),)

@@ -13,7 +13,7 @@ from typing import Any
 
 from opstui.config import Config, PipelineDef
 from opstui.errors import UsageError
-from opstui.runner import airflow, registry
+from opstui.runner import airflow, prefect, registry
 from opstui.runner.plan import (
     Plan,
     Step,
@@ -112,6 +112,10 @@ def plan_retry(config: Config, store: Store, run_id: int, *, from_stage: str | N
         if from_stage is not None:
             raise UsageError("a DAG run is retried from its failed tasks: --from does not apply")
         return airflow.plan_airflow_retry(config, store, run)
+    if run.source_kind == "prefect":  # Prefect retries it: the same flow run, rescheduled
+        if from_stage is not None:
+            raise UsageError("a flow run is retried whole by Prefect: --from does not apply")
+        return prefect.plan_prefect_retry(config, store, run)
     p = resolve_pipeline(config, run.pipeline)
     parent_params = history.run_params(store, run_id)
     stage_set = str(parent_params.get("stage_set", "stages"))

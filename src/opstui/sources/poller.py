@@ -51,6 +51,7 @@ from opstui.store.status import DOWN
 if TYPE_CHECKING:
     from opstui.sources.airflow.poll import AirflowClient, AirflowSnapshot
     from opstui.sources.mlflow.api import MlflowSnapshot
+    from opstui.sources.prefect.poll import PrefectClient, PrefectSnapshot
 
 MAX_BACKOFF = 300.0
 #: Observations kept while the store cannot be written (oldest dropped first).
@@ -123,10 +124,13 @@ class Poller:
         self.stats = PollStats()
         self.held: set[str] = set()
         self._pending: list[Observation] = []
-        self._snapshots: list[tuple[EndpointDef, MlflowSnapshot | AirflowSnapshot]] = []
+        self._snapshots: list[
+            tuple[EndpointDef, MlflowSnapshot | AirflowSnapshot | PrefectSnapshot]
+        ] = []
         #: An orchestrator endpoint's client, kept across polls (its token,
         #: the DAGs' task orders).
         self._airflow: dict[str, AirflowClient] = {}
+        self._prefect: dict[str, PrefectClient] = {}
         #: Range-query watermarks of observations not yet written (endpoint
         #: -> query -> through): the next poll must not fetch them again
         #: before the writer has stored them.
@@ -248,6 +252,10 @@ class Poller:
                 ob, polled = await self._observe_airflow(ep, transport)
                 if polled is not None:
                     self._snapshots.append((ep, polled))
+            elif ep.kind == "prefect":
+                ob, flows = await self._observe_prefect(ep, transport)
+                if flows is not None:
+                    self._snapshots.append((ep, flows))
             else:
                 ob = await observe(transport, ep, watermarks=await self._watermarks(ep))
                 if ob.watermarks:
@@ -272,6 +280,18 @@ class Poller:
             client = self._airflow[ep.name] = AirflowClient(AsyncAirflowRest(ep, http))
         # The store is read (the watermark, the runs held open) off the loop.
         return await observe_airflow(client, ep, self._store)
+
+    async def _observe_prefect(
+        self, ep: EndpointDef, transport: httpx.AsyncBaseTransport
+    ) -> tuple[Observation, PrefectSnapshot | None]:
+        from opstui.sources.prefect.poll import PrefectClient, observe_prefect
+        from opstui.sources.prefect.rest import AsyncPrefectRest
+
+        client = self._prefect.get(ep.name)
+        if client is None:
+            http = httpx.AsyncClient(transport=transport, follow_redirects=False)
+            client = self._prefect[ep.name] = PrefectClient(AsyncPrefectRest(ep, http))
+        return await observe_prefect(client, ep, self._store)
 
     async def _watermarks(self, ep: EndpointDef) -> dict[str, float]:
         """Where each range query of ``ep`` stopped: read from the store at every poll.
@@ -358,7 +378,7 @@ class Poller:
     async def _write(
         self,
         batch: list[Observation],
-        snapshots: list[tuple[EndpointDef, MlflowSnapshot | AirflowSnapshot]],
+        snapshots: list[tuple[EndpointDef, MlflowSnapshot | AirflowSnapshot | PrefectSnapshot]],
     ) -> None:
         assert self._store is not None
         if batch:
@@ -373,10 +393,14 @@ class Poller:
             from opstui.sources.airflow import sync as airflow_sync
             from opstui.sources.airflow.poll import AirflowSnapshot
             from opstui.sources.mlflow.sync import sync_snapshot
+            from opstui.sources.prefect import sync as prefect_sync
+            from opstui.sources.prefect.poll import PrefectSnapshot
 
             for ep, snapshot in snapshots:
                 if isinstance(snapshot, AirflowSnapshot):
                     await asyncio.to_thread(airflow_sync.sync_snapshot, self._store, ep, snapshot)
+                elif isinstance(snapshot, PrefectSnapshot):
+                    await asyncio.to_thread(prefect_sync.sync_snapshot, self._store, ep, snapshot)
                 else:
                     await asyncio.to_thread(sync_snapshot, self._store, ep, snapshot)
 

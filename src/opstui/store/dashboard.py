@@ -30,7 +30,8 @@ from opstui.store.rows import PipelineRow, RunRow, StageRow
 _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id, r.key,
     r.created_at, r.started_at, r.finished_at, r.heartbeat_at, r.heartbeat_timeout,
     r.host, r.pid, r.message,
-    CASE WHEN r.trigger = 'mlflow' OR r.key LIKE 'airflow:%' THEN r.params END"""
+    CASE WHEN r.trigger = 'mlflow' OR r.key LIKE 'airflow:%' OR r.key LIKE 'prefect:%'
+        THEN r.params END"""
 # A run mirrored from another system names its endpoint, name and id in its
 # params (store/mlflow_sync.py: "mlflow"; store/orchestrator_sync.py:
 # "source"): read here, not by SQL's JSON functions, which differ between

@@ -1,0 +1,272 @@
+"""One poll of a Prefect endpoint: an ``Observation`` and a ``PrefectSnapshot``.
+
+What changed since the last poll, and only that. Prefect 3.9's flow run
+filter has no "updated since" (its fields: start, end, expected start, state
+and more, never ``updated``), so one ``POST /flow_runs/filter`` asks, with
+``or_``, for the runs that started or were due since the watermark
+(``start_time.after_``: Prefect compares the start or, before it, the
+expected start), ended since it (``end_time.after_``), or are in a state of
+work now (running, pending, cancelling, paused: a run retried by someone
+else is caught as soon as it runs). The watermark is the server's own clock
+(its ``Date`` header) less an overlap. Then the runs the store holds as
+queued or running are read again by id (a run that is late or awaiting a
+retry matches none of those), and the task runs of all of them in batches.
+Runs scheduled for later than now are left for the poll at their time.
+The first poll of an endpoint backfills ``backfill`` seconds of history.
+Flow and deployment names are read once per id and kept by the client.
+``sources.prefect.sync`` writes the snapshot; the watermark advances in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from opstui.config.endpoints import EndpointDef
+from opstui.sources.http import shown_url
+from opstui.sources.prefect import api
+from opstui.sources.prefect.rest import AsyncPrefectRest, PrefectError
+from opstui.store import Store
+from opstui.store.endpoints import Observation
+from opstui.store.metrics import read_watermarks
+from opstui.store.orchestrator_sync import active_runs
+from opstui.store.status import DEGRADED, DOWN, UP
+
+T = TypeVar("T")
+KIND = "prefect"
+#: The watermark's name in the ``watermarks`` table.
+WATERMARK = "prefect-runs"
+#: Seconds the next poll reads back before the watermark: the server's
+#: clock is read to the second, and a state may commit late.
+OVERLAP = 60.0
+#: Runs read per poll at most (the next poll goes on from the watermark).
+RUNS_PER_POLL = 2000
+#: Flow runs whose task runs (or which, by id) are asked for in one request.
+BATCH = 50
+#: Prefect's largest ``limit`` (``PREFECT_SERVER_API_DEFAULT_LIMIT``, 200 by default).
+MAX_LIMIT = 200
+#: States of runs doing work now: read at every poll whatever their times.
+WORKING = ["RUNNING", "PENDING", "CANCELLING", "PAUSED"]
+
+
+@dataclass
+class PrefectSnapshot:
+    endpoint: str
+    #: flow run, its pipeline's name (``flow/deployment`` or ``flow``), its stages.
+    runs: list[tuple[api.FlowRun, str, list[api.Stage]]] = field(default_factory=list)
+    #: Where the next poll goes on from (the server's time); None: do not move.
+    through: float | None = None
+    skipped: list[api.Skipped] = field(default_factory=list)
+
+
+@dataclass
+class PrefectClient:
+    """What an endpoint's polls keep between them: the REST client, the
+    version seen, flow and deployment names by id."""
+
+    rest: AsyncPrefectRest
+    version: str | None = None
+    flows: dict[str, str] = field(default_factory=dict)
+    deployments: dict[str, api.Deployment] = field(default_factory=dict)
+
+    def name(self, run: api.FlowRun) -> str | None:
+        """``flow/deployment``, or ``flow`` for a run of no deployment; None if unknown."""
+        flow = self.flows.get(run.flow_id)
+        if flow is None:
+            return None
+        if run.deployment_id is None:
+            return flow
+        dep = self.deployments.get(run.deployment_id)
+        return f"{flow}/{dep.name}" if dep is not None else None
+
+
+async def observe_prefect(
+    client: PrefectClient, ep: EndpointDef, store: Store | None
+) -> tuple[Observation, PrefectSnapshot | None]:
+    at = time.time()
+    begun = time.perf_counter()
+    try:
+        snapshot = await _snapshot(client, ep, store)
+    except PrefectError as exc:
+        down = Observation(ep.name, ep.kind, shown_url(ep.url), at, DOWN, exc.problem, None)
+        return down, None
+    latency = (time.perf_counter() - begun) * 1000
+    state, reason = UP, None
+    if snapshot.skipped:
+        state = DEGRADED
+        first = snapshot.skipped[0]
+        more = f" (+{len(snapshot.skipped) - 1} more)" if len(snapshot.skipped) > 1 else ""
+        reason = f"skipped {first.what}: {first.why}{more}"
+    ob = Observation(ep.name, ep.kind, shown_url(ep.url), at, state, reason, latency)
+    return ob, snapshot
+
+
+def stamp(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat()
+
+
+async def _snapshot(client: PrefectClient, ep: EndpointDef, store: Store | None) -> PrefectSnapshot:
+    rest = client.rest
+    if client.version is None:
+        client.version = await rest.version()
+    snap = PrefectSnapshot(ep.name)
+    wanted = await _wanted_deployments(client, ep) if ep.deployments else None
+    # The store's reads go to a thread: this is the poller's event loop.
+    marks = (
+        await asyncio.to_thread(read_watermarks, store, ep.source, [WATERMARK])
+        if store is not None
+        else {}
+    )
+    held = await asyncio.to_thread(active_runs, store, ep.name, KIND) if store is not None else []
+    if wanted == []:  # none of the deployments named exists (yet)
+        snap.through = None
+        return snap
+    since = marks.get(WATERMARK, (rest.server_time or time.time()) - ep.backfill)
+    runs, now, complete = await _runs_since(rest, ep, since - OVERLAP, wanted, snap)
+    seen = {r.id for r in runs}
+    again = [run_id for _, run_id in held if run_id not in seen]
+    for i in range(0, len(again), BATCH):
+        body = {"flow_runs": {"id": {"any_": again[i : i + BATCH]}}, "limit": MAX_LIMIT}
+        doc = await rest.call("POST", "/flow_runs/filter", "flow runs", body=body)
+        read, skipped = _read(rest, "flow runs", api.parse_flow_runs, doc)
+        runs += read  # one deleted in Prefect is not answered: the next sync says so
+        snap.skipped += skipped
+    if wanted is not None:
+        runs = [r for r in runs if r.deployment_id in wanted]
+    runs = [r for r in runs if not _later(r, now)]
+    await _names(client, runs)
+    tasks = await _task_runs(rest, runs, snap)
+    for run in runs:
+        name = client.name(run)
+        if name is None:
+            snap.skipped.append(api.Skipped(f"flow run {run.id}", "its flow is not known"))
+            continue
+        snap.runs.append((run, name, api.stages(run, tasks.get(run.id, []))))
+    # Moved on only once everything up to now was read.
+    snap.through = now if complete else None
+    return snap
+
+
+def _later(run: api.FlowRun, now: float) -> bool:
+    """A run scheduled for later (Prefect makes a deployment's scheduled runs
+    ahead of time): not a run yet."""
+    return (
+        run.state_type == "SCHEDULED"
+        and run.start is None
+        and run.expected_start is not None
+        and run.expected_start > now
+    )
+
+
+async def _wanted_deployments(client: PrefectClient, ep: EndpointDef) -> list[str]:
+    """The ids of the deployments ``ep.deployments`` names ("flow/deployment")."""
+    pairs = [tuple(d.split("/", 1)) for d in ep.deployments]
+    body = {
+        "flows": {"name": {"any_": sorted({f for f, _ in pairs})}},
+        "deployments": {"name": {"any_": sorted({d for _, d in pairs})}},
+        "limit": MAX_LIMIT,
+    }
+    doc = await client.rest.call("POST", "/deployments/filter", "deployments", body=body)
+    found = _read(client.rest, "deployments", api.parse_deployments, doc)
+    for dep in found:
+        client.deployments[dep.id] = dep
+    await _flow_names(client, [d.flow_id for d in found])
+    return [d.id for d in found if (client.flows.get(d.flow_id), d.name) in set(pairs)]
+
+
+async def _runs_since(
+    rest: AsyncPrefectRest,
+    ep: EndpointDef,
+    since: float,
+    deployments: list[str] | None,
+    snap: PrefectSnapshot,
+) -> tuple[list[api.FlowRun], float, bool]:
+    """Flow runs started, due or ended at or after ``since``, or working now; the
+    server's time of the first answer; whether the read reached the end."""
+    limit = min(ep.page_size, MAX_LIMIT)
+    after = {"after_": stamp(since)}
+    query: dict[str, Any] = {
+        "flow_runs": {
+            "operator": "or_",
+            "start_time": after,
+            "end_time": after,
+            "state": {"type": {"any_": WORKING}},
+        },
+        # By id: a stable order while the runs' times move.
+        "sort": "ID_DESC",
+        "limit": limit,
+    }
+    if deployments is not None:
+        query["deployments"] = {"id": {"any_": deployments}}
+    out: list[api.FlowRun] = []
+    now: float | None = None
+    offset = 0
+    while len(out) < RUNS_PER_POLL:
+        doc = await rest.call(
+            "POST", "/flow_runs/filter", "flow runs", body={**query, "offset": offset}
+        )
+        if now is None:
+            now = rest.server_time or time.time()
+        runs, skipped = _read(rest, "flow runs", api.parse_flow_runs, doc)
+        out += runs
+        snap.skipped += skipped
+        offset += limit
+        if len(runs) + len(skipped) < limit:
+            return out, now, True
+    return out, now or time.time(), False
+
+
+async def _names(client: PrefectClient, runs: Sequence[api.FlowRun]) -> None:
+    """Learn the flow and deployment names of ``runs`` not known yet."""
+    deps = sorted({r.deployment_id for r in runs if r.deployment_id} - set(client.deployments))
+    for i in range(0, len(deps), BATCH):
+        body = {"deployments": {"id": {"any_": deps[i : i + BATCH]}}, "limit": MAX_LIMIT}
+        doc = await client.rest.call("POST", "/deployments/filter", "deployments", body=body)
+        for dep in _read(client.rest, "deployments", api.parse_deployments, doc):
+            client.deployments[dep.id] = dep
+    await _flow_names(client, [r.flow_id for r in runs])
+
+
+async def _flow_names(client: PrefectClient, ids: Sequence[str]) -> None:
+    missing = sorted(set(ids) - set(client.flows))
+    for i in range(0, len(missing), BATCH):
+        body = {"flows": {"id": {"any_": missing[i : i + BATCH]}}, "limit": MAX_LIMIT}
+        doc = await client.rest.call("POST", "/flows/filter", "flows", body=body)
+        client.flows.update(_read(client.rest, "flows", api.parse_names, doc))
+
+
+async def _task_runs(
+    rest: AsyncPrefectRest, runs: Sequence[api.FlowRun], snap: PrefectSnapshot
+) -> dict[str, list[api.TaskRun]]:
+    out: dict[str, list[api.TaskRun]] = {}
+    ids = [r.id for r in runs]
+    for i in range(0, len(ids), BATCH):
+        offset = 0
+        while True:
+            body = {
+                "flow_runs": {"id": {"any_": ids[i : i + BATCH]}},
+                "sort": "EXPECTED_START_TIME_ASC",
+                "limit": MAX_LIMIT,
+                "offset": offset,
+            }
+            doc = await rest.call("POST", "/task_runs/filter", "task runs", body=body)
+            trs, skipped = _read(rest, "task runs", api.parse_task_runs, doc)
+            snap.skipped += skipped
+            for tr in trs:
+                out.setdefault(tr.flow_run_id, []).append(tr)
+            offset += MAX_LIMIT
+            if len(trs) + len(skipped) < MAX_LIMIT:
+                break
+    return out
+
+
+def _read(rest: AsyncPrefectRest, what: str, parse: Callable[[Any], T], doc: Any) -> T:
+    try:
+        return parse(doc)
+    except ValueError as exc:
+        raise PrefectError(rest.ep, what, f"unexpected answer ({exc})") from None

@@ -1,0 +1,202 @@
+"""The Prefect 3 client: REST calls under the endpoint's ``url`` (the API base, ``.../api``).
+
+A Prefect server has no auth by default. One started with
+``PREFECT_SERVER_API_AUTH_STRING="user:password"`` wants HTTP Basic auth:
+when the endpoint names both ``username_env`` and ``password_env``, they are
+read from the environment at each call and sent as ``Authorization: Basic``,
+never stored, shown or logged.
+
+Prefect on SQLite answers 503 while its database is busy (its own services
+write to it too), having written nothing; 429 and 502 are passing too. Each is
+retried a few times after a short pause, as Prefect's own client does,
+before it fails the call.
+
+Every failure (refused, a timeout, an HTML page from a proxy, a 4xx/5xx, a
+server that is not Prefect 3) becomes one ``PrefectError``: one line naming
+the endpoint, the call and the cause, the variables by name, never a value.
+Requests are spaced to ``rate_limit`` a second at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from opstui.config.endpoints import EndpointDef
+from opstui.errors import OpstuiError
+from opstui.sources.http import (
+    MissingSecret,
+    RedirectRefused,
+    Redirects,
+    TooLarge,
+    aread_capped,
+    connect_reason,
+    looks_html,
+    mask,
+    secret_headers,
+    shown_url,
+)
+
+#: The major version of Prefect whose API this reads.
+MAJOR = "3"
+#: Answers that say "busy, nothing done: ask again".
+RETRY_CODES = frozenset({429, 502, 503})
+#: Tries of a call answered with one of them, and the pause before each retry.
+TRIES = 4
+PAUSE = 0.25
+
+
+class PrefectError(OpstuiError):
+    """A call to Prefect failed; ``problem`` is the cause alone (an endpoint's reason)."""
+
+    def __init__(self, ep: EndpointDef, what: str, problem: str, *, status: int | None = None):
+        self.endpoint = ep.name
+        self.what = what
+        self.problem = " ".join(mask(problem, ep).split())[:300]
+        self.status = status
+        super().__init__(
+            f"Prefect endpoint {ep.name} ({shown_url(ep.url)}): {what}: {self.problem}"
+        )
+
+
+def basic_auth(ep: EndpointDef, what: str) -> str | None:
+    """The ``Authorization`` value from the variables the endpoint names, or None
+    when it names none (a server without auth)."""
+    if not ep.username_env and not ep.password_env:
+        return None
+    values = []
+    for role, var in (("user", ep.username_env), ("password", ep.password_env)):
+        value = os.environ.get(var or "")
+        if not var or value is None:
+            raise PrefectError(ep, what, f"the {role} is read from ${var}, which is not set")
+        values.append(value)
+    token = base64.b64encode(f"{values[0]}:{values[1]}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class AsyncPrefectRest:
+    """Calls on the poller's shared ``httpx.AsyncClient``."""
+
+    def __init__(self, ep: EndpointDef, client: httpx.AsyncClient) -> None:
+        self.ep = ep
+        self.client = client
+        self._next_at = 0.0
+        #: The server's clock at its last answer (its ``Date`` header), epoch seconds.
+        self.server_time: float | None = None
+
+    async def _pace(self) -> None:
+        wait = self._next_at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_at = max(self._next_at, time.monotonic()) + 1.0 / self.ep.rate_limit
+
+    async def _send(
+        self, method: str, url: str, *, body: Any, what: str
+    ) -> tuple[httpx.Response, bytes]:
+        try:
+            secrets = secret_headers(self.ep)
+        except MissingSecret as exc:
+            raise PrefectError(self.ep, what, str(exc)) from None
+        auth = basic_auth(self.ep, what)
+        if auth is not None:
+            secrets["Authorization"] = auth
+        hops = Redirects(httpx.URL(url), self.ep.headers, secrets, method)
+        await self._pace()
+        try:
+            response, data = await aread_capped(
+                self.client, hops, body=body, timeout=self.ep.timeout, limit=self.ep.max_body
+            )
+        except RedirectRefused as exc:
+            raise PrefectError(self.ep, what, str(exc)) from None
+        except TooLarge:
+            raise PrefectError(
+                self.ep, what, f"response larger than {self.ep.max_body:,} bytes (max_body)"
+            ) from None
+        except (TimeoutError, httpx.TimeoutException):
+            raise PrefectError(self.ep, what, f"no answer within {self.ep.timeout:g}s") from None
+        except httpx.ConnectError as exc:
+            raise PrefectError(self.ep, what, connect_reason(exc)) from None
+        except httpx.HTTPError as exc:
+            raise PrefectError(self.ep, what, f"{type(exc).__name__}: {exc}") from None
+        date = response.headers.get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                self.server_time = parsedate_to_datetime(date).timestamp()
+        return response, data
+
+    async def call(self, method: str, path: str, what: str, *, body: Any = None) -> Any:
+        """Prefect's JSON answer to ``method path`` (under the endpoint's url)."""
+        url = self.ep.url.rstrip("/") + path
+        for attempt in range(1, TRIES + 1):
+            response, data = await self._send(method, url, body=body, what=what)
+            if response.status_code in RETRY_CODES and attempt < TRIES:
+                await asyncio.sleep(PAUSE * attempt)
+                continue
+            return _answer(self.ep, what, response, data)
+        raise AssertionError("unreachable")
+
+    async def version(self) -> str:
+        """Prefect's version; ``PrefectError`` unless it is a Prefect 3."""
+        version = await self.call("GET", "/admin/version", "version")
+        if not isinstance(version, str) or not version:
+            raise PrefectError(
+                self.ep, "version", "the answer names no version; is url Prefect's API (.../api)?"
+            )
+        if version.split(".", 1)[0] != MAJOR:
+            raise PrefectError(
+                self.ep,
+                "version",
+                f"this is Prefect {version[:40]}; opstui reads Prefect {MAJOR}'s REST API",
+            )
+        return version
+
+
+def _json(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
+    try:
+        return json.loads(data) if data.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        html = looks_html(response.headers.get("content-type", ""), data)
+        got = "an HTML page" if html else "something else"
+        hint = "; is url Prefect's API base (http://host:4200/api)?" if html else ""
+        raise PrefectError(
+            ep,
+            what,
+            f"expected Prefect's JSON, got {got} (HTTP {response.status_code}){hint}",
+            status=response.status_code,
+        ) from None
+
+
+def _answer(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
+    code = response.status_code
+    doc = _json(ep, what, response, data) if code < 300 else _detail_doc(data)
+    if code >= 400 or 300 <= code < 400:
+        detail = doc.get("detail") if isinstance(doc, Mapping) else None
+        said = detail if isinstance(detail, str) else json.dumps(detail)[:200] if detail else ""
+        reason = f"HTTP {code} {response.reason_phrase}".strip()
+        if code == 401:
+            reason += (
+                f" (Prefect wants Basic auth: set username_env and password_env, or check "
+                f"${ep.username_env} and ${ep.password_env})"
+                if ep.username_env
+                else " (Prefect wants Basic auth: set username_env and password_env)"
+            )
+        elif code == 404 and what == "version":
+            reason += " (is url Prefect's API base, http://host:4200/api?)"
+        raise PrefectError(ep, what, f"{reason}: {said}" if said else reason, status=code)
+    return doc
+
+
+def _detail_doc(data: bytes) -> Any:
+    try:
+        return json.loads(data) if data.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        return None

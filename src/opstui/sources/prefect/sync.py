@@ -1,0 +1,94 @@
+"""A Prefect snapshot into the run store (``store.orchestrator_sync``).
+
+A deployment is a pipeline (``prefect/<flow>/<deployment>``; a flow run of no
+deployment is in ``prefect/<flow>``), a flow run a run (schedule, deployment
+or manual the trigger, its creator the actor, its parameters and state in
+its params), a task a stage in the order the tasks first started, the flow
+run's attempt (plus the task's own retries) the stage's attempt.
+"""
+
+from __future__ import annotations
+
+from opstui.config.endpoints import EndpointDef
+from opstui.sources.prefect.api import FlowRun, Stage
+from opstui.sources.prefect.poll import KIND, WATERMARK, PrefectSnapshot
+from opstui.store import Store
+from opstui.store import status as st
+from opstui.store.db import local_actor
+from opstui.store.orchestrator_sync import (
+    OrchestratedRun,
+    OrchestratedStage,
+    SyncResult,
+    run_key,
+    sync_runs,
+)
+
+
+def pipeline_name(name: str) -> str:
+    """A deployment's pipeline, ``prefect/<flow>/<deployment>`` (``prefect/<flow>``
+    for runs of no deployment), apart from pipelines opstui runs."""
+    return f"{KIND}/{name}"
+
+
+def heartbeat_timeout(ep: EndpointDef) -> float:
+    """A running run is refreshed by every poll: three missed polls mean trouble."""
+    return max(60.0, 3 * ep.interval + ep.timeout)
+
+
+def _message(run: FlowRun, status: str, stages: list[Stage]) -> str | None:
+    failed = next((s for s in stages if s.status == st.FAILED), None)
+    if status == st.FAILED and failed is not None and run.state_type == "FAILED":
+        return f"task {failed.name} failed"
+    said = [run.note] if run.note else []
+    if status in (st.FAILED, st.CANCELLED) and run.state_message:
+        said.append(run.state_message)
+    return ": ".join(said) or None
+
+
+def orchestrated(
+    ep: EndpointDef, run: FlowRun, name: str, stages: list[Stage], kind: str | None
+) -> OrchestratedRun | None:
+    status = run.status
+    if status is None:
+        return None  # a state type this opstui does not know: left alone
+    created = run.created or run.expected_start or run.start or run.end
+    if created is None:
+        return None
+    params = {
+        "source": {"kind": KIND, "endpoint": ep.name, "name": name, "id": run.id},
+        "flow_run_name": run.name,
+        "deployment_id": run.deployment_id,
+        "parameters": dict(run.parameters),
+        "state": {"type": run.state_type, "name": run.state_name},
+        "run_count": run.run_count,
+    }
+    return OrchestratedRun(
+        key=run_key(KIND, ep.name, name, run.id),
+        pipeline=pipeline_name(name),
+        kind=kind,
+        status=status,
+        trigger=run.trigger,
+        actor=run.created_by or "prefect",
+        created_at=created,
+        started_at=run.start,
+        finished_at=run.end if status in st.FINISHED else None,
+        message=_message(run, status, stages),
+        params=params,
+        heartbeat_timeout=heartbeat_timeout(ep),
+        stages=tuple(
+            OrchestratedStage(
+                s.name, s.position, s.status, s.attempt, s.started_at, s.finished_at, s.message
+            )
+            for s in stages
+        ),
+    )
+
+
+def sync_snapshot(store: Store, ep: EndpointDef, snapshot: PrefectSnapshot) -> SyncResult:
+    runs = [
+        r
+        for run, name, stages in snapshot.runs
+        if (r := orchestrated(ep, run, name, stages, run.kind(ep.pipeline_kind)))
+    ]
+    mark = None if snapshot.through is None else (ep.source, WATERMARK, snapshot.through)
+    return sync_runs(store, runs, watermark=mark, by=local_actor())
