@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import httpx
 import pytest
 
 from opstui.config.endpoints import EndpointDef
+from opstui.errors import UsageError
 from opstui.store import Store, history
 from opstui.store import status as st
 from opstui.store.rows import RunRow
@@ -74,6 +77,23 @@ def failed_run(prefect: PrefectServer) -> str:
     assert prefect.wait_run(run_id) == "FAILED"
     prefect.wait_task_runs(run_id, 2)  # they reach the API after the run's state
     return run_id
+
+
+def adhoc(prefect: PrefectServer, folder: Path, source: str) -> subprocess.Popen[bytes]:
+    """A flow run of no deployment: ``source`` run by Prefect's Python, reporting
+    to the test server (``PREFECT_API_URL``)."""
+    env_dir = venv()
+    assert env_dir is not None
+    script = folder / "adhoc.py"
+    script.write_text(textwrap.dedent(source))
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT", "OPSTUI_"))}
+    env = {**keep, "PREFECT_API_URL": prefect.url, "PREFECT_HOME": str(folder / "home")}
+    return subprocess.Popen(
+        [str(env_dir / "bin" / "python"), str(script)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_a_failed_flow_run_shows_as_a_failed_run_with_its_task_runs_as_stages(
@@ -204,33 +224,27 @@ def test_retry_reschedules_the_flow_run_through_prefect_and_the_next_attempt_sho
 def test_a_flow_run_of_no_deployment_reads_manual_and_its_retry_is_refused(
     prefect: PrefectServer, tmp_path: Path
 ) -> None:
-    env_dir = venv()
-    assert env_dir is not None
-    script = tmp_path / "adhoc.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            from prefect import flow, task
+    adhoc(
+        prefect,
+        tmp_path,
+        """
+        from prefect import flow, task
 
-            @task
-            def step():
-                raise RuntimeError("no luck")
+        @task
+        def step():
+            raise RuntimeError("no luck")
 
-            @flow(name="adhoc")
-            def adhoc():
-                step()
+        @flow(name="adhoc")
+        def main():
+            step()
 
-            if __name__ == "__main__":
-                try:
-                    adhoc()
-                except RuntimeError:
-                    pass
-            """
-        )
-    )
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT", "OPSTUI_"))}
-    env = {**keep, "PREFECT_API_URL": prefect.url, "PREFECT_HOME": str(tmp_path / "home")}
-    subprocess.run([str(env_dir / "bin" / "python"), str(script)], env=env, check=True, timeout=120)
+        if __name__ == "__main__":
+            try:
+                main()
+            except RuntimeError:
+                pass
+        """,
+    ).wait(timeout=120)
     (found,) = prefect.api(
         "POST", "/flow_runs/filter", json={"flows": {"name": {"any_": ["adhoc"]}}}
     )
@@ -259,6 +273,57 @@ def test_the_deployments_filter_reads_only_those_named(
     with Store(tmp_path / "ops.db") as store:
         names = {r[0] for r in store.query("SELECT name FROM pipelines")}
     assert names == {PIPELINE}
+
+
+def test_a_running_flow_run_reads_unknown_when_prefect_goes_away_never_lost(
+    prefect: PrefectServer, tmp_path: Path
+) -> None:
+    from opstui.store.dashboard import Dashboard
+
+    proc = adhoc(
+        prefect,
+        tmp_path,
+        """
+        import time
+        from prefect import flow, task
+
+        @task
+        def wait():
+            time.sleep(15)
+
+        @flow(name="slow-adhoc")
+        def main():
+            wait()
+
+        if __name__ == "__main__":
+            main()
+        """,
+    )
+    try:
+        config(tmp_path, prefect.url)
+        deadline = time.monotonic() + 60
+        runs: list[RunRow] = []
+        while True:  # until Prefect has the task running
+            poll(tmp_path)
+            with Store(tmp_path / "ops.db") as store, contextlib.suppress(UsageError):
+                runs = history.run_history(store, "prefect/slow-adhoc")  # once polled
+            if runs and runs[0].stages and runs[0].stages[0].status == st.RUNNING:
+                break
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.5)
+        assert (runs[0].status, runs[0].kind) == (st.RUNNING, "devops")
+        # Prefect is now out of reach (the endpoint's URL points at nothing).
+        config(tmp_path, f"http://127.0.0.1:{free_port()}/api")
+        down = run_cli("poll", "--once", cwd=tmp_path, timeout=120)
+        assert down.returncode == 1 and "down: connection refused" in down.stdout
+        with Store(tmp_path / "ops.db") as store:
+            later = time.time() + 600  # long past the run's heartbeat timeout
+            rows = {p.name: p for p in Dashboard(store).read(later)}
+        latest = rows["prefect/slow-adhoc"].latest
+        assert latest is not None and latest.status == st.UNKNOWN, latest
+        assert latest.status_reason and "orchestrator" in latest.status_reason
+    finally:
+        proc.wait(timeout=120)  # the flow ends by itself: no run left running
 
 
 def test_a_prefect_that_is_not_there_is_down_with_the_reason(tmp_path: Path) -> None:
@@ -318,3 +383,177 @@ def test_a_prefect_still_busy_after_the_retries_fails_the_call() -> None:
 
     with pytest.raises(PrefectError, match="version: HTTP 503 Service Unavailable: database"):
         asyncio.run(main())
+
+
+# What Prefect sends, read without a server: the state tables, the grouping
+# of task runs into stages, and records that do not read.
+
+
+def _flow_run(**values: object) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "id": "f-1",
+        "name": "brave-fox",
+        "flow_id": "flow-1",
+        "deployment_id": "dep-1",
+        "state_type": "FAILED",
+        "state_name": "Failed",
+        "run_count": 1,
+        "created": "2026-01-01T00:00:00Z",
+        "start_time": "2026-01-01T00:00:01Z",
+        "end_time": "2026-01-01T00:00:09Z",
+        "auto_scheduled": False,
+        "created_by": None,
+        "tags": [],
+    }
+    return {**doc, **values}
+
+
+def _task_run(
+    task: str, state: str, attempt: int, start: int, **values: object
+) -> dict[str, object]:
+    dynamic = f"{task[:1]}{attempt}{start}-0000"
+    doc: dict[str, object] = {
+        "id": f"{task}-{attempt}-{start}",
+        "flow_run_id": "f-1",
+        "name": f"{task}-{dynamic[:3]}",
+        "dynamic_key": dynamic,
+        "task_key": f"{task}-5cb4e3eb",
+        "state_type": state,
+        "state_name": state.capitalize(),
+        "state": {"type": state, "name": state.capitalize(), "message": None},
+        "run_count": 1,
+        "flow_run_run_count": attempt,
+        "expected_start_time": f"2026-01-01T00:00:{start:02d}Z",
+        "start_time": f"2026-01-01T00:00:{start:02d}Z",
+        "end_time": f"2026-01-01T00:00:{start + 1:02d}Z",
+    }
+    return {**doc, **values}
+
+
+@pytest.mark.parametrize(
+    ("state", "name", "run", "stage", "note"),
+    [
+        ("SCHEDULED", "Scheduled", st.QUEUED, st.PENDING, None),
+        ("SCHEDULED", "Late", st.QUEUED, st.PENDING, "late"),
+        ("SCHEDULED", "AwaitingRetry", st.RUNNING, st.RUNNING, "awaiting retry"),
+        ("PENDING", "Pending", st.QUEUED, st.PENDING, None),
+        ("RUNNING", "Running", st.RUNNING, st.RUNNING, None),
+        ("COMPLETED", "Completed", st.SUCCEEDED, st.SUCCEEDED, None),
+        ("FAILED", "Failed", st.FAILED, st.FAILED, None),
+        ("CRASHED", "Crashed", st.FAILED, st.FAILED, "crashed"),
+        ("CANCELLING", "Cancelling", st.RUNNING, st.RUNNING, "cancelling"),
+        ("CANCELLED", "Cancelled", st.CANCELLED, st.CANCELLED, None),
+        ("PAUSED", "Paused", st.RUNNING, st.RUNNING, "paused"),
+    ],
+)
+def test_each_prefect_state_reads_as_the_table_says(
+    state: str, name: str, run: str, stage: str, note: str | None
+) -> None:
+    from opstui.sources.prefect import api
+
+    (read,), _ = api.parse_flow_runs([_flow_run(state_type=state, state_name=name)])
+    assert (read.status, read.note) == (run, note)
+    assert api.stage_state(state, name) == (stage, note)
+
+
+def test_a_state_prefect_added_later_is_named_and_a_run_in_it_left_alone() -> None:
+    from opstui.sources.prefect import api
+
+    (read,), _ = api.parse_flow_runs([_flow_run(state_type="HIBERNATING")])
+    assert read.status is None
+    assert api.stage_state("HIBERNATING", "Zz") == (st.PENDING, "Prefect state 'HIBERNATING'")
+
+
+def test_triggers_and_actors_come_from_what_prefect_says() -> None:
+    from opstui.sources.prefect import api
+
+    scheduled = _flow_run(
+        auto_scheduled=True, created_by={"id": "s", "type": "SCHEDULE", "display_value": "daily"}
+    )
+    by_user = _flow_run(created_by={"id": "u", "type": "USER", "display_value": "ana"})
+    runs, _ = api.parse_flow_runs([scheduled, by_user, _flow_run(deployment_id=None)])
+    assert [(r.trigger, r.created_by) for r in runs] == [
+        ("schedule", "daily"),
+        ("deployment", "ana"),
+        ("manual", None),
+    ]
+
+
+def test_records_that_do_not_read_are_skipped_and_named_the_rest_read() -> None:
+    from opstui.sources.prefect import api
+
+    runs, skipped = api.parse_flow_runs(
+        ["nonsense", _flow_run(id="bad", start_time=12), _flow_run(id="ok"), _flow_run(id=None)]
+    )
+    assert [r.id for r in runs] == ["ok"]
+    assert [s.what for s in skipped] == ["flow run ?", "flow run 'bad'", "flow run ?"]
+    assert "not text" in skipped[1].why
+    with pytest.raises(ValueError, match="not a list"):
+        api.parse_flow_runs({"detail": "Not Found"})
+
+
+def test_a_retried_flow_run_shows_each_tasks_latest_attempt_in_first_start_order() -> None:
+    from opstui.sources.prefect import api
+
+    (run,), _ = api.parse_flow_runs([_flow_run(state_type="COMPLETED", run_count=2)])
+    tasks, _ = api.parse_task_runs(
+        [
+            _task_run("transform", "COMPLETED", 2, 12),
+            _task_run("extract", "COMPLETED", 1, 1),
+            _task_run("transform", "FAILED", 1, 2),
+            _task_run("extract", "COMPLETED", 2, 11),
+            _task_run("load", "COMPLETED", 2, 13),
+            # A task whose own retries ran in the flow run's second attempt.
+            _task_run("score", "COMPLETED", 2, 14, run_count=3),
+        ]
+    )
+    stages = api.stages(run, tasks)
+    assert [(s.name, s.status, s.attempt) for s in stages] == [
+        ("extract", st.SUCCEEDED, 2),
+        ("transform", st.SUCCEEDED, 2),
+        ("load", st.SUCCEEDED, 2),
+        ("score", st.SUCCEEDED, 4),
+    ]
+
+
+def test_while_a_retry_runs_the_tasks_it_has_not_reached_are_pending_again() -> None:
+    from opstui.sources.prefect import api
+
+    (run,), _ = api.parse_flow_runs(
+        [_flow_run(state_type="RUNNING", state_name="Running", run_count=2, end_time=None)]
+    )
+    tasks, _ = api.parse_task_runs(
+        [
+            _task_run("extract", "COMPLETED", 1, 1),
+            _task_run("transform", "FAILED", 1, 2),
+            _task_run("extract", "RUNNING", 2, 11, end_time=None),
+        ]
+    )
+    assert [(s.name, s.status, s.attempt, s.message) for s in api.stages(run, tasks)] == [
+        ("extract", st.RUNNING, 2, None),
+        ("transform", st.PENDING, 2, "attempt 1: failed"),
+    ]
+
+
+def test_a_task_called_several_times_in_one_attempt_is_one_stage_its_worst() -> None:
+    from opstui.sources.prefect import api
+
+    (run,), _ = api.parse_flow_runs([_flow_run()])
+    tasks, _ = api.parse_task_runs(
+        [_task_run("score", "COMPLETED", 1, i) for i in (1, 2)]
+        + [_task_run("score", "FAILED", 1, 3)]
+    )
+    (stage,) = api.stages(run, tasks)
+    assert (stage.name, stage.status, stage.message) == ("score", st.FAILED, "x3, 1 failed")
+
+
+def test_a_task_run_named_by_the_flow_author_is_grouped_by_its_task_key() -> None:
+    from opstui.sources.prefect import api
+
+    assert api.task_name({"name": "load-3f2", "dynamic_key": "3f2a", "task_key": "load-ab"}) == (
+        "load"
+    )
+    # task_run_name="load {day}": no suffix to take off; task_key less its hash.
+    assert api.task_name({"name": "load monday", "dynamic_key": "3f2a", "task_key": "load-ab"}) == (
+        "load"
+    )

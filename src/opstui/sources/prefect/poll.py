@@ -8,7 +8,9 @@ and more, never ``updated``), so one ``POST /flow_runs/filter`` asks, with
 expected start), ended since it (``end_time.after_``), or are in a state of
 work now (running, pending, cancelling, paused: a run retried by someone
 else is caught as soon as it runs). The watermark is the server's own clock
-(its ``Date`` header) less an overlap. Then the runs the store holds as
+(its ``Date`` header) less an overlap, which also reads again a run that
+ended just before the last poll: Prefect records task runs from events, a
+moment after the flow run's state. Then the runs the store holds as
 queued or running are read again by id (a run that is late or awaiting a
 retry matches none of those), and the task runs of all of them in batches.
 Runs scheduled for later than now are left for the poll at their time.
