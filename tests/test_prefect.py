@@ -312,6 +312,16 @@ def test_a_running_flow_run_reads_unknown_when_prefect_goes_away_never_lost(
             assert time.monotonic() < deadline, runs
             time.sleep(0.5)
         assert (runs[0].status, runs[0].kind) == (st.RUNNING, "devops")
+        # The store's copy says failed (a hand edit, an old poll); Prefect says running.
+        with Store(tmp_path / "ops.db") as store, store.write() as tx:
+            tx.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (runs[0].id,))
+        refused = run_cli("retry", str(runs[0].id), "--yes", cwd=tmp_path, timeout=120)
+        assert refused.returncode == 2, refused.stdout
+        assert "is RUNNING (Running), attempt 1 in Prefect endpoint orchestrator: it is not " in (
+            refused.stderr
+        )
+        with Store(tmp_path / "ops.db") as store, store.write() as tx:
+            tx.execute("UPDATE runs SET status = 'running' WHERE id = ?", (runs[0].id,))
         # Prefect is now out of reach (the endpoint's URL points at nothing).
         config(tmp_path, f"http://127.0.0.1:{free_port()}/api")
         down = run_cli("poll", "--once", cwd=tmp_path, timeout=120)
@@ -331,6 +341,16 @@ def test_a_prefect_that_is_not_there_is_down_with_the_reason(tmp_path: Path) -> 
     result = run_cli("poll", "--once", cwd=tmp_path)
     assert result.returncode == 1
     assert "orchestrator: down: connection refused" in result.stdout
+
+
+def test_a_url_that_is_not_the_api_base_says_so(prefect: PrefectServer, tmp_path: Path) -> None:
+    config(tmp_path, prefect.url.removesuffix("/api"))
+    result = run_cli("poll", "--once", cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        "orchestrator: down: HTTP 404 Not Found (is url Prefect's API base, "
+        "http://host:4200/api?)" in result.stdout
+    )
 
 
 def test_only_one_of_the_credentials_is_refused(tmp_path: Path) -> None:
