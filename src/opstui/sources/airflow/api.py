@@ -11,11 +11,13 @@ never a crash of the poll; the rest is read.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opstui.sources.records import Skipped, Stage, seconds
+from opstui.sources.records import named as _name
+from opstui.sources.records import text as _text
 from opstui.store import status as st
 
 #: DAG run state -> run status. ``None``: a state this opstui does not know.
@@ -46,14 +48,6 @@ TASK_STATE: Mapping[str | None, tuple[str, str | None]] = {
 
 #: Stage statuses from the worst to the best, for a mapped task's instances.
 _WORST_FIRST = (st.FAILED, st.RUNNING, st.PENDING, st.SKIPPED, st.SUCCEEDED)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A record the API sent that could not be read, and why."""
-
-    what: str
-    why: str
 
 
 @dataclass(frozen=True)
@@ -102,42 +96,6 @@ class TaskInstance:
     try_number: int
     start: float | None
     end: float | None
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One task of a run as a stage: a mapped task's instances collapsed."""
-
-    name: str
-    position: int
-    status: str
-    attempt: int
-    started_at: float | None
-    finished_at: float | None
-    message: str | None
-    #: How many mapped instances (0: not mapped).
-    mapped: int = 0
-
-
-def seconds(value: Any) -> float | None:
-    """An Airflow timestamp (ISO 8601 with an offset) as epoch seconds, or None."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"a time that is not text ({type(value).__name__})")
-    when = dt.datetime.fromisoformat(value)
-    if when.tzinfo is None:  # Airflow sends UTC; a naive time is taken as such
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
-
-
-def _text(doc: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = doc.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} is missing or not text")
-    return value
 
 
 def _records(doc: Any, key: str) -> list[Any]:
@@ -326,8 +284,3 @@ def _stage_state(state: str | None) -> tuple[str, str | None]:
 def _total(doc: Any) -> int | None:
     total = doc.get("total_entries") if isinstance(doc, Mapping) else None
     return total if isinstance(total, int) else None
-
-
-def _name(item: Any, key: str) -> str:
-    value = item.get(key) if isinstance(item, Mapping) else None
-    return repr(value)[:80] if value is not None else "?"

@@ -8,14 +8,12 @@ the run goes back to queued, and the tasks run again as their next try.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from opstui.config.endpoints import EndpointDef
+from opstui.sources import orchestrator
 from opstui.sources.airflow import api
 from opstui.sources.airflow.rest import AirflowError, AsyncAirflowRest
 
@@ -23,16 +21,8 @@ T = TypeVar("T")
 
 
 def call_once(ep: EndpointDef, work: Callable[[AsyncAirflowRest], Awaitable[T]]) -> T:
-    """``work`` on a client of its own, from synchronous code (planning, a runner's
-    stage, a console worker thread: none of them has an event loop running)."""
-
-    async def main() -> T:
-        async with httpx.AsyncClient(verify=ep.verify_tls, follow_redirects=False) as http:
-            rest = AsyncAirflowRest(ep, http)
-            await rest.version()
-            return await work(rest)
-
-    return asyncio.run(main())
+    """``work`` on a client of its own, its version checked first, from synchronous code."""
+    return orchestrator.call_once(ep, AsyncAirflowRest, work, check=AsyncAirflowRest.version)
 
 
 async def run_state(rest: AsyncAirflowRest, dag_id: str, run_id: str) -> str:

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.airflow.api import seconds
 from opstui.sources.airflow.clear import call_once
 from opstui.sources.airflow.rest import AsyncAirflowRest
+from opstui.sources.records import seconds
 
 #: Lines read at most for one task log (the viewer keeps fewer).
 MAX_LINES = 20_000

@@ -22,6 +22,7 @@ from opstui.config.endpoints import EndpointDef
 from opstui.sources.airflow import api
 from opstui.sources.airflow.rest import AirflowError, AsyncAirflowRest
 from opstui.sources.http import shown_url
+from opstui.sources.records import Skipped, Stage
 from opstui.store import Store
 from opstui.store.endpoints import Observation
 from opstui.store.metrics import read_watermarks
@@ -44,10 +45,10 @@ BATCH = 50
 class AirflowSnapshot:
     endpoint: str
     dags: list[api.AirflowDag] = field(default_factory=list)
-    runs: list[tuple[api.AirflowRun, list[api.Stage]]] = field(default_factory=list)
+    runs: list[tuple[api.AirflowRun, list[Stage]]] = field(default_factory=list)
     #: Where the next poll goes on from (the server's time); None: do not move.
     through: float | None = None
-    skipped: list[api.Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass

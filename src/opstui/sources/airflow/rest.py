@@ -8,53 +8,32 @@ or 403 on a call with a token takes a new one once (tokens expire).
 Every failure (refused, a timeout, an HTML page from a proxy, a 4xx/5xx, a
 server that is not Airflow 3) becomes one ``AirflowError``: one line naming
 the endpoint, the call and the cause, the variables by name, never a value.
-Requests are spaced to ``rate_limit`` a second at most.
+Requests are spaced to ``rate_limit`` a second at most
+(``sources.orchestrator.PacedRest``, shared with Prefect's client).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from opstui.config.endpoints import EndpointDef
-from opstui.errors import OpstuiError
-from opstui.sources.http import (
-    MissingSecret,
-    RedirectRefused,
-    Redirects,
-    TooLarge,
-    aread_capped,
-    connect_reason,
-    looks_html,
-    mask,
-    secret_headers,
-    shown_url,
-)
+from opstui.sources.http import looks_html
+from opstui.sources.orchestrator import PacedRest, SourceError
 
 API = "/api/v2"
 #: The major version of Airflow whose API this reads.
 MAJOR = "3"
 
 
-class AirflowError(OpstuiError):
+class AirflowError(SourceError):
     """A call to Airflow failed; ``problem`` is the cause alone (an endpoint's reason)."""
 
-    def __init__(self, ep: EndpointDef, what: str, problem: str, *, status: int | None = None):
-        self.endpoint = ep.name
-        self.what = what
-        self.problem = " ".join(mask(problem, ep).split())[:300]
-        self.status = status
-        super().__init__(
-            f"Airflow endpoint {ep.name} ({shown_url(ep.url)}): {what}: {self.problem}"
-        )
+    product = "Airflow"
 
 
 def credentials(ep: EndpointDef) -> tuple[str, str]:
@@ -70,62 +49,21 @@ def credentials(ep: EndpointDef) -> tuple[str, str]:
     return values[0], values[1]
 
 
-class AsyncAirflowRest:
-    """Calls on the poller's shared ``httpx.AsyncClient``."""
+class AsyncAirflowRest(PacedRest):
+    """Airflow's calls, on the poller's shared ``httpx.AsyncClient`` or one of its own."""
+
+    error = AirflowError
 
     def __init__(self, ep: EndpointDef, client: httpx.AsyncClient) -> None:
-        self.ep = ep
-        self.client = client
+        super().__init__(ep, client)
         self._token: str | None = None
-        self._next_at = 0.0
-        #: The server's clock at its last answer (its ``Date`` header), epoch seconds.
-        self.server_time: float | None = None
-
-    async def _pace(self) -> None:
-        wait = self._next_at - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._next_at = max(self._next_at, time.monotonic()) + 1.0 / self.ep.rate_limit
-
-    async def _send(
-        self, method: str, url: str, *, body: Any, token: str | None, what: str
-    ) -> tuple[httpx.Response, bytes]:
-        try:
-            secrets = secret_headers(self.ep)
-        except MissingSecret as exc:
-            raise AirflowError(self.ep, what, str(exc)) from None
-        if token is not None:
-            secrets["Authorization"] = f"Bearer {token}"
-        hops = Redirects(httpx.URL(url), self.ep.headers, secrets, method)
-        await self._pace()
-        try:
-            response, data = await aread_capped(
-                self.client, hops, body=body, timeout=self.ep.timeout, limit=self.ep.max_body
-            )
-        except RedirectRefused as exc:
-            raise AirflowError(self.ep, what, str(exc)) from None
-        except TooLarge:
-            raise AirflowError(
-                self.ep, what, f"response larger than {self.ep.max_body:,} bytes (max_body)"
-            ) from None
-        except (TimeoutError, httpx.TimeoutException):
-            raise AirflowError(self.ep, what, f"no answer within {self.ep.timeout:g}s") from None
-        except httpx.ConnectError as exc:
-            raise AirflowError(self.ep, what, connect_reason(exc)) from None
-        except httpx.HTTPError as exc:
-            raise AirflowError(self.ep, what, f"{type(exc).__name__}: {exc}") from None
-        date = response.headers.get("date")
-        if date:
-            with contextlib.suppress(TypeError, ValueError, IndexError):
-                self.server_time = parsedate_to_datetime(date).timestamp()
-        return response, data
 
     async def token(self) -> str:
         """A new token for the endpoint's user."""
         user, password = credentials(self.ep)
         url = self.ep.url.rstrip("/") + "/auth/token"
         response, data = await self._send(
-            "POST", url, body={"username": user, "password": password}, token=None, what="token"
+            "POST", url, body={"username": user, "password": password}, what="token", auth=None
         )
         code = response.status_code
         if code in (401, 403):
@@ -156,7 +94,9 @@ class AsyncAirflowRest:
         url = str(httpx.URL(self.ep.url.rstrip("/") + API + path, params=params or {}))
         for attempt in (1, 2):
             token = self._token or await self.token()
-            response, data = await self._send(method, url, body=body, token=token, what=what)
+            response, data = await self._send(
+                method, url, body=body, what=what, auth=f"Bearer {token}"
+            )
             if response.status_code in (401, 403) and attempt == 1:
                 self._token = None  # expired or revoked: one new token
                 continue

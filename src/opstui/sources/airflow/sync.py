@@ -8,8 +8,9 @@ task a stage in the DAG's order, a task's try number the stage's attempt.
 from __future__ import annotations
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.airflow.api import AirflowRun, Stage
+from opstui.sources.airflow.api import AirflowRun
 from opstui.sources.airflow.poll import WATERMARK, AirflowSnapshot
+from opstui.sources.records import Stage
 from opstui.store import Store
 from opstui.store import status as st
 from opstui.store.db import local_actor

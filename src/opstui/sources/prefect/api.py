@@ -18,11 +18,13 @@ never a crash of the poll; the rest is read.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opstui.sources.records import Skipped, Stage, seconds
+from opstui.sources.records import named as _name
+from opstui.sources.records import text as _text
 from opstui.store import status as st
 
 #: Flow run state type -> (run status, note shown with it).
@@ -58,14 +60,6 @@ TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 #: Stage statuses from the worst to the best, for a task run several times in one attempt.
 _WORST_FIRST = (st.FAILED, st.CANCELLED, st.RUNNING, st.PENDING, st.SKIPPED, st.SUCCEEDED)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A record the API sent that could not be read, and why."""
-
-    what: str
-    why: str
 
 
 @dataclass(frozen=True)
@@ -148,40 +142,6 @@ class TaskRun:
     expected_start: float | None
     start: float | None
     end: float | None
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One task of a flow run as a stage: its latest task run (or runs)."""
-
-    name: str
-    position: int
-    status: str
-    attempt: int
-    started_at: float | None
-    finished_at: float | None
-    message: str | None
-
-
-def seconds(value: Any) -> float | None:
-    """A Prefect timestamp (ISO 8601, UTC) as epoch seconds, or None."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"a time that is not text ({type(value).__name__})")
-    when = dt.datetime.fromisoformat(value)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
-
-
-def _text(doc: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = doc.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} is missing or not text")
-    return value
 
 
 def _count(doc: Mapping[str, Any], key: str) -> int:
@@ -404,8 +364,3 @@ def stages(run: FlowRun, task_runs: Iterable[TaskRun]) -> list[Stage]:
 
 def _rank(status: str) -> int:
     return _WORST_FIRST.index(status) if status in _WORST_FIRST else len(_WORST_FIRST)
-
-
-def _name(item: Any, key: str) -> str:
-    value = item.get(key) if isinstance(item, Mapping) else None
-    return repr(value)[:80] if value is not None else "?"

@@ -33,6 +33,7 @@ from opstui.config.endpoints import EndpointDef
 from opstui.sources.http import shown_url
 from opstui.sources.prefect import api
 from opstui.sources.prefect.rest import AsyncPrefectRest, PrefectError
+from opstui.sources.records import Skipped, Stage
 from opstui.store import Store
 from opstui.store.endpoints import Observation
 from opstui.store.metrics import read_watermarks
@@ -60,10 +61,10 @@ WORKING = ["RUNNING", "PENDING", "CANCELLING", "PAUSED"]
 class PrefectSnapshot:
     endpoint: str
     #: flow run, its pipeline's name (``flow/deployment`` or ``flow``), its stages.
-    runs: list[tuple[api.FlowRun, str, list[api.Stage]]] = field(default_factory=list)
+    runs: list[tuple[api.FlowRun, str, list[Stage]]] = field(default_factory=list)
     #: Where the next poll goes on from (the server's time); None: do not move.
     through: float | None = None
-    skipped: list[api.Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass
@@ -146,7 +147,7 @@ async def _snapshot(client: PrefectClient, ep: EndpointDef, store: Store | None)
     for run in runs:
         name = client.name(run)
         if name is None:
-            snap.skipped.append(api.Skipped(f"flow run {run.id}", "its flow is not known"))
+            snap.skipped.append(Skipped(f"flow run {run.id}", "its flow is not known"))
             continue
         snap.runs.append((run, name, api.stages(run, tasks.get(run.id, []))))
     # Moved on only once everything up to now was read.

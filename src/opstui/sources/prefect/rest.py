@@ -21,30 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from opstui.config.endpoints import EndpointDef
-from opstui.errors import OpstuiError
-from opstui.sources.http import (
-    MissingSecret,
-    RedirectRefused,
-    Redirects,
-    TooLarge,
-    aread_capped,
-    connect_reason,
-    looks_html,
-    mask,
-    secret_headers,
-    shown_url,
-)
+from opstui.sources.http import looks_html
+from opstui.sources.orchestrator import PacedRest, SourceError
 
 #: The major version of Prefect whose API this reads.
 MAJOR = "3"
@@ -55,17 +41,10 @@ TRIES = 4
 PAUSE = 0.25
 
 
-class PrefectError(OpstuiError):
+class PrefectError(SourceError):
     """A call to Prefect failed; ``problem`` is the cause alone (an endpoint's reason)."""
 
-    def __init__(self, ep: EndpointDef, what: str, problem: str, *, status: int | None = None):
-        self.endpoint = ep.name
-        self.what = what
-        self.problem = " ".join(mask(problem, ep).split())[:300]
-        self.status = status
-        super().__init__(
-            f"Prefect endpoint {ep.name} ({shown_url(ep.url)}): {what}: {self.problem}"
-        )
+    product = "Prefect"
 
 
 def basic_auth(ep: EndpointDef, what: str) -> str | None:
@@ -83,61 +62,17 @@ def basic_auth(ep: EndpointDef, what: str) -> str | None:
     return f"Basic {token}"
 
 
-class AsyncPrefectRest:
-    """Calls on the poller's shared ``httpx.AsyncClient``."""
+class AsyncPrefectRest(PacedRest):
+    """Prefect's calls, on the poller's shared ``httpx.AsyncClient`` or one of its own."""
 
-    def __init__(self, ep: EndpointDef, client: httpx.AsyncClient) -> None:
-        self.ep = ep
-        self.client = client
-        self._next_at = 0.0
-        #: The server's clock at its last answer (its ``Date`` header), epoch seconds.
-        self.server_time: float | None = None
-
-    async def _pace(self) -> None:
-        wait = self._next_at - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self._next_at = max(self._next_at, time.monotonic()) + 1.0 / self.ep.rate_limit
-
-    async def _send(
-        self, method: str, url: str, *, body: Any, what: str
-    ) -> tuple[httpx.Response, bytes]:
-        try:
-            secrets = secret_headers(self.ep)
-        except MissingSecret as exc:
-            raise PrefectError(self.ep, what, str(exc)) from None
-        auth = basic_auth(self.ep, what)
-        if auth is not None:
-            secrets["Authorization"] = auth
-        hops = Redirects(httpx.URL(url), self.ep.headers, secrets, method)
-        await self._pace()
-        try:
-            response, data = await aread_capped(
-                self.client, hops, body=body, timeout=self.ep.timeout, limit=self.ep.max_body
-            )
-        except RedirectRefused as exc:
-            raise PrefectError(self.ep, what, str(exc)) from None
-        except TooLarge:
-            raise PrefectError(
-                self.ep, what, f"response larger than {self.ep.max_body:,} bytes (max_body)"
-            ) from None
-        except (TimeoutError, httpx.TimeoutException):
-            raise PrefectError(self.ep, what, f"no answer within {self.ep.timeout:g}s") from None
-        except httpx.ConnectError as exc:
-            raise PrefectError(self.ep, what, connect_reason(exc)) from None
-        except httpx.HTTPError as exc:
-            raise PrefectError(self.ep, what, f"{type(exc).__name__}: {exc}") from None
-        date = response.headers.get("date")
-        if date:
-            with contextlib.suppress(TypeError, ValueError, IndexError):
-                self.server_time = parsedate_to_datetime(date).timestamp()
-        return response, data
+    error = PrefectError
 
     async def call(self, method: str, path: str, what: str, *, body: Any = None) -> Any:
         """Prefect's JSON answer to ``method path`` (under the endpoint's url)."""
         url = self.ep.url.rstrip("/") + path
         for attempt in range(1, TRIES + 1):
-            response, data = await self._send(method, url, body=body, what=what)
+            auth = basic_auth(self.ep, what)
+            response, data = await self._send(method, url, body=body, what=what, auth=auth)
             if response.status_code in RETRY_CODES and attempt < TRIES:
                 await asyncio.sleep(PAUSE * attempt)
                 continue

@@ -12,14 +12,12 @@ their source file, which opstui does not have.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from opstui.config.endpoints import EndpointDef
+from opstui.sources import orchestrator
 from opstui.sources.prefect import api
 from opstui.sources.prefect.rest import AsyncPrefectRest, PrefectError
 
@@ -29,16 +27,8 @@ RESCHEDULE = {"state": {"type": "SCHEDULED", "name": "Scheduled"}, "force": True
 
 
 def call_once(ep: EndpointDef, work: Callable[[AsyncPrefectRest], Awaitable[T]]) -> T:
-    """``work`` on a client of its own, from synchronous code (planning, a runner's
-    stage, a console worker thread: none of them has an event loop running)."""
-
-    async def main() -> T:
-        async with httpx.AsyncClient(verify=ep.verify_tls, follow_redirects=False) as http:
-            rest = AsyncPrefectRest(ep, http)
-            await rest.version()
-            return await work(rest)
-
-    return asyncio.run(main())
+    """``work`` on a client of its own, its version checked first, from synchronous code."""
+    return orchestrator.call_once(ep, AsyncPrefectRest, work, check=AsyncPrefectRest.version)
 
 
 async def flow_run(rest: AsyncPrefectRest, run_id: str) -> api.FlowRun:

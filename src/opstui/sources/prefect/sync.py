@@ -10,8 +10,9 @@ run's attempt (plus the task's own retries) the stage's attempt.
 from __future__ import annotations
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.prefect.api import FlowRun, Stage
+from opstui.sources.prefect.api import FlowRun
 from opstui.sources.prefect.poll import KIND, WATERMARK, PrefectSnapshot
+from opstui.sources.records import Stage
 from opstui.store import Store
 from opstui.store import status as st
 from opstui.store.db import local_actor

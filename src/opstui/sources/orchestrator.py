@@ -1,0 +1,126 @@
+"""What the orchestrator clients share (``airflow.rest``, ``prefect.rest``).
+
+One error shape (``SourceError``: one line naming the product, the
+endpoint, the call and the cause, secrets masked), one paced send
+(``PacedRest._send``: at most ``rate_limit`` requests a second, the capped
+and redirect-checked read of ``http.aread_capped``, the server's clock
+from its ``Date`` header), and ``call_once`` to use a client from
+synchronous code (planning, a runner's stage, a console worker thread).
+What differs, the auth and what an answer means, stays in each client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from opstui.config.endpoints import EndpointDef
+from opstui.errors import OpstuiError
+from opstui.sources.http import (
+    MissingSecret,
+    RedirectRefused,
+    Redirects,
+    TooLarge,
+    aread_capped,
+    connect_reason,
+    mask,
+    secret_headers,
+    shown_url,
+)
+
+T = TypeVar("T")
+R = TypeVar("R", bound="PacedRest")
+
+
+class SourceError(OpstuiError):
+    """A call to an orchestrator failed; ``problem`` is the cause alone (an endpoint's reason)."""
+
+    product: ClassVar[str] = "orchestrator"
+
+    def __init__(self, ep: EndpointDef, what: str, problem: str, *, status: int | None = None):
+        self.endpoint = ep.name
+        self.what = what
+        self.problem = " ".join(mask(problem, ep).split())[:300]
+        self.status = status
+        where = f"{self.product} endpoint {ep.name} ({shown_url(ep.url)})"
+        super().__init__(f"{where}: {what}: {self.problem}")
+
+
+class PacedRest:
+    """A client on an ``httpx.AsyncClient`` (the poller's, shared, or one of its own)."""
+
+    error: ClassVar[type[SourceError]] = SourceError
+
+    def __init__(self, ep: EndpointDef, client: httpx.AsyncClient) -> None:
+        self.ep = ep
+        self.client = client
+        self._next_at = 0.0
+        #: The server's clock at its last answer (its ``Date`` header), epoch seconds.
+        self.server_time: float | None = None
+
+    async def _pace(self) -> None:
+        wait = self._next_at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_at = max(self._next_at, time.monotonic()) + 1.0 / self.ep.rate_limit
+
+    async def _send(
+        self, method: str, url: str, *, body: Any, what: str, auth: str | None
+    ) -> tuple[httpx.Response, bytes]:
+        """One request (``auth``: its Authorization, sent to the endpoint's origin only)."""
+        fail = self.error
+        try:
+            secrets = secret_headers(self.ep)
+        except MissingSecret as exc:
+            raise fail(self.ep, what, str(exc)) from None
+        if auth is not None:
+            secrets["Authorization"] = auth
+        hops = Redirects(httpx.URL(url), self.ep.headers, secrets, method)
+        await self._pace()
+        try:
+            response, data = await aread_capped(
+                self.client, hops, body=body, timeout=self.ep.timeout, limit=self.ep.max_body
+            )
+        except RedirectRefused as exc:
+            raise fail(self.ep, what, str(exc)) from None
+        except TooLarge:
+            raise fail(
+                self.ep, what, f"response larger than {self.ep.max_body:,} bytes (max_body)"
+            ) from None
+        except (TimeoutError, httpx.TimeoutException):
+            raise fail(self.ep, what, f"no answer within {self.ep.timeout:g}s") from None
+        except httpx.ConnectError as exc:
+            raise fail(self.ep, what, connect_reason(exc)) from None
+        except httpx.HTTPError as exc:
+            raise fail(self.ep, what, f"{type(exc).__name__}: {exc}") from None
+        date = response.headers.get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                self.server_time = parsedate_to_datetime(date).timestamp()
+        return response, data
+
+
+def call_once(
+    ep: EndpointDef,
+    make: Callable[[EndpointDef, httpx.AsyncClient], R],
+    work: Callable[[R], Awaitable[T]],
+    *,
+    check: Callable[[R], Awaitable[object]] | None = None,
+) -> T:
+    """``work`` on a client of its own (``make``), after ``check`` (its version),
+    from synchronous code: none of its callers has an event loop running."""
+
+    async def main() -> T:
+        async with httpx.AsyncClient(verify=ep.verify_tls, follow_redirects=False) as http:
+            rest = make(ep, http)
+            if check is not None:
+                await check(rest)
+            return await work(rest)
+
+    return asyncio.run(main())
