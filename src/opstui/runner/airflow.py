@@ -31,6 +31,7 @@ from opstui.runner.plan import (
     Step,
     resolve_pipeline,
     resolve_stages,
+    source_endpoint,
 )
 from opstui.runner.process import StageOutcome
 from opstui.store import Store
@@ -42,14 +43,7 @@ _IN_FLIGHT = ("queued", "running")
 
 
 def _endpoint(config: Config, name: str | None) -> EndpointDef:
-    ep = config.endpoints.get(name or "")
-    if ep is None or ep.kind != "airflow":
-        raise UsageError(
-            f"the run comes from Airflow endpoint {name!r}, which {config.path or 'the config'} "
-            "does not define",
-            hint="add it back under [endpoints] to act on its runs",
-        )
-    return ep
+    return source_endpoint(config, name, "airflow", "Airflow")
 
 
 def plan_airflow_retry(config: Config, store: Store, run: RunRow) -> Plan:

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opstui.config import PLACEHOLDER, CommandDef, Config, PipelineDef, StageDef
+from opstui.config.endpoints import EndpointDef
+from opstui.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -175,6 +177,18 @@ def stages_for(pipeline: PipelineDef, stage_set: str) -> tuple[StageDef, ...]:
             return (StageDef("rollback", CommandDef((), pipeline_dir(pipeline), {}, None)),)
         return (StageDef("rollback", pipeline.rollback),)
     return pipeline.stages
+
+
+def source_endpoint(config: Config, name: str | None, kind: str, product: str) -> EndpointDef:
+    """The ``kind`` endpoint a mirrored run came from, to act on it through."""
+    ep = config.endpoints.get(name or "")
+    if ep is None or ep.kind != kind:
+        raise UsageError(
+            f"the run comes from {product} endpoint {name!r}, which "
+            f"{config.path or 'the config'} does not define",
+            hint="add it back under [endpoints] to act on its runs",
+        )
+    return ep
 
 
 def resolve_pipeline(config: Config, name: str) -> PipelineDef:

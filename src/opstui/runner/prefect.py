@@ -33,6 +33,7 @@ from opstui.runner.plan import (
     Step,
     resolve_pipeline,
     resolve_stages,
+    source_endpoint,
 )
 from opstui.runner.process import StageOutcome
 from opstui.store import Store
@@ -45,14 +46,7 @@ _RETRYABLE = ("FAILED", "CRASHED", "CANCELLED")
 
 
 def _endpoint(config: Config, name: str | None) -> EndpointDef:
-    ep = config.endpoints.get(name or "")
-    if ep is None or ep.kind != "prefect":
-        raise UsageError(
-            f"the run comes from Prefect endpoint {name!r}, which {config.path or 'the config'} "
-            "does not define",
-            hint="add it back under [endpoints] to act on its runs",
-        )
-    return ep
+    return source_endpoint(config, name, "prefect", "Prefect")
 
 
 def plan_prefect_retry(config: Config, store: Store, run: RunRow) -> Plan:

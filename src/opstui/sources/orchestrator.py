@@ -4,8 +4,9 @@ One error shape (``SourceError``: one line naming the product, the
 endpoint, the call and the cause, secrets masked), one paced send
 (``PacedRest._send``: at most ``rate_limit`` requests a second, the capped
 and redirect-checked read of ``http.aread_capped``, the server's clock
-from its ``Date`` header), and ``call_once`` to use a client from
-synchronous code (planning, a runner's stage, a console worker thread).
+from its ``Date`` header), ``observe`` (one poll as an observation), and
+``call_once`` to use a client from synchronous code (planning, a runner's
+stage, a console worker thread).
 What differs, the auth and what an answer means, stays in each client.
 """
 
@@ -14,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import httpx
 
@@ -33,6 +34,9 @@ from opstui.sources.http import (
     secret_headers,
     shown_url,
 )
+from opstui.sources.records import Skipped
+from opstui.store.endpoints import Observation
+from opstui.store.status import DEGRADED, DOWN, UP
 
 T = TypeVar("T")
 R = TypeVar("R", bound="PacedRest")
@@ -104,6 +108,38 @@ class PacedRest:
             with contextlib.suppress(TypeError, ValueError, IndexError):
                 self.server_time = parsedate_to_datetime(date).timestamp()
         return response, data
+
+
+class Polled(Protocol):
+    """A poll's snapshot: what it read, and the records it skipped."""
+
+    @property
+    def skipped(self) -> Sequence[Skipped]: ...
+
+
+P = TypeVar("P", bound=Polled)
+
+
+async def observe(
+    ep: EndpointDef, snapshot: Callable[[], Awaitable[P]]
+) -> tuple[Observation, P | None]:
+    """One poll as an ``Observation``: down with the cause on a ``SourceError``,
+    degraded naming the first record skipped, else up; and its snapshot."""
+    at = time.time()
+    begun = time.perf_counter()
+    try:
+        snap = await snapshot()
+    except SourceError as exc:
+        down = Observation(ep.name, ep.kind, shown_url(ep.url), at, DOWN, exc.problem, None)
+        return down, None
+    latency = (time.perf_counter() - begun) * 1000
+    state, reason = UP, None
+    if snap.skipped:
+        state = DEGRADED
+        first = snap.skipped[0]
+        more = f" (+{len(snap.skipped) - 1} more)" if len(snap.skipped) > 1 else ""
+        reason = f"skipped {first.what}: {first.why}{more}"
+    return Observation(ep.name, ep.kind, shown_url(ep.url), at, state, reason, latency), snap
 
 
 def call_once(

@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from opstui.config.endpoints import EndpointDef
+from opstui.sources import orchestrator
 from opstui.sources.airflow import api
 from opstui.sources.airflow.rest import AirflowError, AsyncAirflowRest
-from opstui.sources.http import shown_url
 from opstui.sources.records import Skipped, Stage
 from opstui.store import Store
 from opstui.store.endpoints import Observation
 from opstui.store.metrics import read_watermarks
 from opstui.store.orchestrator_sync import active_runs
-from opstui.store.status import DEGRADED, DOWN, UP
 
 T = TypeVar("T")
 #: The watermark's name in the ``watermarks`` table.
@@ -64,22 +63,7 @@ class AirflowClient:
 async def observe_airflow(
     client: AirflowClient, ep: EndpointDef, store: Store | None
 ) -> tuple[Observation, AirflowSnapshot | None]:
-    at = time.time()
-    begun = time.perf_counter()
-    try:
-        snapshot = await _snapshot(client, ep, store)
-    except AirflowError as exc:
-        down = Observation(ep.name, ep.kind, shown_url(ep.url), at, DOWN, exc.problem, None)
-        return down, None
-    latency = (time.perf_counter() - begun) * 1000
-    state, reason = UP, None
-    if snapshot.skipped:
-        state = DEGRADED
-        first = snapshot.skipped[0]
-        more = f" (+{len(snapshot.skipped) - 1} more)" if len(snapshot.skipped) > 1 else ""
-        reason = f"skipped {first.what}: {first.why}{more}"
-    ob = Observation(ep.name, ep.kind, shown_url(ep.url), at, state, reason, latency)
-    return ob, snapshot
+    return await orchestrator.observe(ep, lambda: _snapshot(client, ep, store))
 
 
 async def _snapshot(client: AirflowClient, ep: EndpointDef, store: Store | None) -> AirflowSnapshot:

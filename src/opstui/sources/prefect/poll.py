@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.http import shown_url
+from opstui.sources import orchestrator
 from opstui.sources.prefect import api
 from opstui.sources.prefect.rest import AsyncPrefectRest, PrefectError
 from opstui.sources.records import Skipped, Stage
@@ -38,7 +38,6 @@ from opstui.store import Store
 from opstui.store.endpoints import Observation
 from opstui.store.metrics import read_watermarks
 from opstui.store.orchestrator_sync import active_runs
-from opstui.store.status import DEGRADED, DOWN, UP
 
 T = TypeVar("T")
 KIND = "prefect"
@@ -91,22 +90,7 @@ class PrefectClient:
 async def observe_prefect(
     client: PrefectClient, ep: EndpointDef, store: Store | None
 ) -> tuple[Observation, PrefectSnapshot | None]:
-    at = time.time()
-    begun = time.perf_counter()
-    try:
-        snapshot = await _snapshot(client, ep, store)
-    except PrefectError as exc:
-        down = Observation(ep.name, ep.kind, shown_url(ep.url), at, DOWN, exc.problem, None)
-        return down, None
-    latency = (time.perf_counter() - begun) * 1000
-    state, reason = UP, None
-    if snapshot.skipped:
-        state = DEGRADED
-        first = snapshot.skipped[0]
-        more = f" (+{len(snapshot.skipped) - 1} more)" if len(snapshot.skipped) > 1 else ""
-        reason = f"skipped {first.what}: {first.why}{more}"
-    ob = Observation(ep.name, ep.kind, shown_url(ep.url), at, state, reason, latency)
-    return ob, snapshot
+    return await orchestrator.observe(ep, lambda: _snapshot(client, ep, store))
 
 
 def stamp(when: float) -> str:
