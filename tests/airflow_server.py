@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import textwrap
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from .mlflow_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "3.3.2"
@@ -136,13 +137,6 @@ def venv() -> Path | None:
     """Airflow's venv, or None if it has not been made."""
     path = Path(os.environ.get("OPSTUI_AIRFLOW_VENV", ROOT / ".venvs" / "airflow"))
     return path if (path / "bin" / "airflow").exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

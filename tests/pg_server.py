@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .mlflow_server import free_port
+
 PASSWORD = "opstui-secret"
 READER_PASSWORD = "reader-secret"
 
@@ -45,13 +47,6 @@ def pg_bin() -> Path | None:
         return found[-1]
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

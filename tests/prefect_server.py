@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import textwrap
 import time
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+
+from .mlflow_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "3.9.1"
@@ -98,13 +99,6 @@ def venv() -> Path | None:
     """Prefect's venv, or None if it has not been made."""
     path = Path(os.environ.get("OPSTUI_PREFECT_VENV", ROOT / ".venvs" / "prefect"))
     return path if (path / "bin" / "prefect").exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -29,7 +29,8 @@ from opstui.store import status as st
 from opstui.store.rows import RunRow
 
 from .conftest import run_cli
-from .prefect_server import FLOW, PrefectServer, free_port, running_prefect, venv
+from .mlflow_server import free_port
+from .prefect_server import FLOW, PrefectServer, running_prefect, venv
 
 pytestmark = pytest.mark.slow
 
