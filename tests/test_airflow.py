@@ -415,3 +415,62 @@ def test_a_dag_of_200_tasks_and_a_mapped_task_reads_in_order_one_stage_a_task(
     assert score.status == st.FAILED and score.message == "x10, 1 failed"
     assert all(s.status == st.SUCCEEDED for s in run.stages[:-1])
     assert run.status == st.FAILED and run.message == "task score failed"
+
+
+DOOMED_DAG = """
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False, tags=["devops"])
+def doomed_etl():
+    @task
+    def only():
+        print("ran")
+
+    only()
+
+
+doomed_etl()
+"""
+
+
+def _marks(tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    polled = run_cli("poll", "--once", cwd=tmp_path, env=env, timeout=120)
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    doc = json.loads(run_cli("status", "--json", cwd=tmp_path, env=env).stdout)
+    return {p["name"]: p for p in doc["pipelines"]}
+
+
+def test_a_dag_whose_file_goes_then_deleted_in_airflow_is_marked_with_its_runs_kept(
+    airflow: AirflowServer, tmp_path: Path
+) -> None:
+    dag_file = airflow.home / "dags" / "doomed_etl.py"
+    dag_file.write_text(DOOMED_DAG, encoding="utf-8")
+    airflow.wait_dag("doomed_etl")
+    env = config(tmp_path, airflow)
+    before = _marks(tmp_path, env)
+    # A DAG that never ran is a pipeline from the first poll.
+    assert before["airflow/doomed_etl"]["status"] == "never_run"
+    assert before["airflow/doomed_etl"]["kind"] == "devops"
+    assert before["airflow/doomed_etl"]["removed"] is None
+    run_id = airflow.trigger("doomed_etl")
+    assert airflow.wait_run("doomed_etl", run_id, {"failed", "success"}) == "success"
+    dag_file.unlink()
+    deadline = time.monotonic() + 90
+    while not airflow.api("GET", "/dags/doomed_etl")["is_stale"]:
+        assert time.monotonic() < deadline, "Airflow never marked doomed_etl stale"
+        time.sleep(1)
+    stale = _marks(tmp_path, env)["airflow/doomed_etl"]
+    assert stale["removed"]["note"] == "stale in Airflow: its DAG file is gone"
+    assert stale["latest_run"]["external"]["id"] == run_id
+    airflow.api("DELETE", "/dags/doomed_etl")
+    marks = _marks(tmp_path, env)
+    gone = marks["airflow/doomed_etl"]
+    assert gone["removed"]["note"] == "deleted in Airflow"
+    assert gone["removed"]["at"] == stale["removed"]["at"]  # gone since it first went
+    assert gone["latest_run"]["status"] == "succeeded"  # its run kept
+    assert list(marks)[-1] == "airflow/doomed_etl"  # listed last
+    assert marks["airflow/flaky_etl"]["removed"] is None
+    text = run_cli("status", cwd=tmp_path, env=env).stdout
+    assert "airflow/doomed_etl: deleted in Airflow since" in text

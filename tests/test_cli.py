@@ -144,7 +144,7 @@ def test_status_json_shape_is_stable(tmp_path: Path) -> None:
     assert doc["schema"] == 1
     assert doc["failing"] == 1
     first = doc["pipelines"][0]
-    assert set(first) == {"name", "kind", "status", "latest_run"}
+    assert set(first) == {"name", "kind", "status", "removed", "latest_run"}
     assert set(first["latest_run"]) == {
         "id",
         "status",

@@ -18,6 +18,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -335,6 +336,52 @@ def test_a_running_flow_run_reads_unknown_when_prefect_goes_away_never_lost(
         assert latest.status_reason and "orchestrator" in latest.status_reason
     finally:
         proc.wait(timeout=120)  # the flow ends by itself: no run left running
+
+
+def test_a_deployment_and_a_flow_deleted_in_prefect_are_marked_with_their_runs_kept(
+    prefect: PrefectServer, tmp_path: Path
+) -> None:
+    (flaky,) = prefect.api("POST", "/flows/filter", json={"flows": {"name": {"any_": [FLOW]}}})
+    doomed = prefect.api(
+        "POST", "/deployments/", json={"name": "doomed", "flow_id": flaky["id"], "tags": ["mlops"]}
+    )
+    adhoc(
+        prefect,
+        tmp_path,
+        """
+        from prefect import flow
+
+        @flow(name="ghost")
+        def main():
+            return 1
+
+        if __name__ == "__main__":
+            main()
+        """,
+    ).wait(timeout=120)
+    (ghost,) = prefect.api("POST", "/flows/filter", json={"flows": {"name": {"any_": ["ghost"]}}})
+    config(tmp_path, prefect.url)
+    doomed_name = f"prefect/{FLOW}/doomed"
+
+    def pipelines() -> dict[str, dict[str, object]]:
+        poll(tmp_path)
+        doc = json.loads(run_cli("status", "--json", cwd=tmp_path).stdout)
+        return {p["name"]: p for p in doc["pipelines"]}
+
+    before = pipelines()
+    # A deployment that never ran is a pipeline from the first poll, its kind from its tags.
+    assert (before[doomed_name]["status"], before[doomed_name]["kind"]) == ("never_run", "mlops")
+    assert before["prefect/ghost"]["status"] == "succeeded"
+    assert before["prefect/ghost"]["removed"] is None
+    prefect.api("DELETE", f"/deployments/{doomed['id']}")
+    prefect.api("DELETE", f"/flows/{ghost['id']}")
+    after = pipelines()
+    assert after[doomed_name]["removed"] == {"at": ANY, "note": "deleted in Prefect"}
+    gone = after["prefect/ghost"]
+    assert gone["removed"] == {"at": ANY, "note": "deleted in Prefect"}
+    assert gone["status"] == "succeeded"  # its run kept, though Prefect deleted it too
+    assert after[PIPELINE]["removed"] is None
+    assert set(list(after)[-2:]) == {doomed_name, "prefect/ghost"}  # listed last
 
 
 def test_a_prefect_that_is_not_there_is_down_with_the_reason(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_a_v4_store_gains_watermarks_and_keeps_its_samples(store_path: Path) -> 
     conn.commit()
     conn.close()
     with Store(store_path) as s:
-        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert s.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert s.conn.execute("SELECT count(*) FROM metric_samples").fetchone()[0] == 3
         assert s.conn.execute("SELECT count(*) FROM watermarks").fetchone()[0] == 0
         assert read_watermarks(s, "endpoint/prom", ["total", "new"]) == {"total": 1_800_000_002.0}

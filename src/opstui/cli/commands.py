@@ -76,7 +76,6 @@ def status(
 ) -> None:
     """Latest run of every pipeline. Exit 1 if any pipeline's latest run failed."""
     from opstui.cli.status_view import render_status, status_json
-    from opstui.store import status as st
     from opstui.store.dashboard import Dashboard
 
     db, _ = open_store(store, config, create=False)
@@ -89,5 +88,5 @@ def status(
         write_json(status_json(pipelines, now, db.name))
     else:
         render_status(pipelines, now, db.name)
-    if any(p.status in st.FAULTS for p in pipelines):
+    if any(p.failing for p in pipelines):
         raise typer.Exit(1)

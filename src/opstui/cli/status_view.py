@@ -84,7 +84,7 @@ def status_json(pipelines: list[PipelineRow], now: float, store: str) -> dict[st
         "schema": JSON_SCHEMA,
         "generated_at": iso(now),
         "store": store,
-        "failing": sum(1 for p in pipelines if p.status in st.FAULTS),
+        "failing": sum(1 for p in pipelines if p.failing),
         # Latest runs whose source cannot be reached: not failing, not known.
         "unknown": sum(1 for p in pipelines if p.status == st.UNKNOWN),
         "pipelines": [
@@ -92,6 +92,12 @@ def status_json(pipelines: list[PipelineRow], now: float, store: str) -> dict[st
                 "name": p.name,
                 "kind": p.kind,
                 "status": p.status,
+                # Its source no longer has it (a DAG deleted in Airflow): since
+                # when and why; null while it does. Such a pipeline is not
+                # counted in "failing".
+                "removed": None
+                if p.removed_note is None
+                else {"at": iso(p.removed_at), "note": p.removed_note},
                 "latest_run": _run_json(p.latest, now) if p.latest else None,
             }
             for p in pipelines
@@ -126,15 +132,18 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
     table.add_column("TRIGGER", no_wrap=True, overflow="ellipsis", max_width=10)
     for p in pipelines:
         run = p.latest
+        name = cell(p.name)
+        if p.removed_label:
+            name.append(f" ({p.removed_label})", style="dim")
         if run is None:
-            table.add_row(cell(p.name), "", Text("never run", style="dim"), "", "", "", "")
+            table.add_row(name, "", Text("never run", style="dim"), "", "", "", "")
             continue
         failed = run.failed_stage
         ended = run.finished_at or run.started_at or run.created_at
         # Names, statuses and triggers are data: cells escape them (and keep
         # Rich from reading "[bold]" in a name as markup).
         table.add_row(
-            cell(p.name),
+            name,
             run.stage_bar(),
             cell(run.status.replace("_", " "), _STYLE.get(run.status, "")),
             cell(failed.name if failed else ""),
@@ -143,12 +152,15 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
             cell(run.trigger),
         )
     console.print(table)
-    failing = [p for p in pipelines if p.status in st.FAULTS]
+    failing = [p for p in pipelines if p.failing]
     if failing:
         console.print(
             Text(f"{len(failing)} of {len(pipelines)} pipelines failing", style="bold red")
         )
     for p in pipelines:
-        if p.latest is not None and p.latest.status_reason:
+        if p.removed_note is not None:
+            since = f" since {iso(p.removed_at)}" if p.removed_at is not None else ""
+            console.print(cell(f"{p.name}: {p.removed_note}{since}", "dim"))
+        elif p.latest is not None and p.latest.status_reason:
             # The table's STATUS cell says "unknown"; the line says why.
             console.print(cell(f"{p.name}: unknown ({p.latest.status_reason})", "cyan"))

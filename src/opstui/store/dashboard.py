@@ -38,6 +38,8 @@ _RUN_COLUMNS = """r.id, r.status, r.trigger, r.actor, r.attempt, r.parent_run_id
 # SQLite and PostgreSQL and fail the whole read on one hand-edited params
 # that does not parse.
 
+_PIPELINE_COLUMNS = "id, name, kind, stages, removed_at, removed_note"
+
 #: How many older runs a pipeline whose latest run is unreadable looks back.
 _LOOK_BACK = 20
 
@@ -160,11 +162,13 @@ def build_run(
     now: float,
     *,
     sources: Mapping[str, st.SourceHealth] | None = None,
+    removed: str | None = None,
 ) -> RunRow:
     """Turn a row of ``_RUN_COLUMNS`` and its stage rows into a ``RunRow``.
 
     ``sources``: the state of the endpoints external runs come from; a stale
-    external run whose source is down (or not polled) reads ``unknown``.
+    external run whose source is down (or not polled) reads ``unknown``, as
+    does one whose pipeline its source no longer has (``removed``: why).
     """
     recorded = r[1]
     timeout = r[11] if r[11] is not None else 60.0
@@ -179,6 +183,8 @@ def build_run(
     reason = None
     if status == st.LOST and source is not None and sources is not None:
         reason = st.source_unknown_reason(sources.get(source), timeout, now)
+        if reason is None and removed is not None:
+            reason = removed  # no source can tell any more what became of it
         if reason is not None:
             status = st.UNKNOWN
     if status in (st.LOST, st.UNKNOWN):
@@ -221,8 +227,10 @@ class Dashboard:
         self.store = store
         self._rev = 0
         self._token: object = None
-        # pipeline id -> (name, kind, declared stages)
-        self._pipelines: dict[int, tuple[str, str | None, tuple[str, ...]]] = {}
+        # pipeline id -> (name, kind, declared stages, removed at, removed note)
+        self._pipelines: dict[
+            int, tuple[str, str | None, tuple[str, ...], float | None, str | None]
+        ] = {}
         # pipeline id -> raw latest run and its stages (None: never ran)
         self._latest: dict[int, tuple[Sequence[Any], list[StageRow]] | None] = {}
         # pipeline id -> row as last built; finished runs do not depend on the
@@ -238,10 +246,11 @@ class Dashboard:
         self._sources: dict[str, st.SourceHealth] = {}
 
     def read(self, now: float | None = None) -> list[PipelineRow]:
-        """Every pipeline, faults first, then running, then by name."""
+        """Every pipeline, faults first, then running, then by name; those
+        their source no longer has (``removed_note``) last."""
         now = self.store.clock() if now is None else now
         self._sync()
-        for pid, (name, kind, stages) in self._pipelines.items():
+        for pid, (name, kind, stages, removed_at, removed) in self._pipelines.items():
             row = self._rows.get(pid)
             if row is not None and (
                 row.latest is None or row.latest.recorded_status not in st.ACTIVE
@@ -250,10 +259,13 @@ class Dashboard:
             raw = self._latest.get(pid)
             latest = None
             if raw:
-                latest = build_run(name, kind, raw[0], raw[1], now, sources=self._sources)
-            self._rows[pid] = PipelineRow(pid, name, kind, stages, latest)
+                latest = build_run(
+                    name, kind, raw[0], raw[1], now, sources=self._sources, removed=removed
+                )
+            self._rows[pid] = PipelineRow(pid, name, kind, stages, latest, removed_at, removed)
         out = list(self._rows.values())
-        out.sort(key=lambda p: (st.rank(p.status), p.name))
+        # Pipelines their source no longer has go last: history, not faults.
+        out.sort(key=lambda p: (p.removed_note is not None, st.rank(p.status), p.name))
         for what, why in self._all_notes():
             fields.skipped(what, why)
         return out
@@ -280,14 +292,12 @@ class Dashboard:
                 # "value + 1" makes it a number again.
                 rev = row[0] if row is not None and isinstance(row[0], int) else 0
                 if self._rev == 0:
-                    pipelines = fields.fetch_all(
-                        conn, "SELECT id, name, kind, stages FROM pipelines"
-                    )
+                    pipelines = fields.fetch_all(conn, f"SELECT {_PIPELINE_COLUMNS} FROM pipelines")
                     changed = [p[0] for p in pipelines]
                 else:
                     pipelines = fields.fetch_all(
                         conn,
-                        "SELECT id, name, kind, stages FROM pipelines WHERE rev > ?",
+                        f"SELECT {_PIPELINE_COLUMNS} FROM pipelines WHERE rev > ?",
                         (self._rev,),
                     )
                     changed = [p[0] for p in pipelines]
@@ -308,7 +318,9 @@ class Dashboard:
                     self._notes["runs"].pop(pid, None)
                 for p in pipelines:
                     self._notes["stages"].pop(p[0], None)
-                    self._pipelines[p[0]] = (p[1], p[2], self._declared(p))
+                    removed_at = p[4] if isinstance(p[4], int | float) else None
+                    note = None if p[5] is None else fields.free_text(str(p[5]))[:200]
+                    self._pipelines[p[0]] = (p[1], p[2], self._declared(p), removed_at, note)
                 self._refresh_latest(stale, every=self._rev == 0)
                 self._sources = source_health(store)
                 self._rev = int(rev)

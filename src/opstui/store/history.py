@@ -27,7 +27,9 @@ def run_history(
     """Runs of ``pipeline``, newest first; page with ``before_id``."""
     now = store.clock() if now is None else now
     with store.read() as conn:
-        p = conn.execute("SELECT id, kind FROM pipelines WHERE name = ?", (pipeline,)).fetchone()
+        p = conn.execute(
+            "SELECT id, kind, removed_note FROM pipelines WHERE name = ?", (pipeline,)
+        ).fetchone()
         if p is None:
             raise UsageError(f"no pipeline named {pipeline!r} in {store.name}")
         clause, params = where(
@@ -48,7 +50,9 @@ def run_history(
         if problem:
             fields.skipped(f"run {r[0]} of {pipeline!r}", problem)
         else:
-            out.append(build_run(pipeline, p[1], r, stages[r[0]], now, sources=sources))
+            out.append(
+                build_run(pipeline, p[1], r, stages[r[0]], now, sources=sources, removed=p[2])
+            )
     return out
 
 
@@ -59,7 +63,7 @@ def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
     with store.read() as conn:
         found = fields.fetch_all(
             conn,
-            f"""SELECT {_RUN_COLUMNS}, p.name, p.kind FROM runs r
+            f"""SELECT {_RUN_COLUMNS}, p.removed_note, p.name, p.kind FROM runs r
                 JOIN pipelines p ON p.id = r.pipeline_id WHERE r.id = ?""",
             (run_id,),
         )
@@ -71,7 +75,9 @@ def get_run(store: Store, run_id: int, *, now: float | None = None) -> RunRow:
     problem = run_problem(row, stages[run_id])
     if problem:
         raise UsageError(f"run {run_id} in {store.name} cannot be shown: {problem}")
-    return build_run(row[-2], row[-1], row[:-2], stages[run_id], now, sources=sources)
+    return build_run(
+        row[-2], row[-1], row[:-3], stages[run_id], now, sources=sources, removed=row[-3]
+    )
 
 
 def stage_logs(

@@ -392,3 +392,29 @@ def _v5_watermarks(db: Any) -> None:
         not_null={"through", "updated_at"},
         **_STRICT,
     )
+
+
+def _v6_upstream(db: Any) -> None:
+    """Pipelines mirrored from an orchestrator know their endpoint and whether
+    it still has them.
+
+    ``source``: the endpoint a mirrored pipeline is read from (an Airflow DAG's
+    or a Prefect deployment's), so a sync finds its pipelines without reading
+    runs. ``removed_at``/``removed_note``: since when and why the source no
+    longer lists it (``deleted in Airflow``, ``stale in Airflow: its DAG file
+    is gone``); the pipeline and its runs stay, marked, and the mark clears
+    if it comes back. Pipelines mirrored before this version get their
+    source from their runs' keys (``kind:endpoint:name:id``).
+    """
+    db.execute("ALTER TABLE pipelines ADD COLUMN source TEXT")
+    db.execute("ALTER TABLE pipelines ADD COLUMN removed_at REAL")
+    db.execute("ALTER TABLE pipelines ADD COLUMN removed_note TEXT")
+    db["pipelines"].create_index(["source"], index_name="pipelines_source")
+    db.execute(
+        """UPDATE pipelines SET source = (
+               SELECT substr(rest, 1, instr(rest, ':') - 1) FROM (
+                   SELECT substr(r.key, instr(r.key, ':') + 1) AS rest FROM runs r
+                   WHERE r.pipeline_id = pipelines.id
+                     AND (r.key LIKE 'airflow:%' OR r.key LIKE 'prefect:%') LIMIT 1))
+           WHERE name LIKE 'airflow/%' OR name LIKE 'prefect/%'"""
+    )

@@ -48,6 +48,28 @@ class OrchestratedRun(NamedTuple):
     stages: tuple[OrchestratedStage, ...]
 
 
+class Listed(NamedTuple):
+    """A pipeline its source lists now."""
+
+    kind: str | None
+    #: Why it is marked though listed (an Airflow DAG whose file is gone); None: live.
+    note: str | None = None
+    #: A pipeline before its first run (a DAG, a deployment), or only a name
+    #: runs may use (a Prefect flow, a DAG the endpoint does not poll).
+    create: bool = True
+
+
+class Listing(NamedTuple):
+    """Everything a source lists now, read to the end (an incomplete read is
+    no listing: nothing is marked on half an answer)."""
+
+    #: By pipeline name (``airflow/<dag id>``).
+    pipelines: Mapping[str, Listed]
+    #: The mark of a pipeline mirrored from the source that it no longer
+    #: lists: ``deleted in Airflow``.
+    gone: str
+
+
 class SyncResult(NamedTuple):
     added: int = 0
     changed: int = 0
@@ -85,8 +107,14 @@ def sync_runs(
     *,
     watermark: tuple[str, str, float] | None,
     by: str,
+    source: str | None = None,
+    listing: Listing | None = None,
 ) -> SyncResult:
-    """Write ``runs`` and advance ``watermark`` (source, name, through) in one transaction."""
+    """Write ``runs`` and advance ``watermark`` (source, name, through) in one transaction.
+
+    ``source``: the endpoint they come from; with a ``listing`` of what it has
+    now, its pipelines are made (a DAG that never ran is a pipeline too),
+    marked when it no longer has them, and unmarked when they come back."""
     now = store.clock()
     added = changed = 0
     skipped: list[str] = []
@@ -97,9 +125,11 @@ def sync_runs(
             except fields.BadValue as exc:
                 skipped.append(f"run {run.key[:120]!r}: {exc}")
                 continue
-            outcome = _upsert(tx, run, now)
+            outcome = _upsert(tx, run, now, source)
             added += outcome == "added"
             changed += outcome == "changed"
+        if source is not None and listing is not None:
+            skipped += _reconcile(tx, source, listing, now)
         if watermark is not None:
             source, name, through = watermark
             advance_watermark(tx, source, name, through, now=now, by=by)
@@ -120,7 +150,7 @@ def _check(run: OrchestratedRun) -> None:
         fields.optional_timestamp(stage.finished_at, "stage end")
 
 
-def _upsert(tx: Transaction, run: OrchestratedRun, now: float) -> str | None:
+def _upsert(tx: Transaction, run: OrchestratedRun, now: float, source: str | None) -> str | None:
     active = run.status in st.ACTIVE
     heartbeat = now if active else (run.finished_at or now)
     params = fields.json_object(run.params, "run params", lenient=True)
@@ -129,7 +159,7 @@ def _upsert(tx: Transaction, run: OrchestratedRun, now: float) -> str | None:
         "SELECT id, status, finished_at, message, params FROM runs WHERE key = ?", (run.key,)
     ).fetchone()
     if row is None:
-        pipeline_id = ensure_pipeline(tx, run.pipeline, kind=run.kind, now=now)
+        pipeline_id = ensure_pipeline(tx, run.pipeline, kind=run.kind, now=now, source=source)
         run_id = tx.execute(
             """INSERT INTO runs(pipeline_id, key, status, trigger, actor, attempt, created_at,
                    started_at, finished_at, heartbeat_at, heartbeat_timeout, message, params,
@@ -157,6 +187,42 @@ def _upsert(tx: Transaction, run: OrchestratedRun, now: float) -> str | None:
         ),
     )  # fmt: skip
     return "changed" if not same or stages_moved else None
+
+
+def _reconcile(tx: Transaction, source: str, listing: Listing, now: float) -> list[str]:
+    """Make, mark and unmark ``source``'s pipelines after what it lists; what
+    was skipped (a name the store cannot hold)."""
+    held = {
+        r[1]: r
+        for r in tx.execute(
+            "SELECT id, name, kind, removed_at, removed_note FROM pipelines WHERE source = ?",
+            (source,),
+        )
+    }
+    skipped = []
+    for name, item in listing.pipelines.items():
+        if name in held or not item.create:
+            continue
+        try:
+            pid = ensure_pipeline(tx, name, kind=item.kind, now=now, source=source)
+        except fields.BadValue as exc:
+            skipped.append(f"pipeline {name[:120]!r}: {exc}")
+            continue
+        held[name] = (pid, name, item.kind, None, None)
+    for name, (pid, _, kind, removed_at, note) in held.items():
+        listed = listing.pipelines.get(name)
+        want = listing.gone if listed is None else listed.note
+        new_kind = kind if listed is None or listed.kind is None else listed.kind
+        if (want, new_kind) == (note, kind):
+            continue
+        # Since when it is gone: the first time it was missed, kept while it stays so.
+        since = None if want is None else (removed_at if removed_at is not None else now)
+        tx.execute(
+            """UPDATE pipelines SET removed_at = ?, removed_note = ?, kind = ?, rev = ?
+               WHERE id = ?""",
+            (since, want, new_kind, tx.rev, pid),
+        )
+    return skipped
 
 
 def _stages(tx: Transaction, run_id: int, stages: Sequence[OrchestratedStage]) -> bool:

@@ -165,4 +165,15 @@ CREATE TABLE watermarks (
     PRIMARY KEY (source, name));
 """
 
-PG_MIGRATIONS: list[str] = [V1, V2, V3, V4, V5]
+V6 = """
+ALTER TABLE pipelines ADD COLUMN source TEXT;
+ALTER TABLE pipelines ADD COLUMN removed_at DOUBLE PRECISION;
+ALTER TABLE pipelines ADD COLUMN removed_note TEXT;
+CREATE INDEX pipelines_source ON pipelines(source);
+UPDATE pipelines p SET source = (
+    SELECT split_part(r.key, ':', 2) FROM runs r
+    WHERE r.pipeline_id = p.id AND (r.key LIKE 'airflow:%' OR r.key LIKE 'prefect:%') LIMIT 1)
+WHERE p.name LIKE 'airflow/%' OR p.name LIKE 'prefect/%';
+"""
+
+PG_MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6]

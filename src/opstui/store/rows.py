@@ -112,10 +112,25 @@ class PipelineRow(NamedTuple):
     kind: str | None
     stages: tuple[str, ...]
     latest: RunRow | None
+    #: Since when and why the pipeline's source no longer has it (``deleted
+    #: in Airflow``): kept with its runs, marked, never dropped.
+    removed_at: float | None = None
+    removed_note: str | None = None
 
     @property
     def status(self) -> str:
         return self.latest.status if self.latest else "never_run"
+
+    @property
+    def failing(self) -> bool:
+        """Its latest run failed and its source still has it: a DAG deleted in
+        Airflow keeps its history, shown and marked, but pages no one."""
+        return self.status in st.FAULTS and self.removed_note is None
+
+    @property
+    def removed_label(self) -> str | None:
+        """One word for the mark (``deleted``, ``stale``): the note's first."""
+        return self.removed_note.split(" ", 1)[0] if self.removed_note else None
 
 
 class LogLine(NamedTuple):

@@ -31,8 +31,12 @@ def ensure_pipeline(
     kind: str | None = None,
     stages: Sequence[str] | None = None,
     now: float,
+    source: str | None = None,
 ) -> int:
-    """Id of pipeline ``name``, created if new; a given kind or stage list updates it."""
+    """Id of pipeline ``name``, created if new; a given kind or stage list updates it.
+
+    ``source``: the endpoint a mirrored pipeline is read from, kept when it
+    is created (``orchestrator_sync``)."""
     fields.name(name, "pipeline name")
     fields.optional_name(kind, "pipeline kind")
     for stage in stages or ():
@@ -41,9 +45,9 @@ def ensure_pipeline(
     stages_json = json.dumps(list(stages)) if stages is not None else None
     if row is None:
         cur = tx.execute(
-            """INSERT INTO pipelines(name, kind, stages, created_at, rev)
-               VALUES (?, ?, ?, ?, ?) RETURNING id""",
-            (name, kind, stages_json or "[]", now, tx.rev),
+            """INSERT INTO pipelines(name, kind, stages, created_at, rev, source)
+               VALUES (?, ?, ?, ?, ?, ?) RETURNING id""",
+            (name, kind, stages_json or "[]", now, tx.rev, source),
         )
         return int(cur.fetchone()[0])
     pid, old_kind, old_stages = row

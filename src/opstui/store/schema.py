@@ -24,6 +24,7 @@ from opstui.store.migrations import (
     _v3_endpoints,
     _v4_drift,
     _v5_watermarks,
+    _v6_upstream,
 )
 
 MIGRATIONS: list[Callable[[Any], None]] = [
@@ -32,6 +33,7 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _v3_endpoints,
     _v4_drift,
     _v5_watermarks,
+    _v6_upstream,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

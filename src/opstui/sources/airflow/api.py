@@ -55,6 +55,8 @@ class AirflowDag:
     dag_id: str
     tags: tuple[str, ...] = ()
     is_paused: bool = False
+    #: Airflow keeps a DAG whose file is gone as stale: its runs stay readable.
+    is_stale: bool = False
     #: Its task ids in topological order (filled from ``/dags/ID/tasks``).
     tasks: tuple[str, ...] = ()
 
@@ -123,6 +125,7 @@ def parse_dags(doc: Any) -> tuple[list[AirflowDag], list[Skipped], int | None]:
                     dag_id=str(_text(item, "dag_id")),
                     tags=names,
                     is_paused=bool(item.get("is_paused", False)),
+                    is_stale=item.get("is_stale") is True,
                 )
             )
         except (ValueError, TypeError, OverflowError) as exc:

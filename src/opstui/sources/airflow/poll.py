@@ -48,6 +48,8 @@ class AirflowSnapshot:
     #: Where the next poll goes on from (the server's time); None: do not move.
     through: float | None = None
     skipped: list[Skipped] = field(default_factory=list)
+    #: Every DAG Airflow has now, stale ones too, when read to the end (else None).
+    every_dag: list[api.AirflowDag] | None = None
 
 
 @dataclass
@@ -71,7 +73,8 @@ async def _snapshot(client: AirflowClient, ep: EndpointDef, store: Store | None)
     if client.version is None:
         client.version = await rest.version()
     snap = AirflowSnapshot(ep.name)
-    snap.dags = await _dags(rest, ep, snap)
+    every = await _dags(rest, ep, snap)
+    snap.dags = [d for d in every if not ep.dags or d.dag_id in ep.dags]
     now = rest.server_time or time.time()
     # The store's reads go to a thread: this is the poller's event loop.
     marks = (
@@ -109,18 +112,24 @@ async def _snapshot(client: AirflowClient, ep: EndpointDef, store: Store | None)
 async def _dags(
     rest: AsyncAirflowRest, ep: EndpointDef, snap: AirflowSnapshot
 ) -> list[api.AirflowDag]:
+    """Every DAG Airflow has, stale ones too (their file is gone, their runs
+    are not); kept in ``snap.every_dag`` if all were read."""
     out: list[api.AirflowDag] = []
+    whole = True
     offset = 0
     while True:
-        doc = await rest.call(
-            "GET", "/dags", "DAGs", params={"limit": ep.page_size, "offset": offset}
-        )
+        params = {"limit": ep.page_size, "offset": offset, "exclude_stale": "false"}
+        doc = await rest.call("GET", "/dags", "DAGs", params=params)
         dags, skipped, total = _read(rest, "DAGs", api.parse_dags, doc)
         snap.skipped += skipped
-        out += [d for d in dags if not ep.dags or d.dag_id in ep.dags]
+        whole = whole and not skipped
+        out += dags
         offset += ep.page_size
         if len(dags) + len(skipped) < ep.page_size or (total is not None and offset >= total):
-            return out
+            break
+    if whole:
+        snap.every_dag = out
+    return out
 
 
 async def _runs_since(

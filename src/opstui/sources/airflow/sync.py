@@ -8,13 +8,15 @@ task a stage in the DAG's order, a task's try number the stage's attempt.
 from __future__ import annotations
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.airflow.api import AirflowRun
+from opstui.sources.airflow.api import AirflowDag, AirflowRun
 from opstui.sources.airflow.poll import WATERMARK, AirflowSnapshot
 from opstui.sources.records import Stage
 from opstui.store import Store
 from opstui.store import status as st
 from opstui.store.db import local_actor
 from opstui.store.orchestrator_sync import (
+    Listed,
+    Listing,
     OrchestratedRun,
     OrchestratedStage,
     SyncResult,
@@ -76,6 +78,23 @@ def orchestrated(
     )
 
 
+def listing(ep: EndpointDef, dags: list[AirflowDag]) -> Listing:
+    """Airflow's DAGs as pipelines: those the endpoint polls are made before
+    their first run; a stale one is marked; one no longer listed is marked
+    ``deleted in Airflow``."""
+    return Listing(
+        {
+            pipeline_name(d.dag_id): Listed(
+                d.kind(ep.pipeline_kind),
+                "stale in Airflow: its DAG file is gone" if d.is_stale else None,
+                create=not ep.dags or d.dag_id in ep.dags,
+            )
+            for d in dags
+        },
+        gone="deleted in Airflow",
+    )
+
+
 def sync_snapshot(store: Store, ep: EndpointDef, snapshot: AirflowSnapshot) -> SyncResult:
     kinds = {d.dag_id: d.kind(ep.pipeline_kind) for d in snapshot.dags}
     runs = [
@@ -84,4 +103,11 @@ def sync_snapshot(store: Store, ep: EndpointDef, snapshot: AirflowSnapshot) -> S
         if (r := orchestrated(ep, run, stages, kinds.get(run.dag_id, ep.pipeline_kind)))
     ]
     mark = None if snapshot.through is None else (ep.source, WATERMARK, snapshot.through)
-    return sync_runs(store, runs, watermark=mark, by=local_actor())
+    return sync_runs(
+        store,
+        runs,
+        watermark=mark,
+        by=local_actor(),
+        source=ep.name,
+        listing=None if snapshot.every_dag is None else listing(ep, snapshot.every_dag),
+    )

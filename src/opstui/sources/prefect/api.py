@@ -67,6 +67,11 @@ class Deployment:
     id: str
     name: str
     flow_id: str
+    tags: tuple[str, ...] = ()
+
+    def kind(self, default: str | None) -> str | None:
+        """mlops or devops: the deployment's tags say it, else the endpoint's default."""
+        return _kind(self.tags, default)
 
 
 @dataclass(frozen=True)
@@ -119,10 +124,14 @@ class FlowRun:
     def kind(self, default: str | None) -> str | None:
         """mlops or devops: the run's tags say it (a deployment's are copied to
         its runs), else the endpoint's default."""
-        for tag in self.tags:
-            if tag.lower() in ("mlops", "devops"):
-                return tag.lower()
-        return default
+        return _kind(self.tags, default)
+
+
+def _kind(tags: tuple[str, ...], default: str | None) -> str | None:
+    for tag in tags:
+        if tag.lower() in ("mlops", "devops"):
+            return tag.lower()
+    return default
 
 
 @dataclass(frozen=True)
@@ -192,7 +201,9 @@ def parse_deployments(doc: Any) -> list[Deployment]:
             continue
         values = [item.get("id"), item.get("name"), item.get("flow_id")]
         if all(isinstance(v, str) and v for v in values):
-            out.append(Deployment(*(str(v) for v in values)))
+            tags = item.get("tags")
+            named = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
+            out.append(Deployment(str(values[0]), str(values[1]), str(values[2]), named))
     return out
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -64,6 +64,9 @@ class PrefectSnapshot:
     #: Where the next poll goes on from (the server's time); None: do not move.
     through: float | None = None
     skipped: list[Skipped] = field(default_factory=list)
+    #: Every deployment and flow (id -> name) Prefect has now, when read to the end.
+    every_deployment: list[api.Deployment] | None = None
+    every_flow: dict[str, str] | None = None
 
 
 @dataclass
@@ -102,6 +105,7 @@ async def _snapshot(client: PrefectClient, ep: EndpointDef, store: Store | None)
     if client.version is None:
         client.version = await rest.version()
     snap = PrefectSnapshot(ep.name)
+    await _inventory(client, snap)
     wanted = await _wanted_deployments(client, ep) if ep.deployments else None
     # The store's reads go to a thread: this is the poller's event loop.
     marks = (
@@ -148,6 +152,41 @@ def _later(run: api.FlowRun, now: float) -> bool:
         and run.expected_start is not None
         and run.expected_start > now
     )
+
+
+async def _inventory(client: PrefectClient, snap: PrefectSnapshot) -> None:
+    """Every deployment and flow Prefect has, into ``snap`` if all were read
+    (the sync marks the pipelines of those that are gone) and into the
+    client's names."""
+    deployments: list[api.Deployment] = []
+    flows: dict[str, str] = {}
+    whole = True
+    async for doc in _pages(client.rest, "/deployments/filter", "deployments"):
+        read = _read(client.rest, "deployments", api.parse_deployments, doc)
+        deployments += read
+        whole = whole and len(read) == len(doc)  # a record left out: not all known
+    async for doc in _pages(client.rest, "/flows/filter", "flows"):
+        names = _read(client.rest, "flows", api.parse_names, doc)
+        flows.update(names)
+        whole = whole and len(names) == len(doc)
+    client.deployments.update((d.id, d) for d in deployments)
+    client.flows.update(flows)
+    if whole:
+        snap.every_deployment, snap.every_flow = deployments, flows
+
+
+async def _pages(rest: AsyncPrefectRest, path: str, what: str) -> AsyncIterator[list[Any]]:
+    """Every page of a ``/filter`` listing, by name."""
+    offset = 0
+    while True:
+        body = {"limit": MAX_LIMIT, "offset": offset, "sort": "NAME_ASC"}
+        doc = await rest.call("POST", path, what, body=body)
+        if not isinstance(doc, list):
+            raise PrefectError(rest.ep, what, "unexpected answer (the answer is not a list)")
+        yield doc
+        if len(doc) < MAX_LIMIT:
+            return
+        offset += MAX_LIMIT
 
 
 async def _wanted_deployments(client: PrefectClient, ep: EndpointDef) -> list[str]:

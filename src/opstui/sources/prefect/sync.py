@@ -17,6 +17,8 @@ from opstui.store import Store
 from opstui.store import status as st
 from opstui.store.db import local_actor
 from opstui.store.orchestrator_sync import (
+    Listed,
+    Listing,
     OrchestratedRun,
     OrchestratedStage,
     SyncResult,
@@ -85,6 +87,24 @@ def orchestrated(
     )
 
 
+def listing(ep: EndpointDef, snapshot: PrefectSnapshot) -> Listing | None:
+    """Prefect's deployments as pipelines (those the endpoint polls made
+    before their first run) and its flows as names runs of no deployment
+    use; a pipeline of one no longer listed is marked ``deleted in Prefect``."""
+    deployments, flows = snapshot.every_deployment, snapshot.every_flow
+    if deployments is None or flows is None:
+        return None  # not all read: nothing is marked on half an answer
+    out: dict[str, Listed] = {pipeline_name(f): Listed(None, create=False) for f in flows.values()}
+    for d in deployments:
+        flow = flows.get(d.flow_id)
+        if flow is None:
+            return None  # a deployment of a flow not listed: the answer moved under us
+        name = f"{flow}/{d.name}"
+        wanted = not ep.deployments or name in ep.deployments
+        out[pipeline_name(name)] = Listed(d.kind(ep.pipeline_kind), create=wanted)
+    return Listing(out, gone="deleted in Prefect")
+
+
 def sync_snapshot(store: Store, ep: EndpointDef, snapshot: PrefectSnapshot) -> SyncResult:
     runs = [
         r
@@ -92,4 +112,11 @@ def sync_snapshot(store: Store, ep: EndpointDef, snapshot: PrefectSnapshot) -> S
         if (r := orchestrated(ep, run, name, stages, run.kind(ep.pipeline_kind)))
     ]
     mark = None if snapshot.through is None else (ep.source, WATERMARK, snapshot.through)
-    return sync_runs(store, runs, watermark=mark, by=local_actor())
+    return sync_runs(
+        store,
+        runs,
+        watermark=mark,
+        by=local_actor(),
+        source=ep.name,
+        listing=listing(ep, snapshot),
+    )

@@ -63,8 +63,11 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
         elif needle and needle not in p.name.lower():
             continue
         run = p.latest
+        name: str | Text = safe(p.name)
+        if p.removed_label:  # its source no longer has it: marked, in words
+            name = Text.assemble(name, (f" ({p.removed_label})", "dim"))
         if run is None:
-            never = (safe(p.name), Text(), status_text("never_run"), "", "", "", "")
+            never = (name, Text(), status_text("never_run"), "", "", "", "")
             rows.append((f"pipeline:{p.name}", never))
             continue
         failed = run.failed_stage
@@ -73,7 +76,7 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
             (
                 f"pipeline:{p.name}",
                 (
-                    safe(p.name),
+                    name,
                     stage_bar(run, width=12),
                     status_text(run.status),
                     safe(failed.name) if failed else "",
@@ -262,7 +265,7 @@ class DashboardScreen(Screen[None]):
             panel.styles.height = max(4, min(want, int(room * share)))
 
     def headline(self, snap: Snapshot) -> Text:
-        failing = sum(1 for p in snap.pipelines if p.status in st.FAULTS)
+        failing = sum(1 for p in snap.pipelines if p.failing)
         running = sum(1 for p in snap.pipelines if p.status in st.ACTIVE)
         states = [e.state for e in snap.endpoints]
         out = Text(no_wrap=True, overflow="ellipsis")
