@@ -24,14 +24,13 @@ from opstui.config import Config
 from opstui.config.endpoints import EndpointDef
 from opstui.errors import UsageError
 from opstui.runner.plan import (
-    ORCHESTRATOR_PREFIX,
     ORCHESTRATOR_STAGE,
     ORCHESTRATOR_STAGE_SET,
     Plan,
     Step,
-    resolve_pipeline,
-    resolve_stages,
+    planned_effect,
     source_endpoint,
+    source_retry_plan,
 )
 from opstui.runner.process import StageOutcome
 from opstui.store import Store
@@ -80,50 +79,26 @@ def plan_airflow_retry(config: Config, store: Store, run: RunRow) -> Plan:
             hint="the next poll shows what Airflow did",
         )
     shown = listed(would)
-    pipeline = f"{ORCHESTRATOR_PREFIX}{ep.name}"
-    context = {"model": None, "version": None, "environment": None}
-    return Plan(
-        action="retry",
-        target=run.pipeline,
-        environment=None,
-        pipeline=pipeline,
-        kind="devops",
+    return source_retry_plan(
+        config,
+        run,
+        ep,
+        stage_set=ORCHESTRATOR_STAGE_SET,
         title=f"Retry DAG run {run_id} of {dag_id} in {where}: clear {len(would)} task "
         f"instance{'s' if len(would) > 1 else ''}",
-        steps=(
-            Step(
-                ORCHESTRATOR_STAGE,
-                f"clearTaskInstances (only_failed, include_downstream) on {dag_id} {run_id}",
-            ),
+        step=Step(
+            ORCHESTRATOR_STAGE,
+            f"clearTaskInstances (only_failed, include_downstream) on {dag_id} {run_id}",
         ),
-        changes=tuple(f"{line} -> cleared, runs again" for line in shown),
-        request=f"retry:{run.id}",
-        trigger="retry",
-        params={
-            "action": "retry",
-            "stage_set": ORCHESTRATOR_STAGE_SET,
-            "context": {},
-            "effects": {
-                "airflow_clear": {
-                    "endpoint": ep.name,
-                    "dag_id": dag_id,
-                    "dag_run_id": run_id,
-                    "expected": shown,
-                    "run": run.id,
-                }
-            },
-        },
-        stages=resolve_stages(resolve_pipeline(config, pipeline), ORCHESTRATOR_STAGE_SET, context),
-        config_digest=config.digest,
+        changes=[f"{line} -> cleared, runs again" for line in shown],
+        effect={"dag_id": dag_id, "dag_run_id": run_id, "expected": shown},
     )
 
 
 def stage_work(config: Config, params: Mapping[str, Any]) -> Callable[[], StageOutcome] | None:
     """The work of a ``clear-task-instances`` stage, or None for another stage."""
-    effect = (params.get("effects") or {}).get("airflow_clear")
-    if params.get("stage_set") != ORCHESTRATOR_STAGE_SET or not effect:
-        return None
-    return lambda: clear_planned(config, effect)
+    effect = planned_effect(params, ORCHESTRATOR_STAGE_SET)
+    return None if effect is None else lambda: clear_planned(config, effect)
 
 
 def clear_planned(config: Config, effect: Mapping[str, Any]) -> StageOutcome:

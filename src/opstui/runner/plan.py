@@ -19,7 +19,7 @@ import hashlib
 import re
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +29,7 @@ from opstui.config.endpoints import EndpointDef
 from opstui.errors import UsageError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from opstui.store.rows import DeploymentRow
+    from opstui.store.rows import DeploymentRow, RunRow
 
 #: Placeholders only a queued run has a value for.
 RUN_VALUES = ("run_id", "attempt", "store")
@@ -189,6 +187,54 @@ def source_endpoint(config: Config, name: str | None, kind: str, product: str) -
             hint="add it back under [endpoints] to act on its runs",
         )
     return ep
+
+
+def source_retry_plan(
+    config: Config,
+    run: RunRow,
+    ep: EndpointDef,
+    *,
+    stage_set: str,
+    title: str,
+    step: Step,
+    changes: Sequence[str],
+    effect: Mapping[str, Any],
+) -> Plan:
+    """A retry done by the orchestrator a run is mirrored from (Airflow,
+    Prefect): one stage, ``step``, in ``<kind>-actions/<endpoint>``, whose
+    work (``planned_effect``) reads ``effect`` from the run's params."""
+    prefix = ORCHESTRATOR_PREFIX if stage_set == ORCHESTRATOR_STAGE_SET else PREFECT_PREFIX
+    pipeline = f"{prefix}{ep.name}"
+    context = {"model": None, "version": None, "environment": None}
+    return Plan(
+        action="retry",
+        target=run.pipeline,
+        environment=None,
+        pipeline=pipeline,
+        kind="devops",
+        title=title,
+        steps=(step,),
+        changes=tuple(changes),
+        request=f"retry:{run.id}",
+        trigger="retry",
+        params={
+            "action": "retry",
+            "stage_set": stage_set,
+            "context": {},
+            "effects": {stage_set: {"endpoint": ep.name, **effect, "run": run.id}},
+        },
+        stages=resolve_stages(resolve_pipeline(config, pipeline), stage_set, context),
+        config_digest=config.digest,
+    )
+
+
+def planned_effect(params: Mapping[str, Any], stage_set: str) -> Mapping[str, Any] | None:
+    """What a ``source_retry_plan`` stage is to do, from its run's params; None
+    for any other stage."""
+    effect = (params.get("effects") or {}).get(stage_set)
+    if params.get("stage_set") != stage_set or not effect:
+        return None
+    return dict(effect)
 
 
 def resolve_pipeline(config: Config, name: str) -> PipelineDef:

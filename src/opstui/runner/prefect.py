@@ -26,14 +26,13 @@ from opstui.config import Config
 from opstui.config.endpoints import EndpointDef
 from opstui.errors import UsageError
 from opstui.runner.plan import (
-    PREFECT_PREFIX,
     PREFECT_STAGE,
     PREFECT_STAGE_SET,
     Plan,
     Step,
-    resolve_pipeline,
-    resolve_stages,
+    planned_effect,
     source_endpoint,
+    source_retry_plan,
 )
 from opstui.runner.process import StageOutcome
 from opstui.store import Store
@@ -81,45 +80,23 @@ def plan_prefect_retry(config: Config, store: Store, run: RunRow) -> Plan:
             hint=f"run it again where it ran: prefect flow-run retry {run_id} "
             "--entrypoint FILE:FLOW",
         )
-    pipeline = f"{PREFECT_PREFIX}{ep.name}"
-    context = {"model": None, "version": None, "environment": None}
     attempt = max(1, now.run_count)
-    return Plan(
-        action="retry",
-        target=run.pipeline,
-        environment=None,
-        pipeline=pipeline,
-        kind="devops",
+    return source_retry_plan(
+        config,
+        run,
+        ep,
+        stage_set=PREFECT_STAGE_SET,
         title=f"Retry flow run {now.name} ({run_id}) of {name} in {where}: reschedule it",
-        steps=(
-            Step(
-                PREFECT_STAGE,
-                f"POST {shown_url(ep.url).rstrip('/')}/flow_runs/{run_id}/set_state "
-                f"{_json(RESCHEDULE)}",
-            ),
+        step=Step(
+            PREFECT_STAGE,
+            f"POST {shown_url(ep.url).rstrip('/')}/flow_runs/{run_id}/set_state "
+            f"{_json(RESCHEDULE)}",
         ),
-        changes=(
+        changes=[
             f"flow run {now.name}: {state} -> Scheduled, runs again as attempt {attempt + 1} "
             f"(whatever serves deployment {name} picks it up)",
-        ),
-        request=f"retry:{run.id}",
-        trigger="retry",
-        params={
-            "action": "retry",
-            "stage_set": PREFECT_STAGE_SET,
-            "context": {},
-            "effects": {
-                "prefect_retry": {
-                    "endpoint": ep.name,
-                    "name": name,
-                    "flow_run_id": run_id,
-                    "expected": state,
-                    "run": run.id,
-                }
-            },
-        },
-        stages=resolve_stages(resolve_pipeline(config, pipeline), PREFECT_STAGE_SET, context),
-        config_digest=config.digest,
+        ],
+        effect={"name": name, "flow_run_id": run_id, "expected": state},
     )
 
 
@@ -131,10 +108,8 @@ def _json(doc: Mapping[str, Any]) -> str:
 
 def stage_work(config: Config, params: Mapping[str, Any]) -> Callable[[], StageOutcome] | None:
     """The work of a ``reschedule-flow-run`` stage, or None for another stage."""
-    effect = (params.get("effects") or {}).get("prefect_retry")
-    if params.get("stage_set") != PREFECT_STAGE_SET or not effect:
-        return None
-    return lambda: reschedule_planned(config, effect)
+    effect = planned_effect(params, PREFECT_STAGE_SET)
+    return None if effect is None else lambda: reschedule_planned(config, effect)
 
 
 def reschedule_planned(config: Config, effect: Mapping[str, Any]) -> StageOutcome:
