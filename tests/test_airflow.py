@@ -462,7 +462,7 @@ def test_a_dag_whose_file_goes_then_deleted_in_airflow_is_marked_with_its_runs_k
         assert time.monotonic() < deadline, "Airflow never marked doomed_etl stale"
         time.sleep(1)
     stale = _marks(tmp_path, env)["airflow/doomed_etl"]
-    assert stale["removed"]["note"] == "stale in Airflow: its DAG file is gone"
+    assert stale["removed"]["note"] == "stale in Airflow (its DAG file is gone)"
     assert stale["latest_run"]["external"]["id"] == run_id
     airflow.api("DELETE", "/dags/doomed_etl")
     marks = _marks(tmp_path, env)

@@ -57,7 +57,7 @@ def _run(dag: str, run_id: str, status: str, at: float) -> OrchestratedRun:
 
 
 def _listing(*dags: str, stale: tuple[str, ...] = ()) -> Listing:
-    note = "stale in Airflow: its DAG file is gone"
+    note = "stale in Airflow (its DAG file is gone)"
     return Listing(
         {f"airflow/{d}": Listed("mlops", note if d in stale else None) for d in dags},
         gone="deleted in Airflow",
@@ -111,7 +111,7 @@ def test_an_incomplete_read_marks_nothing_and_another_endpoints_pipelines_are_le
 
 def test_a_stale_dag_is_marked_as_such(store: Store, clock: Clock) -> None:
     _sync(store, [_run("etl", "r1", st.SUCCEEDED, clock())], _listing("etl", stale=("etl",)))
-    assert _rows(store)["airflow/etl"] == (st.SUCCEEDED, "stale in Airflow: its DAG file is gone")
+    assert _rows(store)["airflow/etl"] == (st.SUCCEEDED, "stale in Airflow (its DAG file is gone)")
     _sync(store, [], _listing())
     assert _rows(store)["airflow/etl"] == (st.SUCCEEDED, "deleted in Airflow")
 
@@ -178,3 +178,25 @@ def test_a_store_from_before_v6_gets_its_mirrored_pipelines_sources(tmp_path: Pa
         assert store.query_one("PRAGMA user_version")[0] == SCHEMA_VERSION
         got = dict(store.query("SELECT name, source FROM pipelines"))
     assert got == {"airflow/etl": "orch", "prefect/f/d": "pf", "build": None}
+
+
+def test_status_keeps_a_dag_of_200_tasks_to_its_column_with_the_fault_in_view(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ops.db"
+    with Store(path) as store:
+        now = store.clock()
+        wide = _run("wide", "r1", st.FAILED, now)._replace(
+            stages=tuple(
+                OrchestratedStage(
+                    f"t{i:03}", i, st.FAILED if i == 150 else st.SUCCEEDED, 1, now, now + 1, None
+                )
+                for i in range(200)
+            )
+        )
+        _sync(store, [wide], _listing("wide"))
+    done = run_cli("status", "--store", path, env={"COLUMNS": "80"})
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("airflow/wide")]
+    bar = line.split()[1]
+    assert len(bar) == 12 and bar.startswith("…") and bar.endswith("…") and "✗" in bar
+    assert "t150" in line  # FAILED AT, still on the line

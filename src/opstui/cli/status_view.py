@@ -14,6 +14,9 @@ from opstui.store.rows import PipelineRow, RunRow
 from opstui.timeutil import human_age, human_duration, iso
 
 JSON_SCHEMA = 1
+#: Cells of the STAGES column, as the console's: a DAG of 200 tasks keeps its
+#: first fault in view instead of pushing every other column off the line.
+STAGE_CELLS = 12
 
 _STYLE = {
     st.FAILED: "bold red",
@@ -144,7 +147,7 @@ def render_status(pipelines: list[PipelineRow], now: float, store: str) -> None:
         # Rich from reading "[bold]" in a name as markup).
         table.add_row(
             name,
-            run.stage_bar(),
+            run.stage_bar(width=STAGE_CELLS),
             cell(run.status.replace("_", " "), _STYLE.get(run.status, "")),
             cell(failed.name if failed else ""),
             human_age(now - ended),

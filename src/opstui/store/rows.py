@@ -99,9 +99,30 @@ class RunRow(NamedTuple):
             end = now
         return max(0.0, end - self.started_at)
 
-    def stage_bar(self) -> str:
-        """``✓✓✗○○○``: one glyph per stage, readable without colour."""
-        return "".join(st.GLYPHS.get(s.status, "·") for s in self.stages)
+    def stage_window(self, width: int | None) -> tuple[bool, tuple[StageRow, ...], bool]:
+        """The stages a bar of ``width`` cells shows, and whether some were left
+        out before and after them (one ``…`` cell each). A DAG of 200 tasks
+        in 12 cells keeps its first fault, else its running stage, else its
+        last, in view."""
+        stages = self.stages
+        if width is None or len(stages) <= width:
+            return False, stages, False
+        focus = next(
+            (i for i, s in enumerate(stages) if s.status in st.FAULTS or s.status == st.RUNNING),
+            len(stages) - 1,
+        )
+        start = max(0, min(focus - width // 2, len(stages) - width + 1))
+        shown = stages[start : start + width - 1]
+        if start:
+            shown = shown[1:]
+        return bool(start), shown, start + len(shown) + (1 if start else 0) < len(stages)
+
+    def stage_bar(self, width: int | None = None) -> str:
+        """``✓✓✗○○○``: one glyph per stage, readable without colour; at most
+        ``width`` cells (``stage_window``)."""
+        before, shown, after = self.stage_window(width)
+        bar = "".join(st.GLYPHS.get(s.status, "·") for s in shown)
+        return ("…" if before else "") + bar + ("…" if after else "")
 
 
 class PipelineRow(NamedTuple):

@@ -66,26 +66,13 @@ def stage_bar(run: RunRow | None, width: int | None = None) -> Text:
     out = Text(no_wrap=True, overflow="ellipsis")
     if run is None:
         return out
-    stages = run.stages
-    if width is not None and len(stages) > width:
-        # 40 stages in a 12-cell column: keep the first fault or the running
-        # one in view, with an ellipsis where stages were left out.
-        focus = next(
-            (i for i, s in enumerate(stages) if s.status in st.FAULTS or s.status == st.RUNNING),
-            len(stages) - 1,
-        )
-        start = max(0, min(focus - width // 2, len(stages) - width + 1))
-        shown = stages[start : start + width - 1]
-        if start:
-            out.append("…", style="dim")
-            shown = shown[1:]
-        for s in shown:
-            out.append(st.GLYPHS.get(s.status, "·"), style=STATUS_STYLE.get(s.status, ""))
-        if start + len(shown) + (1 if start else 0) < len(stages):
-            out.append("…", style="dim")
-        return out
-    for s in stages:
+    before, shown, after = run.stage_window(width)
+    if before:
+        out.append("…", style="dim")
+    for s in shown:
         out.append(st.GLYPHS.get(s.status, "·"), style=STATUS_STYLE.get(s.status, ""))
+    if after:
+        out.append("…", style="dim")
     return out
 
 

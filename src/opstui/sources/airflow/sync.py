@@ -86,7 +86,7 @@ def listing(ep: EndpointDef, dags: list[AirflowDag]) -> Listing:
         {
             pipeline_name(d.dag_id): Listed(
                 d.kind(ep.pipeline_kind),
-                "stale in Airflow: its DAG file is gone" if d.is_stale else None,
+                "stale in Airflow (its DAG file is gone)" if d.is_stale else None,
                 create=not ep.dags or d.dag_id in ep.dags,
             )
             for d in dags
