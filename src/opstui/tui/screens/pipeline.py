@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Input, Log, Static
 
+from opstui.config.endpoints import EndpointDef
 from opstui.errors import OpstuiError
 from opstui.store import status as st
 from opstui.store.history import get_run, run_history, stage_logs
@@ -46,6 +47,27 @@ def timeline(run: RunRow, stage: StageRow, now: float) -> Text:
     out.append("█" * width, style=STATUS_STYLE.get(stage.status, ""))
     out.append("·" * (TIMELINE - left - width), style="dim")
     return out
+
+
+#: Orchestrators whose logs the console fetches when a stage is opened.
+SOURCE_LOGS = ("airflow", "prefect")
+
+
+def _fetch_source_log(
+    ep: EndpointDef, run: RunRow, stage: StageRow | None
+) -> list[tuple[float | None, str, str]]:
+    """The stage's (or, with none, a Prefect flow run's own) log: (time, level, text)."""
+    assert run.source_name and run.source_id  # checked by the caller
+    if run.source_kind == "airflow":
+        from opstui.sources.airflow.logs import fetch_task_log
+
+        assert stage is not None
+        return fetch_task_log(ep, run.source_name, run.source_id, stage.name, stage.attempt)
+    from opstui.sources.prefect.logs import fetch_log
+
+    if stage is None:
+        return fetch_log(ep, run.source_id)
+    return fetch_log(ep, run.source_id, stage.name, stage.attempt)
 
 
 class PipelineData(NamedTuple):
@@ -135,41 +157,59 @@ class PipelineScreen(Detail):
                 ran = [s for s in run.stages if s.started_at is not None]
                 pick = pick or (ran[-1] if ran else None)
                 stage_id = pick.id if pick else None
-            if run is not None and run.source_kind == "airflow" and stage_id:
-                logs = self._airflow_log(console, run, stage_id)
+            if run is not None and run.source_kind in SOURCE_LOGS:
+                logs = self._source_log(console, run, stage_id)
             else:
                 logs = stage_logs(store, stage_id, after_id=self.after_id) if stage_id else []
         except OpstuiError as exc:
             return PipelineData([], None, None, [], exc.message)
         return PipelineData(runs, run, stage_id, logs, None)
 
-    def _airflow_log(self, console: SnapshotReader, run: RunRow, stage_id: int) -> list[LogLine]:
-        """A task's log from Airflow, fetched now (this is the refresh worker's
-        thread); a finished task's is kept and not fetched again."""
-        from opstui.sources.airflow.logs import fetch_task_log
-        from opstui.sources.airflow.rest import AirflowError
+    def _source_log(
+        self, console: SnapshotReader, run: RunRow, stage_id: int | None
+    ) -> list[LogLine]:
+        """A stage's log from the orchestrator its run is mirrored from, fetched
+        now (this is the refresh worker's thread): Airflow's task try, Prefect's
+        task runs of the stage's attempt, or, for a Prefect run with no stage to
+        show, the flow run's own lines. A finished one is kept and not fetched
+        again (Prefect's once its last lines have landed: ``logs.SETTLE``)."""
+        from opstui.sources.orchestrator import SourceError
 
         stage = next((s for s in run.stages if s.id == stage_id), None)
         ep = console.config.endpoints.get(run.source or "")
-        if stage is None or ep is None or not run.source_name or not run.source_id:
+        if ep is None or not run.source_name or not run.source_id:
             return []
-        key = (run.id, stage.name, stage.attempt)
+        prefect = run.source_kind == "prefect"
+        if stage is None and (not prefect or stage_id is not None):
+            return []
+        key = (run.id, stage.name, stage.attempt) if stage else (run.id, "", run.attempt)
         lines = self._fetched.get(key)
         if lines is None:
-            if stage.status == st.PENDING:
+            if stage is not None and stage.status == st.PENDING:
                 return []  # no try yet: nothing to ask for
             try:
-                got = fetch_task_log(ep, run.source_name, run.source_id, stage.name, stage.attempt)
-            except AirflowError as exc:
+                got = _fetch_source_log(ep, run, stage)
+            except SourceError as exc:
                 # One line in the viewer, marked as opstui's, not the task's.
                 return [LogLine(1, self.clock(), "opstui", f"[opstui] no log: {exc.problem}")]
             lines = [
                 LogLine(i + 1, when or 0.0, stream, text)
                 for i, (when, stream, text) in enumerate(got)
             ]
-            if stage.status not in st.ACTIVE:
+            if stage is None:
+                done = run.status in st.FINISHED and self._settled(run.finished_at)
+            else:
+                done = stage.status not in st.ACTIVE
+                done = done and (not prefect or self._settled(stage.finished_at))
+            if done:
                 self._fetched[key] = lines
         return [line for line in lines if line.id > self.after_id]
+
+    def _settled(self, ended: float | None) -> bool:
+        """Prefect has a task's last log lines (they land in batches after it ends)."""
+        from opstui.sources.prefect.logs import SETTLE
+
+        return ended is None or self.clock() - ended >= SETTLE
 
     def show_extra(self, data: PipelineData, snap: Snapshot) -> None:
         if data.error:
