@@ -34,8 +34,17 @@ from opstui.sources.http import (
     secret_headers,
     shown_url,
 )
-from opstui.sources.records import Skipped
+from opstui.sources.records import Skipped, Stage
+from opstui.store import Store
+from opstui.store.db import local_actor
 from opstui.store.endpoints import Observation
+from opstui.store.orchestrator_sync import (
+    Listing,
+    OrchestratedRun,
+    OrchestratedStage,
+    SyncResult,
+    sync_runs,
+)
 from opstui.store.status import DEGRADED, DOWN, UP
 
 T = TypeVar("T")
@@ -160,3 +169,34 @@ def call_once(
             return await work(rest)
 
     return asyncio.run(main())
+
+
+def heartbeat_timeout(ep: EndpointDef) -> float:
+    """A mirrored run that is running is refreshed by every poll: three missed
+    polls mean trouble (then ``unknown`` while the source is down)."""
+    return max(60.0, 3 * ep.interval + ep.timeout)
+
+
+def stage_rows(stages: Sequence[Stage]) -> tuple[OrchestratedStage, ...]:
+    return tuple(
+        OrchestratedStage(
+            s.name, s.position, s.status, s.attempt, s.started_at, s.finished_at, s.message
+        )
+        for s in stages
+    )
+
+
+def sync(
+    store: Store,
+    ep: EndpointDef,
+    runs: Sequence[OrchestratedRun],
+    *,
+    watermark: str,
+    through: float | None,
+    listing: Listing | None,
+) -> SyncResult:
+    """A poll's runs into the store; the watermark ``watermark`` moves to
+    ``through`` (None: stays) and ``listing`` (None: not read to the end)
+    makes and marks the endpoint's pipelines, in the same transaction."""
+    mark = None if through is None else (ep.source, watermark, through)
+    return sync_runs(store, runs, watermark=mark, by=local_actor(), source=ep.name, listing=listing)

@@ -8,20 +8,18 @@ task a stage in the DAG's order, a task's try number the stage's attempt.
 from __future__ import annotations
 
 from opstui.config.endpoints import EndpointDef
+from opstui.sources import orchestrator
 from opstui.sources.airflow.api import AirflowDag, AirflowRun
 from opstui.sources.airflow.poll import WATERMARK, AirflowSnapshot
 from opstui.sources.records import Stage
 from opstui.store import Store
 from opstui.store import status as st
-from opstui.store.db import local_actor
 from opstui.store.orchestrator_sync import (
     Listed,
     Listing,
     OrchestratedRun,
-    OrchestratedStage,
     SyncResult,
     run_key,
-    sync_runs,
 )
 
 KIND = "airflow"
@@ -31,11 +29,6 @@ def pipeline_name(dag_id: str) -> str:
     """A DAG's pipeline: ``airflow/<dag id>``, apart from pipelines opstui runs
     (as an MLflow experiment's is ``mlflow/<name>``)."""
     return f"{KIND}/{dag_id}"
-
-
-def heartbeat_timeout(ep: EndpointDef) -> float:
-    """A running run is refreshed by every poll: three missed polls mean trouble."""
-    return max(60.0, 3 * ep.interval + ep.timeout)
 
 
 def orchestrated(
@@ -68,13 +61,8 @@ def orchestrated(
         finished_at=run.end if status in st.FINISHED else None,
         message=message,
         params=params,
-        heartbeat_timeout=heartbeat_timeout(ep),
-        stages=tuple(
-            OrchestratedStage(
-                s.name, s.position, s.status, s.attempt, s.started_at, s.finished_at, s.message
-            )
-            for s in stages
-        ),
+        heartbeat_timeout=orchestrator.heartbeat_timeout(ep),
+        stages=orchestrator.stage_rows(stages),
     )
 
 
@@ -102,12 +90,11 @@ def sync_snapshot(store: Store, ep: EndpointDef, snapshot: AirflowSnapshot) -> S
         for run, stages in snapshot.runs
         if (r := orchestrated(ep, run, stages, kinds.get(run.dag_id, ep.pipeline_kind)))
     ]
-    mark = None if snapshot.through is None else (ep.source, WATERMARK, snapshot.through)
-    return sync_runs(
+    return orchestrator.sync(
         store,
+        ep,
         runs,
-        watermark=mark,
-        by=local_actor(),
-        source=ep.name,
+        watermark=WATERMARK,
+        through=snapshot.through,
         listing=None if snapshot.every_dag is None else listing(ep, snapshot.every_dag),
     )

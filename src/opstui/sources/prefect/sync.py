@@ -10,20 +10,18 @@ run's attempt (plus the task's own retries) the stage's attempt.
 from __future__ import annotations
 
 from opstui.config.endpoints import EndpointDef
+from opstui.sources import orchestrator
 from opstui.sources.prefect.api import FlowRun
 from opstui.sources.prefect.poll import KIND, WATERMARK, PrefectSnapshot
 from opstui.sources.records import Stage
 from opstui.store import Store
 from opstui.store import status as st
-from opstui.store.db import local_actor
 from opstui.store.orchestrator_sync import (
     Listed,
     Listing,
     OrchestratedRun,
-    OrchestratedStage,
     SyncResult,
     run_key,
-    sync_runs,
 )
 
 
@@ -31,11 +29,6 @@ def pipeline_name(name: str) -> str:
     """A deployment's pipeline, ``prefect/<flow>/<deployment>`` (``prefect/<flow>``
     for runs of no deployment), apart from pipelines opstui runs."""
     return f"{KIND}/{name}"
-
-
-def heartbeat_timeout(ep: EndpointDef) -> float:
-    """A running run is refreshed by every poll: three missed polls mean trouble."""
-    return max(60.0, 3 * ep.interval + ep.timeout)
 
 
 def _message(run: FlowRun, status: str, stages: list[Stage]) -> str | None:
@@ -77,13 +70,8 @@ def orchestrated(
         finished_at=run.end if status in st.FINISHED else None,
         message=_message(run, status, stages),
         params=params,
-        heartbeat_timeout=heartbeat_timeout(ep),
-        stages=tuple(
-            OrchestratedStage(
-                s.name, s.position, s.status, s.attempt, s.started_at, s.finished_at, s.message
-            )
-            for s in stages
-        ),
+        heartbeat_timeout=orchestrator.heartbeat_timeout(ep),
+        stages=orchestrator.stage_rows(stages),
     )
 
 
@@ -111,12 +99,11 @@ def sync_snapshot(store: Store, ep: EndpointDef, snapshot: PrefectSnapshot) -> S
         for run, name, stages in snapshot.runs
         if (r := orchestrated(ep, run, name, stages, run.kind(ep.pipeline_kind)))
     ]
-    mark = None if snapshot.through is None else (ep.source, WATERMARK, snapshot.through)
-    return sync_runs(
+    return orchestrator.sync(
         store,
+        ep,
         runs,
-        watermark=mark,
-        by=local_actor(),
-        source=ep.name,
+        watermark=WATERMARK,
+        through=snapshot.through,
         listing=listing(ep, snapshot),
     )
