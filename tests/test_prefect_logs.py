@@ -315,3 +315,43 @@ def test_a_stages_log_is_that_of_its_attempts_task_runs() -> None:
     assert ids(4) == ["transform-2", "transform-3"]
     assert ids(None) == ids(9) == ["transform-2", "transform-3"]  # else the latest
     assert logs.chosen(trs, "score", 1) == []
+
+
+async def test_a_log_that_could_not_be_fetched_is_shown_whole_once_prefect_answers(
+    prefect: PrefectServer, tmp_path: Path
+) -> None:
+    """The "no log" line is replaced by the log from its first line, not
+    appended to (a line numbered 1 was shown: the log's own line 1 is not
+    skipped as already seen)."""
+    import dataclasses
+
+    from opstui.tui.messages import RefreshWanted
+    from opstui.tui.screens.pipeline import PipelineScreen
+
+    from .test_tui import settle
+
+    failed_with_logs(prefect)
+    config(tmp_path, prefect.url)
+    poll(tmp_path)
+    config(tmp_path, f"http://127.0.0.1:{free_port()}/api")  # Prefect out of reach
+    app = console(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.open_key(f"pipeline:{PIPELINE}")
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if screen.log_lines == ["[opstui] no log: connection refused"]:
+                break
+        assert screen.log_lines == ["[opstui] no log: connection refused"]
+        # Prefect answers again (the endpoint the console reads through).
+        endpoints = app.reader.config.endpoints
+        endpoints["orchestrator"] = dataclasses.replace(endpoints["orchestrator"], url=prefect.url)
+        screen.post_message(RefreshWanted())
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if screen.log_lines and screen.log_lines[0] == FAILED_LINE:
+                break
+        assert screen.log_lines[0] == FAILED_LINE, screen.log_lines[:3]
+        assert not any("no log" in line for line in screen.log_lines)

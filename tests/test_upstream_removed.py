@@ -200,3 +200,36 @@ def test_status_keeps_a_dag_of_200_tasks_to_its_column_with_the_fault_in_view(
     bar = line.split()[1]
     assert len(bar) == 12 and bar.startswith("…") and bar.endswith("…") and "✗" in bar
     assert "t150" in line  # FAILED AT, still on the line
+
+
+async def test_the_console_marks_a_deleted_dag_on_the_board_and_says_it_on_its_screen(
+    tmp_path: Path,
+) -> None:
+    from opstui.config import Config
+    from opstui.tui.app import OpstuiApp
+    from opstui.tui.screens.pipeline import PipelineScreen
+
+    from .test_tui import settle, text_of
+
+    path = tmp_path / "ops.db"
+    with Store(path) as store:
+        now = store.clock()
+        _sync(store, [_run("etl", "r1", st.FAILED, now - 90)], _listing("etl", "live"))
+        _sync(store, [_run("live", "r2", st.FAILED, now - 60)], _listing("live"))
+    app = OpstuiApp(path, Config(), poll=False, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        shown = text_of(app)
+        assert "1 failing" in shown, shown  # the live DAG's failure only
+        rows = [line for line in shown.splitlines() if "airflow/" in line]
+        assert "airflow/live" in rows[0] and "airflow/etl (deleted)" in rows[1], rows
+        app.open_key("pipeline:airflow/etl")
+        screen = app.screen
+        assert isinstance(screen, PipelineScreen)
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if "its runs kept" in text_of(app):
+                break
+        shown = text_of(app)
+        said = "deleted in Airflow just now, its runs kept · Airflow endpoint orch"
+        assert said in shown, shown

@@ -18,8 +18,8 @@ from opstui.config.endpoints import EndpointDef
 from opstui.errors import OpstuiError
 from opstui.store import status as st
 from opstui.store.history import get_run, run_history, stage_logs
-from opstui.store.rows import LogLine, RunRow, StageRow
-from opstui.timeutil import human_duration
+from opstui.store.rows import LogLine, PipelineRow, RunRow, StageRow
+from opstui.timeutil import human_age, human_duration
 from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import STATUS_STYLE, age, safe, stage_bar, status_text
 from opstui.tui.screens.base import Detail
@@ -51,6 +51,8 @@ def timeline(run: RunRow, stage: StageRow, now: float) -> Text:
 
 #: Orchestrators whose logs the console fetches when a stage is opened.
 SOURCE_LOGS = ("airflow", "prefect")
+#: The stream of the one line saying a source's log could not be fetched.
+NO_LOG = "opstui"
 
 
 def _fetch_source_log(
@@ -68,6 +70,31 @@ def _fetch_source_log(
     if stage is None:
         return fetch_log(ep, run.source_id)
     return fetch_log(ep, run.source_id, stage.name, stage.attempt)
+
+
+#: How each source calls a run, and itself.
+_SOURCE_WORDS = {
+    "airflow": ("Airflow", "DAG run"),
+    "prefect": ("Prefect", "flow run"),
+    "mlflow": ("MLflow", "run"),
+}
+
+
+def source_note(run: RunRow, pipeline: PipelineRow | None, now: float) -> Text:
+    """When its source no longer has the pipeline, since when (first: it is
+    what matters at 80 columns), then where a mirrored run comes from
+    (``Airflow endpoint orch · DAG run manual__...``); empty for a run opstui
+    recorded."""
+    note = Text()
+    if pipeline is not None and pipeline.removed_note is not None:
+        ago = human_age(now - pipeline.removed_at) if pipeline.removed_at else ""
+        since = " just now" if ago == "now" else f" {ago}" if ago else ""
+        note.append(f"{safe(pipeline.removed_note)}{since}, its runs kept", "yellow")
+    if run.source is not None:
+        product, noun = _SOURCE_WORDS.get(run.source_kind or "", (run.source_kind or "", "run"))
+        note.append(" · " if note else "")
+        note.append(f"{product} endpoint {safe(run.source)} · {noun} {safe(run.source_id)}")
+    return note
 
 
 class PipelineData(NamedTuple):
@@ -105,6 +132,8 @@ class PipelineScreen(Detail):
         self.match = -1
         #: Logs fetched from an orchestrator, by (run, stage, attempt).
         self._fetched: dict[tuple[int, str, int], list[LogLine]] = {}
+        #: The viewer shows only the line saying a source's log could not be fetched.
+        self._no_log = False
         self.runs = LiveTable(
             [
                 ("id", "RUN"),
@@ -191,7 +220,7 @@ class PipelineScreen(Detail):
                 got = _fetch_source_log(ep, run, stage)
             except SourceError as exc:
                 # One line in the viewer, marked as opstui's, not the task's.
-                return [LogLine(1, self.clock(), "opstui", f"[opstui] no log: {exc.problem}")]
+                return [LogLine(1, self.clock(), NO_LOG, f"[opstui] no log: {exc.problem}")]
             lines = [
                 LogLine(i + 1, when or 0.0, stream, text)
                 for i, (when, stream, text) in enumerate(got)
@@ -203,7 +232,9 @@ class PipelineScreen(Detail):
                 done = done and (not prefect or self._settled(stage.finished_at))
             if done:
                 self._fetched[key] = lines
-        return [line for line in lines if line.id > self.after_id]
+        # All of it: if the viewer shows a "no log" line, this replaces it
+        # (show_extra), from the first line.
+        return lines
 
     def _settled(self, ended: float | None) -> bool:
         """Prefect has a task's last log lines (they land in batches after it ends)."""
@@ -250,6 +281,9 @@ class PipelineScreen(Detail):
         if run.message:
             title.append(f" · {safe(run.message)}", style="dim")
         self.set_title(title)
+        if not self.stale:
+            row = next((p for p in snap.pipelines if p.name == self.target), None)
+            self.query_one("#note", Static).update(source_note(run, row, now))
         self.stages.show(
             [
                 (
@@ -271,6 +305,15 @@ class PipelineScreen(Detail):
             self.stage_id = data.stage_id
             if data.stage_id is not None:
                 self.stages.select_key(str(data.stage_id))
+        if data.logs and data.stage_id == self.stage_id:
+            failed = data.logs[0].stream == NO_LOG
+            if self._no_log and not failed:
+                # The source answers again: its log replaces the line that
+                # said it did not, from its first line.
+                self.after_id = 0
+                self.log_lines = []
+                self.query_one(Log).clear()
+            self._no_log = failed
         # Only lines past the last one shown: a read that started before the
         # previous one landed must not append them twice.
         fresh = [line for line in data.logs if line.id > self.after_id]
@@ -300,6 +343,7 @@ class PipelineScreen(Detail):
         self.stage_id = stage_id
         self.after_id = 0
         self.log_lines = []
+        self._no_log = False
         self.match = -1
         self.query_one(Log).clear()
         self.post_message(RefreshWanted())
