@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -30,6 +31,7 @@ from opstui.sources.http import (
     TooLarge,
     aread_capped,
     connect_reason,
+    looks_html,
     mask,
     secret_headers,
     shown_url,
@@ -117,6 +119,48 @@ class PacedRest:
             with contextlib.suppress(TypeError, ValueError, IndexError):
                 self.server_time = parsedate_to_datetime(date).timestamp()
         return response, data
+
+    def checked_version(self, version: object, major: str, reads: str, *, hint: str = "") -> str:
+        """``version`` if it is this product's ``major``, else the error naming
+        what was found (``reads``: what opstui reads, "REST API v2")."""
+        fail, product = self.error, self.error.product
+        if not isinstance(version, str) or not version:
+            raise fail(self.ep, "version", f"the answer names no version{hint}")
+        if version.split(".", 1)[0] != major:
+            raise fail(
+                self.ep,
+                "version",
+                f"this is {product} {version[:40]}; opstui reads {product} {major}'s {reads}",
+            )
+        return version
+
+    def decoded(
+        self, what: str, response: httpx.Response, data: bytes, *, empty: Any, hint: str = ""
+    ) -> Any:
+        """The JSON of an answer (``empty`` for none), or the error saying what came
+        instead; an HTML page or a 404 adds ``hint`` (where url should point)."""
+        try:
+            return json.loads(data) if data.strip() else empty
+        except (ValueError, UnicodeDecodeError):
+            html = looks_html(response.headers.get("content-type", ""), data)
+            got = "an HTML page" if html else "something else"
+            code = response.status_code
+            raise self.error(
+                self.ep,
+                what,
+                f"expected {self.error.product}'s JSON, got {got} "
+                f"(HTTP {code}){hint if html or code == 404 else ''}",
+                status=response.status_code,
+            ) from None
+
+
+def refusal(response: httpx.Response, doc: Any, extra: str = "") -> str:
+    """``HTTP 404 Not Found (extra): detail``: a refused call in one line, with
+    the server's own ``detail`` (text, or its JSON cut to 200 characters)."""
+    detail = doc.get("detail") if isinstance(doc, Mapping) else None
+    said = detail if isinstance(detail, str) else json.dumps(detail)[:200] if detail else ""
+    reason = f"HTTP {response.status_code} {response.reason_phrase}".strip() + extra
+    return f"{reason}: {said}" if said else reason
 
 
 class Polled(Protocol):

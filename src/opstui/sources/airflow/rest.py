@@ -14,7 +14,6 @@ Requests are spaced to ``rate_limit`` a second at most
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -22,12 +21,13 @@ from typing import Any
 import httpx
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.http import looks_html
-from opstui.sources.orchestrator import PacedRest, SourceError
+from opstui.sources.orchestrator import PacedRest, SourceError, refusal
 
 API = "/api/v2"
 #: The major version of Airflow whose API this reads.
 MAJOR = "3"
+#: Said when an answer is a web page or a 404: url names something else.
+HINT = "; is url the Airflow API server's root?"
 
 
 class AirflowError(SourceError):
@@ -74,7 +74,7 @@ class AsyncAirflowRest(PacedRest):
                 f"password in ${self.ep.password_env}",
                 status=code,
             )
-        doc = _json(self.ep, "token", response, data)
+        doc = self.decoded("token", response, data, empty={}, hint=HINT)
         token = doc.get("access_token") if isinstance(doc, Mapping) else None
         if not isinstance(token, str) or not token:
             raise AirflowError(self.ep, "token", "the answer holds no access_token", status=code)
@@ -100,7 +100,7 @@ class AsyncAirflowRest(PacedRest):
             if response.status_code in (401, 403) and attempt == 1:
                 self._token = None  # expired or revoked: one new token
                 continue
-            return _answer(self.ep, what, response, data)
+            return _answer(self, what, response, data)
         raise AssertionError("unreachable")
 
     async def version(self) -> str:
@@ -118,40 +118,17 @@ class AsyncAirflowRest(PacedRest):
                 status=404,
             ) from None
         version = doc.get("version") if isinstance(doc, Mapping) else None
-        if not isinstance(version, str):
-            raise AirflowError(self.ep, "version", "the answer names no version")
-        if version.split(".", 1)[0] != MAJOR:
-            raise AirflowError(
-                self.ep,
-                "version",
-                f"this is Airflow {version[:40]}; opstui reads Airflow {MAJOR}'s REST API v2",
-            )
-        return version
+        return self.checked_version(version, MAJOR, "REST API v2")
 
 
-def _json(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
-    try:
-        return json.loads(data) if data.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        html = looks_html(response.headers.get("content-type", ""), data)
-        got = "an HTML page" if html else "something else"
-        hint = "; is url the Airflow API server's root?" if response.status_code == 404 else ""
-        raise AirflowError(
-            ep,
-            what,
-            f"expected Airflow's JSON, got {got} (HTTP {response.status_code}){hint}",
-            status=response.status_code,
-        ) from None
-
-
-def _answer(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
+def _answer(rest: AsyncAirflowRest, what: str, response: httpx.Response, data: bytes) -> Any:
     code = response.status_code
-    doc = _json(ep, what, response, data)
-    if code >= 400 or 300 <= code < 400:
-        detail = doc.get("detail") if isinstance(doc, Mapping) else None
-        said = detail if isinstance(detail, str) else json.dumps(detail)[:200] if detail else ""
-        reason = f"HTTP {code} {response.reason_phrase}".strip()
+    doc = rest.decoded(what, response, data, empty={}, hint=HINT)
+    if code >= 300:
+        extra = ""
         if code in (401, 403):
-            reason += f" (the token of the user in ${ep.username_env} was refused: check its roles)"
-        raise AirflowError(ep, what, f"{reason}: {said}" if said else reason, status=code)
+            extra = (
+                f" (the token of the user in ${rest.ep.username_env} was refused: check its roles)"
+            )
+        raise AirflowError(rest.ep, what, refusal(response, doc, extra), status=code)
     return doc

@@ -23,17 +23,17 @@ import asyncio
 import base64
 import json
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.http import looks_html
-from opstui.sources.orchestrator import PacedRest, SourceError
+from opstui.sources.orchestrator import PacedRest, SourceError, refusal
 
 #: The major version of Prefect whose API this reads.
 MAJOR = "3"
+#: Said when an answer is a web page or a 404: url names something else.
+HINT = "; is url Prefect's API base (http://host:4200/api)?"
 #: Answers that say "busy, nothing done: ask again".
 RETRY_CODES = frozenset({429, 502, 503})
 #: Tries of a call answered with one of them, and the pause before each retry.
@@ -76,58 +76,32 @@ class AsyncPrefectRest(PacedRest):
             if response.status_code in RETRY_CODES and attempt < TRIES:
                 await asyncio.sleep(PAUSE * attempt)
                 continue
-            return _answer(self.ep, what, response, data)
+            return _answer(self, what, response, data)
         raise AssertionError("unreachable")
 
     async def version(self) -> str:
         """Prefect's version; ``PrefectError`` unless it is a Prefect 3."""
         version = await self.call("GET", "/admin/version", "version")
-        if not isinstance(version, str) or not version:
-            raise PrefectError(
-                self.ep, "version", "the answer names no version; is url Prefect's API (.../api)?"
-            )
-        if version.split(".", 1)[0] != MAJOR:
-            raise PrefectError(
-                self.ep,
-                "version",
-                f"this is Prefect {version[:40]}; opstui reads Prefect {MAJOR}'s REST API",
-            )
-        return version
+        return self.checked_version(
+            version, MAJOR, "REST API", hint="; is url Prefect's API (.../api)?"
+        )
 
 
-def _json(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
-    try:
-        return json.loads(data) if data.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        html = looks_html(response.headers.get("content-type", ""), data)
-        got = "an HTML page" if html else "something else"
-        hint = "; is url Prefect's API base (http://host:4200/api)?" if html else ""
-        raise PrefectError(
-            ep,
-            what,
-            f"expected Prefect's JSON, got {got} (HTTP {response.status_code}){hint}",
-            status=response.status_code,
-        ) from None
-
-
-def _answer(ep: EndpointDef, what: str, response: httpx.Response, data: bytes) -> Any:
+def _answer(rest: AsyncPrefectRest, what: str, response: httpx.Response, data: bytes) -> Any:
     code = response.status_code
-    doc = _json(ep, what, response, data) if code < 300 else _detail_doc(data)
-    if code >= 400 or 300 <= code < 400:
-        detail = doc.get("detail") if isinstance(doc, Mapping) else None
-        said = detail if isinstance(detail, str) else json.dumps(detail)[:200] if detail else ""
-        reason = f"HTTP {code} {response.reason_phrase}".strip()
-        if code == 401:
-            reason += (
+    if code < 300:
+        return rest.decoded(what, response, data, empty=None, hint=HINT)
+    ep, extra = rest.ep, ""
+    if code == 401:
+        extra = " (Prefect wants Basic auth: set username_env and password_env)"
+        if ep.username_env:
+            extra = (
                 f" (Prefect wants Basic auth: set username_env and password_env, or check "
                 f"${ep.username_env} and ${ep.password_env})"
-                if ep.username_env
-                else " (Prefect wants Basic auth: set username_env and password_env)"
             )
-        elif code == 404 and what == "version":
-            reason += " (is url Prefect's API base, http://host:4200/api?)"
-        raise PrefectError(ep, what, f"{reason}: {said}" if said else reason, status=code)
-    return doc
+    elif code == 404 and what == "version":
+        extra = " (is url Prefect's API base, http://host:4200/api?)"
+    raise PrefectError(ep, what, refusal(response, _detail_doc(data), extra), status=code)
 
 
 def _detail_doc(data: bytes) -> Any:
