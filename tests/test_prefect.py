@@ -384,6 +384,49 @@ def test_a_deployment_and_a_flow_deleted_in_prefect_are_marked_with_their_runs_k
     assert set(list(after)[-2:]) == {doomed_name, "prefect/ghost"}  # listed last
 
 
+def test_a_history_longer_than_a_poll_is_caught_up_over_polls_each_run_once(
+    prefect: PrefectServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll stores at most RUNS_PER_POLL runs with their task runs, newest
+    first; the watermark moves once all are stored (it stayed put before,
+    and every poll read the same runs again, never catching up)."""
+    from opstui.config import load_config
+    from opstui.sources.poller import Poller
+    from opstui.sources.prefect import poll as prefect_poll
+
+    flow = prefect.api("POST", "/flows/", json={"name": "bulk"})
+    for i in range(7):
+        prefect.api(
+            "POST",
+            "/flow_runs/",
+            json={
+                "flow_id": flow["id"],
+                "name": f"bulk-{i}",
+                "state": {"type": "COMPLETED", "name": "Completed"},
+            },
+        )
+    monkeypatch.setattr(prefect_poll, "RUNS_PER_POLL", 3)
+    config(tmp_path, prefect.url)
+    endpoints = list(load_config(tmp_path / "opstui.toml").endpoints.values())
+    store_path = tmp_path / "ops.db"
+    seen = []
+    for _ in range(40):  # every run of the session's Prefect, 3 a poll
+        (ob,) = asyncio.run(Poller(store_path, endpoints).poll_once())
+        assert ob.state == "up", ob
+        with Store(store_path) as store:
+            mark = store.query_one("SELECT max(through) FROM watermarks")[0]
+            bulk = store.query(
+                "SELECT r.key FROM runs r JOIN pipelines p ON p.id = r.pipeline_id "
+                "WHERE p.name = 'prefect/bulk'"
+            )
+        seen.append((len(bulk), mark))
+        if mark is not None:
+            break
+    assert seen[0][1] is None  # the first poll could not store everything
+    assert seen[-1] == (7, seen[-1][1]) and seen[-1][1] is not None, seen
+    assert len({key for (key,) in bulk}) == 7
+
+
 def test_a_prefect_that_is_not_there_is_down_with_the_reason(tmp_path: Path) -> None:
     config(tmp_path, f"http://127.0.0.1:{free_port()}/api")
     result = run_cli("poll", "--once", cwd=tmp_path)

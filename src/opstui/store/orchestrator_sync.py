@@ -101,6 +101,22 @@ def active_runs(store: Store, endpoint: str, kind: str = "airflow") -> list[tupl
     return out
 
 
+def settled_runs(store: Store, keys: Sequence[str]) -> dict[str, tuple[str, float | None]]:
+    """(status, finished_at) of the finished runs among ``keys`` the store
+    holds: a source's run still in that state needs no second look at its
+    stages."""
+    out: dict[str, tuple[str, float | None]] = {}
+    with store.read() as conn:
+        for i in range(0, len(keys), 900):  # SQLite's bound-variable limit
+            chunk = keys[i : i + 900]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT key, status, finished_at FROM runs WHERE key IN ({marks})", chunk
+            ).fetchall()
+            out.update((r[0], (r[1], r[2])) for r in rows if r[1] in st.FINISHED)
+    return out
+
+
 def sync_runs(
     store: Store,
     runs: Sequence[OrchestratedRun],

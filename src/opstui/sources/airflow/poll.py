@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,18 +24,24 @@ from opstui.sources.airflow import api
 from opstui.sources.airflow.rest import AirflowError, AsyncAirflowRest
 from opstui.sources.records import Skipped, Stage
 from opstui.store import Store
+from opstui.store import status as st
 from opstui.store.endpoints import Observation
 from opstui.store.metrics import read_watermarks
-from opstui.store.orchestrator_sync import active_runs
+from opstui.store.orchestrator_sync import active_runs, run_key, settled_runs
 
 T = TypeVar("T")
+KIND = "airflow"
 #: The watermark's name in the ``watermarks`` table.
 WATERMARK = "airflow-runs"
 #: Seconds the next poll reads back before the watermark: the server's
 #: clock is read to the second, and a run may commit its update late.
 OVERLAP = 60.0
-#: Runs read per poll at most (the next poll goes on from the watermark).
+#: Runs whose task instances are read and stored per poll at most: a longer
+#: history (a first backfill, a long outage) is caught up over several polls,
+#: newest first; the watermark moves once all are stored.
 RUNS_PER_POLL = 2000
+#: DAG run records (no task instances: ~1 KB each) read per poll at most.
+RECORDS_PER_POLL = 50_000
 #: Runs whose task instances are asked for in one request.
 BATCH = 50
 
@@ -84,6 +90,13 @@ async def _snapshot(client: AirflowClient, ep: EndpointDef, store: Store | None)
     )
     since = marks.get(WATERMARK, now - ep.backfill)
     runs, complete = await _runs_since(rest, ep, since - OVERLAP, snap)
+    if not complete:
+        snap.skipped.append(
+            Skipped(
+                f"DAG runs updated before the newest {RECORDS_PER_POLL:,}",
+                "too many changed at once; the endpoint's backfill may be too long",
+            )
+        )
     seen = {(r.dag_id, r.run_id) for r in runs}
     held = await asyncio.to_thread(active_runs, store, ep.name) if store is not None else []
     for dag_id, run_id in held:
@@ -100,13 +113,29 @@ async def _snapshot(client: AirflowClient, ep: EndpointDef, store: Store | None)
         snap.skipped += skipped
     wanted = {d.dag_id for d in snap.dags}
     runs = [r for r in runs if not ep.dags or r.dag_id in wanted]
+    if store is not None:
+        runs = await asyncio.to_thread(_unsettled, store, ep, runs)
+    runs, later = runs[:RUNS_PER_POLL], runs[RUNS_PER_POLL:]
     instances = await _instances(rest, runs, snap)
     for run in runs:
         order = await _order(client, run.dag_id)
         snap.runs.append((run, api.stages(order, instances.get((run.dag_id, run.run_id), []))))
-    # Moved on only once everything up to now was read.
-    snap.through = now if complete else None
+    # Moved on only once everything up to now was read and stored.
+    snap.through = now if complete and not later else None
     return snap
+
+
+def _unsettled(store: Store, ep: EndpointDef, runs: list[api.AirflowRun]) -> list[api.AirflowRun]:
+    """``runs`` less those the store holds finished as Airflow has them now:
+    their task instances are not read again (a cleared task puts its DAG
+    run back to queued, which is a change)."""
+    keys = [run_key(KIND, ep.name, r.dag_id, r.run_id) for r in runs]
+    held = settled_runs(store, keys)
+    return [
+        r
+        for r, key in zip(runs, keys, strict=True)
+        if r.status not in st.FINISHED or held.get(key) != (r.status, r.end)
+    ]
 
 
 async def _dags(
@@ -116,17 +145,13 @@ async def _dags(
     are not); kept in ``snap.every_dag`` if all were read."""
     out: list[api.AirflowDag] = []
     whole = True
-    offset = 0
-    while True:
-        params = {"limit": ep.page_size, "offset": offset, "exclude_stale": "false"}
-        doc = await rest.call("GET", "/dags", "DAGs", params=params)
-        dags, skipped, total = _read(rest, "DAGs", api.parse_dags, doc)
+    params = {"exclude_stale": "false"}
+    async for dags, skipped in _pages(
+        rest, ep, "/dags", "DAGs", params=params, parse=api.parse_dags
+    ):
         snap.skipped += skipped
         whole = whole and not skipped
         out += dags
-        offset += ep.page_size
-        if len(dags) + len(skipped) < ep.page_size or (total is not None and offset >= total):
-            break
     if whole:
         snap.every_dag = out
     return out
@@ -135,28 +160,54 @@ async def _dags(
 async def _runs_since(
     rest: AsyncAirflowRest, ep: EndpointDef, since: float, snap: AirflowSnapshot
 ) -> tuple[list[api.AirflowRun], bool]:
-    """DAG runs updated at or after ``since``, oldest update first; and whether
-    the read reached the end (else the watermark stays)."""
+    """DAG runs updated at or after ``since``, newest update first (a run
+    updated while the pages are read moves to the front: read twice, never
+    skipped); and whether the read reached the end."""
     from datetime import UTC, datetime
 
     stamp = datetime.fromtimestamp(since, UTC).isoformat()
     out: list[api.AirflowRun] = []
-    offset = 0
-    while len(out) < RUNS_PER_POLL:
-        params = {
-            "updated_at_gte": stamp,
-            "order_by": "updated_at",
-            "limit": ep.page_size,
-            "offset": offset,
-        }
-        doc = await rest.call("GET", "/dags/~/dagRuns", "DAG runs", params=params)
-        runs, skipped, total = _read(rest, "DAG runs", api.parse_runs, doc)
-        out += runs
+    seen: set[tuple[str, str]] = set()
+    params = {"updated_at_gte": stamp, "order_by": "-updated_at"}
+    pages = _pages(rest, ep, "/dags/~/dagRuns", "DAG runs", params=params, parse=api.parse_runs)
+    async for runs, skipped in pages:
         snap.skipped += skipped
-        offset += ep.page_size
-        if len(runs) + len(skipped) < ep.page_size or (total is not None and offset >= total):
-            return out, True
-    return out, False
+        for run in runs:
+            if (run.dag_id, run.run_id) not in seen:
+                seen.add((run.dag_id, run.run_id))
+                out.append(run)
+        if len(out) >= RECORDS_PER_POLL:
+            return out, False
+    return out, True
+
+
+async def _pages(
+    rest: AsyncAirflowRest,
+    ep: EndpointDef,
+    path: str,
+    what: str,
+    *,
+    params: dict[str, Any],
+    parse: Callable[[Any], tuple[list[T], list[Skipped], int | None]],
+) -> AsyncIterator[tuple[list[T], list[Skipped]]]:
+    """Every page of a listing (``GET``). Airflow answers at most its own
+    ``[api] maximum_page_limit`` rows a page (100 by default), whatever the
+    endpoint's ``page_size``: the next page starts after what came, and the
+    end is ``total_entries``, not a short page."""
+    offset = 0
+    while True:
+        doc = await rest.call(
+            "GET", path, what, params={**params, "limit": ep.page_size, "offset": offset}
+        )
+        runs, skipped, total = _read(rest, what, parse, doc)
+        yield runs, skipped
+        offset += len(runs) + len(skipped)
+        if not runs and not skipped:
+            return
+        if total is not None and offset >= total:
+            return
+        if total is None and len(runs) + len(skipped) < ep.page_size:
+            return
 
 
 async def _instances(
@@ -180,8 +231,13 @@ async def _instances(
             snap.skipped += skipped
             for ti in tis:
                 out.setdefault((ti.dag_id, ti.run_id), []).append(ti)
-            offset += 1000
-            if len(tis) + len(skipped) < 1000 or (total is not None and offset >= total):
+            # As in _pages: a server may answer fewer than asked before the end.
+            offset += len(tis) + len(skipped)
+            if not tis and not skipped:
+                break
+            if (total is not None and offset >= total) or (
+                total is None and len(tis) + len(skipped) < 1000
+            ):
                 break
     return out
 

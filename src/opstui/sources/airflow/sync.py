@@ -10,7 +10,7 @@ from __future__ import annotations
 from opstui.config.endpoints import EndpointDef
 from opstui.sources import orchestrator
 from opstui.sources.airflow.api import AirflowDag, AirflowRun
-from opstui.sources.airflow.poll import WATERMARK, AirflowSnapshot
+from opstui.sources.airflow.poll import KIND, WATERMARK, AirflowSnapshot
 from opstui.sources.records import Stage
 from opstui.store import Store
 from opstui.store import status as st
@@ -21,8 +21,6 @@ from opstui.store.orchestrator_sync import (
     SyncResult,
     run_key,
 )
-
-KIND = "airflow"
 
 
 def pipeline_name(dag_id: str) -> str:

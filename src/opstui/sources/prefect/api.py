@@ -96,21 +96,23 @@ class FlowRun:
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def status(self) -> str | None:
-        """The run's status; None for a state type this opstui does not know."""
+    def _mapped(self) -> tuple[str, str | None] | None:
+        """(run status, note) of its state; None for a type this opstui does not know."""
         named = NAMED_STATE.get((self.state_type, self.state_name))
         if named is not None:
-            return named[0]
-        found = RUN_STATE.get(self.state_type)
-        return found[0] if found else None
+            return named[0], named[2]
+        return RUN_STATE.get(self.state_type)
+
+    @property
+    def status(self) -> str | None:
+        """The run's status; None for a state type this opstui does not know."""
+        mapped = self._mapped
+        return mapped[0] if mapped else None
 
     @property
     def note(self) -> str | None:
-        named = NAMED_STATE.get((self.state_type, self.state_name))
-        if named is not None:
-            return named[2]
-        found = RUN_STATE.get(self.state_type)
-        return found[1] if found else None
+        mapped = self._mapped
+        return mapped[1] if mapped else None
 
     @property
     def trigger(self) -> str:

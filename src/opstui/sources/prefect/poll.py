@@ -35,9 +35,10 @@ from opstui.sources.prefect import api
 from opstui.sources.prefect.rest import AsyncPrefectRest, PrefectError
 from opstui.sources.records import Skipped, Stage
 from opstui.store import Store
+from opstui.store import status as st
 from opstui.store.endpoints import Observation
 from opstui.store.metrics import read_watermarks
-from opstui.store.orchestrator_sync import active_runs
+from opstui.store.orchestrator_sync import active_runs, run_key, settled_runs
 
 T = TypeVar("T")
 KIND = "prefect"
@@ -46,8 +47,12 @@ WATERMARK = "prefect-runs"
 #: Seconds the next poll reads back before the watermark: the server's
 #: clock is read to the second, and a state may commit late.
 OVERLAP = 60.0
-#: Runs read per poll at most (the next poll goes on from the watermark).
+#: Runs whose task runs are read and stored per poll at most: a longer
+#: history is caught up over several polls, newest first; the watermark
+#: moves once all are stored.
 RUNS_PER_POLL = 2000
+#: Flow run records (no task runs) read per poll at most.
+RECORDS_PER_POLL = 50_000
 #: Flow runs whose task runs (or which, by id) are asked for in one request.
 BATCH = 50
 #: Prefect's largest ``limit`` (``PREFECT_SERVER_API_DEFAULT_LIMIT``, 200 by default).
@@ -119,6 +124,13 @@ async def _snapshot(client: PrefectClient, ep: EndpointDef, store: Store | None)
         return snap
     since = marks.get(WATERMARK, (rest.server_time or time.time()) - ep.backfill)
     runs, now, complete = await _runs_since(rest, ep, since - OVERLAP, wanted, snap)
+    if not complete:
+        snap.skipped.append(
+            Skipped(
+                f"flow runs beyond the first {RECORDS_PER_POLL:,}",
+                "too many changed at once; the endpoint's backfill may be too long",
+            )
+        )
     seen = {r.id for r in runs}
     again = [run_id for _, run_id in held if run_id not in seen]
     for i in range(0, len(again), BATCH):
@@ -131,16 +143,43 @@ async def _snapshot(client: PrefectClient, ep: EndpointDef, store: Store | None)
         runs = [r for r in runs if r.deployment_id in wanted]
     runs = [r for r in runs if not _later(r, now)]
     await _names(client, runs)
-    tasks = await _task_runs(rest, runs, snap)
+    named: list[tuple[api.FlowRun, str]] = []
     for run in runs:
         name = client.name(run)
         if name is None:
             snap.skipped.append(Skipped(f"flow run {run.id}", "its flow is not known"))
             continue
+        named.append((run, name))
+    if store is not None:
+        named = await asyncio.to_thread(_unsettled, store, ep, named)
+    # Newest first: a long history is caught up over several polls.
+    named.sort(key=lambda pair: _when(pair[0]), reverse=True)
+    named, later = named[:RUNS_PER_POLL], named[RUNS_PER_POLL:]
+    tasks = await _task_runs(rest, [run for run, _ in named], snap)
+    for run, name in named:
         snap.runs.append((run, name, api.stages(run, tasks.get(run.id, []))))
-    # Moved on only once everything up to now was read.
-    snap.through = now if complete else None
+    # Moved on only once everything up to now was read and stored.
+    snap.through = now if complete and not later else None
     return snap
+
+
+def _when(run: api.FlowRun) -> float:
+    return run.start or run.expected_start or run.created or 0.0
+
+
+def _unsettled(
+    store: Store, ep: EndpointDef, runs: list[tuple[api.FlowRun, str]]
+) -> list[tuple[api.FlowRun, str]]:
+    """``runs`` less those the store holds finished as Prefect has them now:
+    their task runs are not read again (a retry makes the run scheduled
+    again, which is a change)."""
+    keys = [run_key(KIND, ep.name, name, run.id) for run, name in runs]
+    held = settled_runs(store, keys)
+    return [
+        (run, name)
+        for (run, name), key in zip(runs, keys, strict=True)
+        if run.status not in st.FINISHED or held.get(key) != (run.status, run.end)
+    ]
 
 
 def _later(run: api.FlowRun, now: float) -> bool:
@@ -232,7 +271,7 @@ async def _runs_since(
     out: list[api.FlowRun] = []
     now: float | None = None
     offset = 0
-    while len(out) < RUNS_PER_POLL:
+    while len(out) < RECORDS_PER_POLL:
         doc = await rest.call(
             "POST", "/flow_runs/filter", "flow runs", body={**query, "offset": offset}
         )
