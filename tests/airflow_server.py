@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from .mlflow_server import free_port
+from .processes import free_port, stop_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "3.3.2"
@@ -197,16 +197,7 @@ class AirflowServer:
         raise AssertionError(f"DAG {dag_id} not parsed after {timeout:g}s; see {self.home}")
 
     def stop(self) -> None:
-        for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_groups(self.procs)
         # A task's worker runs in a session of its own and outlives the
         # scheduler (slow_etl's sleeps for minutes): found by its AIRFLOW_HOME.
         for pid in _processes_with(f"AIRFLOW_HOME={self.home}"):

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from .processes import free_port, stop_groups
 
 HEALTH_TIMEOUT = 90.0
 #: The shared, read-only population.
@@ -48,13 +48,6 @@ class MlflowServer:
         return {a["alias"]: a["version"] for a in items}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT
     while time.monotonic() < deadline:
@@ -71,15 +64,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def stop(proc: subprocess.Popen[bytes]) -> None:
     # ``mlflow server`` runs uvicorn as a child: stop the whole process group.
     # Uvicorn exits at once; the ``mlflow`` parent takes ~3 s more.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-        os.killpg(proc.pid, signal.SIGCONT)  # a paused server (a test's hang) takes it too
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+    stop_groups([proc], timeout=15)
 
 
 def experiment_with_runs(client: Any, name: str) -> dict[str, str]:

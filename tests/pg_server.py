@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .mlflow_server import free_port
+from .processes import free_port
 
 PASSWORD = "opstui-secret"
 READER_PASSWORD = "reader-secret"

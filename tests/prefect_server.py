@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import textwrap
 import time
@@ -39,7 +38,7 @@ from typing import Any, cast
 
 import httpx
 
-from .mlflow_server import free_port
+from .processes import free_port, stop_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "3.9.1"
@@ -217,18 +216,7 @@ class PrefectServer:
 
     def stop(self) -> None:
         """``serve`` first (it pauses its deployment through the server), then the server."""
-        for proc in reversed(self.procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            # Children the leader left behind (a flow run being executed).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_groups(reversed(self.procs), one_by_one=True)
 
 
 def _env(home: Path, port: int, flag: Path) -> dict[str, str]:

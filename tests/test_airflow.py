@@ -111,7 +111,7 @@ def test_polls_read_only_what_changed_and_a_new_run_shows(
 
 
 def test_an_airflow_that_is_not_there_is_down_with_the_reason(tmp_path: Path) -> None:
-    from .mlflow_server import free_port
+    from .processes import free_port
 
     (tmp_path / "opstui.toml").write_text(
         "\n".join(
@@ -138,7 +138,7 @@ def test_a_running_dag_run_reads_unknown_when_airflow_goes_away_never_lost(
 ) -> None:
     from opstui.store.dashboard import Dashboard
 
-    from .mlflow_server import free_port
+    from .processes import free_port
 
     run_id = airflow.trigger("slow_etl")
     airflow.wait_run("slow_etl", run_id, {"running"})

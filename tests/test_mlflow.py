@@ -48,10 +48,10 @@ from .mlflow_server import (
     MODEL,
     MlflowServer,
     experiment_with_runs,
-    free_port,
     registered_model,
     serve,
 )
+from .processes import free_port
 
 INTERVAL = 5.0
 

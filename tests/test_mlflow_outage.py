@@ -29,7 +29,8 @@ from opstui.store import Store, history
 from opstui.store import status as st
 
 from .conftest import run_cli
-from .mlflow_server import experiment_with_runs, free_port, start, stop
+from .mlflow_server import experiment_with_runs, start, stop
+from .processes import free_port
 
 INTERVAL = 1.0
 TIMEOUT = 1.0

@@ -30,8 +30,8 @@ from opstui.store import status as st
 from opstui.store.rows import RunRow
 
 from .conftest import run_cli
-from .mlflow_server import free_port
 from .prefect_server import FLOW, PrefectServer, running_prefect, venv
+from .processes import free_port
 
 pytestmark = pytest.mark.slow
 

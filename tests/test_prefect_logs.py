@@ -22,8 +22,8 @@ import pytest
 from opstui.config.endpoints import EndpointDef
 from opstui.store import Store
 
-from .mlflow_server import free_port
 from .prefect_server import PrefectServer, running_prefect, venv
+from .processes import free_port
 from .test_prefect import PIPELINE, adhoc, config, failed_run, poll, store_run
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,13 @@ from opstui.sources.poller import Poller
 
 from .conftest import run_cli
 from .http_service import Service, running_service
+from .processes import free_port
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,
     reason="the prometheus binary is missing (apt-get install -y prometheus; .ci/run does it)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

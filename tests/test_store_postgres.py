@@ -31,8 +31,8 @@ from opstui.store.schema import SCHEMA_VERSION
 from opstui.views.snapshot import SnapshotReader
 
 from .conftest import SAMPLE_RUNS, run_cli
-from .mlflow_server import free_port
 from .pg_server import PASSWORD, READER_PASSWORD, PgServer, running_server
+from .processes import free_port
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
