@@ -14,6 +14,8 @@ import pytest
 from opstui.store import Store
 
 from .pg_server import PASSWORD, PgServer, pg_bin, running_server
+from .prefect_server import PrefectServer, running_prefect
+from .prefect_server import venv as prefect_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RUNS = ROOT / "sample_runs"
@@ -50,6 +52,19 @@ def pg_server() -> Iterator[PgServer]:
             pytest.fail("PostgreSQL is not installed, and OPSTUI_REQUIRE_PG is set")
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
     with running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One real Prefect 3 server, with its ``serve`` process, for the session
+    (started on first use; ~8 s, ~400 MB)."""
+    if prefect_venv() is None:
+        pytest.skip(
+            "Prefect's venv is missing: python3 -m venv .venvs/prefect && "
+            ".venvs/prefect/bin/pip install prefect==3.9.1 (.ci/run does it)"
+        )
+    with running_prefect(tmp_path_factory.mktemp("prefect")) as server:
         yield server
 
 

@@ -16,7 +16,6 @@ import os
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -30,23 +29,12 @@ from opstui.store import status as st
 from opstui.store.rows import RunRow
 
 from .conftest import run_cli
-from .prefect_server import FLOW, PrefectServer, running_prefect, venv
+from .prefect_server import FLOW, PrefectServer, venv
 from .processes import free_port
 
 pytestmark = pytest.mark.slow
 
 PIPELINE = "prefect/flaky-etl/flaky"
-
-
-@pytest.fixture(scope="module")
-def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    if venv() is None:
-        pytest.skip(
-            "Prefect's venv is missing: python3 -m venv .venvs/prefect && "
-            ".venvs/prefect/bin/pip install prefect==3.9.1 (.ci/run does it)"
-        )
-    with running_prefect(tmp_path_factory.mktemp("prefect")) as server:
-        yield server
 
 
 def config(folder: Path, url: str, **extra: str) -> None:

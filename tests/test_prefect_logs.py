@@ -12,7 +12,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from opstui.config.endpoints import EndpointDef
 from opstui.store import Store
 
-from .prefect_server import PrefectServer, running_prefect, venv
+from .prefect_server import PrefectServer
 from .processes import free_port
 from .test_prefect import PIPELINE, adhoc, config, failed_run, poll, store_run
 
@@ -34,17 +33,6 @@ FAILED_LINE = (
 #: What a task prints: ANSI colour, a window title (OSC), a bell, a C1 CSI,
 #: a carriage return, and Rich markup.
 HOSTILE = r"\x1b[31mred\x1b[0m \x1b]0;pwned\x07 \x9b2J cr\rx [bold red]loud[/] [link=x]y"
-
-
-@pytest.fixture(scope="module")
-def prefect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    if venv() is None:
-        pytest.skip(
-            "Prefect's venv is missing: python3 -m venv .venvs/prefect && "
-            ".venvs/prefect/bin/pip install prefect==3.9.1 (.ci/run does it)"
-        )
-    with running_prefect(tmp_path_factory.mktemp("prefect")) as server:
-        yield server
 
 
 def endpoint(url: str, rate_limit: float = 20.0) -> EndpointDef:
