@@ -97,3 +97,14 @@ def test_screen(
     monkeypatch.chdir(tmp_path)  # the status line shows the store path relative to here
     app = make_app(tmp_path, config=sample_config(tmp_path, ENDPOINT, portable=True))
     assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_endpoint_serving_a_service(
+    size: tuple[int, int], snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its screen lists the service's deployments in its environment, the current marked."""
+    monkeypatch.chdir(tmp_path)
+    served = ENDPOINT + 'service = "web-api"\n'
+    app = make_app(tmp_path, config=sample_config(tmp_path, served, portable=True))
+    assert snap_compare(app, terminal_size=size, run_before=_open("endpoint:web"))

@@ -42,7 +42,7 @@ def endpoints(
     config: ConfigOpt = None,
 ) -> None:
     """Each endpoint: state, last success, error rate per window, SLO burn. Exit 1 if any is
-    down, burning or stale."""
+    down, burning, recovering or stale."""
     from opstui.analysis.rates import WINDOWS
     from opstui.store import status as st
     from opstui.timeutil import human_age, iso
@@ -140,7 +140,9 @@ def endpoints(
                 console.print(cell(f"{r.name}: {r.reason}"))
             if r.alerts:
                 console.print(cell(f"{r.name}: burn alerts {_alerts_line(r.alerts)}"))
-    if any(r.state in (st.DOWN, st.BURNING, st.STALE) for r in reports):
+    # Recovering still burns its budget over the long windows: the workbook's
+    # alert still fires, so a cron job still hears it (the line says why).
+    if any(r.state in (st.DOWN, st.BURNING, st.RECOVERING, st.STALE) for r in reports):
         raise typer.Exit(1)
 
 

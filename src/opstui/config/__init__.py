@@ -9,6 +9,7 @@ and ``pipelines`` and is re-exported here.
 
 from opstui.config.load import (
     CONFIG_NAME,
+    DEFAULT_ENVIRONMENT,
     DEFAULT_STORE,
     ENV_CONFIG,
     ENV_STORE,
@@ -31,6 +32,7 @@ from opstui.config.pipelines import (
 
 __all__ = [
     "CONFIG_NAME",
+    "DEFAULT_ENVIRONMENT",
     "DEFAULT_STORE",
     "ENV_CONFIG",
     "ENV_STORE",

@@ -161,6 +161,9 @@ def endpoint_schema() -> dict[str, Spec]:
             '"mlops" or "devops"',
             check=lambda v: None if v in ("mlops", "devops") else '"mlops" or "devops"',
         ),
+        "service": Spec((str,), "the pipeline that deploys what it serves, e.g. web-api"),
+        "model": Spec((str,), "the model it serves, a [models] entry"),
+        "environment": Spec((str,), "the environment it serves, e.g. production"),
         "backfill": Spec(number, "a number of seconds of history to read first", minimum=0),
         "page_size": Spec((int,), "a number of rows per request, 1 to 1000", minimum=1),
         "rate_limit": Spec(number, "requests per second", minimum=0.1),
@@ -243,6 +246,12 @@ class EndpointDef:
     models: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+    #: What it serves: the service (a pipeline that deploys it) or the model,
+    #: in which environment (else the pipeline's, else production): what
+    #: ``b`` on its row rolls back, and whose deployments its screen shows.
+    service: str | None = None
+    model: str | None = None
+    environment: str | None = None
     #: An orchestrator's credentials: the names of the variables holding them.
     username_env: str | None = None
     password_env: str | None = None

@@ -29,6 +29,9 @@ from opstui.errors import ConfigError
 
 CONFIG_NAME = "opstui.toml"
 DEFAULT_STORE = "opstui.db"
+#: The environment a deployment, rollback or served endpoint is in when
+#: nothing names one.
+DEFAULT_ENVIRONMENT = "production"
 ENV_STORE = "OPSTUI_STORE"
 ENV_CONFIG = "OPSTUI_CONFIG"
 
@@ -143,6 +146,21 @@ class Config:
         """Relative paths in the config are relative to this directory."""
         return self.path.parent.resolve() if self.path else Path.cwd()
 
+    def served(self, ep: EndpointDef) -> tuple[str, str, str] | None:
+        """What ``ep`` serves: (``service`` or ``model``, its name, the
+        environment: the endpoint's, else its pipeline's, else production);
+        None if it names neither."""
+        if ep.service is not None:
+            kind, name, pipeline = "service", ep.service, self.pipelines.get(ep.service)
+        elif ep.model is not None:
+            model = self.models.get(ep.model)
+            kind, name = "model", ep.model
+            pipeline = self.pipelines.get(model.pipeline or "") if model else None
+        else:
+            return None
+        env = ep.environment or (pipeline.environment if pipeline else None)
+        return kind, name, env or DEFAULT_ENVIRONMENT
+
     def pipeline(self, name: str) -> PipelineDef:
         if name not in self.pipelines:
             where = self.path or CONFIG_NAME
@@ -214,6 +232,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             alias=m.get("alias", ModelDef.alias),
             drift=dict(m.get("drift", {})),
         )
+    _check_served(endpoints, pipelines, models, environments, where)
     return Config(
         path=path,
         store=_store_setting(store, base),
@@ -235,6 +254,39 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raw=data,
         digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if path else "",
     )
+
+
+def _check_served(
+    endpoints: dict[str, EndpointDef],
+    pipelines: dict[str, PipelineDef],
+    models: dict[str, ModelDef],
+    environments: dict[str, EnvironmentDef],
+    where: str,
+) -> None:
+    """An endpoint's ``service``, ``model`` and ``environment`` name what the
+    config defines: a typo found now, not by ``b`` during an incident."""
+    for name, ep in endpoints.items():
+        key = f'{where}: "endpoints.{name}'
+        if ep.service is not None and ep.model is not None:
+            raise ConfigError(
+                f'{key}" names both a service and a model: which does it serve?',
+                hint="keep the one a rollback should move back",
+            )
+        for field_name, value, known, table in (
+            ("service", ep.service, pipelines, "pipelines"),
+            ("model", ep.model, models, "models"),
+        ):
+            if value is not None and value not in known:
+                choices = ", ".join(sorted(known)) or "none"
+                raise ConfigError(
+                    f'{key}.{field_name}" names {value!r}, which is not a [{table}] entry',
+                    hint=f"defined: {choices}",
+                )
+        if ep.environment is not None and environments and ep.environment not in environments:
+            raise ConfigError(
+                f'{key}.environment" names {ep.environment!r}, which is not in [environments]',
+                hint="defined: " + ", ".join(sorted(environments)),
+            )
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -239,6 +239,8 @@ classifier_rows = 1000
 
 [endpoints.web-api]
 kind = "prometheus"
+service = "web-api"        # b on this endpoint rolls back web-api in production
+environment = "production"
 url = "http://127.0.0.1:$port/metrics"
 interval = 2
 timeout = 2
@@ -250,6 +252,7 @@ slo = 0.9999
 
 [endpoints.web-api-health]
 kind = "health"
+service = "web-api"
 url = "http://127.0.0.1:$port/health"
 interval = 2
 timeout = 2

@@ -33,6 +33,9 @@ DOWN: Final = "down"
 # Derived by readers of endpoints only (``views/endpoints.py``): SLO burn over
 # budget while up, no poll for too long, or never polled (``UNKNOWN`` above).
 BURNING: Final = "burning"
+# Burning by its long windows only: its short windows are back within the
+# SLO (after a rollback, say). Still over budget, no longer getting worse.
+RECOVERING: Final = "recovering"
 STALE: Final = "stale"
 
 # Stage-only statuses.

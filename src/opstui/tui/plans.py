@@ -9,14 +9,12 @@ exactly what will run.
 
 from __future__ import annotations
 
-from opstui.config import Config
+from opstui.config import DEFAULT_ENVIRONMENT, Config
 from opstui.errors import UsageError
 from opstui.runner.plan import Plan
 from opstui.runner.planning import plan_retrain, plan_retry, plan_rollback
 from opstui.store import Store
 from opstui.store.history import run_history
-
-DEFAULT_ENVIRONMENT = "production"
 
 
 def model_of_pipeline(config: Config, pipeline: str) -> str | None:
@@ -25,6 +23,8 @@ def model_of_pipeline(config: Config, pipeline: str) -> str | None:
 
 def make_plan(config: Config, store: Store, action: str, key: str) -> Plan:
     kind, _, name = key.partition(":")
+    if kind == "endpoint" and action == "rollback":
+        return _endpoint_rollback(config, store, name)
     if kind not in ("pipeline", "model"):
         raise UsageError(f"{action} works on a pipeline or a model row, not on {kind} {name}")
     if action == "retry":
@@ -52,3 +52,18 @@ def make_plan(config: Config, store: Store, action: str, key: str) -> Plan:
         env = (p.environment if p else None) or DEFAULT_ENVIRONMENT
         return plan_rollback(config, store, env, pipeline=name)
     raise UsageError(f"unknown action {action}")
+
+
+def _endpoint_rollback(config: Config, store: Store, name: str) -> Plan:
+    """``b`` on an endpoint: roll back what it serves, where it serves it."""
+    ep = config.endpoints.get(name)
+    served = config.served(ep) if ep is not None else None
+    if served is None:
+        raise UsageError(
+            f"endpoint {name} does not say what it serves, so there is nothing to roll back",
+            hint=f'add service = "PIPELINE" or model = "MODEL" to [endpoints.{name}]',
+        )
+    kind, target, environment = served
+    if kind == "model":
+        return plan_rollback(config, store, environment, model=target)
+    return plan_rollback(config, store, environment, pipeline=target)

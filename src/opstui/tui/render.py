@@ -9,6 +9,8 @@ string that came from outside (log lines, messages, names) goes through
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
@@ -16,6 +18,9 @@ from opstui.store import status as st
 from opstui.store.rows import RunRow
 from opstui.terminal import visible
 from opstui.timeutil import human_age
+
+if TYPE_CHECKING:
+    from opstui.views.endpoints import EndpointReport
 
 # Theme variables resolve these in the app's CSS; here they are Rich styles
 # that hold in 16 colours (the ANSI names map onto any palette).
@@ -37,6 +42,7 @@ ENDPOINT_STYLE = {
     "degraded": "yellow",
     "down": "bold red",
     "burning": "bold red",
+    "recovering": "yellow",
     "stale": "magenta",
     "unknown": "dim",
 }
@@ -119,3 +125,17 @@ def burn(value: float | None) -> Text:
         return Text("-", style="dim")
     style = "bold red" if value >= 14.4 else "yellow" if value >= 1 else ""
     return Text(f"{value:.1f}x", style=style)
+
+
+def endpoints_health(endpoints: Iterable[EndpointReport]) -> Text:
+    """``web-api burning 4.20% · web-api-health up``: the state (and the
+    5-minute error ratio) of the endpoints serving what a screen shows."""
+    out = Text()
+    for e in endpoints:
+        out.append(" · " if out else "")
+        out.append(f"{safe(e.name)} ")
+        out.append(e.state, style=ENDPOINT_STYLE.get(e.state, ""))
+        ratio = e.ratios.get("5m")
+        if ratio is not None:
+            out.append(f" {pct(ratio)}")
+    return out

@@ -28,6 +28,7 @@ from opstui.store import status as st
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
 from opstui.store.metrics import find_series, points
 from opstui.store.retention import RAW_FOR, THIN_TO
+from opstui.timeutil import clock_time
 
 #: Windows shown per endpoint; the alert pairs use the longer ones too.
 SHOWN = ("1m", "5m", "1h", "6h")
@@ -40,7 +41,7 @@ class EndpointReport:
     name: str
     kind: str
     url: str
-    state: str  # UP, DEGRADED, DOWN, BURNING, STALE or UNKNOWN (store/status.py)
+    state: str  # UP, DEGRADED, DOWN, BURNING, RECOVERING, STALE or UNKNOWN (store/status.py)
     reason: str | None
     last_success_at: float | None
     last_attempt_at: float | None
@@ -60,6 +61,11 @@ class EndpointReport:
     #: the endpoint's histogram (None without one).
     latency_p50: float | None = None
     latency_p99: float | None = None
+    #: What it serves (``Config.served``): (service or model, name, environment).
+    served: tuple[str, str, str] | None = None
+
+    def serves(self, kind: str, name: str) -> bool:
+        return self.served is not None and self.served[:2] == (kind, name)
 
 
 def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointReport]:
@@ -89,6 +95,8 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
                 burn = {w: burn_rate(r, ep.slo) for w, r in ratios.items()}
                 alerts = tuple(burn_alerts(ratios, ep.slo, history=coverage))
         state, reason = _state(ep.interval, status, alerts, now)
+        if state == st.BURNING and _clean_lately(ratios, ep.slo):
+            state, reason = st.RECOVERING, _recovering(alerts, history_, now)
         reports.append(
             EndpointReport(
                 name=ep.name,
@@ -108,9 +116,18 @@ def endpoint_reports(store: Store, config: Config, now: float) -> list[EndpointR
                 history=history_,
                 latency_p50=p50,
                 latency_p99=p99,
+                served=config.served(ep),
             )
         )
-    order = {st.DOWN: 0, st.BURNING: 1, st.DEGRADED: 2, st.STALE: 3, st.UNKNOWN: 4, st.UP: 5}
+    order = {
+        st.DOWN: 0,
+        st.BURNING: 1,
+        st.RECOVERING: 2,
+        st.DEGRADED: 3,
+        st.STALE: 4,
+        st.UNKNOWN: 5,
+        st.UP: 6,
+    }
     reports.sort(key=lambda r: (order.get(r.state, 9), r.name))
     return reports
 
@@ -208,6 +225,34 @@ def _state(
             f"{a.long_window} of history covers it"
         )
     return status.state, status.reason
+
+
+#: The window that says what an endpoint does now: within the SLO over it, a
+#: burning endpoint is recovering (its long windows remember the incident).
+RECENT = "1m"
+
+
+def _clean_lately(ratios: dict[str, float | None], slo: float | None) -> bool:
+    recent = burn_rate(ratios.get(RECENT), slo) if slo is not None else None
+    return recent is not None and recent <= 1.0
+
+
+def _recovering(alerts: tuple[BurnAlert, ...], minutes: tuple[float, ...], now: float) -> str:
+    """Why an endpoint reads recovering: when it last failed a request (the
+    last minute with errors, of the 30 kept), and what still burns."""
+    firing = next(a for a in alerts if a.firing)
+    ago = next((i for i, r in enumerate(reversed(minutes)) if r > 0), None)
+    last = (
+        "no error in the last 30m"
+        if ago is None
+        else "last error this minute"
+        if ago == 0
+        else f"last error {ago}m ago ({clock_time(now - 60 * ago)})"
+    )
+    return (
+        f"recovering: within the SLO over {RECENT}, {last}; still {firing.long_burn:.1f}x "
+        f"over {firing.long_window} ({firing.severity}: > {firing.threshold:g}x)"
+    )
 
 
 @dataclass(frozen=True)

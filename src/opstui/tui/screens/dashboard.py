@@ -274,7 +274,7 @@ class DashboardScreen(Screen[None]):
             out.append("READ-ONLY ", style="bold reverse")
         if self.paused:
             out.append("PAUSED (p resumes) ", style="bold yellow reverse")
-        if not snap.pipelines:
+        if not snap.pipelines and not snap.endpoints:
             out.append(empty_hint(snap), style="bold")
             return out
         if failing:
@@ -285,6 +285,11 @@ class DashboardScreen(Screen[None]):
             bad_eps += n
             if n:
                 out.append(f"{n} endpoint{'s' if n > 1 else ''} {state} ", style="bold red")
+        # Still over budget by its long windows, clean lately: said apart.
+        recovering = states.count(st.RECOVERING)
+        if recovering:
+            out.append(f"{recovering} recovering ", style="yellow")
+            bad_eps += recovering
         if running:
             out.append(f"{running} running ", style="yellow")
         if not failing and not bad_eps:

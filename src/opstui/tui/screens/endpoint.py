@@ -6,14 +6,16 @@ judges them once for both); the charts from this screen's own read.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 
-from opstui.tui.render import ENDPOINT_STYLE, burn, chart, pct, safe
+from opstui.store import status as st
+from opstui.store.rows import DeploymentRow
+from opstui.tui.render import ENDPOINT_STYLE, STATUS_STYLE, age, burn, chart, pct, safe
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, dim
 from opstui.tui.widgets import Panel
@@ -21,6 +23,20 @@ from opstui.views.snapshot import Snapshot, SnapshotReader
 
 if TYPE_CHECKING:
     from opstui.analysis.rates import BurnAlert
+
+#: A deployment's status in the colour of the run status it is like.
+_DEPLOY_STATUS = {"succeeded": st.SUCCEEDED, "failed": st.FAILED, "in_progress": st.RUNNING}
+
+
+#: Deployments of what an endpoint serves listed on its screen, newest first.
+DEPLOYMENTS_SHOWN = 6
+
+
+class EndpointData(NamedTuple):
+    history: Any
+    #: (service or model, its name, the environment): what the endpoint serves.
+    served: tuple[str, str, str] | None
+    deployments: list[DeploymentRow]
 
 
 class EndpointScreen(Detail):
@@ -48,19 +64,43 @@ class EndpointScreen(Detail):
         with Horizontal():
             yield Panel("windows", self.windows)
             yield Panel("alerts", self.alerts)
+        self.deployments = LiveTable(
+            [
+                ("version", "VERSION"),
+                ("what", "DEPLOY"),
+                ("status", "STATUS"),
+                ("age", "AGE"),
+                ("by", "BY"),
+            ]
+        )
+        yield Panel("deployments", self.deployments, id="deployments-panel")
         yield Footer()
 
     def on_mount(self) -> None:
         self.windows.focus()
 
     def load(self, console: SnapshotReader) -> Any:
+        from opstui.store.deployments import deployment_history
         from opstui.views.endpoints import endpoint_history
 
-        if self.target not in console.config.endpoints:
+        ep = console.config.endpoints.get(self.target)
+        if ep is None:
             return None
-        return endpoint_history(console.store, self.target, console.config, console.clock())
+        history = endpoint_history(console.store, self.target, console.config, console.clock())
+        served = console.config.served(ep)
+        deployments: list[DeploymentRow] = []
+        if served is not None:
+            kind, target, environment = served
+            deployments = [
+                d
+                for d in deployment_history(console.store, target, environment, limit=20)
+                if d.target_kind == kind
+            ][:DEPLOYMENTS_SHOWN]
+        return EndpointData(history, served, deployments)
 
     def show_extra(self, data: Any, snap: Snapshot) -> None:
+        loaded: EndpointData | None = data
+        data = loaded.history if loaded is not None else None
         report = next((e for e in snap.endpoints if e.name == self.target), None)
         if report is None:
             self.problem(f"{self.target} is not a configured endpoint")
@@ -128,6 +168,42 @@ class EndpointScreen(Detail):
                 for a in report.alerts
             ]
         )
+        self._show_deployments(loaded, snap.at)
+
+    def _show_deployments(self, loaded: EndpointData | None, now: float) -> None:
+        """What the endpoint serves, deployed where, newest first: what ``b``
+        would move back from (the current one) and to (the one before)."""
+        panel = self.query_one("#deployments-panel", Panel)
+        served = loaded.served if loaded is not None else None
+        # Shown only for an endpoint that names what it serves: the windows
+        # and alerts keep the room otherwise (80x24).
+        panel.display = served is not None
+        if loaded is None or served is None:
+            return
+        kind, target, environment = served
+        panel.border_title = f"deployments of {kind} {safe(target)} in {safe(environment)}"
+        rows = []
+        current = next((d for d in loaded.deployments if d.status == "succeeded"), None)
+        for d in loaded.deployments:
+            mark = " ← now" if d is current else ""
+            what = (
+                d.action if d.replaced_version is None else f"{d.action} from {d.replaced_version}"
+            )
+            rows.append(
+                (
+                    str(d.id),
+                    (
+                        Text(safe(d.version)).append(mark, style="bold"),
+                        safe(what),
+                        Text(
+                            d.status, style=STATUS_STYLE.get(_DEPLOY_STATUS.get(d.status, ""), "")
+                        ),
+                        age(now - d.deployed_at),
+                        safe(d.actor) or "?",
+                    ),
+                )
+            )
+        self.deployments.show(rows)
 
 
 def _window_label(window: str, history: float | None) -> Text:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
-from opstui.tui.render import age, safe, status_text
+from opstui.tui.render import age, endpoints_health, safe, status_text
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, Row, dim
 from opstui.tui.widgets import Panel
@@ -114,7 +114,10 @@ class ModelScreen(Detail):
         )
         check = data.drift
         self._check = check
+        serving = endpoints_health(e for e in snap.endpoints if e.serves("model", self.target))
         if check is None:
+            if not self.stale:
+                self.query_one("#note", Static).update(serving)
             blank = ("",) * 6
             self.features.show([("none", (dim("no drift checks yet: opstui drift MODEL"), *blank))])
             return
@@ -131,6 +134,8 @@ class ModelScreen(Detail):
             )
         if check.retrain is not None:
             note.append(" · RETRAIN SUGGESTED (t)", style="bold yellow")
+        if serving:
+            note.append(" · ").append_text(serving)
         self.query_one("#note", Static).update(note)
         rows = []
         for f in sorted(check.features, key=lambda f: (not f.drifted, f.name)):

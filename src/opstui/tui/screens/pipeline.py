@@ -21,7 +21,14 @@ from opstui.store.history import get_run, run_history, stage_logs
 from opstui.store.rows import LogLine, PipelineRow, RunRow, StageRow
 from opstui.timeutil import human_age, human_duration
 from opstui.tui.messages import RefreshWanted
-from opstui.tui.render import STATUS_STYLE, age, safe, stage_bar, status_text
+from opstui.tui.render import (
+    STATUS_STYLE,
+    age,
+    endpoints_health,
+    safe,
+    stage_bar,
+    status_text,
+)
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, SteadyInput, dim
 from opstui.tui.widgets import Panel
@@ -283,7 +290,12 @@ class PipelineScreen(Detail):
         self.set_title(title)
         if not self.stale:
             row = next((p for p in snap.pipelines if p.name == self.target), None)
-            self.query_one("#note", Static).update(source_note(run, row, now))
+            note = source_note(run, row, now)
+            serving = [e for e in snap.endpoints if e.serves("service", self.target)]
+            if serving:
+                note.append(" · " if note else "")
+                note.append_text(endpoints_health(serving))
+            self.query_one("#note", Static).update(note)
         self.stages.show(
             [
                 (
