@@ -215,6 +215,14 @@ def build_run(
     )
 
 
+def _board_order(p: PipelineRow) -> tuple[bool, int, float, str]:
+    run = p.latest
+    newest = 0.0
+    if run is not None and run.status in st.FAULTS:
+        newest = -(run.finished_at or run.heartbeat_at or run.started_at or run.created_at)
+    return (p.removed_note is not None, st.rank(p.status), newest, p.name)
+
+
 class Dashboard:
     """Latest run of every pipeline, kept current by incremental reads.
 
@@ -246,8 +254,8 @@ class Dashboard:
         self._sources: dict[str, st.SourceHealth] = {}
 
     def read(self, now: float | None = None) -> list[PipelineRow]:
-        """Every pipeline, faults first, then running, then by name; those
-        their source no longer has (``removed_note``) last."""
+        """Every pipeline, faults first (newest first), then running, then by
+        name; those their source no longer has (``removed_note``) last."""
         now = self.store.clock() if now is None else now
         self._sync()
         for pid, (name, kind, stages, removed_at, removed) in self._pipelines.items():
@@ -264,8 +272,9 @@ class Dashboard:
                 )
             self._rows[pid] = PipelineRow(pid, name, kind, stages, latest, removed_at, removed)
         out = list(self._rows.values())
-        # Pipelines their source no longer has go last: history, not faults.
-        out.sort(key=lambda p: (p.removed_note is not None, st.rank(p.status), p.name))
+        # Faults newest first (a new failure lands on top), the rest by name;
+        # pipelines their source no longer has go last: history, not faults.
+        out.sort(key=_board_order)
         for what, why in self._all_notes():
             fields.skipped(what, why)
         return out

@@ -8,6 +8,7 @@ message to the app (``OpenRow``), so the screen never reaches into the app.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
@@ -29,6 +30,7 @@ from opstui.tui.render import (
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
 from opstui.tui.widgets import Panel, StatusLine
 from opstui.views.snapshot import Snapshot
+from opstui.views.urgency import faults
 
 #: What an empty panel says, so a blank is never mistaken for "all fine".
 EMPTY = {
@@ -37,6 +39,10 @@ EMPTY = {
     "models": "no models yet",
 }
 TRIGGER_SHOWN = {"retry", "rollback", "retrain", "schedule"}
+#: Keys that move a cursor or the focus on the board (``DashboardScreen.by_hand``).
+MOVING_KEYS = frozenset(
+    {"up", "down", "j", "k", "pageup", "pagedown", "home", "end", "tab", "shift+tab"}
+)
 
 
 def empty_hint(snap: Snapshot) -> str:
@@ -168,6 +174,10 @@ class DashboardScreen(Screen[None]):
         #: The last snapshot shown, drawn again when the filter changes.
         self.snap: Snapshot | None = None
         self.needle = ""
+        #: The operator moved the cursor (keys, a jump, a filter): from then on
+        #: the refresh leaves it where it is; until then it follows the most
+        #: urgent fault (``views.urgency``).
+        self.by_hand = False
         self.pipelines = LiveTable(
             [
                 ("name", "PIPELINE"),
@@ -244,6 +254,8 @@ class DashboardScreen(Screen[None]):
                 table.show(rows)
             self.query_one(f"#panel-{panel}", Panel).freshness(snap, shown, total)
         self._layout()
+        if not self.by_hand:
+            self._follow_worst(snap)
         line = self.headline(snap)
         status = self.query_one("#status", StatusLine)
         if line != getattr(status, "shown", None):
@@ -253,6 +265,28 @@ class DashboardScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self._layout()
+
+    def _follow_worst(self, snap: Snapshot) -> None:
+        """The cursor on the most urgent fault, its panel focused."""
+        worst = next(iter(faults(snap)), None)
+        if worst is None:
+            return
+        table = self._table(worst.key)
+        if table is None or not table.select_key(worst.key):
+            return  # filtered out
+        if self.focused is not table and not isinstance(self.focused, Input):
+            table.focus()
+
+    def _table(self, key: str) -> LiveTable | None:
+        kind = key.split(":", 1)[0]
+        return {"pipeline": self.pipelines, "endpoint": self.endpoints, "model": self.models}.get(
+            kind
+        )
+
+    def on_key(self, event: events.Key) -> None:
+        # A key that moves a cursor or the focus: the operator chose where to look.
+        if event.key in MOVING_KEYS:
+            self.by_hand = True
 
     def _layout(self) -> None:
         """Each panel takes what its rows need (header and borders: 3 more), up to
@@ -310,6 +344,7 @@ class DashboardScreen(Screen[None]):
     # -- filter ----------------------------------------------------------------
 
     def open_filter(self) -> None:
+        self.by_hand = True
         box = self.query_one("#filter", Input)
         box.add_class("shown")
         box.focus()
@@ -342,11 +377,9 @@ class DashboardScreen(Screen[None]):
         return self.pipelines.selected_key
 
     def jump(self, key: str) -> bool:
-        kind = key.split(":", 1)[0]
-        table = {"pipeline": self.pipelines, "endpoint": self.endpoints, "model": self.models}.get(
-            kind
-        )
+        table = self._table(key)
         if table is None or not table.select_key(key):
             return False
+        self.by_hand = True
         table.focus()
         return True
