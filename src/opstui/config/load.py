@@ -29,6 +29,8 @@ from opstui.errors import ConfigError
 
 CONFIG_NAME = "opstui.toml"
 DEFAULT_STORE = "opstui.db"
+#: How a new fault may raise a desktop notification through the terminal.
+DESKTOP_NOTICES = ("none", "osc9", "osc777")
 #: The environment a deployment, rollback or served endpoint is in when
 #: nothing names one.
 DEFAULT_ENVIRONMENT = "production"
@@ -55,6 +57,12 @@ SCHEMA: dict[str, Any] = {
         "theme": Spec((str,), "a theme name or a theme file"),
         "refresh": Spec(_NUMBER, "a number of seconds", minimum=0.1),
         "keys": Spec((dict,), "a table of binding id = key", check=_check_keys),
+        "bell": Spec((bool,), "true or false"),
+        "desktop": Spec(
+            (str,),
+            '"none", "osc9" or "osc777"',
+            check=lambda v: None if v in DESKTOP_NOTICES else '"none", "osc9" or "osc777"',
+        ),
     },
     "read_only": Spec((bool,), "true or false"),
     "actor": Spec((str,), "a name like ops@example"),
@@ -115,6 +123,12 @@ class TuiDef:
     refresh: float = 1.0
     #: binding id -> key, e.g. {"retry": "R"}
     keys: dict[str, str] = field(default_factory=dict)
+    #: A new fault rings the terminal's bell.
+    bell: bool = True
+    #: ... and raises a desktop notification through the terminal: "osc9"
+    #: (iTerm2, WezTerm, Windows Terminal, kitty), "osc777" (VTE terminals:
+    #: GNOME Terminal, Tilix) or "none".
+    desktop: str = "none"
 
 
 @dataclass(frozen=True)
@@ -250,6 +264,8 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             theme=data.get("tui", {}).get("theme"),
             refresh=float(data.get("tui", {}).get("refresh", TuiDef.refresh)),
             keys=dict(data.get("tui", {}).get("keys", {})),
+            bell=bool(data.get("tui", {}).get("bell", TuiDef.bell)),
+            desktop=str(data.get("tui", {}).get("desktop", TuiDef.desktop)),
         ),
         raw=data,
         digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if path else "",

@@ -38,6 +38,7 @@ from opstui.config import Config
 from opstui.errors import OpstuiError
 from opstui.store import Store
 from opstui.store.location import parse_location
+from opstui.terminal import visible
 from opstui.tui.jobs import ACTION, DRIFT, FEEDS, POLLER, REFRESH, Failure, JobFailed, failure_line
 from opstui.tui.messages import DriftChecked, PollerStopped, RefreshWanted, SnapshotRead
 from opstui.tui.refresh import RefreshGate
@@ -58,6 +59,19 @@ POLLER_RETRY = 30.0
 #: Seconds a failure's notification stays up (longer than Textual's 5: it is
 #: read mid-incident, and the panel keeps saying it anyway).
 FAILURE_TIMEOUT = 10.0
+
+
+def desktop_notice(kind: str, text: str) -> str | None:
+    """The terminal sequence raising a desktop notification (``osc9``:
+    iTerm2, WezTerm, Windows Terminal, kitty; ``osc777``: VTE terminals), or
+    None. ``text`` is data: every control character made visible, so it
+    cannot end the sequence early or start another."""
+    shown = visible(text, newline=" ")[:200]
+    if kind == "osc9":
+        return f"\x1b]9;opstui: {shown}\x07"
+    if kind == "osc777":
+        return f"\x1b]777;notify;opstui;{shown}\x07"
+    return None
 
 
 class LiveApp(App[None]):
@@ -83,6 +97,10 @@ class LiveApp(App[None]):
         self._raw: Snapshot | None = None
         #: Skipped-row notes already told (a notice per new set, not per read).
         self._skipped_told: tuple[str, ...] = ()
+        #: The faults of the last snapshot (``Fault.ident``); None before the first.
+        self._faults_seen: set[str] | None = None
+        #: Bells rung (tests and benches read it: a Pilot has no terminal).
+        self.rings = 0
         #: job -> its last failure, until it succeeds again (see tui/jobs.py)
         self.failures: dict[str, Failure] = {}
         #: When to read: one read at a time, ticks skipped, requests owed (tui/refresh.py).
@@ -355,6 +373,7 @@ class LiveApp(App[None]):
         self._tell_skipped(snap.skipped)
         shown = self.snapshot
         assert shown is not None
+        self._ring(shown)
         try:
             for s in self.screen_stack:
                 if isinstance(s, DashboardScreen):
@@ -366,6 +385,25 @@ class LiveApp(App[None]):
             # A read finished as its screen was being closed (or the app
             # quitting): nothing left to draw it on.
             pass
+
+    def _ring(self, snap: Snapshot) -> None:
+        """A new fault rings the terminal's bell (``[tui] bell``) and may raise
+        a desktop notification through it (``[tui] desktop``: OSC 9 or 777)."""
+        from opstui.views.urgency import faults, new_faults
+
+        now = faults(snap)
+        fresh = new_faults(self._faults_seen, now)
+        self._faults_seen = {f.ident for f in now}
+        if not fresh:
+            return
+        tui = self.config.tui
+        if tui.bell:
+            self.rings += 1
+            self.bell()
+        more = f" (+{len(fresh) - 1} more)" if len(fresh) > 1 else ""
+        sequence = desktop_notice(tui.desktop, f"{fresh[0].what}{more}")
+        if sequence and not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def _tell_skipped(self, notes: tuple[str, ...]) -> None:
         """Rows the store holds but the reads skipped: told once per new set, counted in the

@@ -29,6 +29,11 @@ class Fault(NamedTuple):
     rank: int
     #: When it happened, as well as the store knows (newest first in a class).
     at: float
+    #: This fault, not only its row: another failed run of the same pipeline,
+    #: or an endpoint gone from burning to down, is a new one.
+    ident: str = ""
+    #: One line for a notification: ``web-api burning (page)``.
+    what: str = ""
 
 
 def faults(snap: Snapshot, acknowledged: Collection[str] = ()) -> list[Fault]:
@@ -38,19 +43,27 @@ def faults(snap: Snapshot, acknowledged: Collection[str] = ()) -> list[Fault]:
         key = f"endpoint:{e.name}"
         if e.state == st.BURNING:
             paging = any(a.firing and a.severity == "page" for a in e.alerts)
-            out.append(Fault(key, PAGE if paging else TICKET, e.last_attempt_at or snap.at))
+            level = "page" if paging else "ticket"
+            out.append(Fault(key, PAGE if paging else TICKET, e.last_attempt_at or snap.at,
+                             f"{key}:burning:{level}", f"{e.name} burning ({level})"))  # fmt: skip
         elif e.state == st.DOWN:
-            out.append(Fault(key, DOWN, e.last_success_at or e.last_attempt_at or 0.0))
+            out.append(Fault(key, DOWN, e.last_success_at or e.last_attempt_at or 0.0,
+                             f"{key}:down", f"{e.name} down"))  # fmt: skip
         elif e.state == st.RECOVERING:
-            out.append(Fault(key, TICKET, e.last_attempt_at or snap.at))
+            # Not a new fault: the burning one mending (it rings nothing).
+            out.append(Fault(key, TICKET, e.last_attempt_at or snap.at, f"{key}:burning:page"))
     for p in snap.pipelines:
         if p.failing and p.latest is not None:
             run = p.latest
             at = run.finished_at or run.heartbeat_at or run.started_at or run.created_at
-            out.append(Fault(f"pipeline:{p.name}", DEPLOY if _deploy(p) else RUN, at))
+            failed = run.failed_stage
+            what = f"{p.name} {run.status}" + (f" at {failed.name}" if failed else "")
+            out.append(Fault(f"pipeline:{p.name}", DEPLOY if _deploy(p) else RUN, at,
+                             f"pipeline:{p.name}:run:{run.id}", what))  # fmt: skip
     for m in snap.models:
         if m.retrain_suggested:
-            out.append(Fault(f"model:{m.name}", DRIFT, snap.at))
+            out.append(Fault(f"model:{m.name}", DRIFT, snap.at, f"model:{m.name}:drift",
+                             f"{m.name} drifting: retrain suggested"))  # fmt: skip
     out.sort(key=lambda f: (f.key in acknowledged, f.rank, -f.at, f.key))
     return out
 
@@ -61,3 +74,12 @@ def _deploy(p: PipelineRow) -> bool:
         return False
     failed = run.failed_stage
     return run.trigger == "rollback" or (failed is not None and failed.name in DEPLOY_STAGES)
+
+
+def new_faults(seen: set[str] | None, now: list[Fault]) -> list[Fault]:
+    """The faults of ``now`` not among those ``seen`` before (by ``ident``);
+    none on the first look (``seen`` None): a console opened during an
+    incident rings for what happens next, not for what it finds."""
+    if seen is None:
+        return []
+    return [f for f in now if f.ident and f.ident not in seen]
