@@ -272,7 +272,9 @@ class DashboardScreen(Screen[None]):
         if worst is None:
             return
         table = self._table(worst.key)
-        if table is None or not table.select_key(worst.key):
+        if table is None:
+            return
+        if table.selected_key != worst.key and not table.select_key(worst.key):
             return  # filtered out
         if self.focused is not table and not isinstance(self.focused, Input):
             table.focus()
