@@ -71,7 +71,7 @@ def test_faults_rank_by_class_then_newest_then_acknowledged_last() -> None:
         ("endpoint:mending", TICKET),
         ("endpoint:slow-burn", TICKET),
     ]
-    acked = [f.key for f in faults(snap, acknowledged={"endpoint:paging"})]
+    acked = [f.key for f in faults(snap, acknowledged={"endpoint:paging:burning:page"})]
     assert acked[0] == "endpoint:gone" and acked[-1] == "endpoint:paging"
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import SystemCommand
@@ -32,10 +32,17 @@ from opstui.tui.live import LiveApp
 from opstui.tui.messages import ActionStarted, OpenRow, PlanReady
 from opstui.tui.render import safe
 
+if TYPE_CHECKING:
+    from opstui.views.urgency import Fault
+
+
+FOOTER_HIDDEN = frozenset({"open", "acknowledge"})
+
 
 def _bindings() -> list[BindingType]:
     return [
-        Binding(key, ident, label, show=ident != "open", id=f"opstui.{ident}")
+        # The footer keeps to what fits 80 columns; ? lists every binding.
+        Binding(key, ident, label, show=ident not in FOOTER_HIDDEN, id=f"opstui.{ident}")
         for ident, key, label, _ in KEYS
     ]
 
@@ -180,6 +187,57 @@ class OpstuiApp(LiveApp):
 
     def action_retrain(self) -> None:
         self.start_action("retrain", self.selected())
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge the fault on the selected row (again: undo it), in the
+        store, audited: every console sees it, its bell stops, it sorts after."""
+        from opstui.tui.screens.modals import AckScreen
+        from opstui.views.urgency import faults
+
+        key, snap = self.selected(), self.snapshot
+        if key is None or snap is None:
+            self.notify("select a row to acknowledge", severity="warning")
+            return
+        fault = next((f for f in faults(snap) if f.key == key), None)
+        if fault is None:
+            self.notify(safe(f"nothing to acknowledge on {key.partition(':')[2]}: no fault"))
+            return
+        if self.read_only:
+            self.notify("read-only session: an acknowledgement is a write", severity="warning")
+            return
+        if fault.ident in snap.acknowledged:
+            self.start_job(ACTION, f"unacknowledge of {key}", partial(self._unack, fault))
+            return
+
+        def decided(answer: tuple[str, float] | None) -> None:
+            if answer is not None:
+                note, seconds = answer
+                work = partial(self._ack, fault, note, seconds)
+                self.start_job(ACTION, f"acknowledgement of {key}", work)
+
+        self.push_screen(AckScreen(fault.what or key), decided)
+
+    def _ack(self, fault: Fault, note: str, seconds: float) -> None:
+        from opstui.store import Store
+        from opstui.store.acks import acknowledge
+
+        with Store(self.store_path, create=False) as store:
+            acknowledge(store, fault=fault.ident, target=fault.key, actor=self.actor,
+                        note=note or None, seconds=seconds)  # fmt: skip
+        self._told(f"acknowledged {fault.what} for {seconds / 60:g}m")
+
+    def _unack(self, fault: Fault) -> None:
+        from opstui.store import Store
+        from opstui.store.acks import unacknowledge
+
+        with Store(self.store_path, create=False) as store:
+            unacknowledge(store, fault=fault.ident, target=fault.key, actor=self.actor)
+        self._told(f"no longer acknowledged: {fault.what}")
+
+    def _told(self, line: str) -> None:
+        """From a worker thread: say it, and read the store again at once."""
+        self.call_from_thread(self.notify, safe(line), markup=False)
+        self.call_from_thread(self.refresh_now)
 
     def start_action(self, action: str, key: str | None) -> None:
         if key is None:

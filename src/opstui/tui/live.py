@@ -392,7 +392,7 @@ class LiveApp(App[None]):
         from opstui.views.urgency import faults, new_faults
 
         now = faults(snap)
-        fresh = new_faults(self._faults_seen, now)
+        fresh = new_faults(self._faults_seen, now, snap.acknowledged.keys())
         self._faults_seen = {f.ident for f in now}
         if not fresh:
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -21,6 +21,7 @@ from opstui.errors import OpstuiError
 from opstui.store import Store, fields
 from opstui.store import drift as store_drift
 from opstui.store import status as st
+from opstui.store.acks import Ack, active_acks
 from opstui.store.actions import ActionRow, list_actions
 from opstui.store.dashboard import Dashboard
 from opstui.store.deployments import current_deployments
@@ -67,6 +68,8 @@ class Snapshot(NamedTuple):
     #: Rows the reads skipped because they cannot be shown, each as
     #: "skipped run 17 of 'web-api': started_at 1e+20 is out of range (...)".
     skipped: tuple[str, ...] = ()
+    #: Acknowledgements in force, by fault (``store.acks``): every console's.
+    acknowledged: Mapping[str, Ack] = {}
 
 
 class StoreGone(OpstuiError):
@@ -174,7 +177,12 @@ class SnapshotReader:
         endpoints = guarded("endpoints", self._endpoints, last.endpoints if last else [])
         models = guarded("models", self._models, last.models if last else [])
         events = guarded("events", lambda: self._events(pipelines), last.events if last else [])
-        snap = Snapshot(now, pipelines, endpoints, models, events, problems, read_at)
+        acks = guarded(
+            "events", lambda: active_acks(self.store, now), last.acknowledged if last else {}
+        )
+        snap = Snapshot(
+            now, pipelines, endpoints, models, events, problems, read_at, acknowledged=acks
+        )
         self._last = snap
         return snap
 
@@ -251,6 +259,10 @@ def run_event(p: PipelineRow) -> Event:
 
 
 def action_event(a: ActionRow) -> Event:
+    if a.action in ("acknowledge", "unacknowledge"):
+        what = a.target.partition(":")[2] or a.target
+        said = f": {a.outcome}" if a.outcome else ""
+        return Event(a.ts, "action", "ok", f"{a.actor} {a.action}d {what}{said}")
     severity = {"failed": "fault", "refused": "warn", "started": "warn"}.get(a.status, "ok")
     where = f" in {a.environment}" if a.environment else ""
     outcome = f": {a.outcome}" if a.outcome else ""

@@ -36,8 +36,11 @@ class Fault(NamedTuple):
     what: str = ""
 
 
-def faults(snap: Snapshot, acknowledged: Collection[str] = ()) -> list[Fault]:
-    """Every fault on the board, the most urgent first."""
+def faults(snap: Snapshot, acknowledged: Collection[str] | None = None) -> list[Fault]:
+    """Every fault on the board, the most urgent first; those acknowledged
+    (``acknowledged``, by ident: else the snapshot's) after the others."""
+    if acknowledged is None:
+        acknowledged = snap.acknowledged.keys()
     out: list[Fault] = []
     for e in snap.endpoints:
         key = f"endpoint:{e.name}"
@@ -64,7 +67,7 @@ def faults(snap: Snapshot, acknowledged: Collection[str] = ()) -> list[Fault]:
         if m.retrain_suggested:
             out.append(Fault(f"model:{m.name}", DRIFT, snap.at, f"model:{m.name}:drift",
                              f"{m.name} drifting: retrain suggested"))  # fmt: skip
-    out.sort(key=lambda f: (f.key in acknowledged, f.rank, -f.at, f.key))
+    out.sort(key=lambda f: (f.ident in acknowledged, f.rank, -f.at, f.key))
     return out
 
 
@@ -76,10 +79,18 @@ def _deploy(p: PipelineRow) -> bool:
     return run.trigger == "rollback" or (failed is not None and failed.name in DEPLOY_STAGES)
 
 
-def new_faults(seen: set[str] | None, now: list[Fault]) -> list[Fault]:
-    """The faults of ``now`` not among those ``seen`` before (by ``ident``);
+def new_faults(
+    seen: set[str] | None, now: list[Fault], acknowledged: Collection[str] = ()
+) -> list[Fault]:
+    """The faults of ``now`` not among those ``seen`` before (by ``ident``)
+    nor acknowledged (one that flaps back rings no bell once someone has it);
     none on the first look (``seen`` None): a console opened during an
     incident rings for what happens next, not for what it finds."""
     if seen is None:
         return []
-    return [f for f in now if f.ident and f.ident not in seen]
+    return [f for f in now if f.ident and f.ident not in seen and f.ident not in acknowledged]
+
+
+def acknowledged_rows(snap: Snapshot) -> set[str]:
+    """The rows whose fault now is acknowledged (``pipeline:etl``)."""
+    return {f.key for f in faults(snap) if f.ident in snap.acknowledged}

@@ -30,7 +30,7 @@ from opstui.tui.render import (
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
 from opstui.tui.widgets import Panel, StatusLine
 from opstui.views.snapshot import Snapshot
-from opstui.views.urgency import faults
+from opstui.views.urgency import acknowledged_rows, faults
 
 #: What an empty panel says, so a blank is never mistaken for "all fine".
 EMPTY = {
@@ -62,6 +62,7 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
     now = snap.at
     rows: list[Row] = []
     host = host_needle(needle)
+    acked = acknowledged_rows(snap)
     for p in snap.pipelines:
         if host is not None:
             if p.latest is None or host not in (p.latest.host or "").lower():
@@ -72,6 +73,8 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
         name: str | Text = safe(p.name)
         if p.removed_label:  # its source no longer has it: marked, in words
             name = Text.assemble(name, (f" ({p.removed_label})", "dim"))
+        if f"pipeline:{p.name}" in acked:
+            name = Text.assemble(name, (" (ack)", "dim"))
         if run is None:
             never = (name, Text(), status_text("never_run"), "", "", "", "")
             rows.append((f"pipeline:{p.name}", never))
@@ -97,6 +100,7 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
 
 def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
     rows: list[Row] = []
+    acked = acknowledged_rows(snap)
     for e in snap.endpoints:
         if needle and needle not in e.name.lower():
             continue
@@ -106,7 +110,9 @@ def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
             (
                 f"endpoint:{e.name}",
                 (
-                    safe(e.name),
+                    Text.assemble(safe(e.name), (" (ack)", "dim"))
+                    if f"endpoint:{e.name}" in acked
+                    else safe(e.name),
                     Text(e.state, style=ENDPOINT_STYLE.get(e.state, "")),
                     pct(ratio),
                     sparkline(e.history, 8),
@@ -120,6 +126,7 @@ def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
 
 def model_rows(snap: Snapshot, needle: str) -> list[Row]:
     rows: list[Row] = []
+    acked = acknowledged_rows(snap)
     for m in snap.models:
         if needle and needle not in m.name.lower():
             continue
@@ -130,7 +137,9 @@ def model_rows(snap: Snapshot, needle: str) -> list[Row]:
             (
                 f"model:{m.name}",
                 (
-                    safe(m.name),
+                    Text.assemble(safe(m.name), (" (ack)", "dim"))
+                    if f"model:{m.name}" in acked
+                    else safe(m.name),
                     deployed or dim("not deployed"),
                     Text(drift, style="bold red" if m.retrain_suggested else ""),
                     safe(", ".join(m.drifted[:3])),

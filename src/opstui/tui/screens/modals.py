@@ -150,3 +150,50 @@ class JumpScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class AckScreen(ModalScreen[tuple[str, float] | None]):
+    """Acknowledge a fault: an optional note and how long (``30m``, ``2h``,
+    ``1d``; 1h if left as is). Enter acknowledges, esc does not."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="AckScreen")
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(f"Acknowledge {safe(self.what)}", style="bold"))
+            yield SteadyInput(placeholder="note (what you are doing about it)", id="note")
+            yield SteadyInput(value="1h", placeholder="for how long: 30m, 2h, 1d", id="for")
+            yield Static("", id="error")
+            yield Static(Text("enter acknowledges · esc cancels", style="dim"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "note":
+            self.query_one("#for", Input).focus()
+            return
+        seconds = duration(self.query_one("#for", Input).value)
+        if seconds is None:
+            self.query_one("#error", Static).update(
+                Text("for how long? a number and s, m, h or d (1h), up to 7d", style="red")
+            )
+            return
+        self.dismiss((self.query_one("#note", Input).value.strip(), seconds))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def duration(text: str) -> float | None:
+    """``90s``, ``30m``, ``2h``, ``1d`` (a bare number is minutes) in seconds;
+    None for anything else or beyond 7 days."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d{1,6})\s*([smhd]?)\s*", text.lower())
+    if found is None:
+        return None
+    seconds = int(found.group(1)) * {"s": 1, "m": 60, "": 60, "h": 3600, "d": 86400}[found.group(2)]
+    return float(seconds) if 0 < seconds <= 7 * 86400 else None
