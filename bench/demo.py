@@ -38,6 +38,7 @@ import time
 import uuid
 from pathlib import Path
 
+from _processes import tree
 from _report import in_workdir, median, table
 
 TARGET_FRAME = 2.0  # seconds, warm
@@ -93,23 +94,6 @@ def first_frame(root: Path, directory: Path) -> float:
     finally:
         tmux(socket, "kill-server")
     return took
-
-
-def tree(root_pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                fields = (proc / "stat").read_text().rsplit(") ", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(proc.name))
-    out, todo = [], [root_pid]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
 
 
 def cpu_ticks(root_pid: int) -> int:

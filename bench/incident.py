@@ -59,6 +59,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _processes import tree
 from _report import in_workdir, median, table
 from tui import Tmux
 
@@ -157,23 +158,6 @@ def endpoint_state(screen: str, name: str = "web-api") -> str:
 
 
 # -- processes ------------------------------------------------------------------------------------
-
-
-def descendants(root_pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                fields = (proc / "stat").read_text().rsplit(") ", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(proc.name))
-    out, todo = [], [root_pid]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
 
 
 def inside(directory: Path) -> list[int]:
@@ -383,7 +367,7 @@ def one_run(n: int, root: Path, args: argparse.Namespace, env: dict[str, str]) -
         return out
     finally:
         if pane:
-            pids = set(descendants(pane))
+            pids = set(tree(pane))
             tmux("send-keys", "-t", "bench", "q")
             end = time.monotonic() + 10
             while time.monotonic() < end and Path(f"/proc/{pane}").exists():
