@@ -5,6 +5,7 @@ fault, not covered."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,17 @@ async def test_A_acknowledges_the_selected_fault_and_another_console_sees_it(
         assert "churn-model (ack)" in shown, shown
         # Acknowledged: after the others. The cursor follows the worst one left.
         assert board(app).selected() == "pipeline:fraud-model"
+        # Its screen says who has it, until when and why.
+        app.open_key("pipeline:churn-model")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "acknowledged by" in text_of(app):
+                break
+        shown = text_of(app)
+        said = re.search(
+            r"acknowledged by tester@console \S+, until \d\d:\d\d:\d\dZ: restart", shown
+        )
+        assert said, shown
     with Store(store) as db:
         (ack,) = active_acks(db, FROZEN).values()
         assert (ack.target, ack.note, ack.until - ack.at) == (

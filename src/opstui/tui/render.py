@@ -20,6 +20,7 @@ from opstui.terminal import visible
 from opstui.timeutil import human_age
 
 if TYPE_CHECKING:
+    from opstui.store.acks import Ack
     from opstui.views.endpoints import EndpointReport
 
 # Theme variables resolve these in the app's CSS; here they are Rich styles
@@ -139,3 +140,17 @@ def endpoints_health(endpoints: Iterable[EndpointReport]) -> Text:
         if ratio is not None:
             out.append(f" {pct(ratio)}")
     return out
+
+
+def ack_note(ack: Ack | None, now: float) -> Text:
+    """``acknowledged by dana@ops 4m ago, until 15:03:00Z: restarting it``."""
+    if ack is None:
+        return Text()
+    from opstui.timeutil import clock_time
+
+    said = f": {ack.note}" if ack.note else ""
+    return Text(
+        safe(f"acknowledged by {ack.actor} {human_age(now - ack.at)}, until "
+             f"{clock_time(ack.until)}{said}"),
+        style="cyan",
+    )  # fmt: skip

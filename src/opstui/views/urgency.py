@@ -15,6 +15,7 @@ from collections.abc import Collection
 from typing import NamedTuple
 
 from opstui.store import status as st
+from opstui.store.acks import Ack
 from opstui.store.rows import PipelineRow
 from opstui.views.snapshot import Snapshot
 
@@ -94,3 +95,11 @@ def new_faults(
 def acknowledged_rows(snap: Snapshot) -> set[str]:
     """The rows whose fault now is acknowledged (``pipeline:etl``)."""
     return {f.key for f in faults(snap) if f.ident in snap.acknowledged}
+
+
+def acknowledgement(snap: Snapshot, key: str) -> Ack | None:
+    """The acknowledgement of the fault row ``key`` has now, if any."""
+    for f in faults(snap):
+        if f.key == key:
+            return snap.acknowledged.get(f.ident)
+    return None

@@ -15,11 +15,21 @@ from textual.widgets import Footer, Static
 
 from opstui.store import status as st
 from opstui.store.rows import DeploymentRow
-from opstui.tui.render import ENDPOINT_STYLE, STATUS_STYLE, age, burn, chart, pct, safe
+from opstui.tui.render import (
+    ENDPOINT_STYLE,
+    STATUS_STYLE,
+    ack_note,
+    age,
+    burn,
+    chart,
+    pct,
+    safe,
+)
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, dim
 from opstui.tui.widgets import Panel
 from opstui.views.snapshot import Snapshot, SnapshotReader
+from opstui.views.urgency import acknowledgement
 
 if TYPE_CHECKING:
     from opstui.analysis.rates import BurnAlert
@@ -112,7 +122,11 @@ class EndpointScreen(Detail):
         note = safe(report.reason) if report.reason else ""
         if report.slo is not None:
             note += f"  SLO {report.slo * 100:g}%"
-        self.query_one("#note", Static).update(note)
+        acked = acknowledgement(snap, f"endpoint:{self.target}")
+        if acked is not None:  # first: who has it matters more than the rest
+            self.query_one("#note", Static).update(ack_note(acked, snap.at).append(f" · {note}"))
+        else:
+            self.query_one("#note", Static).update(note)
         width = max(10, self.size.width - 16)
         text = Text()
         if data is not None and any(v is not None for v in data.error_ratio):

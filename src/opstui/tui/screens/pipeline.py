@@ -23,6 +23,7 @@ from opstui.timeutil import human_age, human_duration
 from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import (
     STATUS_STYLE,
+    ack_note,
     age,
     endpoints_health,
     safe,
@@ -33,6 +34,7 @@ from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, SteadyInput, dim
 from opstui.tui.widgets import Panel
 from opstui.views.snapshot import Snapshot, SnapshotReader
+from opstui.views.urgency import acknowledgement
 
 #: Lines a log view keeps; older ones scroll out (a stage can log millions).
 LOG_KEEP = 20_000
@@ -295,6 +297,9 @@ class PipelineScreen(Detail):
             if serving:
                 note.append(" · " if note else "")
                 note.append_text(endpoints_health(serving))
+            acked = acknowledgement(snap, f"pipeline:{self.target}")
+            if acked is not None:  # first: who has it matters more than the rest
+                note = ack_note(acked, now).append(" · " if note else "").append_text(note)
             self.query_one("#note", Static).update(note)
         self.stages.show(
             [
