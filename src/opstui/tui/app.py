@@ -29,7 +29,7 @@ from opstui.tui import actions
 from opstui.tui.commands import help_rows, jump_targets, palette
 from opstui.tui.jobs import ACTION
 from opstui.tui.live import LiveApp
-from opstui.tui.messages import ActionStarted, OpenRow, PlanReady
+from opstui.tui.messages import Acknowledged, ActionStarted, OpenRow, PlanReady
 from opstui.tui.render import safe
 
 if TYPE_CHECKING:
@@ -235,9 +235,12 @@ class OpstuiApp(LiveApp):
         self._told(f"no longer acknowledged: {fault.what}")
 
     def _told(self, line: str) -> None:
-        """From a worker thread: say it, and read the store again at once."""
-        self.call_from_thread(self.notify, safe(line), markup=False)
-        self.call_from_thread(self.refresh_now)
+        self.post_message(Acknowledged(line))  # from the worker's thread
+
+    @on(Acknowledged)
+    def acknowledged(self, event: Acknowledged) -> None:
+        self.notify(safe(event.line), markup=False)
+        self.refresh_now()
 
     def start_action(self, action: str, key: str | None) -> None:
         if key is None:

@@ -91,3 +91,12 @@ class OpenRow(Message):
 
 class RefreshWanted(Message):
     """A screen changed what it shows (another run, another stage's log): read it now."""
+
+
+class Acknowledged(Message):
+    """The acknowledge worker wrote (or took back) an acknowledgement; the app
+    says ``line`` and reads the store at once (``tui/app.py``)."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__()
+        self.line = line
