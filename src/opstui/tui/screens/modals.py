@@ -166,8 +166,10 @@ class AckScreen(ModalScreen[tuple[str, float] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(f"Acknowledge {safe(self.what)}", style="bold"))
-            yield SteadyInput(placeholder="note (what you are doing about it)", id="note")
-            yield SteadyInput(value="1h", placeholder="for how long: 30m, 2h, 1d", id="for")
+            yield Static(Text("note: what you are doing about it (optional)", style="dim"))
+            yield SteadyInput(placeholder="e.g. rolled back, watching the error rate", id="note")
+            yield Static(Text("for how long: 30m, 2h, 1d (at most 7d)", style="dim"))
+            yield SteadyInput(value="1h", placeholder="1h", id="for")
             yield Static("", id="error")
             yield Static(Text("enter acknowledges · esc cancels", style="dim"))
 
