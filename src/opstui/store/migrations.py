@@ -418,3 +418,39 @@ def _v6_upstream(db: Any) -> None:
                      AND (r.key LIKE 'airflow:%' OR r.key LIKE 'prefect:%') LIMIT 1))
            WHERE name LIKE 'airflow/%' OR name LIKE 'prefect/%'"""
     )
+
+
+def _v7_alerts(db: Any) -> None:
+    """opstui's own alerts, each from firing to resolved, and a faster timeline.
+
+    One row per alert instance: ``key`` names what it is about
+    (``burn:web-api:page``, ``deploy:service:web-api:production``,
+    ``drift:fraud``); ``fired_at`` and ``resolved_at`` are the two events the
+    timeline shows; at most one row per key is open (``resolved_at`` NULL),
+    so two consoles deciding at once open it once. ``runs_finished``: the
+    timeline reads failures and recoveries by when they finished.
+    """
+    db.create_table(
+        "alerts",
+        {
+            "id": int,
+            "key": str,
+            "kind": str,  # burn, deploy, drift
+            "subject": str,  # the endpoint, service or model it is about
+            "severity": str,  # page, ticket
+            "service": str,
+            "environment": str,
+            "summary": str,  # one line
+            "fired_at": float,
+            "resolved_at": float,
+            "fired_by": str,
+            "resolved_by": str,
+        },
+        pk="id",
+        not_null={"key", "kind", "subject", "severity", "summary", "fired_at"},
+        **_STRICT,
+    )
+    db.execute("CREATE UNIQUE INDEX alerts_open ON alerts(key) WHERE resolved_at IS NULL")
+    db["alerts"].create_index(["fired_at"], index_name="alerts_fired")
+    db["alerts"].create_index(["resolved_at"], index_name="alerts_resolved")
+    db["runs"].create_index(["finished_at"], index_name="runs_finished")

@@ -7,7 +7,9 @@ windows need them); older history keeps the first sample of every
 windows (a counter's increase over a window only needs its samples'
 values, and a reset between two kept samples costs at most one interval's
 increase); beyond ``KEEP_FOR`` it is deleted. Run samples
-(``pipeline/...``) are history and are never thinned.
+(``pipeline/...``) are history and are never thinned. opstui's own alerts
+(``store/alerts.py``) are kept as long as the samples they were judged from:
+one resolved more than ``KEEP_FOR`` ago is deleted; an open one never is.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ KEEP_FOR = 35 * 86_400.0
 class RetentionResult:
     deleted_old: int
     thinned: int
+    alerts: int = 0
 
 
 def apply_retention(
@@ -79,4 +82,11 @@ def apply_retention(
                 ),
             )
             thinned += cur.rowcount
-    return RetentionResult(deleted, thinned)
+    with store.write() as tx:
+        cur = tx.execute(
+            """DELETE FROM alerts WHERE id IN (
+                   SELECT id FROM alerts WHERE resolved_at < ? LIMIT ?)""",
+            (now - keep_for, batch),
+        )
+        alerts = cur.rowcount
+    return RetentionResult(deleted, thinned, alerts)

@@ -25,6 +25,7 @@ from opstui.store.migrations import (
     _v4_drift,
     _v5_watermarks,
     _v6_upstream,
+    _v7_alerts,
 )
 
 MIGRATIONS: list[Callable[[Any], None]] = [
@@ -34,6 +35,7 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _v4_drift,
     _v5_watermarks,
     _v6_upstream,
+    _v7_alerts,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -37,6 +37,7 @@ TABLES: tuple[Table, ...] = (
     Table("drift_checks"),
     Table("drift_results"),
     Table("actions"),
+    Table("alerts"),
     Table("imported", key=("key",)),
     Table("endpoint_status", key=("name",)),
     Table("watermarks", key=("source", "name")),
