@@ -13,6 +13,7 @@ import pytest
 
 from opstui.store import Store
 
+from . import alertmanager_server
 from .pg_server import PASSWORD, PgServer, pg_bin, running_server
 from .prefect_server import PrefectServer, running_prefect
 from .prefect_server import venv as prefect_venv
@@ -136,3 +137,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     names = pyfuncitem._fixtureinfo.argnames
     asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
     return True
+
+
+@pytest.fixture(scope="session")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Alertmanager for the session (started on first use, ~0.1 s):
+    its base URL. Tests give their alerts names of their own
+    (``alertmanager_server.unique``)."""
+    yield from alertmanager_server.serve(tmp_path_factory)
