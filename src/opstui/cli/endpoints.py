@@ -159,10 +159,13 @@ def poll(
 ) -> None:
     """Poll the configured endpoints (headless) and write what they say into the store."""
     import asyncio
+    import threading
 
     from opstui.config import load_config, resolve_store_path
+    from opstui.notify.send import judge_loop
     from opstui.sources.poller import Poller
     from opstui.store import status as st
+    from opstui.store.db import local_actor
     from opstui.store.endpoints import Observation
 
     cfg = load_config(config)
@@ -182,11 +185,33 @@ def poll(
             say(f"{ob.endpoint}: {ob.state}{why}", flush=True)
 
     poller = Poller(path, list(cfg.endpoints.values()), on_observation=report)
+    # opstui's alerts are judged beside the polls (the timeline's firing and
+    # resolved events; Alertmanager with [notify] alertmanager).
+    stop = threading.Event()
+    judge = threading.Thread(
+        target=judge_loop,
+        args=(path, cfg),
+        kwargs={
+            "by": cfg.actor or local_actor(),
+            "stop": stop,
+            "say": lambda line: say(line, flush=True),
+        },
+        name="opstui-alerts",
+        daemon=True,
+    )
     if once:
         results = asyncio.run(poller.poll_once())
+        stop.set()  # one judgement, then out
+        judge.start()
+        judge.join()
         if any(ob.state == st.DOWN for ob in results):
             raise typer.Exit(1)
         return
+    judge.start()
     # Ctrl-C is how a headless poller is stopped: leave quietly, leases released.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(poller.run(duration=duration))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(poller.run(duration=duration))
+    finally:
+        stop.set()
+        judge.join(timeout=10)

@@ -22,6 +22,7 @@ from typing import Any
 from opstui.config.drift import drift_schema
 from opstui.config.endpoints import EndpointDef, endpoint_schema, parse_endpoints
 from opstui.config.keys import KEY_IDS
+from opstui.config.notify import NotifyDef, notify_schema, parse_notify
 from opstui.config.pipelines import PipelineDef, parse_pipelines, pipeline_schema
 from opstui.config.schema import Named, Spec
 from opstui.config.validate import MAX_DEPTH, nesting_depth, too_deep, validate
@@ -64,6 +65,8 @@ SCHEMA: dict[str, Any] = {
             check=lambda v: None if v in DESKTOP_NOTICES else '"none", "osc9" or "osc777"',
         ),
     },
+    # Where opstui's own alerts go (Alertmanager).
+    "notify": notify_schema(),
     "read_only": Spec((bool,), "true or false"),
     "actor": Spec((str,), "a name like ops@example"),
     "record": {
@@ -150,6 +153,7 @@ class Config:
     #: ``[drift]`` as validated: drift settings every model starts from.
     drift: dict[str, Any] = field(default_factory=dict)
     tui: TuiDef = field(default_factory=TuiDef)
+    notify: NotifyDef = field(default_factory=NotifyDef)
     raw: dict[str, Any] = field(default_factory=dict)
     #: sha256 of the text this config was parsed from ("" without a file): a
     #: plan records what it was resolved from, not what the file says later.
@@ -267,6 +271,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             bell=bool(data.get("tui", {}).get("bell", TuiDef.bell)),
             desktop=str(data.get("tui", {}).get("desktop", TuiDef.desktop)),
         ),
+        notify=parse_notify(data.get("notify", {})),
         raw=data,
         digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if path else "",
     )

@@ -16,7 +16,19 @@ from opstui.errors import ConfigError
 
 
 def _fail(where: str, dotted: str, words: str, value: Any) -> ConfigError:
-    return ConfigError(f'{where}: "{dotted}" must be {words}, got {type(value).__name__} {value!r}')
+    return ConfigError(
+        f'{where}: "{dotted}" must be {words}, got {type(value).__name__} {_shown(value)!r}'
+    )
+
+
+def _shown(value: Any) -> Any:
+    """The value as an error may quote it: a URL's password never is."""
+    if isinstance(value, str) and "@" in value and "://" in value:
+        scheme, _, rest = value.partition("://")
+        userinfo, at, host = rest.partition("@")
+        if at and "/" not in userinfo:
+            return f"{scheme}://***@{host}"
+    return value
 
 
 def validate(data: dict[str, Any], schema: dict[str, Any], where: str, prefix: str) -> None:

@@ -106,7 +106,9 @@ def _check(w: Wanted) -> Wanted:
 
 
 def open_alerts(store: Store) -> list[AlertRow]:
-    rows = store.query(f"SELECT {_COLUMNS} FROM alerts WHERE resolved_at IS NULL ORDER BY fired_at, id")
+    rows = store.query(
+        f"SELECT {_COLUMNS} FROM alerts WHERE resolved_at IS NULL ORDER BY fired_at, id"
+    )
     return _readable(rows)
 
 

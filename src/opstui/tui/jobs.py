@@ -21,6 +21,7 @@ REFRESH = "refresh"  # the active screen's store read (dashboard, log, model, en
 DRIFT = "drift"  # the background drift pass
 POLLER = "poller"  # starting the endpoint poller's thread (and that thread's death)
 ACTION = "action"  # planning, auditing and starting an operator action
+NOTIFY = "notify"  # judging opstui's alerts into the store, sending them to Alertmanager
 
 #: Dashboard panels whose data each job feeds. An action feeds none: its
 #: failure is told, and the runs it wrote show on the next read.
@@ -29,6 +30,7 @@ FEEDS: dict[str, tuple[str, ...]] = {
     DRIFT: ("models",),
     POLLER: ("endpoints",),
     ACTION: (),
+    NOTIFY: (),
 }
 
 #: Longest failure line: a toast at 80 columns shows about three lines of it,

@@ -39,13 +39,24 @@ from opstui.errors import OpstuiError
 from opstui.store import Store
 from opstui.store.location import parse_location
 from opstui.terminal import visible
-from opstui.tui.jobs import ACTION, DRIFT, FEEDS, POLLER, REFRESH, Failure, JobFailed, failure_line
+from opstui.tui.jobs import (
+    ACTION,
+    DRIFT,
+    FEEDS,
+    NOTIFY,
+    POLLER,
+    REFRESH,
+    Failure,
+    JobFailed,
+    failure_line,
+)
 from opstui.tui.messages import DriftChecked, PollerStopped, RefreshWanted, SnapshotRead
 from opstui.tui.refresh import RefreshGate
 from opstui.tui.render import safe
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
 if TYPE_CHECKING:
+    from opstui.notify.send import Notifier
     from opstui.sources.background import PollerThread
     from opstui.store.postgres import ChangeListener
     from opstui.tui.screens.dashboard import DashboardScreen
@@ -56,6 +67,9 @@ DRIFT_EVERY = 60.0
 #: Seconds before a stopped endpoint poller is started again, and how long a
 #: restarted one must live before its panel is trusted again.
 POLLER_RETRY = 30.0
+#: Seconds between two alert judgements (each one a short write, and a post
+#: to Alertmanager when something changed or a resend is due).
+NOTIFY_EVERY = 5.0
 #: Seconds a failure's notification stays up (longer than Textual's 5: it is
 #: read mid-incident, and the panel keeps saying it anyway).
 FAILURE_TIMEOUT = 10.0
@@ -109,6 +123,9 @@ class LiveApp(App[None]):
         self._drifting = False
         self._poll = poll
         self._poller: PollerThread | None = None
+        self._notifier: Notifier | None = None
+        self._notifying = False
+        self._notified_at: float | None = None
         self._listener: ChangeListener | None = None
 
     def start_live(self) -> None:
@@ -151,6 +168,8 @@ class LiveApp(App[None]):
             self._failed(worker.group, worker.name, worker.error)
         elif event.state == WorkerState.SUCCESS and worker.group == DRIFT and worker.result:
             self._recovered(DRIFT)  # (a pass skipped while paused proves nothing)
+        elif event.state == WorkerState.SUCCESS and worker.group == NOTIFY:
+            self._recovered(NOTIFY)
         elif event.state == WorkerState.SUCCESS and worker.group == POLLER:
             # Alive is not yet working: the panel is trusted again once the
             # restarted poller has outlived the retry delay.
@@ -301,6 +320,35 @@ class LiveApp(App[None]):
             raise JobFailed(f"drift check of {name}{more}", first) from first
         return True
 
+    def judge_alerts(self, snap: Snapshot) -> Worker[object] | None:
+        """Judge opstui's alerts from a read and send them (``notify/``), at
+        most every ``NOTIFY_EVERY`` seconds and one step at a time; a console
+        that polls nothing (read-only, ``poll=False``) judges nothing."""
+        if not self._poll or self.read_only or self._notifying:
+            return None
+        now = time.monotonic()
+        if self._notified_at is not None and now - self._notified_at < NOTIFY_EVERY:
+            return None
+        self._notified_at = now
+        self._notifying = True
+        return self.start_job(NOTIFY, "alerts", partial(self._judge, snap))
+
+    def _judge(self, snap: Snapshot) -> None:
+        from opstui.notify.send import Notifier
+        from opstui.store.db import local_actor
+
+        try:
+            if self._notifier is None:
+                self._notifier = Notifier(self.config, by=self.config.actor or local_actor())
+            try:
+                store = Store(self.store_path, create=False, clock=self.clock)
+            except OpstuiError:
+                return  # no store (yet): the dashboard already says so
+            with store:
+                self._notifier.step(store, snap)
+        finally:
+            self._notifying = False
+
     @on(DriftChecked)
     def drift_checked(self) -> None:
         self.refresh_now()  # the models panel shows the new checks
@@ -374,6 +422,8 @@ class LiveApp(App[None]):
         shown = self.snapshot
         assert shown is not None
         self._ring(shown)
+        # As shown: a panel a failed job left stale is not judged (notify/judge.py).
+        self.judge_alerts(shown)
         try:
             for s in self.screen_stack:
                 if isinstance(s, DashboardScreen):
