@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,8 +49,8 @@ def _snapshot(tmp_path: Path, cfg: Config) -> Snapshot:
         reader.close()
 
 
-def _ours(url: str, run: str) -> list[dict[str, object]]:
-    return [a for a in firing_alerts(url) if a["labels"].get("test_run") == run]  # type: ignore[union-attr]
+def _ours(url: str, run: str) -> list[dict[str, Any]]:
+    return [a for a in firing_alerts(url) if a["labels"].get("test_run") == run]
 
 
 def _cleared(snap: Snapshot) -> Snapshot:
@@ -72,7 +73,7 @@ def test_a_paging_burn_fires_in_alertmanager_and_resolves_there(
         # Seven hours of history: the ticket's 1-day window cannot be judged yet.
         assert [a.key for a in step.settled.fired] == ["burn:web:page"]
         assert "burn:web:ticket" in judge(snap, cfg).undecided
-        sent = {a["labels"]["severity"]: a for a in _ours(alertmanager, run)}  # type: ignore[index]
+        sent = {a["labels"]["severity"]: a for a in _ours(alertmanager, run)}
         assert set(sent) == {"page"}
         labels = sent["page"]["labels"]
         assert labels["alertname"] == "OpstuiErrorBudgetBurn"

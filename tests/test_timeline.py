@@ -82,7 +82,8 @@ def test_actions_and_acknowledgements_belong_to_the_service_an_endpoint_serves(
                 actor="dana@ops", note="rolling back", seconds=1800)  # fmt: skip
     clock.advance(10)
     record_action(store, actor="dana@ops", action="rollback", target="web-api", plan={},
-                  environment="production", status="succeeded", outcome="run 12 succeeded")  # fmt: skip
+                  environment="production", status="succeeded",
+                  outcome="run 12 succeeded")  # fmt: skip
     served = {"web": ("service", "web-api", "production")}
     events = timeline(store, since=start, service="web-api", served=served)
     assert [e.what for e in events] == ["rollback", "acknowledge"]
@@ -113,9 +114,7 @@ def test_an_alert_opens_once_and_resolves_only_when_judged(store: Store, clock: 
     assert len(timeline(store, since=start, kinds=["alert"])) == 3
 
 
-def test_drift_starting_and_clearing_are_events_not_every_check(
-    store: Store, clock: Clock
-) -> None:
+def test_drift_starting_and_clearing_are_events_not_every_check(store: Store, clock: Clock) -> None:
     from opstui.store.drift import CheckRow, save_check
 
     start = clock()

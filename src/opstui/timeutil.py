@@ -36,6 +36,19 @@ def parse_time(value: object) -> float:
     raise ValueError(f"expected a timestamp, got {type(value).__name__}")
 
 
+def span(text: str, *, most: float) -> float | None:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``2w`` (a bare number is minutes) in
+    seconds; None for anything else, zero, or more than ``most``."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d{1,6})\s*([smhdw]?)\s*", text.lower())
+    if found is None:
+        return None
+    unit = {"s": 1, "m": 60, "": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[found.group(2)]
+    seconds = int(found.group(1)) * unit
+    return float(seconds) if 0 < seconds <= most else None
+
+
 def to_datetime(ts: float | None) -> datetime | None:
     """Epoch seconds as an aware UTC datetime; None when there is none to show.
 

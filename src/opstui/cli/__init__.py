@@ -23,9 +23,20 @@ from opstui.errors import OpstuiError
 # isort: split
 # Command modules register themselves on ``app`` (opstui.cli.root) when
 # imported; cli/tui.py still takes app and the options from this package.
-from opstui.cli import actions, commands, demo, drift, endpoints, models, record, store, tui
+from opstui.cli import (
+    actions,
+    commands,
+    demo,
+    drift,
+    endpoints,
+    incident,
+    models,
+    record,
+    store,
+    tui,
+)
 
-del actions, commands, demo, drift, endpoints, models, record, store, tui
+del actions, commands, demo, drift, endpoints, incident, models, record, store, tui
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

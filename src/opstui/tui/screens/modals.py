@@ -192,10 +192,6 @@ class AckScreen(ModalScreen[tuple[str, float] | None]):
 def duration(text: str) -> float | None:
     """``90s``, ``30m``, ``2h``, ``1d`` (a bare number is minutes) in seconds;
     None for anything else or beyond 7 days."""
-    import re
+    from opstui.timeutil import span
 
-    found = re.fullmatch(r"\s*(\d{1,6})\s*([smhd]?)\s*", text.lower())
-    if found is None:
-        return None
-    seconds = int(found.group(1)) * {"s": 1, "m": 60, "": 60, "h": 3600, "d": 86400}[found.group(2)]
-    return float(seconds) if 0 < seconds <= 7 * 86400 else None
+    return span(text, most=7 * 86400)
