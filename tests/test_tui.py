@@ -93,7 +93,7 @@ async def test_dashboard_shows_faults_first_with_every_panel(tmp_path: Path) -> 
         assert "none configured" in screen  # endpoints: a hint, not a blank
         assert "web-api #162 succeeded" in screen  # the events feed, newest first
         feed = [str(cells[1]) for _, cells in b.events.shown_rows]
-        assert any("rolled back to 1.14.10" in text for text in feed)
+        assert any("rolled back 1.15.0 -> 1.14.10 in production" in text for text in feed)
 
 
 async def test_enter_opens_a_pipeline_and_escape_comes_back(tmp_path: Path) -> None:

@@ -428,7 +428,9 @@ def _v7_alerts(db: Any) -> None:
     ``drift:fraud``); ``fired_at`` and ``resolved_at`` are the two events the
     timeline shows; at most one row per key is open (``resolved_at`` NULL),
     so two consoles deciding at once open it once. ``runs_finished``: the
-    timeline reads failures and recoveries by when they finished.
+    timeline reads failures and recoveries by when they finished, and deploys
+    and drift checks by when they happened (``deployments_at``,
+    ``drift_checks_at``).
     """
     db.create_table(
         "alerts",
@@ -454,3 +456,5 @@ def _v7_alerts(db: Any) -> None:
     db["alerts"].create_index(["fired_at"], index_name="alerts_fired")
     db["alerts"].create_index(["resolved_at"], index_name="alerts_resolved")
     db["runs"].create_index(["finished_at"], index_name="runs_finished")
+    db["deployments"].create_index(["deployed_at"], index_name="deployments_at")
+    db["drift_checks"].create_index(["computed_at"], index_name="drift_checks_at")

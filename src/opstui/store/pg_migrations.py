@@ -187,6 +187,8 @@ CREATE UNIQUE INDEX alerts_open ON alerts(key) WHERE resolved_at IS NULL;
 CREATE INDEX alerts_fired ON alerts(fired_at);
 CREATE INDEX alerts_resolved ON alerts(resolved_at);
 CREATE INDEX runs_finished ON runs(finished_at);
+CREATE INDEX deployments_at ON deployments(deployed_at);
+CREATE INDEX drift_checks_at ON drift_checks(computed_at);
 """
 
 PG_MIGRATIONS: list[str] = [V1, V2, V3, V4, V5, V6, V7]

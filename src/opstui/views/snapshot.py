@@ -22,11 +22,9 @@ from opstui.store import Store, fields
 from opstui.store import drift as store_drift
 from opstui.store import status as st
 from opstui.store.acks import Ack, active_acks
-from opstui.store.actions import ActionRow, list_actions
 from opstui.store.dashboard import Dashboard
-from opstui.store.deployments import current_deployments
 from opstui.store.location import StoreLocation, parse_location
-from opstui.store.rows import DeploymentRow, PipelineRow
+from opstui.store.rows import PipelineRow
 from opstui.views.endpoints import EndpointReport, endpoint_reports
 from opstui.views.models import ModelReport, known_models, model_reports
 
@@ -227,10 +225,23 @@ class SnapshotReader:
         )
 
     def _events(self, pipelines: list[PipelineRow]) -> list[Event]:
-        events = [run_event(p) for p in pipelines if p.latest is not None]
-        events += [action_event(a) for a in list_actions(self.store, limit=self.events_limit)]
+        """The store-wide timeline's latest events (``store/timeline.py``:
+        failures, recoveries, deploys, rollbacks, alerts, drift, actions;
+        never only each pipeline's latest run), and each pipeline's latest
+        run besides (what is running now, the last success). Each source is
+        read newest first on an index, ``events_limit`` rows at most."""
+        from opstui.store.timeline import timeline
+
+        served = {n: s for n, ep in self.config.endpoints.items() if (s := self.config.served(ep))}
+        now = self.clock()
+        happened = timeline(self.store, since=0.0, until=now + 60,
+                            limit=self.events_limit, served=served)  # fmt: skip
+        told = {e.ref for e in happened}
+        events = [Event(e.at, e.kind, e.severity, e.summary) for e in happened]
         events += [
-            deploy_event(d) for d in current_deployments(self.store) if d.action == "rollback"
+            run_event(p)
+            for p in pipelines
+            if p.latest is not None and f"run:{p.latest.id}" not in told
         ]
         events.sort(key=lambda e: e.ts, reverse=True)
         return events[: self.events_limit]
@@ -256,21 +267,3 @@ def run_event(p: PipelineRow) -> Event:
     if run.trigger != "manual":
         text += f" ({run.trigger})"
     return Event(ts, "run", severity, text)
-
-
-def action_event(a: ActionRow) -> Event:
-    if a.action in ("acknowledge", "unacknowledge"):
-        what = a.target.partition(":")[2] or a.target
-        said = f": {a.outcome}" if a.outcome else ""
-        return Event(a.ts, "action", "ok", f"{a.actor} {a.action}d {what}{said}")
-    severity = {"failed": "fault", "refused": "warn", "started": "warn"}.get(a.status, "ok")
-    where = f" in {a.environment}" if a.environment else ""
-    outcome = f": {a.outcome}" if a.outcome else ""
-    return Event(
-        a.ts, "action", severity, f"{a.actor} {a.action} {a.target}{where} {a.status}{outcome}"
-    )
-
-
-def deploy_event(d: DeploymentRow) -> Event:
-    text = f"{d.target} rolled back to {d.version} in {d.environment} by {d.actor or '?'}"
-    return Event(d.deployed_at, "deploy", "warn", text)
