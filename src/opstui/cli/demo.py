@@ -184,6 +184,7 @@ def _console(world: World, layout: Layout, stop: threading.Event) -> None:
         console.run()
     finally:
         stop.set()  # ends quit_on_stop whichever way the console ended
+        console.remember_seen()
 
 
 def _shutdown(world: World, *, headless: bool) -> None:

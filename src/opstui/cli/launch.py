@@ -24,11 +24,15 @@ def launch(
 
     cfg = load_config(config)
     tui = cfg.tui
-    OpstuiApp(
+    app = OpstuiApp(
         resolve_store_path(store, cfg),
         cfg,
         read_only=read_only,
         refresh=refresh or tui.refresh,
         theme=theme or tui.theme,
         keymap=tui.keys,
-    ).run()
+    )
+    try:
+        app.run()
+    finally:
+        app.remember_seen()  # after the event loop: the next console says what changed

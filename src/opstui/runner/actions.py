@@ -148,8 +148,9 @@ def runner_log(store: StoreLocation) -> Path:
     if store.path is not None:
         path = store.path.absolute()
         return path.with_name(path.name + ".runner.log")
-    state = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
-    return Path(state) / "opstui" / "runner.log"
+    from opstui.paths import state_dir
+
+    return state_dir() / "runner.log"
 
 
 def spawn_detached(store: StoreLocation, config_path: Path | None, run_id: int) -> None:

@@ -166,7 +166,7 @@ def _deployments(
     store: Store, since: float, hi: float, cap: int, served: Mapping[str, Any]
 ) -> list[TimelineEvent]:
     rows = store.query(
-        """SELECT d.id, d.target_kind, d.target, d.environment, d.version, d.status,
+        """SELECT d.id, d.target, d.environment, d.version, d.status,
                   d.action, d.actor, d.deployed_at, d.message,
                   (SELECT version FROM deployments p WHERE p.id = d.replaces_id)
            FROM deployments d WHERE d.deployed_at >= ? AND d.deployed_at <= ?
@@ -174,7 +174,7 @@ def _deployments(
         (since, hi, cap),
     )
     out = []
-    for did, tkind, target, env, version, status, action, actor, at, message, was in rows:
+    for did, target, env, version, status, action, actor, at, message, was in rows:
         alias = str(actor or "").startswith("mlflow/")
         if status == "failed":
             what, severity = f"{action} failed", "fault"
@@ -232,8 +232,7 @@ def _drift(
     store: Store, since: float, hi: float, cap: int, served: Mapping[str, Any]
 ) -> list[TimelineEvent]:
     rows = store.query(
-        """SELECT c.id, m.name, c.version, c.computed_at, c.drifted, c.drift_share,
-                  c.drifted_features, c.features,
+        """SELECT c.id, m.name, c.version, c.computed_at, c.drifted, c.drifted_features, c.features,
                   (SELECT q.drifted FROM drift_checks q
                    WHERE q.model_id = c.model_id AND q.id < c.id
                    ORDER BY q.id DESC LIMIT 1)
@@ -243,7 +242,7 @@ def _drift(
         (since, hi, cap * 4),
     )
     out = []
-    for cid, model, version, at, drifted, share, n_drifted, n_features, prev in rows:
+    for cid, model, version, at, drifted, n_drifted, n_features, prev in rows:
         now_drifting, was = bool(drifted), bool(prev)
         if now_drifting == was:
             continue
@@ -274,8 +273,8 @@ def _actions(
         (since, hi, cap),
     )
     out = []
-    for aid, at, actor, action, target, env, status, outcome, plan in rows:
-        target = str(target)
+    for aid, at, actor, action, what, env, status, outcome, plan in rows:
+        target = str(what)
         if action in ("acknowledge", "unacknowledge"):
             # ``endpoint:web-api`` or ``pipeline:etl``: the row's thing.
             subject = target.partition(":")[2] or target

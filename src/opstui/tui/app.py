@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from opstui.views.urgency import Fault
 
 
-FOOTER_HIDDEN = frozenset({"open", "acknowledge"})
+FOOTER_HIDDEN = frozenset({"open", "acknowledge", "timeline"})
 
 
 def _bindings() -> list[BindingType]:
@@ -82,8 +82,23 @@ class OpstuiApp(LiveApp):
         self._keymap = {f"opstui.{k}": v for k, v in (keymap or {}).items()}
         self.store_label = _short(self.store_path)
         self.actor = config.actor or local_actor()
+        # Read here, before the event loop runs (a file read is IO).
+        from opstui.tui.seen import last_seen
+
+        where = self.store_path
+        self._seen_key = str(where.path.absolute()) if where.path is not None else str(where)
+        self._seen_at = last_seen(self._seen_key)
 
     # -- life ----------------------------------------------------------------
+
+    def remember_seen(self) -> None:
+        """Keep when this console last showed the store (call after ``run``,
+        off the event loop): the next one's headline says what changed since."""
+        from opstui.tui.seen import remember
+
+        snap = self._raw
+        if snap is not None:
+            remember(self._seen_key, snap.at)
 
     def on_mount(self) -> None:
         # Imported here, not at the top: ``import opstui.tui.app`` stays cheap
@@ -94,7 +109,11 @@ class OpstuiApp(LiveApp):
         apply_theme(self, self._theme_name)
         if self._keymap:
             self.set_keymap(self._keymap)
-        self.push_screen(DashboardScreen(read_only=self.read_only, store_label=self.store_label))
+        self.push_screen(
+            DashboardScreen(
+                read_only=self.read_only, store_label=self.store_label, seen_at=self._seen_at
+            )
+        )
         self.start_live()
 
     # -- navigation ----------------------------------------------------------
@@ -137,6 +156,12 @@ class OpstuiApp(LiveApp):
         from opstui.tui.screens.audit import AuditScreen
 
         self.push_screen(AuditScreen(clock=self.clock))
+        self.refresh_now()
+
+    def action_timeline(self) -> None:
+        from opstui.tui.screens.timeline import TimelineScreen
+
+        self.push_screen(TimelineScreen(clock=self.clock))
         self.refresh_now()
 
     def action_filter(self) -> None:

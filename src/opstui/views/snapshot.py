@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -46,11 +46,54 @@ class ModelSummary(NamedTuple):
 
 class Event(NamedTuple):
     ts: float
-    #: run, action, deploy
+    #: run, deploy, alert, drift, action (``store/timeline.KINDS``)
     kind: str
     #: ok, warn, fault
     severity: str
     text: str
+    #: What happened, in a word (``TimelineEvent.what``); empty for a
+    #: pipeline's latest run shown as it is (running, succeeded).
+    what: str = ""
+
+
+#: How the headline counts what changed, most urgent first: (kind, what) ->
+#: the words for one and for several.
+CHANGES: tuple[tuple[tuple[str, str], str, str], ...] = (
+    (("run", "failed"), "failed", "failed"),
+    (("run", "timed out"), "timed out", "timed out"),
+    (("alert", "firing"), "alert firing", "alerts firing"),
+    (("deploy", "deploy failed"), "deploy failed", "deploys failed"),
+    (("deploy", "rollback failed"), "rollback failed", "rollbacks failed"),
+    (("deploy", "rolled back"), "rolled back", "rolled back"),
+    (("drift", "started"), "drifting", "drifting"),
+    (("run", "recovered"), "recovered", "recovered"),
+    (("alert", "resolved"), "resolved", "resolved"),
+    (("drift", "cleared"), "drift cleared", "drift cleared"),
+    (("deploy", "deployed"), "deployed", "deployed"),
+    (("deploy", "alias moved"), "alias moved", "aliases moved"),
+)
+
+
+def changes(events: Sequence[Event], since: float) -> list[str]:
+    """What happened after ``since``, counted: ``["2 failed", "1 alert
+    firing", "1 rolled back"]``, most urgent first; operator actions last."""
+    counts: dict[tuple[str, str], int] = {}
+    actions = 0
+    for e in events:
+        if e.ts <= since:
+            continue
+        if e.kind == "action":
+            actions += 1
+        elif e.what:
+            counts[(e.kind, e.what)] = counts.get((e.kind, e.what), 0) + 1
+    out = []
+    for key, one, many in CHANGES:
+        n = counts.get(key, 0)
+        if n:
+            out.append(f"{n} {one if n == 1 else many}")
+    if actions:
+        out.append(f"{actions} action{'s' if actions > 1 else ''}")
+    return out
 
 
 class Snapshot(NamedTuple):
@@ -237,7 +280,7 @@ class SnapshotReader:
         happened = timeline(self.store, since=0.0, until=now + 60,
                             limit=self.events_limit, served=served)  # fmt: skip
         told = {e.ref for e in happened}
-        events = [Event(e.at, e.kind, e.severity, e.summary) for e in happened]
+        events = [Event(e.at, e.kind, e.severity, e.summary, e.what) for e in happened]
         events += [
             run_event(p)
             for p in pipelines

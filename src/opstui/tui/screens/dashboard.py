@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
 from opstui.store import status as st
-from opstui.timeutil import human_duration
+from opstui.timeutil import human_duration, to_datetime
 from opstui.tui.messages import OpenRow
 from opstui.tui.render import (
     ENDPOINT_STYLE,
@@ -29,7 +29,7 @@ from opstui.tui.render import (
 )
 from opstui.tui.table import LiveTable, Row, SteadyInput, dim
 from opstui.tui.widgets import Panel, StatusLine
-from opstui.views.snapshot import Snapshot
+from opstui.views.snapshot import Snapshot, changes
 from opstui.views.urgency import acknowledged_rows, faults
 
 #: What an empty panel says, so a blank is never mistaken for "all fine".
@@ -163,6 +163,14 @@ def event_rows(snap: Snapshot) -> list[Row]:
     ]
 
 
+def _moment(at: float, now: float) -> str:
+    """``06:41`` today (UTC), ``Dec 04 18:04`` another day."""
+    then, today = to_datetime(at), to_datetime(now)
+    if then is None or today is None:
+        return "?"
+    return f"{then:%H:%M}" if then.date() == today.date() else f"{then:%b %d %H:%M}"
+
+
 class DashboardScreen(Screen[None]):
     DEFAULT_CSS = """
     #panel-pipelines { height: 8; }
@@ -173,8 +181,13 @@ class DashboardScreen(Screen[None]):
     #filter.shown { display: block; }
     """
 
-    def __init__(self, *, read_only: bool, store_label: str) -> None:
+    def __init__(self, *, read_only: bool, store_label: str, seen_at: float | None = None) -> None:
         super().__init__()
+        #: When this board was last on screen before now (the previous
+        #: console's last look, then when a detail screen covered it): the
+        #: headline says what changed since.
+        self.seen_at = seen_at
+        self._left_at: float | None = None
         #: Fixed for the session: keys that write are refused, and the headline says so first.
         self.read_only = read_only
         self.store_label = store_label
@@ -275,6 +288,14 @@ class DashboardScreen(Screen[None]):
     def on_resize(self) -> None:
         self._layout()
 
+    def on_screen_suspend(self) -> None:
+        # Covered by a detail screen: what happens from now is news on return.
+        self._left_at = self.snap.at if self.snap is not None else None
+
+    def on_screen_resume(self) -> None:
+        if self._left_at is not None:
+            self.seen_at, self._left_at = self._left_at, None
+
     def _follow_worst(self, snap: Snapshot) -> None:
         """The cursor on the most urgent fault, its panel focused."""
         worst = next(iter(faults(snap)), None)
@@ -339,6 +360,11 @@ class DashboardScreen(Screen[None]):
             out.append(f"{running} running ", style="yellow")
         if not failing and not bad_eps:
             out.append("all healthy ", style="green")
+        if self.seen_at is not None:
+            news = changes(snap.events, self.seen_at)
+            if news:
+                out.append(f"since {_moment(self.seen_at, snap.at)}: {', '.join(news)} ",
+                           style="cyan")  # fmt: skip
         if snap.skipped:
             # Rows the store holds that no panel can show: never silent.
             n = len(snap.skipped)
