@@ -679,7 +679,37 @@ def measure(path: Path, args: argparse.Namespace) -> list[Figure]:
     )
     figures.append(Figure("(f) metric window: p99", percentile(windows, 99)))
 
+    # (g) the events panel's read: the timeline's 30 newest events (every
+    # refresh reads it beside the incremental dashboard read), and a
+    # 30-day postmortem window (`opstui incident --since 30d`).
+    from opstui.store.timeline import timeline
+
+    panel = timed(lambda: timeline(store, since=0.0, limit=30), n)
+    figures.append(
+        Figure(
+            "(g) events panel: the timeline's 30 newest: median",
+            median(panel),
+            note=f"{median(panel) / median(incremental):.1f}x the incremental read (c)",
+        )
+    )
+    figures.append(Figure("(g) events panel: p99", percentile(panel, 99)))
+    newest = store.conn.execute("SELECT max(finished_at) FROM runs").fetchone()[0]
+    month = timed(lambda: timeline(store, since=newest - 30 * DAY, limit=2000), max(5, n // 30))
+    found = len(timeline(store, since=newest - 30 * DAY, limit=2000))
+    figures.append(
+        Figure(
+            "(g) incident window, 30 days (<= 2,000 events): median",
+            median(month),
+            note=f"{found} events",
+        )
+    )
+
     explain(store, "a full read (a new Dashboard)", traced(store, Dashboard(store).read))
+    explain(
+        store,
+        "the events panel (timeline, 30 newest)",
+        traced(store, lambda: timeline(store, since=0.0, limit=30)),
+    )
     explain(store, "an incremental read (1 run changed)", inc_statements)
     explain(store, "a metric window read", traced(store, window))
     store.close()
