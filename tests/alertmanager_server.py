@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .processes import free_port, stop_groups
+from .processes import free_port, stop_groups, wait_http
 
 BINARY = "prometheus-alertmanager"
 READY_TIMEOUT = 30.0
@@ -52,16 +50,7 @@ def unique(prefix: str = "OpstuiTest") -> str:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"alertmanager exited with {proc.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"alertmanager not ready after {READY_TIMEOUT:.0f}s; see {log}")
+    wait_http(f"{url}/-/ready", proc, log, what="alertmanager", timeout=READY_TIMEOUT, every=0.05)
 
 
 def start(root: Path, port: int) -> subprocess.Popen[bytes]:

@@ -9,11 +9,9 @@ own (``registered_model``) instead of touching the shared ones.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .processes import free_port, stop_groups
+from .processes import free_port, stop_groups, wait_http
 
 HEALTH_TIMEOUT = 90.0
 #: The shared, read-only population.
@@ -49,16 +47,7 @@ class MlflowServer:
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"mlflow server exited with {proc.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"mlflow server not healthy after {HEALTH_TIMEOUT:.0f}s; see {log}")
+    wait_http(f"{url}/health", proc, log, what="mlflow server", timeout=HEALTH_TIMEOUT, every=0.5)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

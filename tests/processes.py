@@ -1,5 +1,6 @@
-"""What the test servers share: a free port on 127.0.0.1, and stopping a
-server's process group for good (MLflow, Airflow, Prefect, Prometheus)."""
+"""What the test servers share: a free port on 127.0.0.1, waiting until one
+answers, and stopping a server's process group for good (MLflow, Airflow,
+Prefect, Prometheus, Alertmanager)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
 
 
 def free_port() -> int:
@@ -41,3 +46,21 @@ def stop_groups(
                 proc.wait(timeout=5)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_http(
+    url: str, proc: subprocess.Popen[bytes], log: Path, *, what: str, timeout: float,
+    every: float = 0.1,
+) -> None:  # fmt: skip
+    """Until ``url`` answers 200; a server that exits first, or never
+    answers, raises with the tail of its ``log``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(every)
+    raise RuntimeError(f"{what} not ready after {timeout:.0f}s; see {log}")
