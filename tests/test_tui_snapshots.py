@@ -108,3 +108,38 @@ def test_endpoint_serving_a_service(
     served = ENDPOINT + 'service = "web-api"\n'
     app = make_app(tmp_path, config=sample_config(tmp_path, served, portable=True))
     assert snap_compare(app, terminal_size=size, run_before=_open("endpoint:web"))
+
+
+async def _timeline(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("T")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", [*SIZES, (160, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline(
+    size: tuple[int, int], snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An incident (a failed run with a hostile message, a failed deploy, a
+    rollback) over the sample's day: newest first, the columns by width."""
+    from tests.test_timeline_screen import SERVED, incident_store
+
+    monkeypatch.chdir(tmp_path)
+    incident = incident_store(tmp_path)
+    config = sample_config(tmp_path, SERVED, portable=True)
+    app = make_app(tmp_path, store=incident.path, config=config)
+    assert snap_compare(app, terminal_size=size, run_before=_timeline)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_endpoint_marks_deploys(
+    size: tuple[int, int], snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under its charts, a mark in the minute of each deploy, failure and rollback."""
+    from tests.test_timeline_screen import SERVED, incident_store
+
+    monkeypatch.chdir(tmp_path)
+    incident = incident_store(tmp_path)
+    config = sample_config(tmp_path, SERVED, portable=True)
+    app = make_app(tmp_path, store=incident.path, config=config)
+    assert snap_compare(app, terminal_size=size, run_before=_open("endpoint:web"))

@@ -15,6 +15,12 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("filter", "slash", "Filter", "Filter rows by name"),
     ("jump", "colon", "Jump", "Jump to a pipeline, model or endpoint by name"),
     ("audit", "a", "Audit", "The audit trail of actions"),
+    (
+        "timeline",
+        "T",
+        "Timeline",
+        "Timeline: runs, deploys, alerts, drift, actions",
+    ),
     ("acknowledge", "A", "Ack", "Acknowledge the selected fault (again: undo)"),
     ("pause", "p", "Pause", "Pause / resume refreshing"),
     ("help", "question_mark", "Help", "Every key binding"),

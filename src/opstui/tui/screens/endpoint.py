@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 
 from opstui.store import status as st
 from opstui.store.rows import DeploymentRow
+from opstui.timeutil import clock_time
 from opstui.tui.render import (
     ENDPOINT_STYLE,
     STATUS_STYLE,
@@ -47,6 +48,23 @@ class EndpointData(NamedTuple):
     #: (service or model, its name, the environment): what the endpoint serves.
     served: tuple[str, str, str] | None
     deployments: list[DeploymentRow]
+    #: When ``history`` was read: the charts' last minute ends here.
+    now: float = 0.0
+    #: The served thing's deployments read (newest first), for the charts' marks.
+    recent: tuple[DeploymentRow, ...] = ()
+
+
+#: A deployment as a mark under the charts: failed, rolled back, or deployed.
+def deploy_glyph(d: DeploymentRow) -> tuple[str, str]:
+    if d.status == "failed":
+        return "✗", "bold red"
+    if d.action == "rollback":
+        return "▼", "bold yellow"
+    return "▲", "bold green"
+
+
+#: Marks listed by the legend line under the charts.
+MARKS_LISTED = 3
 
 
 class EndpointScreen(Detail):
@@ -96,17 +114,18 @@ class EndpointScreen(Detail):
         ep = console.config.endpoints.get(self.target)
         if ep is None:
             return None
-        history = endpoint_history(console.store, self.target, console.config, console.clock())
+        now = console.clock()
+        history = endpoint_history(console.store, self.target, console.config, now)
         served = console.config.served(ep)
-        deployments: list[DeploymentRow] = []
+        recent: list[DeploymentRow] = []
         if served is not None:
             kind, target, environment = served
-            deployments = [
+            recent = [
                 d
                 for d in deployment_history(console.store, target, environment, limit=20)
                 if d.target_kind == kind
-            ][:DEPLOYMENTS_SHOWN]
-        return EndpointData(history, served, deployments)
+            ]
+        return EndpointData(history, served, recent[:DEPLOYMENTS_SHOWN], now, tuple(recent))
 
     def show_extra(self, data: Any, snap: Snapshot) -> None:
         loaded: EndpointData | None = data
@@ -127,26 +146,37 @@ class EndpointScreen(Detail):
             self.query_one("#note", Static).update(ack_note(acked, snap.at).append(f" · {note}"))
         else:
             self.query_one("#note", Static).update(note)
-        width = max(10, self.size.width - 16)
+        errs = data.error_ratio if data is not None else ()
+        lats = data.latency if data is not None else ()
+        err_top = max((v for v in errs if v is not None), default=None)
+        lat_top = max((v for v in lats if v is not None), default=None)
+        err_max = "" if err_top is None else f" max {pct(err_top)}"
+        lat_max = (
+            "" if lat_top is None or data is None else f" max {lat_top:.3g} {data.latency_unit}"
+        )
+        minutes = data.minutes if data is not None else 60
+        # One bar a minute, as many minutes as fit beside the label and the
+        # longer max, the same for both charts and the marks (80 columns: 50).
+        room = self.size.width - 4 - 9 - max(len(err_max), len(lat_max))
+        width = max(10, min(minutes, room))
         text = Text()
-        if data is not None and any(v is not None for v in data.error_ratio):
-            top = max((v for v in data.error_ratio if v is not None), default=0.0)
-            text.append(f"errors   {chart(data.error_ratio, width)} max {pct(top)}\n")
+        if err_top is not None:
+            text.append(f"errors   {chart(errs, width)}{err_max}\n")
         else:
             # prometheus: requests; prometheus_api: error_ratio, or requests and errors.
             text.append("errors   no error ratio configured (requests, or error_ratio)\n", "dim")
-        if data is not None and any(v is not None for v in data.latency):
-            top = max((v for v in data.latency if v is not None), default=0.0)
-            text.append(
-                f"latency  {chart(data.latency, width)} max {top:.3g} {data.latency_unit}\n"
-            )
+        legend = self._marks(text, loaded, width) if loaded is not None else None
+        if lat_top is not None:
+            text.append(f"latency  {chart(lats, width)}{lat_max}\n")
         else:
             text.append("latency  no latency data yet\n", "dim")
-        minutes = data.minutes if data is not None else 60
-        text.append(
-            f"         last {minutes} minutes, a bar a minute, each scaled to its max", "dim"
-        )
-        self.query_one("#charts", Static).update(text)
+        if legend is not None:
+            text.append_text(legend).append("\n")
+        shown = min(minutes, width)
+        text.append(f"         last {shown} minutes, a bar a minute, each scaled to its max", "dim")
+        charts = self.query_one("#charts", Static)
+        charts.styles.height = 7 if legend is not None else 6
+        charts.update(text)
         requests = data.requests if data is not None else {}
         errors = data.errors if data is not None else {}
 
@@ -183,6 +213,59 @@ class EndpointScreen(Detail):
             ]
         )
         self._show_deployments(loaded, snap.at)
+
+    def _marks(self, text: Text, loaded: EndpointData, width: int) -> Text | None:
+        """Under the error chart, a mark in the minute of each deployment of what
+        the endpoint serves (``▲`` deployed, ``▼`` rolled back, ``✗`` failed);
+        returns the legend naming the newest of them, None if none is that recent."""
+        if loaded.served is None:
+            return None
+        minutes = loaded.history.minutes if loaded.history is not None else 60
+        columns = min(minutes, width)
+        now = loaded.now
+        cells: list[tuple[str, str] | None] = [None] * columns
+        marked = []
+        rank = {"▲": 0, "▼": 1, "✗": 2}
+        for d in loaded.recent:  # newest first
+            ago = int((now - d.deployed_at) // 60)
+            i = columns - 1 - ago
+            if ago < 0 or i < 0:
+                continue
+            mark = deploy_glyph(d)
+            marked.append(d)
+            old = cells[i]
+            if old is None or rank[mark[0]] > rank[old[0]]:
+                cells[i] = mark
+        if not marked:
+            line = Text("deploys  ")
+            line.append(f"none in the last {columns}m", "dim")
+            if loaded.recent:
+                last = loaded.recent[0]
+                glyph, style = deploy_glyph(last)
+                line.append("; last ", "dim").append(glyph, style)
+                ago_text = age(now - last.deployed_at)
+                line.append(safe(f" {last.version} {ago_text} ago by {last.actor or '?'}"), "dim")
+            line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
+            text.append_text(line)
+            text.append("\n")
+            return None
+        text.append("deploys  ")
+        for cell in cells:
+            text.append(" " if cell is None else cell[0], "" if cell is None else cell[1])
+        text.append("\n")
+        legend = Text("         ")
+        room = max(20, self.size.width - 4)
+        for listed, d in enumerate(marked[:MARKS_LISTED]):
+            glyph, style = deploy_glyph(d)
+            item = safe(f" {clock_time(d.deployed_at)[:5]}Z {d.version} {d.actor or '?'}")
+            if listed and len(legend) + len(item) + 3 > room:
+                break
+            legend.append(" · " if listed else "").append(glyph, style).append(item)
+        key = "  ▲ deploy ▼ rollback ✗ failed"
+        if len(legend) + len(key) <= room:
+            legend.append(key, "dim")
+        legend.truncate(room, overflow="ellipsis")
+        return legend
 
     def _show_deployments(self, loaded: EndpointData | None, now: float) -> None:
         """What the endpoint serves, deployed where, newest first: what ``b``

@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
-from opstui.tui.render import age, endpoints_health, safe, status_text
+from opstui.timeutil import clock_time
+from opstui.tui.render import age, chart, endpoints_health, safe, status_text
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, Row, dim
 from opstui.tui.widgets import Panel
@@ -20,6 +21,25 @@ class ModelData(NamedTuple):
     versions: list[Any]
     deployments: list[Any]
     drift: Any  # drift.records.DriftCheck | None
+    #: The drift checks of the last ``HISTORY_HOURS`` (store.drift.CheckRow), newest first.
+    checks: tuple[Any, ...] = ()
+    #: When it was read: the history's last hour ends here.
+    now: float = 0.0
+
+
+#: The drift history under the features: a bar an hour, this many hours.
+HISTORY_HOURS = 48
+#: Marks the legend line names.
+MARKS_LISTED = 3
+
+
+def deploy_glyph(d: Any) -> tuple[str, str]:
+    """A deployment as a mark: failed, rolled back, or deployed (alias moves too)."""
+    if d.status == "failed":
+        return "✗", "bold red"
+    if d.action == "rollback":
+        return "▼", "bold yellow"
+    return "▲", "bold green"
 
 
 class ModelScreen(Detail):
@@ -27,6 +47,7 @@ class ModelScreen(Detail):
     DEFAULT_CSS = """
     ModelScreen #top { height: 1fr; }
     ModelScreen #panel-drift { height: 1fr; }
+    ModelScreen #history { height: auto; padding: 0 1; }
     ModelScreen #dist { height: 5; border: round $primary-muted; padding: 0 1; }
     """
 
@@ -54,6 +75,7 @@ class ModelScreen(Detail):
             yield Panel("versions", self.versions)
             yield Panel("deployments", self.deployed)
         yield Panel("drift", self.features, id="panel-drift")
+        yield Static("", id="history")
         yield Static("", id="dist")
         yield Footer()
 
@@ -63,18 +85,27 @@ class ModelScreen(Detail):
 
     def load(self, console: SnapshotReader) -> ModelData:
         from opstui.store.deployments import deployment_history
+        from opstui.store.drift import checks, latest_check
         from opstui.store.models import model_versions
 
         store = console.store
+        now = console.clock()
         check = None
-        from opstui.store.drift import latest_check
-
+        recent: tuple[Any, ...] = ()
         if latest_check(store, self.target) is not None:
             from opstui.drift.records import latest
 
             check = latest(store, self.target)
+            since = now - HISTORY_HOURS * 3600
+            recent = tuple(
+                c for c in checks(store, self.target, limit=500) if c.computed_at >= since
+            )
         return ModelData(
-            model_versions(store, self.target), deployment_history(store, self.target), check
+            model_versions(store, self.target),
+            deployment_history(store, self.target),
+            check,
+            recent,
+            now,
         )
 
     def show_extra(self, data: ModelData, snap: Snapshot) -> None:
@@ -112,10 +143,17 @@ class ModelScreen(Detail):
                 for d in data.deployments
             ]
         )
+        quiet = self._history(data)
         check = data.drift
         self._check = check
         serving = endpoints_health(e for e in snap.endpoints if e.serves("model", self.target))
         if check is None:
+            if quiet is not None:
+                # Nothing drifted or deployed lately: said on the note line,
+                # and the panels keep the room (80x24).
+                self.query_one("#history", Static).display = False
+                serving = serving.append(" · " if serving else "").append_text(quiet)
+                serving.truncate(max(20, self.size.width - 2), overflow="ellipsis")
             if not self.stale:
                 self.query_one("#note", Static).update(serving)
             blank = ("",) * 6
@@ -157,6 +195,85 @@ class ModelScreen(Detail):
             )
         self.features.show(rows)
         self._draw_distribution(self.features.selected_key)
+
+    def _history(self, data: ModelData) -> Text | None:
+        """The share of features drifted, a bar an hour, and under it a mark in
+        the hour of each deployment, rollback or alias move of the model. A quiet
+        model (no check, no deploy in the hours shown) gets one line, returned:
+        the note line takes it when it has room (no drift check to sum up)."""
+        hours = max(1, min(HISTORY_HOURS, self.size.width - 30))
+        room = max(20, self.size.width - 2)
+        now = data.now or self.clock()
+        shares: list[float | None] = [None] * hours
+        drifted = [False] * hours
+        for c in data.checks:
+            i = hours - 1 - int((now - c.computed_at) // 3600)
+            if 0 <= i < hours:
+                shares[i] = max(shares[i] or 0.0, c.drift_share)
+                drifted[i] = drifted[i] or c.drifted
+        cells: list[tuple[str, str] | None] = [None] * hours
+        rank = {"▲": 0, "▼": 1, "✗": 2}
+        marked = []
+        for d in data.deployments:  # newest first
+            ago = int((now - d.deployed_at) // 3600)
+            i = hours - 1 - ago
+            if ago < 0 or i < 0:
+                continue
+            marked.append(d)
+            mark = deploy_glyph(d)
+            old = cells[i]
+            if old is None or rank[mark[0]] > rank[old[0]]:
+                cells[i] = mark
+        checked = any(v is not None for v in shares)
+        box = self.query_one("#history", Static)
+        if not checked and not marked:
+            line = self._last_deploy(data, f"last {hours}h: no drift check, no deploy", now, room)
+            box.update(line)
+            box.display = True
+            return line
+        box.display = True
+        text = Text("drift    ")
+        if checked:
+            bars = chart(shares, hours)
+            for bar, bad in zip(bars, drifted, strict=True):
+                text.append(bar, "bold red" if bad else "green")
+            top = max(v for v in shares if v is not None)
+            text.append(f"  share, max {top:.2f}", "dim")
+        else:
+            text.append(f"no checks in the last {hours}h", "dim")
+        text.append("\ndeploys  ")
+        if not marked:
+            text.append_text(self._last_deploy(data, f"none in the last {hours}h", now, room - 9))
+            box.update(text)
+            return None
+        for cell in cells:
+            text.append(" " if cell is None else cell[0], "" if cell is None else cell[1])
+        text.append(f"  {hours}h, an hour a bar", "dim")
+        legend = Text("\n         ")
+        for listed, d in enumerate(marked[:MARKS_LISTED]):
+            glyph, style = deploy_glyph(d)
+            item = safe(
+                f" {clock_time(d.deployed_at)[:5]}Z {d.environment[:4]} v{d.version} "
+                f"{d.actor or '?'}"
+            )
+            if listed and len(legend) + len(item) + 3 > room:
+                break
+            legend.append(" · " if listed else "").append(glyph, style).append(item)
+        text.append_text(legend)
+        box.update(text)
+        return None
+
+    def _last_deploy(self, data: ModelData, said: str, now: float, room: int) -> Text:
+        """``said``, then the model's last deployment (none in the hours shown)."""
+        line = Text(said, "dim")
+        if data.deployments:
+            last = data.deployments[0]
+            glyph, style = deploy_glyph(last)
+            line.append("; last ", "dim").append(glyph, style)
+            ago = age(now - last.deployed_at)
+            line.append(safe(f" v{last.version} {ago} ago by {last.actor or '?'}"), "dim")
+        line.truncate(room, overflow="ellipsis")
+        return line
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table is self.features and event.row_key is not None:
