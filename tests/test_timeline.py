@@ -86,7 +86,7 @@ def test_actions_and_acknowledgements_belong_to_the_service_an_endpoint_serves(
                   outcome="run 12 succeeded")  # fmt: skip
     served = {"web": ("service", "web-api", "production")}
     events = timeline(store, since=start, service="web-api", served=served)
-    assert [e.what for e in events] == ["rollback", "acknowledge"]
+    assert [e.what for e in events] == ["rollback succeeded", "acknowledged"]
     ack = events[1]
     assert ack.summary == "dana@ops acknowledged web for 30m: rolling back"
     assert ack.service == "web-api"

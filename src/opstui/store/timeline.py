@@ -272,6 +272,14 @@ def _actions(
            FROM actions WHERE ts >= ? AND ts <= ? ORDER BY ts DESC, id DESC LIMIT ?""",
         (since, hi, cap),
     )
+    # A pipeline's actions belong to its model, as its runs do.
+    models = {
+        str(p): str(m)
+        for p, m in store.query(
+            """SELECT p.name, min(m.name) FROM models m JOIN pipelines p ON p.id = m.pipeline_id
+               GROUP BY p.name"""
+        )
+    }
     out = []
     for aid, at, actor, action, what, env, status, outcome, plan in rows:
         target = str(what)
@@ -284,7 +292,7 @@ def _actions(
                 text += f" for {_duration(until - float(at))}"
             if outcome:
                 text += f": {outcome}"
-            severity = "ok"
+            severity, word = "ok", f"{action}d"
         else:
             subject = target
             where = f" in {env}" if env else ""
@@ -294,10 +302,11 @@ def _actions(
             severity = {"failed": "fault", "refused": "warn", "started": "warn"}.get(
                 str(status), "ok"
             )
+            word = f"{action} {status}"
         out.append(
             TimelineEvent(
-                float(at), "action", str(action), subject, _text(text) or "",
-                service=_service_of(subject, served), environment=_text(env),
+                float(at), "action", _text(word) or str(action), subject, _text(text) or "",
+                service=models.get(subject) or _service_of(subject, served), environment=_text(env),
                 actor=_text(actor), severity=severity, ref=f"action:{aid}",
             )
         )  # fmt: skip

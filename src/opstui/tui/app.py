@@ -315,8 +315,9 @@ class OpstuiApp(LiveApp):
         if self.snapshot is not None:
             yield from palette(self.snapshot, open_key=self.open_key,
                                start_action=self.start_action, audit=self.action_audit,
-                               filter_rows=self.action_filter, jump=self.action_jump,
-                               help_keys=self.action_help, pause=self.action_pause)  # fmt: skip
+                               timeline=self.action_timeline, filter_rows=self.action_filter,
+                               jump=self.action_jump, help_keys=self.action_help,
+                               pause=self.action_pause)  # fmt: skip
 
 
 def _short(store: StoreLocation) -> str:

@@ -41,6 +41,7 @@ def palette(
     open_key: Callable[[str], object],
     start_action: Callable[[str, str], object],
     audit: Callable[[], object],
+    timeline: Callable[[], object],
     filter_rows: Callable[[], object],
     jump: Callable[[], object],
     help_keys: Callable[[], object],
@@ -63,6 +64,9 @@ def palette(
         yield SystemCommand(f"Roll back model {m.name}", "Previous good version",
                             lambda key=key: start_action("rollback", key))  # fmt: skip
     yield SystemCommand("Audit trail", "Every operator action", audit)
+    yield SystemCommand(
+        "Timeline", "Failures, deploys, rollbacks, alerts, drift, actions", timeline
+    )
     yield SystemCommand("Filter rows", "Show rows whose name matches", filter_rows)
     yield SystemCommand("Jump to…", "A pipeline, model or endpoint by name", jump)
     yield SystemCommand("Key bindings", "Every key and its id", help_keys)

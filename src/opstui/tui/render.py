@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from opstui.store import status as st
-from opstui.store.rows import RunRow
+from opstui.store.rows import DeploymentRow, RunRow
 from opstui.terminal import visible
 from opstui.timeutil import human_age
 
@@ -154,3 +154,13 @@ def ack_note(ack: Ack | None, now: float) -> Text:
              f"{clock_time(ack.until)}{said}"),
         style="cyan",
     )  # fmt: skip
+
+
+def deploy_glyph(d: DeploymentRow) -> tuple[str, str]:
+    """A deployment as a chart mark and its style: failed ``✗``, rolled back
+    ``▼``, deployed (an alias move too) ``▲``."""
+    if d.status == "failed":
+        return "✗", "bold red"
+    if d.action == "rollback":
+        return "▼", "bold yellow"
+    return "▲", "bold green"

@@ -23,6 +23,7 @@ from opstui.tui.render import (
     age,
     burn,
     chart,
+    deploy_glyph,
     pct,
     safe,
 )
@@ -55,14 +56,6 @@ class EndpointData(NamedTuple):
 
 
 #: A deployment as a mark under the charts: failed, rolled back, or deployed.
-def deploy_glyph(d: DeploymentRow) -> tuple[str, str]:
-    if d.status == "failed":
-        return "✗", "bold red"
-    if d.action == "rollback":
-        return "▼", "bold yellow"
-    return "▲", "bold green"
-
-
 #: Marks listed by the legend line under the charts.
 MARKS_LISTED = 3
 

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
 from opstui.timeutil import clock_time
-from opstui.tui.render import age, chart, endpoints_health, safe, status_text
+from opstui.tui.render import age, chart, deploy_glyph, endpoints_health, safe, status_text
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, Row, dim
 from opstui.tui.widgets import Panel
@@ -31,15 +31,6 @@ class ModelData(NamedTuple):
 HISTORY_HOURS = 48
 #: Marks the legend line names.
 MARKS_LISTED = 3
-
-
-def deploy_glyph(d: Any) -> tuple[str, str]:
-    """A deployment as a mark: failed, rolled back, or deployed (alias moves too)."""
-    if d.status == "failed":
-        return "✗", "bold red"
-    if d.action == "rollback":
-        return "▼", "bold yellow"
-    return "▲", "bold green"
 
 
 class ModelScreen(Detail):
