@@ -80,7 +80,7 @@ def test_a_paging_burn_fires_in_alertmanager_and_resolves_there(
         assert (labels["service"], labels["environment"], labels["subject"]) == (
             "web-api", "production", "web"
         )  # fmt: skip
-        assert "burning its error budget (page)" in sent["page"]["annotations"]["summary"]
+        assert sent["page"]["annotations"]["summary"].startswith("web burning its error budget: ")
 
         # The endpoint's source goes down: not judged, not resolved.
         (web,) = snap.endpoints

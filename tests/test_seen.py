@@ -11,9 +11,10 @@ from pathlib import Path
 
 from opstui.store import Store
 from opstui.tui import seen
+from opstui.tui.screens.modals import AckScreen
 from opstui.views.snapshot import Event, changes
 
-from .test_tui import board, settle
+from .test_tui import board, settle, until_modal
 from .test_worst_first import _fail
 from .tui_support import FROZEN, make_app, sample_store
 
@@ -68,6 +69,15 @@ async def test_back_from_a_detail_screen_it_says_what_happened_meanwhile(
         await settle(pilot)
         b = board(app)
         assert b.snap is not None and "since" not in str(b.headline(b.snap))
+        # A dialog over the board leaves it in view: not a return.
+        await pilot.press("A")
+        await until_modal(pilot, AckScreen)
+        clock[0] += 60
+        with Store(store, clock=lambda: clock[0]) as db:
+            _fail(db, "billing-worker")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "since" not in str(b.headline(b.snap))
         await pilot.press("enter")  # the selected pipeline's screen covers the board
         await settle(pilot)
         clock[0] += 300
@@ -76,6 +86,6 @@ async def test_back_from_a_detail_screen_it_says_what_happened_meanwhile(
         await pilot.press("escape")
         await settle(pilot)
         assert b.snap is not None
-        assert "since 12:30: 1 failed" in str(b.headline(b.snap))
+        assert "since 12:31: 1 failed" in str(b.headline(b.snap))
     app.remember_seen()
     assert seen.last_seen(str(store.absolute())) == clock[0]

@@ -1,13 +1,13 @@
 """What moves in the demo, started together and stopped together.
 
 Threads of the demo's own process: the HTTP service, the endpoint poller
-(the console's own ``PollerThread``), serving traffic, the drift checks and
-the simulator. Pipeline runs are child processes: ``python -m opstui.runner``
-in a session of its own (the path every action takes, so a run started from
-the console survives an SSH drop). The demo does not let them outlive it:
-``stop()`` asks every run of the demo's store still in flight on this host
-to cancel (SIGTERM: the runner stops its stage and records the run
-cancelled), and waits for them.
+(the console's own ``PollerThread``), serving traffic, the drift checks, the
+alert judge (``opstui poll``'s) and the simulator. Pipeline runs are child
+processes: ``python -m opstui.runner`` in a session of its own (the path
+every action takes, so a run started from the console survives an SSH
+drop). The demo does not let them outlive it: ``stop()`` asks every run of
+the demo's store still in flight on this host to cancel (SIGTERM: the
+runner stops its stage and records the run cancelled), and waits for them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ QUEUED_GRACE = 5.0
 #: first one comes after DRIFT_FIRST seconds, once the console has drawn.
 DRIFT_EVERY = 30.0
 DRIFT_FIRST = 5.0
+#: Demo seconds between alert judgements (divided by --speed, at least 1 s).
+ALERTS_EVERY = 5.0
 
 
 class DriftChecks(threading.Thread):
@@ -81,6 +83,38 @@ class DriftChecks(threading.Thread):
         self.stopping.set()
 
 
+class Alerts(threading.Thread):
+    """opstui's alerts judged as ``opstui poll`` does (``notify.send.judge_loop``):
+    the demo's console is built not to poll, so the world judges for it."""
+
+    def __init__(
+        self, layout: Layout, config: Config, *, every: float,
+        echo: Callable[[str], None] | None,
+    ) -> None:  # fmt: skip
+        super().__init__(name="opstui-demo-alerts", daemon=True)
+        self.layout = layout
+        self.config = config
+        self.every = every
+        self.echo = echo
+        self.stopping = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        from opstui.notify.send import judge_loop
+
+        judge_loop(self.layout.store, self.config, by="opstui-demo", stop=self.stopping,
+                   every=self.every, say=self._say)  # fmt: skip
+
+    def _say(self, line: str) -> None:
+        if line.startswith("alerts: "):
+            self.error = line[:300]  # said at the end; the next step tries again
+        elif self.echo is not None:
+            self.echo(line)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
 class World:
     def __init__(
         self,
@@ -97,6 +131,7 @@ class World:
         self.poller = PollerThread(layout.store, list(config.endpoints.values()))
         self.traffic = Traffic(layout, speed=speed)
         self.drift = DriftChecks(layout, config, every=max(3.0, DRIFT_EVERY / speed))
+        self.alerts = Alerts(layout, config, every=max(1.0, ALERTS_EVERY / speed), echo=echo)
         self.simulator = Simulator(layout, config, speed=speed, echo=echo)
         self.started = False
 
@@ -110,12 +145,14 @@ class World:
         self.poller.start()
         self.traffic.start()
         self.drift.start()
+        self.alerts.start()
         self.simulator.start()
 
     def problems(self) -> list[str]:
         """The last error of each part (a part keeps going after one)."""
         parts = {"simulator": self.simulator.error, "traffic": self.traffic.error,
-                 "drift": self.drift.error, "poller": self.poller.error}  # fmt: skip
+                 "drift": self.drift.error, "poller": self.poller.error,
+                 "alerts": self.alerts.error}  # fmt: skip
         return [f"{name}: {error}" for name, error in parts.items() if error]
 
     def stop(self, *, timeout: float = 20.0) -> list[int]:
@@ -125,11 +162,13 @@ class World:
         self.simulator.stop()
         self.traffic.stop()
         self.drift.stop()
+        self.alerts.stop()
         _join(self.simulator, timeout)
         cancelled = stop_runs(self.layout, timeout=timeout) if self.started else []
         self.poller.stop()
         _join(self.traffic, timeout)
         _join(self.drift, timeout)  # a drift check in progress ends first (about a second)
+        _join(self.alerts, timeout)
         self.service.stop()
         return cancelled
 

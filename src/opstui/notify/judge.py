@@ -76,7 +76,7 @@ def _burns(e: EndpointReport, wanted: list[Wanted], undecided: list[str]) -> Non
         if firing:
             worst = max(firing, key=lambda a: a.long_burn or 0.0)
             summary = (
-                f"{e.name} burning its error budget ({severity}): "
+                f"{e.name} burning its error budget: "
                 f"{worst.long_burn or 0:.1f}x over {worst.long_window}, "
                 f"{worst.short_burn or 0:.1f}x over {worst.short_window}"
             )

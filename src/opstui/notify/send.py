@@ -26,6 +26,7 @@ from opstui.notify.judge import judge
 from opstui.sources.alertmanager import AmAlert, post_alerts
 from opstui.store.alerts import AlertRow, Settled, recently_resolved, settle
 from opstui.store.db import Store
+from opstui.store.location import StoreLocation
 from opstui.timeutil import iso
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
@@ -97,7 +98,7 @@ class Notifier:
 
 
 def judge_loop(
-    where: str | Path,
+    where: str | Path | StoreLocation,
     config: Config,
     *,
     by: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input
 
 from opstui.store import status as st
@@ -290,6 +290,9 @@ class DashboardScreen(Screen[None]):
 
     def on_screen_suspend(self) -> None:
         # Covered by a detail screen: what happens from now is news on return.
+        # (A dialog over the board, a plan to confirm, leaves it in view.)
+        if isinstance(self.app.screen, ModalScreen):
+            return
         self._left_at = self.snap.at if self.snap is not None else None
 
     def on_screen_resume(self) -> None:
