@@ -247,3 +247,32 @@ async def test_the_model_marks_its_rollback_on_the_drift_history(tmp_path: Path)
         (marks,) = [line for line in history.splitlines() if line.startswith("deploys")]
         assert marks.index("▼") == len("deploys  ") + 47 - 2
         assert "▼ 10:30Z prod v4 dana@ops" in history
+
+
+async def test_ten_newer_runs_leave_the_rollback_and_the_failure_it_fixed(
+    tmp_path: Path,
+) -> None:
+    incident = incident_store(tmp_path)
+    app = timeline_app(tmp_path, incident)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_timeline(pilot)
+        # Ten newer runs, written by another process while the screen is open.
+        at = [FROZEN - 240.0]
+        with Store(incident.path, clock=lambda: at[0]) as store:
+            for _ in range(10):
+                run, _ = create_run(store, "web-api", stages=["deploy"], actor="ci@build-01")
+                start_stage(store, run, "deploy")
+                at[0] += 20
+                finish_stage(store, run, "deploy", exit_code=0)
+                finish_run(store, run)
+        await settle(pilot)
+        keys = screen.table.keys
+        assert f"run:{incident.run}" in keys and f"deployment:{incident.rollback}" in keys
+        # The dashboard's feed too (its newest end): both, among the newer runs.
+        await press(pilot, "escape")
+        board = app.dashboard()
+        assert board is not None
+        feed = " ".join(str(cells[1]) for _, cells in board.events.shown_rows)
+        # (The failed 1.16.1 replaced nothing: the rollback replaced 1.16.0.)
+        assert "web-api rolled back 1.16.0 -> 1.14.10 in production" in feed
+        assert f"web-api #{incident.run} failed" in feed
