@@ -98,8 +98,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Tests never pick up a developer's own store or config.
     monkeypatch.delenv("OPSTUI_STORE", raising=False)
     monkeypatch.delenv("OPSTUI_CONFIG", raising=False)
-    # ... nor write into their state directory (what each console last saw).
+    # ... nor read their own config, nor write into their state directory
+    # (the default store, what each console last saw).
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / ".state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
     monkeypatch.chdir(tmp_path)
 
 

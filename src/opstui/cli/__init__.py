@@ -26,6 +26,7 @@ from opstui.errors import OpstuiError
 from opstui.cli import (
     actions,
     commands,
+    config_cmd,
     demo,
     drift,
     endpoints,
@@ -36,7 +37,7 @@ from opstui.cli import (
     tui,
 )
 
-del actions, commands, demo, drift, endpoints, incident, models, record, store, tui
+del actions, commands, config_cmd, demo, drift, endpoints, incident, models, record, store, tui
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

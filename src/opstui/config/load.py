@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from opstui.config.drift import drift_schema
 from opstui.config.endpoints import EndpointDef, endpoint_schema, parse_endpoints
@@ -310,20 +310,67 @@ def _check_served(
             )
 
 
+#: The system-wide config, read when no other is found (``config_locations``).
+SYSTEM_CONFIG = Path("/etc/opstui") / CONFIG_NAME
+
+
+def user_config() -> Path:
+    """``$XDG_CONFIG_HOME/opstui/opstui.toml`` (``~/.config/opstui/``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
+    return Path(base) / "opstui" / CONFIG_NAME
+
+
+class ConfigLocation(NamedTuple):
+    """One place a config is looked for, in precedence order."""
+
+    #: How the operator names it: ``--config``, ``$OPSTUI_CONFIG``,
+    #: ``./opstui.toml``, ``$XDG_CONFIG_HOME``, ``/etc/opstui``.
+    how: str
+    path: Path | None
+    #: ``read`` (the one loaded), ``shadowed`` (there, but one before it was
+    #: read: configs are not merged), ``missing``, ``not given``.
+    state: str
+
+
+def config_locations(path: str | os.PathLike[str] | None = None) -> list[ConfigLocation]:
+    """Where a config is looked for, first found wins: ``--config``,
+    ``$OPSTUI_CONFIG``, ``./opstui.toml``, the user's
+    (``$XDG_CONFIG_HOME/opstui/opstui.toml``), the system's
+    (``/etc/opstui/opstui.toml``). A named one (the first two) must exist."""
+    env = os.environ.get(ENV_CONFIG) or None
+    places: list[tuple[str, Path | None, bool]] = [
+        ("--config", Path(path) if path is not None else None, True),
+        ("$OPSTUI_CONFIG", Path(env) if env is not None else None, True),
+        ("./opstui.toml", Path(CONFIG_NAME), False),
+        ("$XDG_CONFIG_HOME", user_config(), False),
+        ("/etc/opstui", SYSTEM_CONFIG, False),
+    ]
+    out, found = [], False
+    for how, where, named in places:
+        if where is None:
+            out.append(ConfigLocation(how, None, "not given"))
+        elif found:
+            out.append(ConfigLocation(how, where, "shadowed" if where.is_file() else "missing"))
+        elif named or where.is_file():
+            out.append(ConfigLocation(how, where, "read"))
+            found = True
+        else:
+            out.append(ConfigLocation(how, where, "missing"))
+    return out
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load ``--config``, else ``$OPSTUI_CONFIG``, else ``./opstui.toml`` if present."""
-    explicit = path if path is not None else os.environ.get(ENV_CONFIG) or None
-    if explicit is not None:
-        p = Path(explicit)
-        if not p.is_file():
-            raise ConfigError(
-                f"config file {p} does not exist",
-                hint="create one with `opstui init`, or fix --config / OPSTUI_CONFIG",
-            )
-    else:
-        p = Path(CONFIG_NAME)
-        if not p.is_file():
-            return Config()
+    """The first config of ``config_locations``; none found is the empty config."""
+    chosen = next((c for c in config_locations(path) if c.state == "read"), None)
+    if chosen is None:
+        return Config()
+    p = chosen.path
+    assert p is not None
+    if chosen.how.startswith(("--", "$OPSTUI")) and not p.is_file():
+        raise ConfigError(
+            f"config file {p} does not exist",
+            hint="create one with `opstui init`, or fix --config / OPSTUI_CONFIG",
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -349,11 +396,23 @@ def _where(text: str | os.PathLike[str]) -> Path | str:
     return Path(text).expanduser()
 
 
+def default_store() -> Path:
+    """The store when none is named: ``./opstui.db`` if there is one (a store
+    made there before), else the user's, ``$XDG_STATE_HOME/opstui/opstui.db``:
+    never a new file in whatever directory the operator stands in."""
+    here = Path(DEFAULT_STORE)
+    if here.exists():
+        return here
+    from opstui.paths import state_dir
+
+    return state_dir() / DEFAULT_STORE
+
+
 def resolve_store_path(
     store: str | os.PathLike[str] | None = None, config: Config | None = None
 ) -> Path | str:
     """Where the run store is: ``--store``, ``$OPSTUI_STORE``, config ``store``,
-    ``./opstui.db``; a file's path, or a URL as text."""
+    else ``default_store()``; a file's path, or a URL as text."""
     if store is not None:
         return _where(store)
     env = os.environ.get(ENV_STORE)
@@ -363,7 +422,7 @@ def resolve_store_path(
         config = load_config()
     if config.store is not None:
         return config.store
-    return Path(DEFAULT_STORE)
+    return default_store()
 
 
 def example_config() -> str:
