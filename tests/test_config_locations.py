@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from opstui.config import load_config, resolve_store_path
 from opstui.config import load as config_load
+from opstui.config import load_config, resolve_store_path
 from opstui.errors import ConfigError
 
 from .conftest import run_cli
