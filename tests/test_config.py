@@ -50,7 +50,8 @@ def test_explicit_missing_config_is_an_error(tmp_path: Path) -> None:
 
 def test_no_config_is_fine(tmp_path: Path) -> None:
     assert load_config().path is None
-    assert resolve_store_path() == Path("opstui.db")
+    # The user's store (tests/test_config_locations.py has the rest).
+    assert resolve_store_path() == tmp_path / ".state" / "opstui" / "opstui.db"
 
 
 def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
