@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from opstui.cli import complete
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import cell, prompt, say, write_json
 from opstui.cli.root import app, open_store
@@ -141,9 +142,20 @@ def _perform(store: Store, cfg: Config, plan: Plan, flags: Flags) -> None:
 
 @app.command("run")
 def run_pipeline(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline defined in opstui.toml.")],
+    pipeline: Annotated[
+        str,
+        typer.Argument(
+            help="Pipeline defined in opstui.toml.", autocompletion=complete.pipelines_to_run
+        ),
+    ],
     environment: Annotated[
-        str | None, typer.Option("--environment", "-e", help="For {environment} in commands.")
+        str | None,
+        typer.Option(
+            "--environment",
+            "-e",
+            help="For {environment} in commands.",
+            autocompletion=complete.environments,
+        ),
     ] = None,
     version: Annotated[str | None, typer.Option(help="For {version} in commands.")] = None,
     detach: DetachOpt = False,
@@ -168,7 +180,9 @@ def run_pipeline(
 
 @app.command()
 def retry(
-    run_id: Annotated[int, typer.Argument(help="The failed run to retry.")],
+    run_id: Annotated[
+        int, typer.Argument(help="The failed run to retry.", autocompletion=complete.failed_runs)
+    ],
     from_stage: Annotated[
         str | None, typer.Option("--from", help="Resume at this stage [default: the failed one].")
     ] = None,
@@ -194,9 +208,20 @@ def retry(
 
 @app.command()
 def rollback(
-    environment: Annotated[str, typer.Argument(help="Environment to roll back, e.g. production.")],
-    pipeline: Annotated[str | None, typer.Option(help="Service (pipeline) to roll back.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model to roll back.")] = None,
+    environment: Annotated[
+        str,
+        typer.Argument(
+            help="Environment to roll back, e.g. production.",
+            autocompletion=complete.environments,
+        ),
+    ],
+    pipeline: Annotated[
+        str | None,
+        typer.Option(help="Service (pipeline) to roll back.", autocompletion=complete.pipelines),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model to roll back.", autocompletion=complete.models)
+    ] = None,
     to: Annotated[
         str | None, typer.Option("--to", help="Version [default: the previous good one].")
     ] = None,
@@ -222,7 +247,13 @@ def rollback(
 
 @app.command()
 def retrain(
-    model: Annotated[str, typer.Argument(help="Model defined in [models] of opstui.toml.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="Model defined in [models] of opstui.toml.",
+            autocompletion=complete.models_to_retrain,
+        ),
+    ],
     detach: DetachOpt = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,

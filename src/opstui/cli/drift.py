@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 import typer
 from typer.core import TyperGroup
 
+from opstui.cli import complete
 from opstui.cli.options import ConfigOpt, StoreOpt
 from opstui.cli.output import say, say_block, write_json
 from opstui.cli.root import app, open_store
@@ -51,7 +52,10 @@ app.add_typer(drift_app, name="drift")
 def check(
     model: Annotated[
         str | None,
-        typer.Argument(help="Model, or the pipeline that trains it [default: every model]."),
+        typer.Argument(
+            help="Model, or the pipeline that trains it [default: every model].",
+            autocompletion=complete.models_or_pipelines,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (see README).")] = False,
     version: Annotated[
@@ -186,7 +190,7 @@ def _check_once(db: Store, cfg: Config, o: _Options) -> int:
 
 @drift_app.command("set-reference")
 def set_reference(
-    model: Annotated[str, typer.Argument(help="Model name.")],
+    model: Annotated[str, typer.Argument(help="Model name.", autocompletion=complete.models)],
     file: Annotated[Path, typer.Argument(help="CSV of the training features, header first.")],
     version: Annotated[
         str | None,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from opstui.cli import complete
 from opstui.cli.options import ConfigOpt, JsonOpt, StoreOpt
 from opstui.cli.output import cell, say, write_json
 from opstui.cli.root import app, open_store
@@ -27,7 +28,9 @@ SHOWN_VERSIONS = 5
 
 @app.command()
 def models(
-    model: Annotated[str | None, typer.Argument(help="One model (default: all).")] = None,
+    model: Annotated[
+        str | None, typer.Argument(help="One model (default: all).", autocompletion=complete.models)
+    ] = None,
     as_json: JsonOpt = False,
     store: StoreOpt = None,
     config: ConfigOpt = None,

@@ -7,6 +7,7 @@ and the command modules do not import each other).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,15 +25,46 @@ app = typer.Typer(
     help="A terminal console for operators of DevOps and MLOps pipelines.",
     # `opstui` alone opens the console (see _root).
     no_args_is_help=False,
-    add_completion=False,
+    # --install-completion / --show-completion: Typer's scripts for bash, zsh
+    # and fish, which run `opstui` with _OPSTUI_COMPLETE set; the values come
+    # from opstui.cli.complete.
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"opstui {__version__}")
+def version_lines() -> list[str]:
+    """What ``--version`` prints: opstui, the Textual it runs, Python, and the
+    store schema it writes. Read from the installed metadata: Textual is not
+    imported (it costs more than the rest of ``--version``)."""
+    from importlib import metadata
+
+    from opstui.store.schema import SCHEMA_VERSION
+
+    def installed(dist: str, fallback: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return fallback
+
+    python = ".".join(str(n) for n in sys.version_info[:3])
+    return [
+        f"opstui {installed('opstui', __version__)}",
+        f"textual {installed('textual', 'not installed')}",
+        f"python {python}",
+        f"store schema {SCHEMA_VERSION}",
+    ]
+
+
+def _version(ctx: typer.Context, value: bool) -> None:
+    # Completion parses the line without running it: a --version typed
+    # earlier must not print in the middle of the completions.
+    if value and not ctx.resilient_parsing:
+        from opstui.cli.output import say
+
+        for line in version_lines():
+            say(line)
         raise typer.Exit()
 
 
