@@ -28,6 +28,7 @@ from opstui.cli import (
     commands,
     config_cmd,
     demo,
+    doctor,
     drift,
     endpoints,
     incident,
@@ -37,7 +38,20 @@ from opstui.cli import (
     tui,
 )
 
-del actions, commands, config_cmd, demo, drift, endpoints, incident, models, record, store, tui
+del (
+    actions,
+    commands,
+    config_cmd,
+    demo,
+    doctor,
+    drift,
+    endpoints,
+    incident,
+    models,
+    record,
+    store,
+    tui,
+)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:
