@@ -351,3 +351,15 @@ def test_version_does_not_import_textual(home: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines()[-1] == "False"
+
+
+def test_names_with_control_characters_are_not_offered(home: Path, tmp_path: Path) -> None:
+    """A name from data with an escape sequence or a line break never reaches the shell."""
+    from opstui.store import models as store_models
+
+    path = tmp_path / "evil.db"
+    with Store(path) as store, store.write() as tx:
+        for name in ("fraud", "evil\x1b]52;c;aGk=\x07", "two\nlines", "rtl\u202e"):
+            store_models.ensure_model(tx, name, now=1_800_000_000.0)
+    (home / "opstui.toml").unlink()
+    assert offered(home, f"opstui --store {path} models ") == ["fraud"]

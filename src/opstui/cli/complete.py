@@ -85,12 +85,21 @@ def _from_store(
 
 
 def _offer(*sources: Iterable[Item]) -> list[Item]:
-    """Each value once, the first source's help kept, sorted by value."""
+    """Each value once, the first source's help kept, sorted by value.
+
+    Names come from data: one with a control character (a line break would
+    split it in the protocol's lines, an escape sequence would reach the
+    terminal in a shell's menu) is not offered, and such help is dropped.
+    """
     seen: dict[str, Item] = {}
     for source in sources:
         for item in source:
-            value = item if isinstance(item, str) else item[0]
-            seen.setdefault(value, item)
+            value, help_text = (item, "") if isinstance(item, str) else item
+            if not value or not value.isprintable():
+                continue
+            seen.setdefault(
+                value, (value, help_text) if help_text and help_text.isprintable() else value
+            )
     return [seen[v] for v in sorted(seen)]
 
 
