@@ -10,8 +10,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from opstui.config import Config
 from opstui.notify.judge import judge
 from opstui.notify.send import Notifier
@@ -104,9 +102,10 @@ def test_an_alertmanager_that_is_down_loses_no_alert(tmp_path: Path, alertmanage
     cfg = _config(tmp_path, down, run)
     snap = _snapshot(tmp_path, cfg)
     with Store(tmp_path / "ops.db", clock=lambda: NOW) as store:
-        with pytest.raises(AlertmanagerError) as caught:
-            Notifier(cfg, by="c").step(store, snap)
-        assert "\n" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+        failed = Notifier(cfg, by="c").step(store, snap)
+        assert isinstance(failed.error, AlertmanagerError)
+        assert "\n" not in str(failed.error) and "127.0.0.1" in str(failed.error)
+        assert [a.key for a in failed.settled.fired] == ["burn:web:page"]
         assert len(open_alerts(store)) == 1  # the store settled first
         # Alertmanager back (another URL here): the next console's first step sends them.
         back = _config(tmp_path, alertmanager, run)
@@ -154,5 +153,44 @@ async def test_the_console_judges_its_alerts_and_says_when_alertmanager_is_down(
             if "notify" in app.failures:
                 break
         assert "Alertmanager http://127.0.0.1" in app.failures["notify"].line
+    with Store(tmp_path / "ops.db") as store:
+        assert [a.key for a in open_alerts(store)] == ["burn:web:page"]
+
+
+def test_the_headless_judge_says_each_change_and_a_failure_once(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from opstui.notify.send import judge_loop
+    from opstui.store.endpoints import Observation, record_observations
+
+    now = time.time()
+    requests = errors = 0.0
+    obs = []
+    for i in range(7 * 240, -1, -1):  # seven hours of a 15 s poll, every request failing
+        requests += 10.0
+        errors += 10.0
+        counters: tuple[tuple[str, dict[str, str], float], ...] = (
+            ("requests_total", {}, requests),
+            ("errors_total", {}, errors),
+        )
+        obs.append(Observation("web", "prometheus", "u", now - 15 * i, "up", None, 1.0, counters))
+    with Store(tmp_path / "ops.db") as store:
+        record_observations(store, obs, holder="test")
+    down = f"http://127.0.0.1:{free_port()}"
+    cfg = _config(tmp_path, down, unique())
+    said: list[str] = []
+    stop = threading.Event()
+    judge = threading.Thread(
+        target=judge_loop, args=(tmp_path / "ops.db", cfg),
+        kwargs={"by": "poller", "stop": stop, "every": 0.05, "say": said.append},
+    )  # fmt: skip
+    judge.start()
+    time.sleep(1.0)  # about twenty steps
+    stop.set()
+    judge.join(5)
+    assert said[0].startswith("alert firing: web burning its error budget: ")
+    failures = [s for s in said if s.startswith("alerts: ")]
+    assert len(failures) == 1 and "Alertmanager http://127.0.0.1:" in failures[0]
     with Store(tmp_path / "ops.db") as store:
         assert [a.key for a in open_alerts(store)] == ["burn:web:page"]

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from opstui.config import Config
 from opstui.errors import OpstuiError
 from opstui.notify.judge import judge
-from opstui.sources.alertmanager import AmAlert, post_alerts
+from opstui.sources.alertmanager import AlertmanagerError, AmAlert, post_alerts
 from opstui.store.alerts import AlertRow, Settled, recently_resolved, settle
 from opstui.store.db import Store
 from opstui.store.location import StoreLocation
@@ -40,6 +40,9 @@ class Step(NamedTuple):
     settled: Settled
     #: Alerts posted to Alertmanager this step (0: none configured, or not due).
     sent: int = 0
+    #: Why the post failed (the store is settled all the same; the next step
+    #: posts again).
+    error: AlertmanagerError | None = None
 
 
 def to_am(a: AlertRow, config: Config) -> AmAlert:
@@ -77,8 +80,8 @@ class Notifier:
     def step(self, store: Store, snap: Snapshot) -> Step:
         """Settle the store; post to Alertmanager if configured and due.
 
-        Raises ``AlertmanagerError`` (one line) when the post fails; the store
-        is settled by then, and the next step posts again.
+        A failed post is returned in ``Step.error``, not raised: what was
+        settled is news either way.
         """
         judgement = judge(snap, self.config)
         settled = settle(store, judgement.wanted, undecided=judgement.undecided, by=self.by)
@@ -91,8 +94,10 @@ class Notifier:
             return Step(settled)
         rows = settled.open + recently_resolved(store, since=now - RESOLVED_FOR)
         alerts = [to_am(a, self.config) for a in rows]
-        if alerts or due:
+        try:
             post_alerts(url, alerts, timeout=self.config.notify.timeout)
+        except AlertmanagerError as exc:
+            return Step(settled, 0, exc)
         self._sent_at = now
         return Step(settled, len(alerts))
 
@@ -113,15 +118,21 @@ def judge_loop(
     reader = SnapshotReader(where, config)
     notifier = Notifier(config, by=by)
     told: str | None = None
+    store: Store | None = None
     try:
         while True:
             try:
-                with Store(where, create=False) as store:
-                    step = notifier.step(store, reader.snapshot())
+                # One connection for the loop's life, opened again after a
+                # failure (a PostgreSQL restart, a store not there yet).
+                if store is None:
+                    store = Store(where, create=False)
+                step = notifier.step(store, reader.snapshot())
                 for a in step.settled.fired:
                     say(f"alert firing: {a.summary} [{a.severity}]")
                 for a in step.settled.resolved:
                     say(f"alert resolved: {a.summary} [{a.severity}]")
+                if step.error is not None:
+                    raise step.error
                 told = None
             except Exception as exc:  # the loop outlives any one step's failure
                 why = str(exc) if isinstance(exc, OpstuiError) else f"{type(exc).__name__}: {exc}"
@@ -129,7 +140,12 @@ def judge_loop(
                 if line != told:
                     say(line)
                 told = line
+                if store is not None and not isinstance(exc, AlertmanagerError):
+                    store.close()
+                    store = None
             if stop.wait(every):
                 return
     finally:
         reader.close()
+        if store is not None:
+            store.close()

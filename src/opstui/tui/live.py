@@ -345,7 +345,9 @@ class LiveApp(App[None]):
             except OpstuiError:
                 return  # no store (yet): the dashboard already says so
             with store:
-                self._notifier.step(store, snap)
+                step = self._notifier.step(store, snap)
+            if step.error is not None:
+                raise step.error  # told once by the worker-error policy
         finally:
             self._notifying = False
 
