@@ -233,7 +233,7 @@ class TimelineScreen(Detail):
             "age": age(now - e.at),
             "when": clock_time(e.at),
             "kind": e.kind,
-            "what": Text(e.what, style=style),
+            "what": Text(safe(e.what), style=style),
             "subject": Text(safe(e.subject)),
             "env": Text(safe(e.environment) or "-"),
             "who": Text(safe(e.actor) or "-"),
