@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -342,3 +343,47 @@ def test_postgresql_store(pg_url: str) -> None:
     assert "postgresql, server" in line and f"schema {SCHEMA_VERSION}" in line
     assert "writable" in line
     assert result.returncode == 0, result.stdout
+
+
+def test_names_and_reasons_from_data_are_escaped(tmp_path: Path) -> None:
+    """An endpoint's name (config) and a server's reason phrase reach the
+    screen escaped: no byte of an escape sequence is printed raw."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 503 Busy\x1b]52;c;aGk=\x07\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    db = tmp_path / "opstui.db"
+    make_store(db)
+    cfg = tmp_path / "opstui.toml"
+    cfg.write_text(
+        r'[endpoints."web\u001b]52;c;aGk=\u0007"]' + "\n"
+        f'kind = "health"\nurl = "http://127.0.0.1:{server.getsockname()[1]}/health"\n'
+    )
+    try:
+        result = run_cli("doctor", "--store", db, "--config", cfg)
+        as_json = run_cli("doctor", "--json", "--store", db, "--config", cfg)
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "HTTP 503 Busy" in result.stdout and "fail  source web" in result.stdout
+    assert "\x1b" not in as_json.stdout and "\x07" not in as_json.stdout
+    (source,) = [c for c in json.loads(as_json.stdout)["checks"] if c["name"].startswith("source")]
+    assert source["name"] == "source web\x1b]52;c;aGk=\x07" and source["verdict"] == FAIL

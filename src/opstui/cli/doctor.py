@@ -37,7 +37,8 @@ def doctor(
     source (one poll), the terminal, the clock.
 
     Exits 0 when every check is ok (or skipped), 1 when any warns or fails,
-    2 on a bad option. Nothing is written to the store.
+    2 on a bad option. The terminal is judged only when stdout is one (a pipe
+    or CI skips it). Nothing is written to the store.
     """
     from opstui.doctor import run_doctor
 
