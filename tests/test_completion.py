@@ -272,6 +272,18 @@ def test_no_store_offers_nothing_and_creates_none(home: Path, tmp_path: Path) ->
     assert not (Path(os.environ["XDG_STATE_HOME"]) / "opstui").exists()
 
 
+def test_a_tab_never_migrates_an_older_store(home: Path, tmp_path: Path) -> None:
+    older = tmp_path / "older.db"
+    with Store(older) as store:
+        store.conn.execute("INSERT INTO models (name, created_at) VALUES ('old-model', 0)")
+        store.conn.execute("PRAGMA user_version = 6")  # as an opstui of schema 6 left it
+    assert offered(home, f"opstui --store {older} models ") == ["churn"]  # the config's only
+    conn = sqlite3.connect(older)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert conn.execute("SELECT name FROM models").fetchall() == [("old-model",)]
+    conn.close()
+
+
 def test_a_locked_store_offers_the_config_alone_quickly(home: Path, sample_store: Path) -> None:
     with sqlite3.connect(sample_store, isolation_level=None) as locker:
         locker.execute("PRAGMA journal_mode = DELETE")  # so EXCLUSIVE locks readers out too

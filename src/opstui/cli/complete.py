@@ -70,15 +70,20 @@ def _from_store(
     """What ``read`` finds in the store, or nothing (no store, a locked one, any error)."""
     try:
         from opstui.config import Config, resolve_store_path
-        from opstui.store import Store
+        from opstui.store.check import open_current
         from opstui.store.fields import collect_skipped
+        from opstui.store.location import parse_location
 
         named = typed(ctx, "store")
         where = resolve_store_path(named if isinstance(named, str) else None, cfg or Config())
         if isinstance(where, str) or not where.is_file():
             return []  # a PostgreSQL URL, or no store yet: never made by a Tab
+        # Never migrated by a Tab: an older (or newer) schema offers nothing.
+        store = open_current(parse_location(where), busy_timeout=BUSY_TIMEOUT)
+        if store is None:
+            return []
         # A row the read skips would be logged on stderr, over the prompt.
-        with collect_skipped(), Store(where, create=False, busy_timeout=BUSY_TIMEOUT) as store:
+        with collect_skipped(), store:
             return read(store)
     except Exception:
         return []

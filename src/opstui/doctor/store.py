@@ -14,10 +14,9 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from opstui.doctor.checks import FAIL, OK, WARN, Check, size
-from opstui.store import Store
+from opstui.store import Store, check
 from opstui.store.check import check_store
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses, lease_holders
 from opstui.store.location import StoreLocation
@@ -49,40 +48,11 @@ def create_fix(location: StoreLocation) -> str:
 
 
 def stored_version(location: StoreLocation) -> int | None:
-    """The schema version the store holds, read without migrating it; None
-    when there is no opstui schema. Raises the store's own errors."""
-    if location.is_postgres:
-        from opstui.store.postgres import PgConnection, schema_version
-
-        pg = PgConnection(location, busy_timeout=LOCK_WAIT)
-        try:
-            return schema_version(pg)
-        finally:
-            pg.close()
-    path = location.file.absolute()
-    # Read-only, through SQLite (never a descriptor of our own: see store/db.py).
-    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=LOCK_WAIT)
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version == 0:
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            return None if tables == 0 else 0
-        return version
-    finally:
-        conn.close()
+    return check.stored_version(location, busy_timeout=LOCK_WAIT)
 
 
 def open_current(location: StoreLocation) -> Store | None:
-    """The store opened for reading, or None when it is missing or its schema
-    is not this opstui's (opening an older one would migrate it)."""
-    if location.missing_file():
-        return None
-    try:
-        if stored_version(location) != SCHEMA_VERSION:
-            return None
-        return Store(location, create=False, busy_timeout=LOCK_WAIT)
-    except Exception:
-        return None
+    return check.open_current(location, busy_timeout=LOCK_WAIT)
 
 
 def store_check(location: StoreLocation) -> tuple[list[Check], StoreFacts]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from opstui.store.db import Store
+from opstui.store.location import StoreLocation
 from opstui.store.schema import SCHEMA_VERSION
 from opstui.store.tables import REV_TABLES, TABLES, present
 
@@ -98,3 +100,40 @@ def _file_size(path: Path) -> int:
         except OSError:
             continue
     return total
+
+
+def stored_version(location: StoreLocation, *, busy_timeout: float = 1.0) -> int | None:
+    """The schema version the store holds, read without migrating it; None
+    when there is no opstui schema. Raises the store's own errors."""
+    if location.is_postgres:
+        from opstui.store.postgres import PgConnection, schema_version
+
+        pg = PgConnection(location, busy_timeout=busy_timeout)
+        try:
+            return schema_version(pg)
+        finally:
+            pg.close()
+    path = location.file.absolute()
+    # Read-only, through SQLite (never a descriptor of our own: see store/db.py).
+    conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=busy_timeout)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version == 0:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            return None if tables == 0 else 0
+        return version
+    finally:
+        conn.close()
+
+
+def open_current(location: StoreLocation, *, busy_timeout: float = 1.0) -> Store | None:
+    """The store opened for reading, or None when it is missing or its schema
+    is not this opstui's (opening an older one would migrate it)."""
+    if location.missing_file():
+        return None
+    try:
+        if stored_version(location, busy_timeout=busy_timeout) != SCHEMA_VERSION:
+            return None
+        return Store(location, create=False, busy_timeout=busy_timeout)
+    except Exception:
+        return None
