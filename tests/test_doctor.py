@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import socket
 import sqlite3
 import struct
@@ -17,7 +18,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -120,25 +121,42 @@ def test_missing_store_fails_saying_how_to_create_it(tmp_path: Path) -> None:
     assert next(c for c in doc["checks"] if c["name"] == "clock")["verdict"] == SKIP
 
 
-@pytest.mark.skipif(
-    os.geteuid() == 0,
-    reason="root writes through chmod: a read-only mode stops no write (see the lock test)",
-)
+def _read_only(db: Path) -> Callable[[], None]:
+    """Make ``db`` unwritable for this user; return the undo. Root writes
+    through any mode, so as root the file is made immutable (chattr +i)."""
+    if os.geteuid() != 0:
+        db.chmod(0o444)
+        db.parent.chmod(0o555)
+
+        def chmod_back() -> None:
+            db.parent.chmod(0o755)
+            db.chmod(0o644)
+
+        return chmod_back
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(db)], check=False).returncode:
+        pytest.skip("as root only an immutable file is read-only, and chattr +i failed here")
+
+    def mutable_again() -> None:
+        subprocess.run([chattr, "-i", str(db)], check=True)
+
+    return mutable_again
+
+
 def test_read_only_store_fails(tmp_path: Path) -> None:
     home = tmp_path / "ro"
     home.mkdir()
     db = home / "opstui.db"
     make_store(db)
-    db.chmod(0o444)
-    home.chmod(0o555)
+    undo = _read_only(db)
     try:
         result = run_cli("doctor", "--store", db)
     finally:
-        home.chmod(0o755)
-        db.chmod(0o644)
+        undo()
     assert result.returncode == 1
     store = lines_of(result.stdout)["store"]
     assert store.startswith("fail") and "not writable" in store
+    assert "quick_check ok" in store  # read, all the same
 
 
 def test_write_lock_held_elsewhere_is_a_warning(tmp_path: Path) -> None:
