@@ -115,3 +115,37 @@ def site(routes: Mapping[str, Route] | None = None) -> Iterator[Site]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def osc52_reason() -> Iterator[int]:
+    """A raw HTTP server whose reason phrase is an OSC 52 write (a terminal
+    clipboard write): every answer is ``503 Busy<ESC>]52;c;aGk=<BEL>``.
+    Yields its port."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 503 Busy\x1b]52;c;aGk=\x07\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n"
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        server.close()

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,8 @@ from opstui.store import Store, actions, models, runs
 from opstui.store.endpoints import Observation, record_observations
 from opstui.terminal import visible
 from opstui.tui.render import safe
+
+from .hostile_http import osc52_reason
 
 OSC52 = "\x1b]52;c;aGk=\x07"  # writes "hi" to the operator's clipboard
 EVIL = f"{OSC52}\x1b[2J\x07\x9b31m\x7f\x08[bold]B[/]:thumbs_up:"
@@ -368,29 +368,8 @@ def test_drift_names_and_categories_are_escaped(tmp_path: Path) -> None:
 @pytest.fixture
 def evil_server() -> Iterator[int]:
     """An HTTP server whose reason phrase is an OSC 52 write."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(
-                    b"HTTP/1.1 503 Busy\x1b]52;c;aGk=\x07\r\nContent-Length: 0\r\n"
-                    b"Connection: close\r\n\r\n"
-                )
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(server.getsockname()[1])
-    stop.set()
-    thread.join()
-    server.close()
+    with osc52_reason() as port:
+        yield port
 
 
 def test_poll_and_endpoints_escape_names_and_reasons(tmp_path: Path, evil_server: int) -> None:

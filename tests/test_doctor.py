@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import termios
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from opstui.store.endpoints import Observation, record_observations
 from opstui.store.schema import SCHEMA_VERSION
 
 from .conftest import run_cli
+from .hostile_http import osc52_reason
 from .http_service import running_service
 from .processes import free_port
 
@@ -363,42 +363,24 @@ def test_postgresql_store(pg_url: str) -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_names_and_reasons_from_data_are_escaped(tmp_path: Path) -> None:
+@pytest.fixture
+def port() -> Iterator[int]:
+    with osc52_reason() as served:
+        yield served
+
+
+def test_names_and_reasons_from_data_are_escaped(tmp_path: Path, port: int) -> None:
     """An endpoint's name (config) and a server's reason phrase reach the
     screen escaped: no byte of an escape sequence is printed raw."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.recv(65536)
-                conn.sendall(
-                    b"HTTP/1.1 503 Busy\x1b]52;c;aGk=\x07\r\nContent-Length: 0\r\n"
-                    b"Connection: close\r\n\r\n"
-                )
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     db = tmp_path / "opstui.db"
     make_store(db)
     cfg = tmp_path / "opstui.toml"
     cfg.write_text(
         r'[endpoints."web\u001b]52;c;aGk=\u0007"]' + "\n"
-        f'kind = "health"\nurl = "http://127.0.0.1:{server.getsockname()[1]}/health"\n'
+        f'kind = "health"\nurl = "http://127.0.0.1:{port}/health"\n'
     )
-    try:
-        result = run_cli("doctor", "--store", db, "--config", cfg)
-        as_json = run_cli("doctor", "--json", "--store", db, "--config", cfg)
-    finally:
-        done.set()
-        thread.join()
-        server.close()
+    result = run_cli("doctor", "--store", db, "--config", cfg)
+    as_json = run_cli("doctor", "--json", "--store", db, "--config", cfg)
     assert result.returncode == 1
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "HTTP 503 Busy" in result.stdout and "fail  source web" in result.stdout

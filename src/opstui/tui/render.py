@@ -164,3 +164,13 @@ def deploy_glyph(d: DeploymentRow) -> tuple[str, str]:
     if d.action == "rollback":
         return "▼", "bold yellow"
     return "▲", "bold green"
+
+
+def last_deploy(d: DeploymentRow, now: float, *, version_prefix: str = "") -> Text:
+    """``; last ▼ v4 3h ago by dana@ops``: a screen's most recent deployment
+    when none falls in the window its chart shows."""
+    glyph, style = deploy_glyph(d)
+    out = Text().append("; last ", "dim").append(glyph, style)
+    who = d.actor or "?"
+    out.append(safe(f" {version_prefix}{d.version} {age(now - d.deployed_at)} ago by {who}"), "dim")
+    return out

@@ -24,6 +24,7 @@ from opstui.tui.render import (
     burn,
     chart,
     deploy_glyph,
+    last_deploy,
     pct,
     safe,
 )
@@ -233,11 +234,7 @@ class EndpointScreen(Detail):
             line = Text("deploys  ")
             line.append(f"none in the last {columns}m", "dim")
             if loaded.recent:
-                last = loaded.recent[0]
-                glyph, style = deploy_glyph(last)
-                line.append("; last ", "dim").append(glyph, style)
-                ago_text = age(now - last.deployed_at)
-                line.append(safe(f" {last.version} {ago_text} ago by {last.actor or '?'}"), "dim")
+                line.append_text(last_deploy(loaded.recent[0], now))
             line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
             text.append_text(line)
             text.append("\n")

@@ -10,7 +10,15 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
 from opstui.timeutil import clock_time
-from opstui.tui.render import age, chart, deploy_glyph, endpoints_health, safe, status_text
+from opstui.tui.render import (
+    age,
+    chart,
+    deploy_glyph,
+    endpoints_health,
+    last_deploy,
+    safe,
+    status_text,
+)
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, Row, dim
 from opstui.tui.widgets import Panel
@@ -258,11 +266,7 @@ class ModelScreen(Detail):
         """``said``, then the model's last deployment (none in the hours shown)."""
         line = Text(said, "dim")
         if data.deployments:
-            last = data.deployments[0]
-            glyph, style = deploy_glyph(last)
-            line.append("; last ", "dim").append(glyph, style)
-            ago = age(now - last.deployed_at)
-            line.append(safe(f" v{last.version} {ago} ago by {last.actor or '?'}"), "dim")
+            line.append_text(last_deploy(data.deployments[0], now, version_prefix="v"))
         line.truncate(room, overflow="ellipsis")
         return line
 
