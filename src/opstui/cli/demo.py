@@ -82,6 +82,10 @@ def demo(
     that drifts; every key of the console does real work on it. q quits and stops it all."""
     if duration is not None and not headless:
         raise UsageError("--duration needs --headless", hint="the console runs until q")
+    if not headless:
+        from opstui.cli.launch import require_terminal
+
+        require_terminal("the demo's console", "`opstui demo --headless`")
     from opstui.demo import setup
 
     if store is not None and not store.startswith(("postgresql://", "postgres://")):

@@ -7,7 +7,24 @@ importing each other. Textual is imported inside, when the console opens.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+from opstui.errors import UsageError
+
+
+def require_terminal(what: str, instead: str) -> None:
+    """Refuse to open a full-screen console without a terminal to draw on
+    (Textual draws on stderr and reads stdin): piped or from cron it would
+    wait for keys that never come."""
+    missing = [name for name, stream in (("stdin", sys.stdin), ("stderr", sys.stderr))
+               if stream is None or not stream.isatty()]  # fmt: skip
+    if missing:
+        raise UsageError(
+            f"{what} needs a terminal, and {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not one",
+            hint=f"run it in a terminal (or over ssh -t); from a script use {instead}",
+        )
 
 
 def launch(
@@ -19,6 +36,7 @@ def launch(
     refresh: float | None,
 ) -> None:
     """Open the console; a missing store opens it empty, with how to fill it."""
+    require_terminal("the console", "`opstui status` (or `--json`), `opstui endpoints`")
     from opstui.config import load_config, resolve_store_path
     from opstui.tui.app import OpstuiApp
 
