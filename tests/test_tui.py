@@ -589,9 +589,12 @@ async def test_the_command_palette_offers_every_action(tmp_path: Path) -> None:
         wanted = [
             "Retry fraud-model", "Roll back web-api", "Retrain fraud", "Roll back model churn",
             "Open pipeline web-api", "Audit trail", "Filter rows", "Jump to…", "Key bindings",
-            "Pause / resume refresh",
+            "Pause / resume refresh", "Timeline",
         ]  # fmt: skip
         assert [w for w in wanted if w not in titles] == []
+        # Only what can run: web-api's latest run succeeded; one keys entry.
+        assert "Retry web-api" not in titles and "Keys" not in titles
+        assert len(titles) == len(set(titles))
 
 
 async def test_ctrl_c_quits_as_in_any_terminal_program(tmp_path: Path) -> None:

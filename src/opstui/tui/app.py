@@ -311,7 +311,9 @@ class OpstuiApp(LiveApp):
         self.refresh_now()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":  # ours, "Key bindings", names each binding's id
+                yield command
         if self.snapshot is not None:
             yield from palette(self.snapshot, open_key=self.open_key,
                                start_action=self.start_action, audit=self.action_audit,

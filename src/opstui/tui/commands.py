@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from textual.app import SystemCommand
 
 from opstui.config.keys import KEYS, shown
+from opstui.runner.planning import RETRYABLE
 from opstui.views.snapshot import Snapshot
 
 
@@ -53,8 +54,10 @@ def palette(
                             lambda key=key: open_key(key))  # fmt: skip
     for p in snap.pipelines:
         key = f"pipeline:{p.name}"
-        yield SystemCommand(f"Retry {p.name}", "Retry its failed run",
-                            lambda key=key: start_action("retry", key))  # fmt: skip
+        if p.latest is not None and p.latest.status in RETRYABLE:
+            # Only a run a retry accepts (a succeeded one would be refused).
+            yield SystemCommand(f"Retry {p.name}", f"Retry its {p.latest.status} run",
+                                lambda key=key: start_action("retry", key))  # fmt: skip
         yield SystemCommand(f"Roll back {p.name}", "Previous good version",
                             lambda key=key: start_action("rollback", key))  # fmt: skip
     for m in snap.models:
