@@ -117,3 +117,23 @@ def test_config_show_names_secrets_and_never_shows_them(tmp_path: Path) -> None:
     assert web["headers"] == {"X-Api-Key": "***", "Accept": "text/plain"}
     assert doc["notify"]["alertmanager"] == "http://127.0.0.1:9093"
     assert doc["store_from"] == "store = in the config"
+
+
+def test_a_place_this_user_may_not_look_into_is_passed_over(
+    places: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's $HOME after sudo: `Path.is_file` raises there; the
+    system config is read and `config path` says why the user's was not."""
+    _write(places["system"], "system")
+    user = places["user"]
+    real = Path.is_file
+
+    def is_file(self: Path) -> bool:
+        if self == user:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    assert load_config().actor == "system"
+    states = {c.how: c.state for c in config_load.config_locations()}
+    assert states["$XDG_CONFIG_HOME"] == "unreadable" and states["/etc/opstui"] == "read"

@@ -36,6 +36,7 @@ STATES = {
     "read": "read",
     "shadowed": "there, not read (the one above is; configs are not merged)",
     "missing": "not found",
+    "unreadable": "not readable by this user (passed over)",
     "not given": "not given",
 }
 

@@ -49,6 +49,19 @@ def _check_keys(value: Any) -> str | None:
 
 
 _NUMBER = (int, float)
+#: The log viewer's default patterns: an error line, a warning line.
+DEFAULT_LOG_ERROR = r"ERROR|FATAL|CRITICAL|Traceback|Exception|panic:"
+DEFAULT_LOG_WARN = r"WARN(ING)?"
+
+
+def _check_regex(value: str) -> str | None:
+    """None if ``value`` compiles as a Python regular expression, else why not."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"a regular expression (Python's re): {exc}"
+    return None
+
 
 #: The known keys. A nested dict is a TOML table.
 SCHEMA: dict[str, Any] = {
@@ -64,6 +77,9 @@ SCHEMA: dict[str, Any] = {
             '"none", "osc9" or "osc777"',
             check=lambda v: None if v in DESKTOP_NOTICES else '"none", "osc9" or "osc777"',
         ),
+        "log_error": Spec((str,), "a regular expression (Python's re)", check=_check_regex),
+        "log_warn": Spec((str,), "a regular expression (Python's re)", check=_check_regex),
+        "osc52": Spec((bool,), "true or false"),
     },
     # Where opstui's own alerts go (Alertmanager).
     "notify": notify_schema(),
@@ -132,6 +148,12 @@ class TuiDef:
     #: (iTerm2, WezTerm, Windows Terminal, kitty), "osc777" (VTE terminals:
     #: GNOME Terminal, Tilix) or "none".
     desktop: str = "none"
+    #: The log viewer marks a line matching this as an error (`E` in its gutter).
+    log_error: str = DEFAULT_LOG_ERROR
+    #: ... and this as a warning (`W`).
+    log_warn: str = DEFAULT_LOG_WARN
+    #: `y` in the log viewer copies a line to the terminal's clipboard (OSC 52).
+    osc52: bool = False
 
 
 @dataclass(frozen=True)
@@ -270,6 +292,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             keys=dict(data.get("tui", {}).get("keys", {})),
             bell=bool(data.get("tui", {}).get("bell", TuiDef.bell)),
             desktop=str(data.get("tui", {}).get("desktop", TuiDef.desktop)),
+            log_error=str(data.get("tui", {}).get("log_error", TuiDef.log_error)),
+            log_warn=str(data.get("tui", {}).get("log_warn", TuiDef.log_warn)),
+            osc52=bool(data.get("tui", {}).get("osc52", TuiDef.osc52)),
         ),
         notify=parse_notify(data.get("notify", {})),
         raw=data,
@@ -328,7 +353,8 @@ class ConfigLocation(NamedTuple):
     how: str
     path: Path | None
     #: ``read`` (the one loaded), ``shadowed`` (there, but one before it was
-    #: read: configs are not merged), ``missing``, ``not given``.
+    #: read: configs are not merged), ``missing``, ``unreadable`` (this user
+    #: may not look there), ``not given``.
     state: str
 
 
@@ -349,14 +375,27 @@ def config_locations(path: str | os.PathLike[str] | None = None) -> list[ConfigL
     for how, where, named in places:
         if where is None:
             out.append(ConfigLocation(how, None, "not given"))
-        elif found:
-            out.append(ConfigLocation(how, where, "shadowed" if where.is_file() else "missing"))
-        elif named or where.is_file():
+            continue
+        there = _is_file(where)
+        if found:
+            state = "shadowed" if there else ("unreadable" if there is None else "missing")
+            out.append(ConfigLocation(how, where, state))
+        elif named or there:
             out.append(ConfigLocation(how, where, "read"))
             found = True
         else:
-            out.append(ConfigLocation(how, where, "missing"))
+            # A place this user may not even look into (another user's
+            # $HOME after sudo) is passed over, and said by `config path`.
+            out.append(ConfigLocation(how, where, "unreadable" if there is None else "missing"))
     return out
+
+
+def _is_file(path: Path) -> bool | None:
+    """Whether ``path`` is a file; None when this user may not look."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -401,8 +440,11 @@ def default_store() -> Path:
     made there before), else the user's, ``$XDG_STATE_HOME/opstui/opstui.db``:
     never a new file in whatever directory the operator stands in."""
     here = Path(DEFAULT_STORE)
-    if here.exists():
-        return here
+    try:
+        if here.exists():
+            return here
+    except PermissionError:
+        pass  # a directory this user may not look into: the user's store
     from opstui.paths import state_dir
 
     return state_dir() / DEFAULT_STORE
