@@ -140,20 +140,20 @@ async def test_filters_cut_rows_and_say_so(tmp_path: Path) -> None:
         assert rows and all("web-api" in r for r in rows)
         assert len(rows) < everything
         assert "service web-api" in str(screen.query_one("#note", Static).render())
-        # k: the kinds in turn; "run" first.
-        await press(pilot, "k")
+        # K: the kinds in turn; "run" first (k is up a row, as in every table).
+        await press(pilot, "K")
         assert screen.only_kind == "run"
         assert screen.table.keys == [f"run:{incident.run}"]
-        await press(pilot, "k")  # deploy
+        await press(pilot, "K")  # deploy
         assert screen.only_kind == "deploy"
         assert all(k.startswith("deployment:") for k in screen.table.keys)
         note = str(screen.query_one("#note", Static).render())
         assert "service web-api" in note and "kind deploy" in note
         # w: 24h -> 7d -> 30d -> 1h; the sample's 22h-old staging deploy goes at 1h.
-        for _ in range(10):  # k round to all kinds again
+        for _ in range(10):  # K round to all kinds again
             if kind_of(screen) is None:
                 break
-            await press(pilot, "k")
+            await press(pilot, "K")
         await press(pilot, "w", "w")
         assert "last 30d" in text_of(app)
         month = len(screen.table.keys)

@@ -5,30 +5,69 @@ store read; most refreshes change a few cells or none. ``show`` compares each
 row with what is on screen, updates only the cells that changed, and rebuilds
 only when rows came, went or moved. The cursor stays on the same row (by
 key) across a rebuild, so an operator's selection does not jump.
+
+Every table takes the keys k9s and lazygit users expect: ``j``/``k`` down
+and up, ``g``/``G`` the first and last row, ``ctrl+d``/``ctrl+u`` half a
+page; ``>`` sorts by the next column (its header marked with an arrow, then
+back to the screen's own order) and ``<`` reverses it. The sort is the
+table's, so it holds across refreshes; ties keep the screen's order.
+
+``RowFilter`` is what the ``/`` filters type (a regex, ``!`` inverting it,
+a broken regex matched as typed) and ``FilterBar`` the line above the
+footer where it is typed, with the count it leaves.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from textual import events
-from textual.widgets import DataTable, Input
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Static
+
+from opstui.views.snapshot import Snapshot
 
 Row = tuple[str, tuple[Any, ...]]
+
+
+#: The table's own keys (``config/keys.py`` holds the app's): (key, action, what it does).
+TABLE_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("j", "cursor_down", "Down a row"),
+    ("k", "cursor_up", "Up a row"),
+    ("g", "first", "First row"),
+    ("G", "last", "Last row"),
+    ("ctrl+d", "half_page(1)", "Half a page down"),
+    ("ctrl+u", "half_page(-1)", "Half a page up"),
+    ("greater_than_sign", "sort_next", "Sort by the next column (then unsorted)"),
+    ("less_than_sign", "sort_reverse", "Reverse the sort"),
+)
+#: The header's mark on the sort column: ascending, descending.
+ARROWS = ("\u2191", "\u2193")
 
 
 class LiveTable(DataTable[Any]):
     DEFAULT_CSS = """
     LiveTable { height: 1fr; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, action, what, show=False) for key, action, what in TABLE_KEYS
+    ]
 
     def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         #: (key, label) of each column
         self.spec = list(columns)
         self._rows: list[Row] = []
+        #: The column the rows are sorted by (None: the order they come in), and whether reversed.
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        #: The rows as they came, before the sort (``show`` again after a sort key).
+        self._given: list[Row] = []
 
     def on_mount(self) -> None:
         self._columns()
@@ -38,7 +77,70 @@ class LiveTable(DataTable[Any]):
         # the screen's mount): columns come first either way.
         if not self.columns:
             for key, label in self.spec:
-                self.add_column(label, key=key)
+                self.add_column(self._label(key, label), key=key)
+
+    def _label(self, key: str, label: str) -> str:
+        if key != self.sort_column:
+            return label
+        return f"{label}{ARROWS[self.sort_reverse]}"
+
+    # -- keys ------------------------------------------------------------------
+
+    def action_first(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+
+    def action_last(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
+
+    def action_half_page(self, direction: int) -> None:
+        if not self.row_count:
+            return
+        height = self.scrollable_content_region.height - (
+            self.header_height if self.show_header else 0
+        )
+        step = max(1, height // 2)
+        row = min(self.row_count - 1, max(0, self.cursor_row + direction * step))
+        self.move_cursor(row=row, animate=False)
+
+    def action_sort_next(self) -> None:
+        """Sort by the next column with a header, ascending; after the last, the
+        rows' own order."""
+        keys = [key for key, label in self.spec if label]
+        self.sort_reverse = False
+        if self.sort_column in keys:
+            i = keys.index(self.sort_column) + 1
+            self.sort_column = keys[i] if i < len(keys) else None
+        else:
+            self.sort_column = keys[0] if keys else None
+        self._resort()
+
+    def action_sort_reverse(self) -> None:
+        if self.sort_column is None:
+            # Nothing sorted yet: the first column, descending.
+            self.sort_column = next((key for key, label in self.spec if label), None)
+            self.sort_reverse = True
+        else:
+            self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def _resort(self) -> None:
+        """Headers marked again and the rows sorted anew, the cursor on the same row."""
+        keep = self.selected_key
+        self.clear(columns=True)
+        self._rows = []
+        self.show(self._given)
+        if keep is not None:
+            self.select_key(keep)
+
+    @property
+    def sort_label(self) -> str | None:
+        """``AGE↓``: the sort as the header shows it, or None."""
+        for key, label in self.spec:
+            if key == self.sort_column:
+                return self._label(key, label)
+        return None
 
     async def _on_idle(self, event: events.Idle) -> None:
         """Columns are measured on idle (by DataTable's own handler, which runs
@@ -67,6 +169,8 @@ class LiveTable(DataTable[Any]):
         # would vanish and "[link=...]" would become a link. Every cell here
         # holds data, so a str becomes plain Text.
         rows = [(key, tuple(_plain(c) for c in cells)) for key, cells in rows]
+        self._given = rows
+        rows = self._sorted(rows)
         old = self._rows
         if [k for k, _ in old] == [k for k, _ in rows]:
             for (key, cells), (_, before) in zip(rows, old, strict=True):
@@ -89,6 +193,20 @@ class LiveTable(DataTable[Any]):
                     self.move_cursor(row=i, animate=False)
                     break
 
+    def _sorted(self, rows: list[Row]) -> list[Row]:
+        keys = [key for key, _ in self.spec]
+        if self.sort_column not in keys:
+            return rows
+        i = keys.index(self.sort_column)
+        keyed = [
+            (sort_key(cells[i] if i < len(cells) else ""), (key, cells)) for key, cells in rows
+        ]
+        # A stable sort: rows that tie keep the order they came in (worst
+        # first); blank cells last either way.
+        filled = sorted((k for k in keyed if k[0][0] < BLANK), key=lambda k: k[0],
+                        reverse=self.sort_reverse)  # fmt: skip
+        return [row for _, row in filled] + [row for k, row in keyed if k[0] >= BLANK]
+
     def select_key(self, key: str) -> bool:
         for i, (k, _) in enumerate(self._rows):
             if k == key:
@@ -104,6 +222,152 @@ class LiveTable(DataTable[Any]):
     def shown_rows(self) -> list[Row]:
         """What the table holds (also rows scrolled out of view)."""
         return list(self._rows)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
+_DURATION = re.compile(r"(\d+)([smhdy])")
+_DURATIONS = re.compile(r"(?:\d+[smhdy])+")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?[%x]?")
+#: A blank cell's rank: after every value, however the sort goes.
+BLANK = 2
+
+
+def sort_key(cell: object) -> tuple[int, float, str]:
+    """How a cell sorts: numbers, durations and ages (``3m05s``, ``2h``: in
+    seconds) and percentages by value, before words (case folded); blank and
+    ``-`` last."""
+    text = (cell.plain if isinstance(cell, Text) else str(cell)).strip()
+    if text in ("", "-"):
+        return (BLANK, 0.0, "")
+    if text == "now":
+        return (0, 0.0, text)
+    if _DURATIONS.fullmatch(text):
+        return (0, float(sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(text))), text)
+    if _NUMBER.fullmatch(text):
+        return (0, float(text.rstrip("%x")), text)
+    return (1, 0.0, text.casefold())
+
+
+class RowFilter(NamedTuple):
+    """What an operator typed after ``/``: a regex, case-insensitive, as in
+    k9s; a leading ``!`` keeps the rows that do not match; a text that is no
+    regex (``web(``) is matched as typed, and ``literal`` says so.
+    ``field``: a prefix of ``fields`` the text began with (``host:``)."""
+
+    text: str = ""
+    pattern: re.Pattern[str] | None = None
+    invert: bool = False
+    literal: bool = False
+    field: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, fields: Sequence[str] = ()) -> RowFilter:
+        body, invert = (text[1:], True) if text.startswith("!") else (text, False)
+        field = next((f for f in fields if body.lower().startswith(f"{f}:")), None)
+        if field is not None:
+            body = body[len(field) + 1 :].strip()
+        if not body:
+            return cls(text, None, invert, False, field)
+        try:
+            return cls(text, re.compile(body, re.IGNORECASE), invert, False, field)
+        except (re.error, RecursionError, OverflowError):
+            return cls(text, re.compile(re.escape(body), re.IGNORECASE), invert, True, field)
+
+    @property
+    def active(self) -> bool:
+        return self.pattern is not None
+
+    def matches(self, haystack: str) -> bool:
+        if self.pattern is None:
+            return True
+        return (self.pattern.search(haystack) is not None) != self.invert
+
+    def tally(self, shown: int, total: int, noun: str = "rows") -> Text:
+        """``3 of 12 rows · not matching · not a regex: matched as typed``."""
+        out = Text(f"{shown} of {total} {noun}", style="bold")
+        if self.invert and self.active:
+            out.append(" · not matching", style="yellow")
+        if self.literal:
+            out.append(" · not a regex: matched as typed", style="yellow")
+        return out
+
+
+class FilterBar(Horizontal):
+    """The ``/`` filter: a line above the footer (never docked: two widgets
+    docked at the bottom cover each other, and the footer won), the input
+    and the count of rows it leaves. Shown from ``/`` until ``esc``."""
+
+    DEFAULT_CSS = """
+    FilterBar { height: 1; display: none; background: $panel; }
+    FilterBar.shown { display: block; }
+    FilterBar > Input, FilterBar > Input:focus {
+        width: 1fr; height: 1; border: none; padding: 0 1 0 0;
+    }
+    FilterBar > Static { width: auto; height: 1; padding: 0 1; }
+    """
+
+    def __init__(self, *, placeholder: str, input_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input = SteadyInput(placeholder=placeholder, id=input_id)
+        self.counted = Static("", classes="count")
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("/", style="bold"), classes="slash")
+        yield self.input
+        yield self.counted
+
+    @property
+    def shown(self) -> bool:
+        return self.has_class("shown")
+
+    def open(self) -> None:
+        self.add_class("shown")
+        self.input.focus()
+
+    def close(self) -> bool:
+        """Cleared and hidden; False if it was not shown."""
+        if not self.shown:
+            return False
+        self.input.value = ""
+        self.remove_class("shown")
+        self.counted.update("")
+        return True
+
+    def count(self, line: Text) -> None:
+        self.counted.update(line)
+
+
+#: Where a name is looked for first, by what happened to it (an event's kind,
+#: an action's name); then every kind.
+_FIRST = {
+    "run": ("pipeline",),
+    "retry": ("pipeline",),
+    "drift": ("model",),
+    "retrain": ("model",),
+    "alert": ("endpoint",),
+}
+
+
+def row_target(snap: Snapshot, kind: str, *names: str | None) -> str | None:
+    """The screen a row of the events or the audit trail names (``pipeline:etl``),
+    or None: the first of ``names`` the snapshot knows as a pipeline, model or
+    endpoint (a ``model:fraud`` key as it is), looked for by ``kind`` first."""
+    known = {
+        "pipeline": {p.name for p in snap.pipelines},
+        "model": {m.name for m in snap.models},
+        "endpoint": {e.name for e in snap.endpoints},
+    }
+    order = (*_FIRST.get(kind, ("model", "pipeline")), "pipeline", "model", "endpoint")
+    for name in names:
+        if not name:
+            continue
+        prefix, _, rest = name.partition(":")
+        if rest and rest in known.get(prefix, set()):
+            return name
+        for where in order:
+            if name in known[where]:
+                return f"{where}:{name}"
+    return None
 
 
 def _plain(cell: object) -> object:

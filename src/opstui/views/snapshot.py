@@ -54,6 +54,11 @@ class Event(NamedTuple):
     #: What happened, in a word (``TimelineEvent.what``); empty for a
     #: pipeline's latest run shown as it is (running, succeeded).
     what: str = ""
+    #: The pipeline, endpoint, model or service it happened to
+    #: (``TimelineEvent.subject``): what ``enter`` on it opens.
+    subject: str = ""
+    #: Where it comes from (``run:12``, ``deployment:3``): ``TimelineEvent.ref``.
+    ref: str = ""
 
 
 #: How the headline counts what changed, most urgent first: (kind, what) ->
@@ -280,7 +285,8 @@ class SnapshotReader:
         happened = timeline(self.store, since=0.0, until=now + 60,
                             limit=self.events_limit, served=served)  # fmt: skip
         told = {e.ref for e in happened}
-        events = [Event(e.at, e.kind, e.severity, e.summary, e.what) for e in happened]
+        events = [Event(e.at, e.kind, e.severity, e.summary, e.what, e.subject, e.ref)
+                  for e in happened]  # fmt: skip
         events += [
             run_event(p)
             for p in pipelines
@@ -309,4 +315,4 @@ def run_event(p: PipelineRow) -> Event:
         text = f"{p.name} #{run.id} {run.status.replace('_', ' ')}"
     if run.trigger != "manual":
         text += f" ({run.trigger})"
-    return Event(ts, "run", severity, text)
+    return Event(ts, "run", severity, text, subject=p.name, ref=f"run:{run.id}")

@@ -1,4 +1,8 @@
-"""The audit trail: every operator action, who, what, where and how it ended, newest first."""
+"""The audit trail: every operator action, who, what, where and how it ended, newest first.
+
+``enter`` on a row opens what the action was on (its pipeline or model, the
+endpoint an acknowledgement named), as the timeline does.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,32 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 
+from opstui.tui.messages import OpenRow
 from opstui.tui.render import age, safe
 from opstui.tui.screens.base import Detail
-from opstui.tui.table import LiveTable
+from opstui.tui.table import LiveTable, row_target
 from opstui.tui.widgets import Panel
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
+#: What an empty trail says: what would fill it, not a bare table.
+EMPTY = (
+    "No operator actions yet. Each retry (r), rollback (b) and retrain (t) started here "
+    "or with opstui retry/rollback/retrain, confirmed, declined or refused, and each "
+    "acknowledgement (A) is recorded here, with who and how it ended."
+)
+
 
 class AuditScreen(Detail):
+    DEFAULT_CSS = """
+    AuditScreen #empty { height: 1fr; padding: 1 2; display: none; }
+    """
+
     def __init__(self, *, clock: Callable[[], float]) -> None:
         super().__init__("audit", clock=clock)
+        #: What each row opens (``pipeline:etl``), by the row's key.
+        self.opens: dict[str, str] = {}
 
     @property
     def label(self) -> str:
@@ -41,6 +59,7 @@ class AuditScreen(Detail):
         )
         with Vertical():
             yield Panel("actions", self.table)
+            yield Static(Text(EMPTY), id="empty")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -53,6 +72,11 @@ class AuditScreen(Detail):
 
     def show_extra(self, data: Any, snap: Snapshot) -> None:
         now = self.clock()
+        self.opens = {}
+        for a in data:
+            target = row_target(snap, a.action, a.target, a.plan.get("pipeline"))
+            if target is not None:
+                self.opens[str(a.id)] = target
         self.table.show(
             [
                 (
@@ -70,3 +94,14 @@ class AuditScreen(Detail):
                 for a in data
             ]
         )
+        self.query_one("#panel-actions", Panel).display = bool(data)
+        self.query_one("#empty", Static).display = not data
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # The table takes enter for itself: it opens what the action was on.
+        key = event.row_key.value
+        target = self.opens.get(key) if key is not None else None
+        if target is not None:
+            self.post_message(OpenRow(target))
+        else:
+            self.notify("nothing to open for this action", severity="warning")

@@ -27,7 +27,7 @@ from opstui.tui.render import (
     stage_bar,
     status_text,
 )
-from opstui.tui.table import LiveTable, Row, SteadyInput, dim
+from opstui.tui.table import FilterBar, LiveTable, Row, RowFilter, dim, row_target
 from opstui.tui.widgets import Panel, StatusLine
 from opstui.views.snapshot import Snapshot, changes
 from opstui.views.urgency import acknowledged_rows, faults
@@ -41,8 +41,11 @@ EMPTY = {
 TRIGGER_SHOWN = {"retry", "rollback", "retrain", "schedule"}
 #: Keys that move a cursor or the focus on the board (``DashboardScreen.by_hand``).
 MOVING_KEYS = frozenset(
-    {"up", "down", "j", "k", "pageup", "pagedown", "home", "end", "tab", "shift+tab"}
-)
+    {"up", "down", "j", "k", "g", "G", "ctrl+d", "ctrl+u", "pageup", "pagedown", "home", "end",
+     "tab", "shift+tab"}
+)  # fmt: skip
+#: What the ``/`` filter may name besides a row's name: ``host:ci-runner``.
+FILTER_FIELDS = ("host",)
 
 
 def empty_hint(snap: Snapshot) -> str:
@@ -53,21 +56,17 @@ def empty_hint(snap: Snapshot) -> str:
     return "The store is empty. Try: opstui import sample_runs/ · opstui run NAME"
 
 
-def host_needle(needle: str) -> str | None:
-    """The host a ``host:NAME`` filter names (lowercased), or None for a name filter."""
-    return needle[5:].strip() if needle.startswith("host:") else None
-
-
-def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
+def pipeline_rows(snap: Snapshot, needle: RowFilter) -> list[Row]:
     now = snap.at
     rows: list[Row] = []
-    host = host_needle(needle)
     acked = acknowledged_rows(snap)
     for p in snap.pipelines:
-        if host is not None:
-            if p.latest is None or host not in (p.latest.host or "").lower():
+        if needle.field == "host":
+            host = (p.latest.host or "") if p.latest is not None else None
+            # A pipeline never run has no host: a host filter leaves it out either way.
+            if host is None or not needle.matches(host):
                 continue
-        elif needle and needle not in p.name.lower():
+        elif not needle.matches(p.name):
             continue
         run = p.latest
         name: str | Text = safe(p.name)
@@ -98,11 +97,11 @@ def pipeline_rows(snap: Snapshot, needle: str) -> list[Row]:
     return rows
 
 
-def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
+def endpoint_rows(snap: Snapshot, needle: RowFilter) -> list[Row]:
     rows: list[Row] = []
     acked = acknowledged_rows(snap)
     for e in snap.endpoints:
-        if needle and needle not in e.name.lower():
+        if not needle.matches(e.name):
             continue
         ratio = e.ratios.get("5m")
         data_age = age(snap.at - e.last_success_at) if e.last_success_at is not None else "never"
@@ -124,11 +123,11 @@ def endpoint_rows(snap: Snapshot, needle: str) -> list[Row]:
     return rows
 
 
-def model_rows(snap: Snapshot, needle: str) -> list[Row]:
+def model_rows(snap: Snapshot, needle: RowFilter) -> list[Row]:
     rows: list[Row] = []
     acked = acknowledged_rows(snap)
     for m in snap.models:
-        if needle and needle not in m.name.lower():
+        if not needle.matches(m.name):
             continue
         deployed = " ".join(f"{env[:4]}:{v}" for env, v in sorted(m.deployed.items()))
         drift = "-" if m.drift_share is None else f"{m.drift_share * 100:.0f}%"
@@ -150,10 +149,21 @@ def model_rows(snap: Snapshot, needle: str) -> list[Row]:
     return rows
 
 
+def event_key(i: int, ref: str, taken: set[str]) -> str:
+    """An event row's key: where it comes from (``event:run:12``), so the
+    cursor stays on it as newer events arrive; its place if that is taken."""
+    key = f"event:{ref}" if ref else f"event:{i}"
+    if key in taken:
+        key = f"event:{i}"
+    taken.add(key)
+    return key
+
+
 def event_rows(snap: Snapshot) -> list[Row]:
+    taken: set[str] = set()
     return [
         (
-            f"event:{i}",
+            event_key(i, e.ref, taken),
             (
                 age(snap.at - e.ts),
                 Text(safe(e.text), style=SEVERITY_STYLE.get(e.severity, "")),
@@ -161,6 +171,19 @@ def event_rows(snap: Snapshot) -> list[Row]:
         )
         for i, e in enumerate(snap.events)
     ]
+
+
+def event_opens(snap: Snapshot) -> dict[str, str]:
+    """What ``enter`` on each event row opens (``pipeline:etl``), by the row's key:
+    a run's pipeline, a drifting model, an alert's endpoint."""
+    taken: set[str] = set()
+    out = {}
+    for i, e in enumerate(snap.events):
+        key = event_key(i, e.ref, taken)
+        target = row_target(snap, e.kind, e.subject)
+        if target is not None:
+            out[key] = target
+    return out
 
 
 def _moment(at: float, now: float) -> str:
@@ -177,8 +200,6 @@ class DashboardScreen(Screen[None]):
     #panel-endpoints { height: 4; }
     #panel-models { height: 4; }
     #panel-events { height: 1fr; min-height: 4; }
-    #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
-    #filter.shown { display: block; }
     """
 
     def __init__(self, *, read_only: bool, store_label: str, seen_at: float | None = None) -> None:
@@ -196,6 +217,8 @@ class DashboardScreen(Screen[None]):
         #: The last snapshot shown, drawn again when the filter changes.
         self.snap: Snapshot | None = None
         self.needle = ""
+        #: What ``enter`` on an event row opens, by the row's key (``event_opens``).
+        self.opens: dict[str, str] = {}
         #: The operator moved the cursor (keys, a jump, a filter): from then on
         #: the refresh leaves it where it is; until then it follows the most
         #: urgent fault (``views.urgency``).
@@ -243,7 +266,11 @@ class DashboardScreen(Screen[None]):
         yield Panel("endpoints", self.endpoints)
         yield Panel("models", self.models)
         yield Panel("events", self.events)
-        yield SteadyInput(placeholder="filter by name, or host:NAME (esc clears)", id="filter")
+        yield FilterBar(
+            placeholder="regex on names, !inverts, host:NAME (esc clears)",
+            input_id="filter",
+            id="filter-bar",
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -259,8 +286,9 @@ class DashboardScreen(Screen[None]):
 
     def show(self, snap: Snapshot) -> None:
         self.snap = snap
-        needle = self.needle.lower()
-        other = "" if host_needle(needle) is not None else needle
+        needle = RowFilter.parse(self.needle, FILTER_FIELDS)
+        other = RowFilter() if needle.field is not None else needle
+        matched = every = 0
         for panel, table, rows, total in (
             ("pipelines", self.pipelines, pipeline_rows(snap, needle), len(snap.pipelines)),
             # A host filter is the pipelines' (endpoints and models have none).
@@ -269,12 +297,18 @@ class DashboardScreen(Screen[None]):
             ("events", self.events, event_rows(snap), len(snap.events)),
         ):
             shown = len(rows)
+            if panel != "events" and (needle.field is None or panel == "pipelines"):
+                matched, every = matched + shown, every + total
             if not total and panel in EMPTY:
                 blank = ("",) * (len(table.spec) - 1)
                 table.show([(f"hint:{panel}", (dim(EMPTY[panel]), *blank))])
             else:
                 table.show(rows)
             self.query_one(f"#panel-{panel}", Panel).freshness(snap, shown, total)
+        self.opens = event_opens(snap)
+        bar = self.query_one(FilterBar)
+        if bar.shown:
+            bar.count(needle.tally(matched, every))
         self._layout()
         if not self.by_hand:
             self._follow_worst(snap)
@@ -326,7 +360,8 @@ class DashboardScreen(Screen[None]):
     def _layout(self) -> None:
         """Each panel takes what its rows need (header and borders: 3 more), up to
         a share of the screen; the events feed gets the rest, at least 4 lines."""
-        room = max(12, self.size.height - 2)  # the status line and the footer
+        bar = 1 if self.query_one(FilterBar).shown else 0
+        room = max(12, self.size.height - 2 - bar)  # the status line, the footer, the filter
         for table, share in ((self.pipelines, 0.4), (self.endpoints, 0.25), (self.models, 0.25)):
             want = max(1, table.row_count) + 3
             panel = table.parent
@@ -377,17 +412,24 @@ class DashboardScreen(Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # The table takes enter for itself; opening the row is what it means here.
+        # An event opens what it names: a run's pipeline, an endpoint, a model.
         key = event.row_key.value
         if key and key.partition(":")[0] in ("pipeline", "model", "endpoint"):
             self.post_message(OpenRow(key))
+        elif key and key.startswith("event:"):
+            target = self.opens.get(key)
+            if target is not None:
+                self.post_message(OpenRow(target))
+            else:
+                self.notify("nothing to open for this event", severity="warning")
 
     # -- filter ----------------------------------------------------------------
 
     def open_filter(self) -> None:
         self.by_hand = True
-        box = self.query_one("#filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.query_one(FilterBar).open()
+        if self.snap is not None:
+            self.show(self.snap)  # the count, at once
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -400,13 +442,12 @@ class DashboardScreen(Screen[None]):
             self.pipelines.focus()
 
     def clear_filter(self) -> bool:
-        box = self.query_one("#filter", Input)
-        if not box.has_class("shown"):
+        if not self.query_one(FilterBar).close():
             return False
-        box.value = ""
-        box.remove_class("shown")
         self.needle = ""
         self.pipelines.focus()
+        if self.snap is not None:
+            self.show(self.snap)
         return True
 
     def selected(self) -> str | None:

@@ -23,7 +23,7 @@ from opstui.timeutil import clock_time
 from opstui.tui.messages import OpenRow, RefreshWanted
 from opstui.tui.render import SEVERITY_STYLE, age, safe
 from opstui.tui.screens.base import Detail
-from opstui.tui.table import LiveTable, Row, SteadyInput
+from opstui.tui.table import FilterBar, LiveTable, Row, RowFilter
 from opstui.tui.widgets import Panel
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
@@ -72,15 +72,13 @@ class TimelineScreen(Detail):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "cycle('service')", "Service", id="timeline.service"),
         Binding("e", "cycle('environment')", "Env", id="timeline.environment"),
-        Binding("k", "cycle('kind')", "Kind", id="timeline.kind"),
+        # K, not k: every table takes k (up a row), as in vim.
+        Binding("K", "cycle('kind')", "Kind", id="timeline.kind"),
         Binding("w", "cycle('window')", "Window", id="timeline.window"),
     ]
     DEFAULT_CSS = """
     TimelineScreen #empty { height: 1fr; padding: 1 2; display: none; }
     TimelineScreen #detail { height: 2; padding: 0 1; }
-    TimelineScreen #timeline-filter { dock: bottom; height: 1; border: none; padding: 0 1;
-                                      display: none; }
-    TimelineScreen #timeline-filter.shown { display: block; }
     """
 
     def __init__(self, *, clock: Callable[[], float]) -> None:
@@ -116,7 +114,9 @@ class TimelineScreen(Detail):
             yield Panel("events", self.table)
             yield Static("", id="empty")
             yield Static("", id="detail")
-        yield SteadyInput(placeholder="filter by text (esc clears)", id="timeline-filter")
+        yield FilterBar(
+            placeholder="regex on the text, !inverts (esc clears)", input_id="timeline-filter"
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -174,13 +174,14 @@ class TimelineScreen(Detail):
         }
         self._draw()
 
-    def _shown(self) -> list[TimelineEvent]:
+    def _shown(self, *, text: bool = True) -> list[TimelineEvent]:
         """The read's events cut by the filters as they are now (a key pressed
-        during the read cuts them at once; the read it asked for follows)."""
+        during the read cuts them at once; the read it asked for follows);
+        ``text=False``: all but the text filter (what the ``/`` count counts from)."""
         if self.data is None:
             return []
         since = self.data.now - WINDOWS[self.window_index][1]
-        needle = self.needle.lower()
+        needle = RowFilter.parse(self.needle if text else "")
         out = []
         for e in self.data.events:
             if e.at < since:
@@ -191,7 +192,7 @@ class TimelineScreen(Detail):
                 continue
             if self.only_kind is not None and e.kind != self.only_kind:
                 continue
-            if needle and needle not in _haystack(e):
+            if not needle.matches(_haystack(e)):
                 continue
             out.append(e)
         return out
@@ -212,6 +213,10 @@ class TimelineScreen(Detail):
             self._events[key] = e
             rows.append((key, self._cells(e, data.now)))
         self.table.show(rows)
+        bar = self.query_one(FilterBar)
+        if bar.shown:
+            every = len(self._shown(text=False))
+            bar.count(RowFilter.parse(self.needle).tally(len(events), every, "events"))
         self._detail(self.table.selected_key)
         if not self.stale:
             self.query_one("#note", Static).update(self._note(len(events), len(data.events)))
@@ -286,7 +291,7 @@ class TimelineScreen(Detail):
         if filters:
             note.append(" · ".join(filters), style="bold")
         else:
-            note.append("all · s e k w cycle service env kind window, / text", style="dim")
+            note.append("all · s e K w cycle service env kind window, / text", style="dim")
         return note
 
     def _nothing(self) -> str:
@@ -339,9 +344,8 @@ class TimelineScreen(Detail):
     # -- the text filter (the app's /) -------------------------------------------
 
     def open_filter(self) -> None:
-        box = self.query_one("#timeline-filter", Input)
-        box.add_class("shown")
-        box.focus()
+        self.query_one(FilterBar).open()
+        self._draw()  # the count, at once
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "timeline-filter":
@@ -353,11 +357,8 @@ class TimelineScreen(Detail):
             self.table.focus()
 
     def clear_filter(self) -> bool:
-        box = self.query_one("#timeline-filter", Input)
-        if not box.has_class("shown"):
+        if not self.query_one(FilterBar).close():
             return False
-        box.value = ""
-        box.remove_class("shown")
         self.needle = ""
         self.table.focus()
         self._draw()
