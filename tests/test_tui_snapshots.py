@@ -143,3 +143,24 @@ def test_endpoint_marks_deploys(
     config = sample_config(tmp_path, SERVED, portable=True)
     app = make_app(tmp_path, store=incident.path, config=config)
     assert snap_compare(app, terminal_size=size, run_before=_open("endpoint:web"))
+
+
+async def _log_search_typed(pilot: Pilot[None]) -> None:
+    await _open("pipeline:fraud-model")(pilot)
+    await pilot.press("slash", *"merch.nt")
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if pilot.app.screen.query_one("#search", Input).value == "merch.nt":
+            await pilot.pause(0.05)  # drawn
+            return
+    raise AssertionError("the search box never read 'merch.nt'")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_log_search_is_visible_while_typed(
+    size: tuple[int, int], snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log's search box sits above the footer, what is typed on screen."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app(tmp_path, config=sample_config(tmp_path, ENDPOINT, portable=True))
+    assert snap_compare(app, terminal_size=size, run_before=_log_search_typed)

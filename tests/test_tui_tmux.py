@@ -100,3 +100,47 @@ def test_opstui_in_tmux_opens_navigates_and_quits(tmp_path: Path, tmux: Tmux) ->
     # Not a timing test (bench/ measures start-up): a generous bound that
     # catches a console blocking on something at start.
     assert first_frame < 15, first_frame
+
+
+def _log_rows(screen: str) -> list[str]:
+    """The log panel's rows as shown (between its title and its bottom border)."""
+    lines = screen.splitlines()
+    top = next(i for i, line in enumerate(lines) if "Log of" in line)
+    bottom = next(i for i in range(top + 1, len(lines)) if lines[i].startswith("╰"))
+    return [line.strip("│ ") for line in lines[top + 1 : bottom]]
+
+
+def test_log_viewer_follows_a_long_log_pages_and_searches_in_tmux(
+    tmp_path: Path, tmux: Tmux
+) -> None:
+    """A 50,001-line log: following shows its last line under its true count;
+    20 PageDowns sent at once move 20 pages; what is typed in the search shows."""
+    from tests.test_logview import long_log
+
+    long_log(tmp_path / "long.db", 50_001)
+    sample_config(tmp_path, '[pipelines.longlog]\nkind = "mlops"\n')
+    command = (
+        f"cd {tmp_path} && {sys.executable} -m opstui --store long.db "
+        f"--config opstui.toml; echo OPSTUI-EXITED $? > exit.txt"
+    )
+    tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", tmux.session, command)
+    tmux.wait_for(lambda s: "longlog" in s, "the dashboard")
+    tmux.keys("Enter")  # its only pipeline, selected
+    screen = tmux.wait_for(lambda s: "FATAL line 50001" in s, "the log's last line")
+    assert "Log of train · 50,001 lines · following" in screen
+    assert _log_rows(screen)[-1].endswith("50001 FATAL line 50001: out of memory")
+
+    tmux.keys("Tab", "Tab", "g")
+    screen = tmux.wait_for(lambda s: "INFO line 1" in s and "paused" in s, "the first line")
+    page = len(_log_rows(screen))
+    tmux("send-keys", "-t", tmux.session, *["PageDown"] * 20)  # one write: as fast as it gets
+    first = 1 + 20 * page
+    screen = tmux.wait_for(
+        lambda s: _log_rows(s)[0].endswith(f"{first} INFO line {first}"), f"line {first} on top"
+    )
+
+    tmux.keys("/", *"ERROR line 4")
+    screen = tmux.wait_for(lambda s: "ERROR line 4" in s.splitlines()[-2], "the typed search")
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: "ERROR line 4000: retrying" in s and "1/11" in s, "the first match")
+    tmux.keys("q")

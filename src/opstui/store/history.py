@@ -1,6 +1,16 @@
-"""Reads behind the detail views: a pipeline's run history, a run, stage logs."""
+"""Reads behind the detail views: a pipeline's run history, a run, stage logs.
+
+A stage's log is read as a window by line number (``log_window``), from the
+nearer end of the stage's ``(stage_run_id, id)`` index, so the last lines of
+a million-line log cost what the first ones do; ``log_search`` and
+``log_chunks`` walk the whole log by id in bounded chunks.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from opstui.errors import UsageError
 from opstui.store import fields
@@ -90,6 +100,105 @@ def stage_logs(
         (stage_run_id, after_id, limit),
     )
     return [LogLine(*r) for r in rows]
+
+
+class LogWindow(NamedTuple):
+    """Lines ``first`` .. ``first + len(lines) - 1`` (1-based) of a stage's ``total``."""
+
+    total: int
+    first: int
+    lines: list[LogLine]
+
+
+def log_count(store: Store, stage_run_id: int) -> int:
+    """How many lines the stage has logged (an index-only count)."""
+    row = store.query_one("SELECT COUNT(*) FROM log_lines WHERE stage_run_id = ?", (stage_run_id,))
+    return int(row[0]) if row else 0
+
+
+def log_window(store: Store, stage_run_id: int, first: int | None, count: int) -> LogWindow:
+    """``count`` lines of a stage's log from line number ``first`` (1-based);
+    ``first=None``: the last ``count`` (following). The count and the lines come
+    from one snapshot, so their numbers are the log's own. A window past the
+    end is moved back to end at the last line."""
+    count = max(0, count)
+    with store.read() as conn:
+        found = fields.fetch_all(
+            conn, "SELECT COUNT(*) FROM log_lines WHERE stage_run_id = ?", (stage_run_id,)
+        )
+        total = int(found[0][0]) if found else 0
+        start = total - count + 1 if first is None else min(first, total - count + 1)
+        start = max(1, start)
+        want = min(count, total - start + 1)
+        if want <= 0:
+            return LogWindow(total, start, [])
+        skip_tail = total - (start + want - 1)
+        if skip_tail < start - 1:
+            # Nearer the end: walk the index backwards (following costs no scan).
+            rows = fields.fetch_all(
+                conn,
+                """SELECT id, ts, stream, line FROM log_lines WHERE stage_run_id = ?
+                   ORDER BY id DESC LIMIT ? OFFSET ?""",
+                (stage_run_id, want, skip_tail),
+            )
+            rows.reverse()
+        else:
+            rows = fields.fetch_all(
+                conn,
+                """SELECT id, ts, stream, line FROM log_lines WHERE stage_run_id = ?
+                   ORDER BY id LIMIT ? OFFSET ?""",
+                (stage_run_id, want, start - 1),
+            )
+    return LogWindow(total, start, [LogLine(*r) for r in rows])
+
+
+#: Lines a search or a save reads at a time (each chunk its own short read).
+LOG_CHUNK = 20_000
+
+
+def log_chunks(store: Store, stage_run_id: int, chunk: int = LOG_CHUNK) -> Iterator[list[str]]:
+    """The stage's whole log, oldest first, ``chunk`` lines at a time, walked by id."""
+    after = 0
+    while True:
+        rows = store.query(
+            """SELECT id, line FROM log_lines WHERE stage_run_id = ? AND id > ?
+               ORDER BY id LIMIT ?""",
+            (stage_run_id, after, chunk),
+        )
+        if not rows:
+            return
+        after = int(rows[-1][0])
+        yield [str(r[1]) for r in rows]
+        if len(rows) < chunk:
+            return
+
+
+class LogSearch(NamedTuple):
+    """Where a pattern matched: every match counted, the first ``limit`` line numbers kept."""
+
+    matches: int
+    lines: list[int]
+    scanned: int
+
+
+def log_search(
+    store: Store, stage_run_id: int, pattern: re.Pattern[str], *, limit: int = 100_000
+) -> LogSearch:
+    """The line numbers (1-based) of the stage's lines ``pattern`` finds, scanning the
+    whole log in Python in chunks of ``LOG_CHUNK`` (the same regex on SQLite and
+    PostgreSQL, whose own ``~`` is another dialect)."""
+    count = 0
+    hits: list[int] = []
+    number = 0
+    search = pattern.search
+    for chunk in log_chunks(store, stage_run_id):
+        for line in chunk:
+            number += 1
+            if search(line):
+                count += 1
+                if len(hits) < limit:
+                    hits.append(number)
+    return LogSearch(count, hits, number)
 
 
 def run_params(store: Store, run_id: int) -> dict[str, object]:

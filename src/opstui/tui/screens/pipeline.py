@@ -1,25 +1,41 @@
 """A pipeline: its runs, the stages of the selected run on a timeline, and a stage's log.
 
-The log is read incrementally (lines past the last id shown), so a stage
-that logs millions of lines costs what it added since the last read.
+The log is a window (``tui/logview.py``): each read brings ``WINDOW`` lines
+by line number (the last ones while following) and the log's true length,
+from the nearer end of the stage's index, so a stage that logs millions of
+lines costs a window per read. Search, save and the pager walk the whole log
+in chunks on the refresh worker (``store/history.py``), never on the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer, Input, Log, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from opstui.config.endpoints import EndpointDef
 from opstui.errors import OpstuiError
 from opstui.store import status as st
-from opstui.store.history import get_run, run_history, stage_logs
+from opstui.store.history import (
+    LogSearch,
+    LogWindow,
+    get_run,
+    log_chunks,
+    log_search,
+    log_window,
+    run_history,
+)
 from opstui.store.rows import LogLine, PipelineRow, RunRow, StageRow
 from opstui.timeutil import human_age, human_duration
+from opstui.tui.logview import WINDOW, LogView, compile_search
 from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import (
     STATUS_STYLE,
@@ -36,8 +52,9 @@ from opstui.tui.widgets import Panel
 from opstui.views.snapshot import Snapshot, SnapshotReader
 from opstui.views.urgency import acknowledgement
 
-#: Lines a log view keeps; older ones scroll out (a stage can log millions).
-LOG_KEEP = 20_000
+#: The input's words when it asks for a search, and for a line number.
+SEARCH_HINT = "search the whole log: a regex (enter: find, esc: close)"
+LINE_HINT = "go to line number (enter: go, esc: close)"
 #: Cells of a stage's bar on the run's timeline.
 TIMELINE = 16
 
@@ -106,12 +123,64 @@ def source_note(run: RunRow, pipeline: PipelineRow | None, now: float) -> Text:
     return note
 
 
+class LogTask(NamedTuple):
+    """Asked of the next read for a stage's whole log: a search, a save, the pager."""
+
+    what: str  # "search", "save", "pager"
+    stage_id: int
+    pattern: re.Pattern[str] | None = None
+
+
+class TaskDone(NamedTuple):
+    task: LogTask
+    search: LogSearch | None = None
+    path: str | None = None
+    lines: int = 0
+    error: str | None = None
+
+
 class PipelineData(NamedTuple):
     runs: list[RunRow]
     run: RunRow | None
     stage_id: int | None
-    logs: list[LogLine]
+    window: LogWindow | None
     error: str | None
+    done: TaskDone | None = None
+    #: ``[tui] log_error``, ``log_warn``, ``osc52``.
+    tui: tuple[str, str, bool] | None = None
+
+
+def _list_window(lines: list[LogLine], first: int | None, count: int) -> LogWindow:
+    """A window of a log held whole (an orchestrator's, fetched)."""
+    total = len(lines)
+    start = total - count + 1 if first is None else min(first, total - count + 1)
+    start = max(1, start)
+    return LogWindow(total, start, lines[start - 1 : start - 1 + count])
+
+
+def _list_search(lines: list[LogLine], pattern: re.Pattern[str]) -> LogSearch:
+    hits = [i + 1 for i, line in enumerate(lines) if pattern.search(line.line)]
+    return LogSearch(len(hits), hits[:100_000], len(lines))
+
+
+def _write_log(chunks: Iterator[list[str]], path: Path) -> int:
+    """The whole log to ``path``, every line escaped as on screen; how many lines."""
+    n = 0
+    with path.open("w", encoding="utf-8") as out:
+        for chunk in chunks:
+            out.writelines(safe(line) + "\n" for line in chunk)
+            n += len(chunk)
+    return n
+
+
+def _free_path(base: str) -> Path:
+    """``base.log`` in the working directory, or ``base-2.log``... if it exists."""
+    path = Path(f"{base}.log")
+    k = 2
+    while path.exists():
+        path = Path(f"{base}-{k}.log")
+        k += 1
+    return path
 
 
 class PipelineScreen(Detail):
@@ -120,7 +189,7 @@ class PipelineScreen(Detail):
     PipelineScreen #runs-panel { height: 1fr; }
     PipelineScreen #stages-panel { height: 1fr; }
     PipelineScreen #log-panel { height: 2fr; }
-    PipelineScreen #search { dock: bottom; height: 1; border: none; display: none; }
+    PipelineScreen #search { height: 1; border: none; display: none; }
     PipelineScreen #search.shown { display: block; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -128,17 +197,28 @@ class PipelineScreen(Detail):
         Binding("slash", "search", "Search log", priority=True),
         Binding("n", "next_match", "Next match", show=False),
         Binding("N", "previous_match", "Previous match", show=False),
+        Binding("w", "wrap", "Wrap", show=False),
+        Binding("o", "pager", "Pager", show=False),
+        Binding("s", "save", "Save log", show=False),
+        Binding("y", "copy", "Copy line", show=False),
     ]
 
     def __init__(self, name: str, *, clock: Callable[[], float]) -> None:
         super().__init__(name, clock=clock)
         self.run_id: int | None = None
         self.stage_id: int | None = None
-        self.after_id = 0
-        self.log_lines: list[str] = []
-        self.follow = True
+        #: The first line the next read brings (None: the last lines, following).
+        self.want_first: int | None = None
+        #: Asked of the next read (a search, a save, the pager), done once.
+        self.log_task: LogTask | None = None
         self.needle = ""
+        self.literal = False
+        self.hits: LogSearch | None = None
         self.match = -1
+        #: What the input above the footer asks for: "search" or "line".
+        self.asking = "search"
+        self.osc52 = False
+        self._patterns: tuple[str, str] | None = None
         #: Logs fetched from an orchestrator, by (run, stage, attempt).
         self._fetched: dict[tuple[int, str, int], list[LogLine]] = {}
         #: The viewer shows only the line saying a source's log could not be fetched.
@@ -173,9 +253,8 @@ class PipelineScreen(Detail):
         yield Static("", id="note")
         yield Panel("runs", self.runs, id="runs-panel")
         yield Panel("stages", self.stages, id="stages-panel")
-        log = Log(max_lines=LOG_KEEP, auto_scroll=True, id="log")
-        yield Panel("log", log, id="log-panel")
-        yield SteadyInput(placeholder="search the log (enter: next match, esc: close)", id="search")
+        yield Panel("log", LogView(id="log"), id="log-panel")
+        yield SteadyInput(placeholder=SEARCH_HINT, id="search")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -195,13 +274,62 @@ class PipelineScreen(Detail):
                 ran = [s for s in run.stages if s.started_at is not None]
                 pick = pick or (ran[-1] if ran else None)
                 stage_id = pick.id if pick else None
+            task, self.log_task = self.log_task, None
+            window: LogWindow | None = None
+            done: TaskDone | None = None
+            first = self.want_first
             if run is not None and run.source_kind in SOURCE_LOGS:
-                logs = self._source_log(console, run, stage_id)
-            else:
-                logs = stage_logs(store, stage_id, after_id=self.after_id) if stage_id else []
+                held = self._source_log(console, run, stage_id)
+                window = _list_window(held, first, WINDOW)
+                if task is not None and task.stage_id == stage_id:
+                    done = self._do_task(
+                        task,
+                        run,
+                        lambda: iter([[x.line for x in held]]),
+                        lambda p: _list_search(held, p),
+                    )
+            elif stage_id is not None:
+                window = log_window(store, stage_id, first, WINDOW)
+                if task is not None and task.stage_id == stage_id:
+                    sid = stage_id
+                    done = self._do_task(
+                        task,
+                        run,
+                        lambda: log_chunks(store, sid),
+                        lambda p: log_search(store, sid, p),
+                    )
         except OpstuiError as exc:
-            return PipelineData([], None, None, [], exc.message)
-        return PipelineData(runs, run, stage_id, logs, None)
+            return PipelineData([], None, None, None, exc.message)
+        tui = console.config.tui
+        return PipelineData(
+            runs, run, stage_id, window, None, done, (tui.log_error, tui.log_warn, tui.osc52)
+        )
+
+    def _do_task(
+        self,
+        task: LogTask,
+        run: RunRow | None,
+        chunks: Callable[[], Iterator[list[str]]],
+        search: Callable[[re.Pattern[str]], LogSearch],
+    ) -> TaskDone:
+        """A search, a save or the pager's file, over the whole log (the worker's thread)."""
+        if task.what == "search":
+            assert task.pattern is not None
+            return TaskDone(task, search=search(task.pattern))
+        try:
+            if task.what == "save":
+                names = [s.name for s in run.stages if s.id == task.stage_id] if run else []
+                stage = names[0] if names else "log"
+                base = re.sub(r"[^\w.-]", "_", f"{self.target}-{run.id if run else 0}-{stage}")
+                path = _free_path(base)
+            else:
+                fd, name = tempfile.mkstemp(prefix="opstui-", suffix=".log")
+                os.close(fd)
+                path = Path(name)
+            n = _write_log(chunks(), path)
+        except OSError as exc:
+            return TaskDone(task, error=f"{exc.strerror or exc}")
+        return TaskDone(task, path=str(path), lines=n)
 
     def _source_log(
         self, console: SnapshotReader, run: RunRow, stage_id: int | None
@@ -322,29 +450,89 @@ class PipelineScreen(Detail):
             self.stage_id = data.stage_id
             if data.stage_id is not None:
                 self.stages.select_key(str(data.stage_id))
-        if data.logs and data.stage_id == self.stage_id:
-            failed = data.logs[0].stream == NO_LOG
-            if self._no_log and not failed:
-                # The source answers again: its log replaces the line that
-                # said it did not, from its first line.
-                self.after_id = 0
-                self.log_lines = []
-                self.query_one(Log).clear()
+        view = self.query_one(LogView)
+        if data.tui is not None:
+            self._configure(view, data.tui)
+        if data.window is not None and data.stage_id == self.stage_id:
+            w = data.window
+            failed = bool(w.lines) and w.lines[0].stream == NO_LOG
             self._no_log = failed
-        # Only lines past the last one shown: a read that started before the
-        # previous one landed must not append them twice.
-        fresh = [line for line in data.logs if line.id > self.after_id]
-        if fresh and data.stage_id == self.stage_id:
-            lines = [safe(line.line) for line in fresh]
-            self.after_id = fresh[-1].id
-            self.log_lines.extend(lines)
-            del self.log_lines[:-LOG_KEEP]
-            self.query_one(Log).write_lines(lines)
-        stage = next((s for s in run.stages if s.id == self.stage_id), None)
-        if stage is not None:
-            panel = self.query_one("#log-panel", Panel)
-            mode = "following" if self.follow else "paused (f follows)"
-            panel.border_title = f"Log of {safe(stage.name)} · {len(self.log_lines)} lines · {mode}"
+            view.show_window(w.total, w.first, w.lines)
+        if data.done is not None and data.done.task.stage_id == self.stage_id:
+            self._task_done(data.done)
+        self._log_title(run)
+
+    def _configure(self, view: LogView, tui: tuple[str, str, bool]) -> None:
+        error, warn, self.osc52 = tui
+        if self._patterns != (error, warn):
+            self._patterns = (error, warn)
+            # Checked when the config was loaded (config/load.py): they compile.
+            view.error_re = re.compile(error)
+            view.warn_re = re.compile(warn)
+            view.refresh()
+
+    def _log_title(self, run: RunRow | None = None) -> None:
+        view = self.query_one(LogView)
+        panel = self.query_one("#log-panel", Panel)
+        name = "log"
+        if run is not None:
+            stage = next((s for s in run.stages if s.id == self.stage_id), None)
+            name = stage.name if stage is not None else name
+            self._stage_name = name
+        else:
+            name = getattr(self, "_stage_name", name)
+        mode = "following" if view.follow else f"line {view.cursor:,} · paused (G, f follow)"
+        panel.border_title = f"Log of {safe(name)} · {view.total:,} lines · {mode}"
+        hits = self.hits
+        if not self.needle:
+            panel.border_subtitle = "/ search · : line · w wrap · o pager · s save"
+        elif hits is None:
+            panel.border_subtitle = safe(f"/{self.needle}/ searching…")
+        else:
+            kind = " (not a regex: literal)" if self.literal else ""
+            where = f"{self.match + 1}/{hits.matches:,}" if hits.matches else "no match"
+            panel.border_subtitle = safe(f"/{self.needle}/{kind} {where}")
+
+    def _task_done(self, done: TaskDone) -> None:
+        task = done.task
+        if task.what == "search":
+            self.hits = done.search
+            self.match = -1
+            if done.search is not None and done.search.matches:
+                self._find(+1, from_cursor=True)
+            else:
+                self.notify(
+                    safe(f"{self.needle!r} is not in the log"), severity="warning", markup=False
+                )
+            self._log_title()
+            return
+        if done.error is not None or done.path is None:
+            self.notify(
+                safe(f"could not write the log: {done.error}"), severity="error", markup=False
+            )
+            return
+        if task.what == "save":
+            self.notify(safe(f"saved {done.lines:,} lines to {done.path}"), markup=False)
+            return
+        self._page(done.path)
+
+    def _page(self, path: str) -> None:
+        """The whole log in ``$PAGER`` (``less``), the console suspended meanwhile."""
+        import shlex
+        import subprocess
+
+        from textual.app import SuspendNotSupported
+
+        command = [*shlex.split(os.environ.get("PAGER") or "less"), path]
+        try:
+            with self.app.suspend():
+                subprocess.run(command, check=False)
+        except SuspendNotSupported:
+            self.notify(f"this terminal cannot hand over to a pager; the log is in {path}")
+            return
+        except OSError as exc:
+            self.notify(safe(f"{command[0]} did not run: {exc}"), severity="error", markup=False)
+        Path(path).unlink(missing_ok=True)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key else None
@@ -358,60 +546,146 @@ class PipelineScreen(Detail):
 
     def _reset_log(self, stage_id: int | None) -> None:
         self.stage_id = stage_id
-        self.after_id = 0
-        self.log_lines = []
+        self.want_first = None
+        self.log_task = None
         self._no_log = False
+        self.needle = ""
+        self.hits = None
         self.match = -1
-        self.query_one(Log).clear()
+        self.query_one(LogView).clear()
         self.post_message(RefreshWanted())
 
-    def action_follow(self) -> None:
-        self.follow = not self.follow
-        log = self.query_one(Log)
-        log.auto_scroll = self.follow
-        if self.follow:
-            log.scroll_end(animate=False)
-        self.notify("following the log" if self.follow else "log paused: new lines kept below")
+    def on_log_view_wanted(self, event: LogView.Wanted) -> None:
+        self.want_first = event.first or None
+        self.post_message(RefreshWanted())
 
-    def action_search(self) -> None:
+    def on_log_view_moved(self, event: LogView.Moved) -> None:
+        self.want_first = self.query_one(LogView).window_wanted()
+        self._log_title()
+
+    def on_log_view_goto_asked(self, event: LogView.GotoAsked) -> None:
+        self._ask("line")
+
+    @property
+    def follow(self) -> bool:
+        return self.query_one(LogView).follow
+
+    @property
+    def log_lines(self) -> list[str]:
+        """The lines of the window read (escaped, as drawn): all of a short log."""
+        return [safe(line.line) for line in self.query_one(LogView).lines]
+
+    def action_follow(self) -> None:
+        view = self.query_one(LogView)
+        if view.follow:
+            view.go(view.cursor or view.total)
+            self.notify("log paused: new lines kept below (G or f follows)")
+        else:
+            view.action_bottom()
+            self.notify("following the log")
+
+    def action_wrap(self) -> None:
+        view = self.query_one(LogView)
+        view.wrap = not view.wrap
+        view.refresh()
+        self.notify("long lines wrap" if view.wrap else "long lines cut (w wraps)")
+
+    def _whole(self, what: str) -> None:
+        if self.stage_id is None:
+            self.notify("no stage selected", severity="warning")
+            return
+        self.log_task = LogTask(what, self.stage_id)
+        self.post_message(RefreshWanted())
+
+    def action_pager(self) -> None:
+        self._whole("pager")
+
+    def action_save(self) -> None:
+        self._whole("save")
+
+    def action_copy(self) -> None:
+        view = self.query_one(LogView)
+        line = view.line(view.cursor)
+        if not self.osc52:
+            self.notify(
+                "copying is off: set osc52 = true under [tui] in opstui.toml "
+                "(the terminal's clipboard through OSC 52)",
+                severity="warning",
+            )
+            return
+        if line is None:
+            self.notify("no line selected", severity="warning")
+            return
+        self.app.copy_to_clipboard(safe(line.line))
+        self.notify(f"line {view.cursor:,} copied (OSC 52)")
+
+    def _ask(self, what: str) -> None:
         box = self.query_one("#search", Input)
+        self.asking = what
+        box.placeholder = SEARCH_HINT if what == "search" else LINE_HINT
+        box.value = ""
         box.add_class("shown")
         box.focus()
 
+    def action_search(self) -> None:
+        self._ask("search")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # As in less: the box closes, n / N walk the matches.
-        self.needle = event.value
         event.input.remove_class("shown")
-        self.query_one(Log).focus()
-        self.action_next_match()
+        view = self.query_one(LogView)
+        view.focus()
+        text = event.value
+        if self.asking == "line":
+            try:
+                view.go(int(text.strip().replace(",", "")), center=True)
+            except ValueError:
+                self.notify(
+                    safe(f"{text!r} is not a line number"), severity="warning", markup=False
+                )
+            return
+        if not text or self.stage_id is None:
+            return
+        pattern, regex = compile_search(text)
+        self.needle, self.literal = text, not regex
+        view.pattern = pattern
+        view.refresh()
+        self.hits = None
+        self.match = -1
+        if not regex:
+            self.notify(safe(f"{text!r} is not a regex: searched as literal text"), markup=False)
+        self.log_task = LogTask("search", self.stage_id, pattern)
+        self._log_title()
+        self.post_message(RefreshWanted())
 
     def clear_filter(self) -> bool:
         box = self.query_one("#search", Input)
         if not box.has_class("shown"):
             return False
         box.remove_class("shown")
-        self.runs.focus()
+        self.query_one(LogView).focus()
         return True
 
-    def _find(self, step: int) -> None:
-        if not self.needle or not self.log_lines:
-            return
-        needle = self.needle.lower()
-        n = len(self.log_lines)
-        for k in range(1, n + 1):
-            i = (self.match + step * k) % n
-            if needle in self.log_lines[i].lower():
-                self.match = i
-                log = self.query_one(Log)
-                self.follow = False
-                log.auto_scroll = False
-                log.scroll_to(y=max(0, i - 2), animate=False)
-                # A log line is data: escaped, and never read as markup.
+    def _find(self, step: int, *, from_cursor: bool = False) -> None:
+        hits = self.hits
+        if hits is None or not hits.lines:
+            if self.needle and hits is not None:
                 self.notify(
-                    safe(f"line {i + 1}: {self.log_lines[i][:60]}"), timeout=3, markup=False
+                    safe(f"{self.needle!r} is not in the log"), severity="warning", markup=False
                 )
-                return
-        self.notify(safe(f"{self.needle!r} is not in the log"), severity="warning", markup=False)
+            return
+        view = self.query_one(LogView)
+        if from_cursor:
+            # The first match at or after the line selected (the last, following).
+            at = view.cursor if not view.follow else 1
+            self.match = next((i for i, n in enumerate(hits.lines) if n >= at), 0)
+        else:
+            self.match = (self.match + step) % len(hits.lines)
+        number = hits.lines[self.match]
+        view.go(number, center=True)
+        more = f" (the first {len(hits.lines):,} kept)" if hits.matches > len(hits.lines) else ""
+        self.notify(f"line {number:,}: match {self.match + 1}/{hits.matches:,}{more}", timeout=3)
+        self._log_title()
 
     def action_next_match(self) -> None:
         self._find(+1)
