@@ -12,6 +12,7 @@ from textual.app import SystemCommand
 
 from opstui.config.keys import KEYS, shown
 from opstui.runner.planning import RETRYABLE
+from opstui.tui.table import TABLE_KEYS
 from opstui.views.snapshot import Snapshot
 
 
@@ -24,7 +25,11 @@ def help_rows(keymap: Mapping[str, str]) -> list[tuple[str, str, str]]:
         ("ctrl+p", "-", "Command palette: every action by name"),
         ("f", "-", "Log: follow new lines (pipeline screen)"),
         ("n / N", "-", "Log: next / previous search match"),
+        ("w o s y", "-", "Log: wrap, open in $PAGER, save to a file, copy the line"),
     ]
+    # Every table's own keys (tui/table.py), shown as typed.
+    glyphs = {"greater_than_sign": ">", "less_than_sign": "<"}
+    rows += [(glyphs.get(key, key), "-", f"Table: {what}") for key, _, what in TABLE_KEYS]
     return rows
 
 
