@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from opstui.tui.messages import OpenRow
 from opstui.tui.render import age, safe
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import LiveTable, row_target
@@ -100,8 +99,4 @@ class AuditScreen(Detail):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # The table takes enter for itself: it opens what the action was on.
         key = event.row_key.value
-        target = self.opens.get(key) if key is not None else None
-        if target is not None:
-            self.post_message(OpenRow(target))
-        else:
-            self.notify("nothing to open for this action", severity="warning")
+        self.open_row(self.opens.get(key) if key is not None else None, "action")

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.screen import Screen
 from textual.widgets import Static
 
+from opstui.tui.messages import OpenRow
 from opstui.tui.render import safe
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
@@ -42,6 +43,13 @@ class Detail(Screen[None]):
 
     def selected(self) -> str | None:
         return f"{self.kind}:{self.target}" if self.kind else None
+
+    def open_row(self, target: str | None, what: str) -> None:
+        """Open what a selected row names (``pipeline:etl``), or say there is nothing."""
+        if target is not None:
+            self.post_message(OpenRow(target))
+        else:
+            self.notify(f"nothing to open for this {what}", severity="warning")
 
     def set_title(self, text: str | Text) -> None:
         self.query_one("#title", Static).update(text)

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from opstui.store.timeline import KINDS, TimelineEvent
 from opstui.timeutil import clock_time
-from opstui.tui.messages import OpenRow, RefreshWanted
+from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import SEVERITY_STYLE, age, safe
 from opstui.tui.screens.base import Detail
 from opstui.tui.table import FilterBar, LiveTable, Row, RowFilter
@@ -335,11 +335,7 @@ class TimelineScreen(Detail):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # The table takes enter for itself: it opens what the row is about.
         key = event.row_key.value
-        target = self.opens.get(key) if key is not None else None
-        if target is not None:
-            self.post_message(OpenRow(target))
-        else:
-            self.notify("nothing to open for this event", severity="warning")
+        self.open_row(self.opens.get(key) if key is not None else None, "event")
 
     # -- the text filter (the app's /) -------------------------------------------
 
