@@ -244,7 +244,7 @@ async def test_a_log_read_that_fails_marks_the_pipeline_screen_stale(
         def broken(*args: object, **kwargs: object) -> object:
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-        monkeypatch.setattr("opstui.tui.screens.pipeline.stage_logs", broken)
+        monkeypatch.setattr("opstui.tui.screens.pipeline.log_window", broken)
         app.open_key("pipeline:fraud-model")
         screen = app.screen
         assert isinstance(screen, PipelineScreen)
