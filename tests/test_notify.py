@@ -186,7 +186,14 @@ def test_the_headless_judge_says_each_change_and_a_failure_once(tmp_path: Path) 
         kwargs={"by": "poller", "stop": stop, "every": 0.05, "say": said.append},
     )  # fmt: skip
     judge.start()
-    time.sleep(1.0)  # about twenty steps
+    # Until the failure is said, then a few steps more: it must not be said again.
+    deadline = time.monotonic() + 10
+    while not any(s.startswith("alerts: ") for s in said):
+        assert time.monotonic() < deadline, said
+        time.sleep(0.02)
+    steps_after = time.monotonic() + 0.3  # six steps of 0.05 s
+    while time.monotonic() < steps_after:
+        time.sleep(0.02)
     stop.set()
     judge.join(5)
     assert said[0].startswith("alert firing: web burning its error budget: ")
