@@ -12,6 +12,14 @@ page; ``>`` sorts by the next column (its header marked with an arrow, then
 back to the screen's own order) and ``<`` reverses it. The sort is the
 table's, so it holds across refreshes; ties keep the screen's order.
 
+Columns shrink by priority, never by cutting a value: a column given as
+``(key, label, min_width)`` is shown only while the table is at least that
+many cells wide (rows always pass every cell; the table leaves out the hidden
+ones), and the ``flex`` column takes what width is left, its text elided
+with "…" to fit, so the last column never runs off the edge mid-number
+(``40.`` for ``40.2x``). What a narrow table hides, a screen says elsewhere
+(the selected row in full under the table).
+
 ``RowFilter`` is what the ``/`` filters type (a regex, ``!`` inverting it,
 a broken regex matched as typed) and ``FilterBar`` the line above the
 footer where it is typed, with the count it leaves.
@@ -23,6 +31,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
@@ -33,6 +42,8 @@ from textual.widgets import DataTable, Input, Static
 from opstui.views.snapshot import Snapshot
 
 Row = tuple[str, tuple[Any, ...]]
+#: A column: (key, label), or (key, label, the table's width from which it is shown).
+ColumnSpec = tuple[str, str] | tuple[str, str, int]
 
 
 #: The table's own keys (``config/keys.py`` holds the app's): (key, action, what it does).
@@ -58,10 +69,19 @@ class LiveTable(DataTable[Any]):
         Binding(key, action, what, show=False) for key, action, what in TABLE_KEYS
     ]
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self, columns: Sequence[ColumnSpec], *, flex: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        #: (key, label) of each column
-        self.spec = list(columns)
+        #: Every column: (key, label, shown from this width); rows hold a cell for each.
+        self.every: list[tuple[str, str, int]] = [
+            (c[0], c[1], c[2] if len(c) > 2 else 0) for c in columns
+        ]
+        #: The column that takes the width left, its text elided to fit (None: none does).
+        self.flex = flex
+        #: (key, label) of each column shown at the table's width now.
+        self.spec = self._fitting(0)
+        self._width = 0
         self._rows: list[Row] = []
         #: The column the rows are sorted by (None: the order they come in), and whether reversed.
         self.sort_column: str | None = None
@@ -71,6 +91,35 @@ class LiveTable(DataTable[Any]):
 
     def on_mount(self) -> None:
         self._columns()
+
+    def set_columns(self, columns: Sequence[ColumnSpec], flex: str | None = None) -> None:
+        """Another set of columns (rows given afterwards hold a cell for each)."""
+        self.every = [(c[0], c[1], c[2] if len(c) > 2 else 0) for c in columns]
+        self.flex = flex
+        self._rebuild()
+
+    def _fitting(self, width: int) -> list[tuple[str, str]]:
+        """The columns shown at ``width`` (0: not laid out yet, every column)."""
+        return [(k, label) for k, label, least in self.every if not width or width >= least]
+
+    def on_resize(self) -> None:
+        width = self.size.width
+        if width == self._width:
+            return
+        self._width = width
+        if self._fitting(width) != self.spec or self.flex is not None:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Columns again for the width now, and the rows drawn anew in them."""
+        keep = self.selected_key
+        self.spec = self._fitting(self._width)
+        self.clear(columns=True)
+        self._rows = []
+        if self._given or keep is not None:
+            self.show(self._given, _cut=False)
+            if keep is not None:
+                self.select_key(keep)
 
     def _columns(self) -> None:
         # Data can arrive before on_mount has run (the first refresh races
@@ -127,12 +176,7 @@ class LiveTable(DataTable[Any]):
 
     def _resort(self) -> None:
         """Headers marked again and the rows sorted anew, the cursor on the same row."""
-        keep = self.selected_key
-        self.clear(columns=True)
-        self._rows = []
-        self.show(self._given)
-        if keep is not None:
-            self.select_key(keep)
+        self._rebuild()
 
     @property
     def sort_label(self) -> str | None:
@@ -163,14 +207,16 @@ class LiveTable(DataTable[Any]):
             return None
         return self._rows[self.cursor_row][0]
 
-    def show(self, rows: Sequence[Row]) -> None:
+    def show(self, rows: Sequence[Row], *, _cut: bool = True) -> None:
+        """``rows``: a cell for every column (``self.every``), shown or not."""
         self._columns()
         # DataTable reads a str cell as markup: "[bold]" in a pipeline name
         # would vanish and "[link=...]" would become a link. Every cell here
         # holds data, so a str becomes plain Text.
-        rows = [(key, tuple(_plain(c) for c in cells)) for key, cells in rows]
-        self._given = rows
-        rows = self._sorted(rows)
+        if _cut:
+            rows = [(key, tuple(_plain(c) for c in cells)) for key, cells in rows]
+            self._given = list(rows)
+        rows = self._sorted(self._shown_cells(rows))
         old = self._rows
         if [k for k, _ in old] == [k for k, _ in rows]:
             for (key, cells), (_, before) in zip(rows, old, strict=True):
@@ -192,6 +238,35 @@ class LiveTable(DataTable[Any]):
                 if key == keep:
                     self.move_cursor(row=i, animate=False)
                     break
+
+    def _shown_cells(self, rows: Sequence[Row]) -> list[Row]:
+        """Each row's cells for the columns shown, the flex column's elided to the room left."""
+        keys = [k for k, _, _ in self.every]
+        picks = [keys.index(k) for k, _ in self.spec if k in keys]
+        if len(picks) == len(keys) and self.flex is None:
+            return list(rows)
+        cut = [
+            (key, tuple(cells[i] if i < len(cells) else "" for i in picks)) for key, cells in rows
+        ]
+        if self.flex is None or not self._width:
+            return cut
+        shown = [k for k, _ in self.spec]
+        if self.flex not in shown:
+            return cut
+        at = shown.index(self.flex)
+        pad = 2 * self.cell_padding
+        others = sum(
+            max([cell_width(label)] + [cell_width(cells[i]) for _, cells in cut]) + pad
+            for i, (_, label) in enumerate(self.spec)
+            if i != at
+        )
+        # The vertical scrollbar's column, and the flex column's own padding.
+        room = self._width - others - pad - 1
+        if room < 8:
+            return cut  # too narrow to say anything: the table scrolls instead
+        return [
+            (key, (*cells[:at], elide(cells[at], room), *cells[at + 1 :])) for key, cells in cut
+        ]
 
     def _sorted(self, rows: list[Row]) -> list[Row]:
         keys = [key for key, _ in self.spec]
@@ -368,6 +443,22 @@ def row_target(snap: Snapshot, kind: str, *names: str | None) -> str | None:
             if name in known[where]:
                 return f"{where}:{name}"
     return None
+
+
+def cell_width(cell: object) -> int:
+    """The cells a value takes on screen (its widest line)."""
+    if isinstance(cell, Text):
+        return cell.cell_len
+    return cell_len(str(cell))
+
+
+def elide(cell: object, room: int) -> object:
+    """``cell`` cut to ``room`` cells with "…" at the end, its style kept."""
+    if cell_width(cell) <= room:
+        return cell
+    text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+    text.truncate(room, overflow="ellipsis")
+    return text
 
 
 def _plain(cell: object) -> object:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input
 
@@ -44,6 +45,8 @@ MOVING_KEYS = frozenset(
     {"up", "down", "j", "k", "g", "G", "ctrl+d", "ctrl+u", "pageup", "pagedown", "home", "end",
      "tab", "shift+tab"}
 )  # fmt: skip
+#: From this many columns the events feed stands beside the other panels.
+WIDE = 160
 #: What the ``/`` filter may name besides a row's name: ``host:ci-runner``.
 FILTER_FIELDS = ("host",)
 
@@ -196,10 +199,15 @@ def _moment(at: float, now: float) -> str:
 
 class DashboardScreen(Screen[None]):
     DEFAULT_CSS = """
+    #board { layout: vertical; height: 1fr; }
+    #boards { height: auto; }
     #panel-pipelines { height: 8; }
     #panel-endpoints { height: 4; }
     #panel-models { height: 4; }
     #panel-events { height: 1fr; min-height: 4; }
+    DashboardScreen.wide #board { layout: horizontal; }
+    DashboardScreen.wide #boards { width: 1fr; height: 1fr; }
+    DashboardScreen.wide #panel-events { width: 1fr; height: 1fr; }
     """
 
     def __init__(self, *, read_only: bool, store_label: str, seen_at: float | None = None) -> None:
@@ -230,8 +238,10 @@ class DashboardScreen(Screen[None]):
                 ("status", "STATUS"),
                 ("failed", "FAILED AT"),
                 ("age", "AGE"),
-                ("took", "TOOK"),
-                ("trigger", "TRIGGER"),
+                # Narrow, the trigger and the duration go first (the
+                # pipeline screen says both).
+                ("took", "TOOK", 64),
+                ("trigger", "TRIGGER", 74),
             ],
             id="pipelines",
         )
@@ -240,7 +250,7 @@ class DashboardScreen(Screen[None]):
                 ("name", "ENDPOINT"),
                 ("state", "STATE"),
                 ("err", "ERR 5m"),
-                ("spark", "TREND"),
+                ("spark", "TREND", 62),
                 ("burn", "BURN"),
                 ("age", "DATA"),
             ],
@@ -254,18 +264,22 @@ class DashboardScreen(Screen[None]):
                 ("features", "FEATURES"),
                 ("flag", ""),
             ],
+            flex="features",
             id="models",
         )
-        self.events = LiveTable([("age", "AGE"), ("text", "EVENT")], id="events")
+        self.events = LiveTable([("age", "AGE"), ("text", "EVENT")], flex="text", id="events")
 
     def compose(self) -> ComposeResult:
         yield StatusLine("opstui: reading the store…", id="status")
         # Full-width panels, stacked: at 80 columns two side by side cut
         # their columns (an endpoint's burn, a model's drifted features).
-        yield Panel("pipelines", self.pipelines)
-        yield Panel("endpoints", self.endpoints)
-        yield Panel("models", self.models)
-        yield Panel("events", self.events)
+        # From WIDE columns the events feed stands beside the rest, full height.
+        with Horizontal(id="board"):
+            with Vertical(id="boards"):
+                yield Panel("pipelines", self.pipelines)
+                yield Panel("endpoints", self.endpoints)
+                yield Panel("models", self.models)
+            yield Panel("events", self.events)
         yield FilterBar(
             placeholder="regex on names, !inverts, host:NAME (esc clears)",
             input_id="filter",
@@ -300,7 +314,7 @@ class DashboardScreen(Screen[None]):
             if panel != "events" and (needle.field is None or panel == "pipelines"):
                 matched, every = matched + shown, every + total
             if not total and panel in EMPTY:
-                blank = ("",) * (len(table.spec) - 1)
+                blank = ("",) * (len(table.every) - 1)
                 table.show([(f"hint:{panel}", (dim(EMPTY[panel]), *blank))])
             else:
                 table.show(rows)
@@ -359,14 +373,27 @@ class DashboardScreen(Screen[None]):
 
     def _layout(self) -> None:
         """Each panel takes what its rows need (header and borders: 3 more), up to
-        a share of the screen; the events feed gets the rest, at least 4 lines."""
+        a share of the screen; the events feed gets the rest, at least 4 lines.
+        From ``WIDE`` columns the feed stands on the right, full height, and
+        the pipelines take what endpoints and models leave on the left."""
+        wide = self.size.width >= WIDE
+        self.set_class(wide, "wide")
         bar = 1 if self.query_one(FilterBar).shown else 0
         room = max(12, self.size.height - 2 - bar)  # the status line, the footer, the filter
-        for table, share in ((self.pipelines, 0.4), (self.endpoints, 0.25), (self.models, 0.25)):
+        shares = (0.6, 0.3, 0.3) if wide else (0.4, 0.25, 0.25)
+        for table, share in zip((self.pipelines, self.endpoints, self.models), shares, strict=True):
             want = max(1, table.row_count) + 3
             panel = table.parent
             assert isinstance(panel, Panel)
-            panel.styles.height = max(4, min(want, int(room * share)))
+            height = max(4, min(want, int(room * share)))
+            if wide and table is self.pipelines:
+                # The rest of the left column: no blank band under the tables.
+                others = sum(
+                    max(4, min(max(1, t.row_count) + 3, int(room * 0.3)))
+                    for t in (self.endpoints, self.models)
+                )
+                height = max(height, room - others)
+            panel.styles.height = height
 
     def headline(self, snap: Snapshot) -> Text:
         failing = sum(1 for p in snap.pipelines if p.failing)

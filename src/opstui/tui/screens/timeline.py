@@ -15,7 +15,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.events import Resize
 from textual.widgets import DataTable, Footer, Input, Static
 
 from opstui.store.timeline import KINDS, TimelineEvent
@@ -23,7 +22,7 @@ from opstui.timeutil import clock_time
 from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import SEVERITY_STYLE, age, safe
 from opstui.tui.screens.base import Detail
-from opstui.tui.table import FilterBar, LiveTable, Row, RowFilter
+from opstui.tui.table import ColumnSpec, FilterBar, LiveTable, Row, RowFilter
 from opstui.tui.widgets import Panel
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
@@ -38,21 +37,18 @@ WINDOWS: tuple[tuple[str, float], ...] = (
 DEFAULT_WINDOW = 2
 #: At most this many events are read (the newest).
 LIMIT = 500
-#: The columns by the screen's width: narrow, the summary (which names the
-#: subject and where) keeps the room, and the line under the table says the
-#: selected event in full; from 100 columns the clock time and who; from 160
-#: every field.
-_NARROW = [("age", "AGE"), ("what", "WHAT"), ("summary", "SUMMARY")]
-_MEDIUM = [("age", "AGE"), ("when", "WHEN"), ("what", "WHAT"), ("who", "WHO"),
-           ("summary", "SUMMARY")]  # fmt: skip
-_WIDE = [
+#: The columns by the table's width: narrow, the summary (which names the
+#: subject and where) keeps the room, elided, and the line under the table
+#: says the selected event in full; from 100 columns the clock time and who;
+#: from 160 every field.
+_COLUMNS: list[ColumnSpec] = [
     ("age", "AGE"),
-    ("when", "WHEN"),
-    ("kind", "KIND"),
+    ("when", "WHEN", 98),
+    ("kind", "KIND", 158),
     ("what", "WHAT"),
-    ("subject", "SUBJECT"),
-    ("env", "ENV"),
-    ("who", "WHO"),
+    ("subject", "SUBJECT", 158),
+    ("env", "ENV", 158),
+    ("who", "WHO", 98),
     ("summary", "SUMMARY"),
 ]
 
@@ -96,7 +92,6 @@ class TimelineScreen(Detail):
         self.opens: dict[str, str] = {}
         self._events: dict[str, TimelineEvent] = {}
         self._names: dict[str, set[str]] = {}
-        self._columns: list[tuple[str, str]] = []
 
     @property
     def label(self) -> str:
@@ -109,7 +104,7 @@ class TimelineScreen(Detail):
     def compose(self) -> ComposeResult:
         yield Static("Timeline: what happened, newest first", id="title")
         yield Static("", id="note")
-        self.table = LiveTable(_NARROW)
+        self.table = LiveTable(_COLUMNS, flex="summary")
         with Vertical():
             yield Panel("events", self.table)
             yield Static("", id="empty")
@@ -120,23 +115,7 @@ class TimelineScreen(Detail):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._layout(self.app.size.width)
         self.table.focus()
-
-    def on_resize(self, event: Resize) -> None:
-        if self._layout(event.size.width) and self.data is not None:
-            self._draw()
-
-    def _layout(self, width: int) -> bool:
-        """The columns for ``width``; True if they changed."""
-        columns = _WIDE if width >= 160 else _MEDIUM if width >= 100 else _NARROW
-        if columns == self._columns:
-            return False
-        self._columns = columns
-        self.table.clear(columns=True)
-        self.table.spec = list(columns)
-        self.table._rows = []
-        return True
 
     # -- reading (the refresh worker's thread) ---------------------------------
 
@@ -244,7 +223,7 @@ class TimelineScreen(Detail):
             "who": Text(safe(e.actor) or "-"),
             "summary": Text(safe(e.summary), style=style.replace("bold ", "")),
         }
-        return tuple(cells[key] for key, _ in self._columns)
+        return tuple(cells[key] for key, _, _ in self.table.every)
 
     def _detail(self, key: str | None) -> None:
         """The selected event in full under the table: a narrow screen cuts its summary."""
