@@ -243,7 +243,7 @@ async def test_filter_jump_help_pause_audit_and_quit(tmp_path: Path) -> None:
 
         await pilot.press("colon")
         assert isinstance(app.screen, JumpScreen)
-        await pilot.press(*"fraud", "enter")
+        await pilot.press(*"fraud-m", "enter")
         await pilot.pause(0.1)
         assert b.selected() == "pipeline:fraud-model"
 
@@ -608,3 +608,25 @@ async def test_ctrl_c_quits_as_in_any_terminal_program(tmp_path: Path) -> None:
         await pilot.press("ctrl+c")
         await pilot.pause(0.2)
         assert not app.is_running
+
+
+def test_jump_matches_every_word_of_kind_and_name() -> None:
+    """What the jump box lists is what can be typed back: ``endpoint web-api``
+    (as the list shows it), ``model:fraud``, a bare part of a name; an exact
+    name first."""
+    from opstui.tui.screens.modals import matching
+
+    targets = [
+        ("pipeline:web-api", "pipeline web-api"),
+        ("endpoint:web-api-health", "endpoint web-api-health"),
+        ("endpoint:web-api", "endpoint web-api"),
+        ("model:fraud", "model fraud"),
+    ]
+    keys = lambda needle: [k for k, _ in matching(targets, needle)]  # noqa: E731
+    assert keys("endpoint web-api") == ["endpoint:web-api", "endpoint:web-api-health"]
+    assert keys("ENDPOINT:web") == ["endpoint:web-api-health", "endpoint:web-api"]
+    assert keys("model:fraud") == ["model:fraud"]
+    assert keys("web-api") == ["pipeline:web-api", "endpoint:web-api", "endpoint:web-api-health"]
+    assert keys("api health") == ["endpoint:web-api-health"]
+    assert keys("") == [k for k, _ in targets]
+    assert keys("nothing") == []

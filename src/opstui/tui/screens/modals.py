@@ -118,12 +118,7 @@ class JumpScreen(ModalScreen[str | None]):
             yield OptionList(*self._options(""), id="matches")
 
     def _options(self, needle: str) -> list[Option]:
-        needle = needle.lower()
-        return [
-            Option(safe(label), id=key)
-            for key, label in self.targets
-            if needle in key.partition(":")[2].lower()
-        ][:50]
+        return [Option(safe(label), id=key) for key, label in matching(self.targets, needle)][:50]
 
     def on_input_changed(self, event: Input.Changed) -> None:
         matches = self.query_one(OptionList)
@@ -150,6 +145,26 @@ class JumpScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def matching(targets: list[tuple[str, str]], needle: str) -> list[tuple[str, str]]:
+    """The targets whose ``kind name`` holds every word typed (``endpoint web``,
+    ``model:fraud``, ``web``), case-insensitive: a name equal to what was
+    typed first, then names that begin with it, then the rest, each in the
+    order given."""
+    words = needle.lower().replace(":", " ").split()
+    if not words:
+        return list(targets)
+    ranked = []
+    for i, (key, label) in enumerate(targets):
+        kind, _, name = key.partition(":")
+        haystack = f"{kind} {name}".lower()
+        if not all(w in haystack for w in words):
+            continue
+        last = words[-1]
+        rank = 0 if name.lower() == last else 1 if name.lower().startswith(last) else 2
+        ranked.append((rank, i, (key, label)))
+    return [target for _, _, target in sorted(ranked)]
 
 
 class AckScreen(ModalScreen[tuple[str, float] | None]):
