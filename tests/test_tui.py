@@ -298,7 +298,7 @@ async def test_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         shown = text_of(app)
-        assert "The store is empty" in shown and "opstui import sample_runs/" in shown
+        assert "Empty store" in shown and "opstui import sample_runs/" in shown
 
 
 async def test_a_missing_store_is_explained_and_picked_up_when_it_appears(

@@ -27,12 +27,14 @@ from opstui.store import local_actor
 from opstui.store.location import StoreLocation
 from opstui.tui import actions
 from opstui.tui.commands import help_rows, jump_targets, palette
+from opstui.tui.header import Where
 from opstui.tui.jobs import ACTION
 from opstui.tui.live import LiveApp
 from opstui.tui.messages import Acknowledged, ActionStarted, OpenRow, PlanReady
 from opstui.tui.render import safe
 
 if TYPE_CHECKING:
+    from opstui.tui.screens.base import Detail
     from opstui.views.urgency import Fault
 
 
@@ -81,6 +83,8 @@ class OpstuiApp(LiveApp):
         self._theme_name = theme
         self._keymap = {f"opstui.{k}": v for k, v in (keymap or {}).items()}
         self.store_label = _short(self.store_path)
+        #: What every screen's top line ends with: the store, this host, read-only.
+        self.where = Where.here(self.store_label, read_only)
         self.actor = config.actor or local_actor()
         # Read here, before the event loop runs (a file read is IO).
         from opstui.tui.seen import last_seen
@@ -109,11 +113,7 @@ class OpstuiApp(LiveApp):
         apply_theme(self, self._theme_name)
         if self._keymap:
             self.set_keymap(self._keymap)
-        self.push_screen(
-            DashboardScreen(
-                read_only=self.read_only, store_label=self.store_label, seen_at=self._seen_at
-            )
-        )
+        self.push_screen(DashboardScreen(where=self.where, seen_at=self._seen_at))
         self.start_live()
 
     # -- navigation ----------------------------------------------------------
@@ -142,8 +142,14 @@ class OpstuiApp(LiveApp):
         screens = {"pipeline": PipelineScreen, "model": ModelScreen, "endpoint": EndpointScreen}
         make = screens.get(kind)
         if make is not None:
-            self.push_screen(make(name, clock=self.clock))
+            self._push_detail(make(name, clock=self.clock))
             self.refresh_now()
+
+    def _push_detail(self, screen: Detail) -> None:
+        screen.where = self.where
+        if self.snapshot is not None:
+            screen.heading(self.snapshot)
+        self.push_screen(screen)
 
     async def action_back(self) -> None:
         clear = getattr(self.screen, "clear_filter", None)
@@ -155,13 +161,13 @@ class OpstuiApp(LiveApp):
     def action_audit(self) -> None:
         from opstui.tui.screens.audit import AuditScreen
 
-        self.push_screen(AuditScreen(clock=self.clock))
+        self._push_detail(AuditScreen(clock=self.clock))
         self.refresh_now()
 
     def action_timeline(self) -> None:
         from opstui.tui.screens.timeline import TimelineScreen
 
-        self.push_screen(TimelineScreen(clock=self.clock))
+        self._push_detail(TimelineScreen(clock=self.clock))
         self.refresh_now()
 
     def action_filter(self) -> None:

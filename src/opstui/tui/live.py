@@ -430,6 +430,8 @@ class LiveApp(App[None]):
             for s in self.screen_stack:
                 if isinstance(s, DashboardScreen):
                     s.show(shown)
+            if isinstance(self.screen, Detail):
+                self.screen.heading(shown)
             if screen is self.screen and isinstance(screen, Detail) and extra is not None:
                 screen.problem(None)  # a failed read's note goes; the data may set its own
                 screen.show_extra(extra, shown)

@@ -71,6 +71,7 @@ class AuditScreen(Detail):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_title("Audit trail: every operator action, newest first")
         self.table.focus()
 
     def load(self, console: SnapshotReader) -> Any:

@@ -1,5 +1,10 @@
 """What every detail screen shares: a title line, a note that says stale, esc back.
 
+The title line begins with where the operator came from (the screens
+under this one, ``board > timeline >`` drawn with single angle quotes) and
+ends as the dashboard's does: the sources' health, the host, the store
+(``tui/header.py``), READ-ONLY first when it is.
+
 A detail screen is built with its target and the app's clock; the refresh
 worker calls its ``load`` on a thread and the app hands the result to
 ``show_extra`` on the UI thread. It asks for a read by posting
@@ -9,14 +14,19 @@ worker calls its ``load`` on a thread and the app hands the result to
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from rich.text import Text
+from textual.css.query import NoMatches
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Static
 
+from opstui.tui.header import Where, fit, right_end
 from opstui.tui.messages import OpenRow
 from opstui.tui.render import safe
+from opstui.views.endpoints import EndpointReport
 from opstui.views.snapshot import Snapshot, SnapshotReader
 
 
@@ -28,6 +38,8 @@ class Detail(Screen[None]):
     Detail #note { height: 1; padding: 0 1; color: $text-muted; }
     """
     kind = ""
+    #: The store, host and read-only flag the title line ends with (set by the app).
+    where: Where | None = None
 
     def __init__(self, name: str, *, clock: Callable[[], float]) -> None:
         super().__init__()
@@ -35,6 +47,8 @@ class Detail(Screen[None]):
         #: The app's clock (frozen in tests): ages on screen are counted from it.
         self.clock = clock
         self.stale = False
+        self._title: Text = Text()
+        self._endpoints: list[EndpointReport] = []
 
     @property
     def label(self) -> str:
@@ -51,8 +65,42 @@ class Detail(Screen[None]):
         else:
             self.notify(f"nothing to open for this {what}", severity="warning")
 
+    @property
+    def crumb(self) -> str:
+        """This screen in the breadcrumbs of a screen opened from it."""
+        return self.label.removeprefix("the ")
+
     def set_title(self, text: str | Text) -> None:
-        self.query_one("#title", Static).update(text)
+        self._title = Text(text) if isinstance(text, str) else text
+        self._draw_title()
+
+    def heading(self, snap: Snapshot) -> None:
+        """The sources' health as of ``snap`` at the title line's end (UI thread)."""
+        if [(e.name, e.state) for e in snap.endpoints] != [
+            (e.name, e.state) for e in self._endpoints
+        ]:
+            self._endpoints = list(snap.endpoints)
+            self._draw_title()
+
+    def on_resize(self, event: Resize) -> None:
+        # Textual calls each class's handler: a screen's own on_resize does not hide this one.
+        self._draw_title()
+
+    def _draw_title(self) -> None:
+        width = self.size.width or self.app.size.width
+        left = Text()
+        if self.where is not None and self.where.read_only:
+            left.append("READ-ONLY", style="bold reverse").append(" ")
+        for screen in self.app.screen_stack:
+            if screen is self:
+                break
+            crumb = getattr(screen, "crumb", None)
+            if isinstance(crumb, str) and crumb:
+                left.append(f"{safe(crumb)} › ", style="dim")
+        left.append_text(self._title)
+        right = right_end(self.where, self._endpoints, width) if self.where else Text()
+        with suppress(NoMatches):  # not composed yet: drawn on mount
+            self.query_one("#title", Static).update(fit(left, right, width))
 
     def load(self, reader: SnapshotReader) -> Any:
         """This screen's own rows, read on the refresh worker's thread (store reads only)."""

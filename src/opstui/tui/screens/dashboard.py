@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Input
 
 from opstui.store import status as st
 from opstui.timeutil import human_duration, to_datetime
+from opstui.tui.header import Where, fit, right_end
 from opstui.tui.messages import OpenRow
 from opstui.tui.render import (
     ENDPOINT_STYLE,
@@ -56,7 +57,7 @@ def empty_hint(snap: Snapshot) -> str:
     if snap.problems:
         problem = next(iter(snap.problems.values()))
         return f"No data: {problem}"
-    return "The store is empty. Try: opstui import sample_runs/ · opstui run NAME"
+    return "Empty store. Try: opstui import sample_runs/ · opstui run NAME"
 
 
 def pipeline_rows(snap: Snapshot, needle: RowFilter) -> list[Row]:
@@ -210,16 +211,17 @@ class DashboardScreen(Screen[None]):
     DashboardScreen.wide #panel-events { width: 1fr; height: 1fr; }
     """
 
-    def __init__(self, *, read_only: bool, store_label: str, seen_at: float | None = None) -> None:
+    def __init__(self, *, where: Where, seen_at: float | None = None) -> None:
         super().__init__()
         #: When this board was last on screen before now (the previous
         #: console's last look, then when a detail screen covered it): the
         #: headline says what changed since.
         self.seen_at = seen_at
         self._left_at: float | None = None
-        #: Fixed for the session: keys that write are refused, and the headline says so first.
-        self.read_only = read_only
-        self.store_label = store_label
+        #: Fixed for the session: keys that write are refused, and the headline
+        #: says so first; the store and the host end the line.
+        self.where = where
+        self.read_only = where.read_only
         #: Set by the app's pause key: the headline says so.
         self.paused = False
         #: The last snapshot shown, drawn again when the filter changes.
@@ -326,15 +328,22 @@ class DashboardScreen(Screen[None]):
         self._layout()
         if not self.by_hand:
             self._follow_worst(snap)
-        line = self.headline(snap)
+        width = self.size.width or self.app.size.width
+        line = fit(self.headline(snap), right_end(self.where, snap.endpoints, width), width)
         status = self.query_one("#status", StatusLine)
         if line != getattr(status, "shown", None):
             # One line of fixed height: no re-layout of the screen for it.
             status.update(line, layout=False)
             status.shown = line
 
+    #: What a screen opened from the board shows first in its breadcrumbs.
+    crumb = "board"
+
     def on_resize(self) -> None:
-        self._layout()
+        if self.snap is not None:
+            self.show(self.snap)  # the layout, and the top line for the new width
+        else:
+            self._layout()
 
     def on_screen_suspend(self) -> None:
         # Covered by a detail screen: what happens from now is news on return.
@@ -434,7 +443,6 @@ class DashboardScreen(Screen[None]):
             # Rows the store holds that no panel can show: never silent.
             n = len(snap.skipped)
             out.append(f"{n} row{'s' if n > 1 else ''} skipped ", style="bold yellow")
-        out.append(f"· {self.store_label}", style="dim")
         return out
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

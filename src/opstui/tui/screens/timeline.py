@@ -115,6 +115,7 @@ class TimelineScreen(Detail):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.set_title("Timeline: what happened, newest first")
         self.table.focus()
 
     # -- reading (the refresh worker's thread) ---------------------------------
