@@ -266,6 +266,62 @@ async def test_enter_on_an_audit_row_opens_what_the_action_was_on(tmp_path: Path
         assert asked == ["pipeline:fraud-model"]
 
 
+def drawn(table: LiveTable) -> list[tuple[str, str]]:
+    """(key, the row's line as drawn) top to bottom: DataTable's own order, not ``keys``."""
+    out = []
+    for y, row in enumerate(table.ordered_rows, start=1):  # (y 0: the header)
+        out.append((str(row.key.value), table.render_line(y).text))
+    return out
+
+
+async def test_rows_that_move_are_rearranged_in_place_the_cursor_on_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        b = board(app)
+        table = b.pipelines
+        table.focus()
+        await press(pilot, "g", "j", "j")
+        chosen, before = table.selected_key, table.keys
+        assert chosen == before[2] and b.by_hand
+        cleared: list[object] = []
+        clear = table.clear
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            cleared.append(args)
+            return clear(*args, **kwargs)
+
+        monkeypatch.setattr(table, "clear", spy)
+        snap = app.snapshot
+        assert snap is not None
+        old_cells = dict(table.shown_rows)
+        # The rows in another order and a day later (every age moved): one show.
+        b.show(snap._replace(at=snap.at + 86_400, pipelines=snap.pipelines[::-1]))
+        await pilot.pause(0.05)
+        assert table.keys == before[::-1]
+        assert not cleared  # rearranged, not rebuilt
+        assert table.selected_key == chosen and table.cursor_row == len(before) - 3
+        lines = drawn(table)
+        assert [key for key, _ in lines] == table.keys
+        for (key, line), (_, cells) in zip(lines, table.shown_rows, strict=True):
+            assert key.removeprefix("pipeline:") in line
+            assert tuple(table.get_row(key)) == cells  # the cells that changed, updated
+        assert any(old_cells[key] != cells for key, cells in table.shown_rows)
+        # The sort keys still sort what was rearranged, the cursor on its row.
+        await press(pilot, "greater_than_sign")  # by PIPELINE
+        names = sorted(before)
+        assert table.keys == names == [key for key, _ in drawn(table)]
+        assert table.selected_key == chosen
+        await press(pilot, "less_than_sign")
+        assert table.keys == names[::-1] == [key for key, _ in drawn(table)]
+        assert table.selected_key == chosen
+        await settle(pilot)  # a refresh in the board's own order keeps the sort
+        assert table.keys == names[::-1] == [key for key, _ in drawn(table)]
+        assert table.selected_key == chosen
+
+
 def test_every_table_takes_the_same_keys() -> None:
     keys = {b.key for b in LiveTable.BINDINGS if not isinstance(b, tuple)}
     assert {"j", "k", "g", "G", "ctrl+d", "ctrl+u", "less_than_sign", "greater_than_sign"} <= keys
