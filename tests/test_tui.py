@@ -622,7 +622,10 @@ def test_jump_matches_every_word_of_kind_and_name() -> None:
         ("endpoint:web-api", "endpoint web-api"),
         ("model:fraud", "model fraud"),
     ]
-    keys = lambda needle: [k for k, _ in matching(targets, needle)]  # noqa: E731
+
+    def keys(needle: str) -> list[str]:
+        return [k for k, _ in matching(targets, needle)]
+
     assert keys("endpoint web-api") == ["endpoint:web-api", "endpoint:web-api-health"]
     assert keys("ENDPOINT:web") == ["endpoint:web-api-health", "endpoint:web-api"]
     assert keys("model:fraud") == ["model:fraud"]

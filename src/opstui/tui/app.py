@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
+from textual.events import DescendantFocus
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
+from textual.widgets import DataTable
 
 from opstui.config import Config
 from opstui.config.keys import KEYS
@@ -31,10 +34,16 @@ from opstui.tui.header import Where
 from opstui.tui.jobs import ACTION
 from opstui.tui.live import LiveApp
 from opstui.tui.messages import Acknowledged, ActionStarted, OpenRow, PlanReady
+from opstui.tui.notices import HOLD, ending, reading_low
+from opstui.tui.plans import ACTIONS, unavailable
 from opstui.tui.render import safe
 
 if TYPE_CHECKING:
+    from textual.actions import ActionParseResult
+    from textual.dom import DOMNode
+
     from opstui.tui.screens.base import Detail
+    from opstui.views.snapshot import Snapshot
     from opstui.views.urgency import Fault
 
 
@@ -63,6 +72,9 @@ class OpstuiApp(LiveApp):
     CSS = """
     Screen { layers: base overlay; }
     Footer { height: 1; }
+    /* Notices take two rows, not four, and half the width at most. */
+    Toast { padding: 0 1; margin-top: 0; max-width: 50%; }
+    Screen.notices-top ToastRack { dock: top; align: right top; margin-bottom: 0; margin-top: 1; }
     """
 
     def __init__(
@@ -86,6 +98,10 @@ class OpstuiApp(LiveApp):
         #: What every screen's top line ends with: the store, this host, read-only.
         self.where = Where.here(self.store_label, read_only)
         self.actor = config.actor or local_actor()
+        #: Notices of runs started here, by run id, until the run ends: (notice, what).
+        self._announced: dict[int, tuple[Notification, str]] = {}
+        #: Which of ACTIONS applied to the selected row at the last refresh.
+        self._offered: tuple[bool, ...] = ()
         # Read here, before the event loop runs (a file read is IO).
         from opstui.tui.seen import last_seen
 
@@ -210,6 +226,38 @@ class OpstuiApp(LiveApp):
 
     # -- actions (the flow: tui/actions.py) -------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Retry, roll back and retrain only where they apply to the selected
+        row: elsewhere the footer dims the key (None) and pressing it says why."""
+        if action in ACTIONS and self.why_not(action) is not None:
+            return None
+        return True
+
+    def why_not(self, action: str) -> str | None:
+        if not self.screen_stack:
+            return None  # starting or closing: nothing selected, nothing to judge
+        return unavailable(self.config, self.snapshot, action, self.selected())
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        done = await super().run_action(action, default_namespace, namespaces)
+        if not done and action in ACTIONS:
+            # A dimmed key pressed: Textual drops it silently; the operator hears why.
+            reason = self.why_not(str(action))
+            if reason is not None:
+                self.notify(safe(reason), severity="warning", markup=False)
+        return done
+
+    @on(DataTable.RowHighlighted)
+    def row_moved(self) -> None:
+        # Another row: another set of actions that apply (the footer's dimmed keys).
+        if self.screen_stack:  # (not while the app closes)
+            self.refresh_bindings()
+
     def action_retry(self) -> None:
         self.start_action("retry", self.selected())
 
@@ -313,8 +361,32 @@ class OpstuiApp(LiveApp):
 
     @on(ActionStarted)
     def action_started(self, event: ActionStarted) -> None:
-        self.notify(event.line)
+        # Held until the run ends (then replaced by how it ended: tui/notices.py).
+        notice = Notification(event.line, "", "information", HOLD, markup=False)
+        self.post_message(Notify(notice))
+        if event.created or event.run_id not in self._announced:
+            self._announced[event.run_id] = (notice, f"{event.plan.action} {event.plan.target}")
         self.refresh_now()
+
+    def _show(self, screen: Screen[Any], snap: Snapshot, extra: Any) -> None:
+        super()._show(screen, snap, extra)
+        for run_id, line, bad in ending({k: v[1] for k, v in self._announced.items()}, snap):
+            notice, _ = self._announced.pop(run_id)
+            # Textual's own way to take a notice down before its time.
+            self._unnotify(notice)
+            self.notify(safe(line), severity="error" if bad else "information", markup=False)
+        offered = tuple(self.why_not(action) is None for action in ACTIONS)
+        if offered != self._offered:
+            # A run ended or started: the keys that apply changed (the footer).
+            self._offered = offered
+            self.refresh_bindings()
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        """Notices go where the operator is not reading: the top right while
+        the focus is low on the screen (the log, its search), else the bottom."""
+        region, screen = event.widget.region, self.screen
+        low = reading_low(region.y, region.height, screen.size.height)
+        screen.set_class(low, "notices-top")
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):

@@ -220,7 +220,7 @@ class DashboardScreen(Screen[None]):
         self._left_at: float | None = None
         #: Fixed for the session: keys that write are refused, and the headline
         #: says so first; the store and the host end the line.
-        self.where = where
+        self.here = where
         self.read_only = where.read_only
         #: Set by the app's pause key: the headline says so.
         self.paused = False
@@ -329,17 +329,19 @@ class DashboardScreen(Screen[None]):
         if not self.by_hand:
             self._follow_worst(snap)
         width = self.size.width or self.app.size.width
-        line = fit(self.headline(snap), right_end(self.where, snap.endpoints, width), width)
+        line = fit(self.headline(snap), right_end(self.here, snap.endpoints, width), width)
         status = self.query_one("#status", StatusLine)
         if line != getattr(status, "shown", None):
             # One line of fixed height: no re-layout of the screen for it.
             status.update(line, layout=False)
             status.shown = line
 
-    #: What a screen opened from the board shows first in its breadcrumbs.
-    crumb = "board"
+    @property
+    def crumb(self) -> str:
+        """What a screen opened from the board shows first in its breadcrumbs."""
+        return "board"
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         if self.snap is not None:
             self.show(self.snap)  # the layout, and the top line for the new width
         else:
