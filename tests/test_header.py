@@ -51,3 +51,26 @@ def test_fit_elides_the_left_and_keeps_the_right_at_the_edge() -> None:
     short = fit(Text("all healthy"), Text("team.db"), 80)
     assert short.plain.startswith("all healthy ") and short.plain.endswith(" team.db")
     assert short.cell_len == 78
+
+
+def test_plan_lines_wrap_under_their_text_never_to_column_zero() -> None:
+    from rich.console import Console
+
+    from opstui.tui.render import Hanging
+
+    console = Console(width=40, record=True)
+    lines = [
+        "Retry fraud-model in production",
+        '  validate   run: python -c "import sys; print(sys.argv)" --flag-one --flag-two',
+        "  change:    " + "x" * 60,  # a word longer than the line: folded, indented
+    ]
+    console.print(Hanging(lines))
+    out = console.export_text().splitlines()
+    assert out[0] == "Retry fraud-model in production"
+    assert out[1].startswith("  validate   run: python")
+    # Every continuation starts under the text after its label (column 13).
+    for line in out[2:]:
+        if not line.startswith("  change:"):
+            assert line.startswith(" " * 13) and line[13] != " ", line
+    assert "".join(line.strip() for line in out).count("x") == 60
+    assert max(len(line) for line in out) <= 40

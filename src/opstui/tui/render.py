@@ -9,9 +9,12 @@ string that came from outside (log lines, messages, names) goes through
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from opstui.store import status as st
@@ -174,3 +177,29 @@ def last_deploy(d: DeploymentRow, now: float, *, version_prefix: str = "") -> Te
     who = d.actor or "?"
     out.append(safe(f" {version_prefix}{d.version} {age(now - d.deployed_at)} ago by {who}"), "dim")
     return out
+
+
+class Hanging:
+    """Lines wrapped to the width they are drawn at, each continuation indented
+    under the text after its label (``  train      python train.py --epochs``
+    goes on under ``python``), so a long command in a plan never runs back to
+    column 0 where it would read as a step of its own."""
+
+    def __init__(self, lines: Iterable[str], style: str = "") -> None:
+        self.lines = list(lines)
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(8, options.max_width)
+        for line in self.lines:
+            label = _LABEL.match(line)
+            indent = len(label.group(0)) if label else 2
+            indent = indent if indent <= width // 2 else 2
+            wrapped = textwrap.wrap(line, width, subsequent_indent=" " * indent,
+                                    break_on_hyphens=False, drop_whitespace=True)  # fmt: skip
+            for piece in wrapped or [""]:
+                yield Text(piece, style=self.style, no_wrap=True, overflow="fold")
+
+
+#: A plan line's label: leading spaces, a word (``validate``, ``change:``), spaces.
+_LABEL = re.compile(r"^\s+\S+\s+")

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from opstui.tui.render import safe
+from opstui.tui.render import Hanging, safe
 from opstui.tui.table import SteadyInput
 
 _DIALOG_CSS = """
@@ -54,7 +54,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical():
             yield Static(Text(safe(plan.question)), id="question")
             yield Static(Text(f"target: {plan.target}   environment: {env}"), id="target")
-            yield Static(Text("\n".join(safe(line) for line in plan.lines())), id="plan")
+            yield Static(Hanging(safe(line) for line in plan.lines()), id="plan")
             if self.refusal:
                 yield Static(Text(f"Unavailable: {self.refusal}", style="bold red"), id="refusal")
                 yield Static("esc closes; nothing was changed (the refusal is audited)", id="keys")
