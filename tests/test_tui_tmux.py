@@ -144,3 +144,27 @@ def test_log_viewer_follows_a_long_log_pages_and_searches_in_tmux(
     tmux.keys("Enter")
     tmux.wait_for(lambda s: "ERROR line 4000: retrying" in s and "1/11" in s, "the first match")
     tmux.keys("q")
+
+
+def test_following_a_million_line_log_shows_its_last_line_in_tmux(
+    tmp_path: Path, tmux: Tmux
+) -> None:
+    """The real program on a 1,000,000-line log: the last line, under its true
+    count, and the line numbers of the end of the log, not of a first chunk."""
+    from tests.test_logview import long_log
+
+    long_log(tmp_path / "long.db", 1_000_000)
+    sample_config(tmp_path, '[pipelines.longlog]\nkind = "mlops"\n')
+    command = (
+        f"cd {tmp_path} && {sys.executable} -m opstui --store long.db "
+        f"--config opstui.toml; echo OPSTUI-EXITED $? > exit.txt"
+    )
+    tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", tmux.session, command)
+    tmux.wait_for(lambda s: "longlog" in s, "the dashboard")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "FATAL line 1000000" in s, "the log's last line")
+    assert "1,000,000 lines · following" in screen
+    rows = _log_rows(screen)
+    assert rows[-1].endswith("1000000 FATAL line 1000000: out of memory")
+    assert rows[-2].endswith("999999 WARNING line 999999: slow"), rows[-2:]
+    tmux.keys("q")
