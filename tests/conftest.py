@@ -102,6 +102,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # (the default store, what each console last saw).
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / ".state"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
+    # The console's top line names this host: the same on every machine, so
+    # snapshots taken here hold on CI.
+    monkeypatch.setattr("opstui.tui.header.hostname", lambda: "ops-host")
     monkeypatch.chdir(tmp_path)
 
 

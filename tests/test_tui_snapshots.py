@@ -1,4 +1,4 @@
-"""Every console screen at 80x24 and 120x40, compared with the SVGs in __snapshots__/.
+"""Every console screen at 80x24, 120x40 and 200x50, compared with the SVGs in __snapshots__/.
 
 Built from sample_runs/ with the clock frozen 30 minutes after the history
 ends and the store under the test's own directory, so nothing on screen
@@ -21,7 +21,7 @@ from opstui.tui.screens.modals import ConfirmScreen, HelpScreen, JumpScreen
 from tests.test_tui import settle, until_modal
 from tests.tui_support import make_app, sample_config
 
-SIZES = [(80, 24), (120, 40)]
+SIZES = [(80, 24), (120, 40), (200, 50)]
 ENDPOINT = '[endpoints.web]\nurl = "http://127.0.0.1:9/metrics"\nkind = "health"\nslo = 0.999\n'
 
 
@@ -43,6 +43,12 @@ async def _dashboard(pilot: Pilot[None]) -> None:
 async def _audit(pilot: Pilot[None]) -> None:
     await settle(pilot)
     await pilot.press("a")
+    await settle(pilot)
+
+
+async def _timeline_screen(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("T")
     await settle(pilot)
 
 
@@ -79,6 +85,7 @@ SCREENS = {
     "model": _open("model:fraud"),
     "endpoint": _open("endpoint:web"),
     "audit": _audit,
+    "timeline": _timeline_screen,
     "confirm": _confirm,
     "help": _help,
     "jump": _jump,
@@ -110,13 +117,7 @@ def test_endpoint_serving_a_service(
     assert snap_compare(app, terminal_size=size, run_before=_open("endpoint:web"))
 
 
-async def _timeline(pilot: Pilot[None]) -> None:
-    await settle(pilot)
-    await pilot.press("T")
-    await settle(pilot)
-
-
-@pytest.mark.parametrize("size", [*SIZES, (160, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [(80, 24), (160, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_timeline(
     size: tuple[int, int], snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,7 +129,7 @@ def test_timeline(
     incident = incident_store(tmp_path)
     config = sample_config(tmp_path, SERVED, portable=True)
     app = make_app(tmp_path, store=incident.path, config=config)
-    assert snap_compare(app, terminal_size=size, run_before=_timeline)
+    assert snap_compare(app, terminal_size=size, run_before=_timeline_screen)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -47,8 +47,12 @@ class Where(NamedTuple):
 
     @classmethod
     def here(cls, store: str, read_only: bool = False) -> Where:
-        # The short name: "ci-runner-3", not the domain after it.
-        return cls(store, socket.gethostname().split(".")[0] or "?", read_only)
+        return cls(store, hostname(), read_only)
+
+
+def hostname() -> str:
+    """This machine's short name: "ci-runner-3", not the domain after it."""
+    return socket.gethostname().split(".")[0] or "?"
 
 
 def sources(endpoints: Sequence[EndpointReport], *, counted: bool = False) -> Text:
