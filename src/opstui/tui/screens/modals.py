@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from opstui.tui.render import Hanging, safe
-from opstui.tui.table import SteadyInput
+from opstui.tui.table import LiveTable, SteadyInput
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -74,7 +74,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="HelpScreen")
         + """
-    HelpScreen DataTable { height: auto; max-height: 20; }
+    HelpScreen LiveTable { height: auto; max-height: 20; scrollbar-size-horizontal: 0; }
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "Close")]
@@ -86,11 +86,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("Keys (remap by id in [tui.keys] of opstui.toml)", style="bold"))
-            table: DataTable[Text] = DataTable(cursor_type="none", show_cursor=False)
-            table.add_columns("KEY", "ID", "DOES")
-            for key, ident, desc in self.rows:
-                # Plain Text: a key remapped to "[" is not markup.
-                table.add_row(Text(key), Text(ident), Text(desc))
+            # Narrow, the ids (needed only to remap a key) go and what a key
+            # does keeps the room, elided rather than cut.
+            table = LiveTable([("key", "KEY"), ("id", "ID", 64), ("does", "DOES")],
+                              flex="does", show_cursor=False)  # fmt: skip
+            # Plain Text: a key remapped to "[" is not markup.
+            table.show([(f"{i}", (Text(k), Text(ident), Text(d)))
+                        for i, (k, ident, d) in enumerate(self.rows)])  # fmt: skip
             yield table
 
     def action_close(self) -> None:
