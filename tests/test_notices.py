@@ -98,3 +98,20 @@ async def test_focus_low_moves_the_notices_to_the_top(tmp_path: Path) -> None:
         board(app).pipelines.focus()
         await pilot.pause(0.05)
         assert not app.screen.has_class("notices-top")
+
+
+async def test_the_palette_offers_what_the_footer_does(tmp_path: Path) -> None:
+    """No "Retry" for a run that succeeded, no "Retrain" for a model that no
+    [models.NAME] trains (the sample store knows churn and fraud)."""
+    from opstui.config.load import parse_config
+    from tests.tui_support import config_text
+
+    path = tmp_path / "opstui.toml"
+    path.write_text(config_text().replace('[models.fraud]\npipeline = "fraud-model"\n', ""))
+    app = make_app(tmp_path, config=parse_config(path.read_text(), path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        titles = [str(c.title) for c in app.get_system_commands(app.screen)]
+        assert "Retrain churn" in titles and "Retrain fraud" not in titles
+        assert "Retry fraud-model" in titles and "Retry billing-worker" not in titles
+        assert "Roll back model fraud" in titles

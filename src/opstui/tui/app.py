@@ -397,7 +397,9 @@ class OpstuiApp(LiveApp):
                                start_action=self.start_action, audit=self.action_audit,
                                timeline=self.action_timeline, filter_rows=self.action_filter,
                                jump=self.action_jump, help_keys=self.action_help,
-                               pause=self.action_pause)  # fmt: skip
+                               pause=self.action_pause,
+                               why_not=lambda action, key: unavailable(
+                                   self.config, self.snapshot, action, key))  # fmt: skip
 
 
 def _short(store: StoreLocation) -> str:

@@ -52,14 +52,17 @@ def palette(
     jump: Callable[[], object],
     help_keys: Callable[[], object],
     pause: Callable[[], object],
+    why_not: Callable[[str, str], str | None] = lambda action, key: None,
 ) -> Iterator[SystemCommand]:
-    """The palette's entries for what ``snap`` holds: open, retry, roll back, retrain by name."""
+    """The palette's entries for what ``snap`` holds: open, retry, roll back,
+    retrain by name, each only where ``why_not(action, key)`` has no reason
+    against it (the footer's rule: ``tui/plans.unavailable``)."""
     for key, label in jump_targets(snap):
         yield SystemCommand(f"Open {label}", f"Open the {key.partition(':')[0]} screen",
                             lambda key=key: open_key(key))  # fmt: skip
     for p in snap.pipelines:
         key = f"pipeline:{p.name}"
-        if p.latest is not None and p.latest.status in RETRYABLE:
+        if p.latest is not None and p.latest.status in RETRYABLE and not why_not("retry", key):
             # Only a run a retry accepts (a succeeded one would be refused).
             yield SystemCommand(f"Retry {p.name}", f"Retry its {p.latest.status} run",
                                 lambda key=key: start_action("retry", key))  # fmt: skip
@@ -67,8 +70,9 @@ def palette(
                             lambda key=key: start_action("rollback", key))  # fmt: skip
     for m in snap.models:
         key = f"model:{m.name}"
-        yield SystemCommand(f"Retrain {m.name}", "Train, gate, promote if better",
-                            lambda key=key: start_action("retrain", key))  # fmt: skip
+        if not why_not("retrain", key):
+            yield SystemCommand(f"Retrain {m.name}", "Train, gate, promote if better",
+                                lambda key=key: start_action("retrain", key))  # fmt: skip
         yield SystemCommand(f"Roll back model {m.name}", "Previous good version",
                             lambda key=key: start_action("rollback", key))  # fmt: skip
     yield SystemCommand("Audit trail", "Every operator action", audit)
