@@ -424,3 +424,20 @@ def test_typing_in_the_dashboard_filter_shows_the_text_at_80x24(
     assert "/ !model$" in screen.splitlines()[-2]
     tmux.keys("Escape")
     tmux.wait_for(lambda s: "of 6 rows" not in s and "Pipelines (4)" in s, "the filter cleared")
+
+
+def test_a_flex_cell_is_elided_in_the_middle_keeping_both_ends() -> None:
+    from opstui.tui.table import cell_width, elide
+
+    text = Text(
+        "web-api burning its error budget: 44.3x over 1h, 61.4x over 5m [page] resolved after 12m",
+        style="red",
+    )
+    out = elide(text, 60)
+    assert isinstance(out, Text) and cell_width(out) == 60
+    assert out.plain.startswith("web-api burning") and out.plain.endswith("resolved after 12m")
+    assert out.plain.count("…") == 1
+    assert all(span.style == "red" for span in out.spans)  # the colour kept
+    # Too little room for two halves: the start, "…" at the end.
+    assert elide("a" * 50, 10) == Text("a" * 9 + "…")
+    assert elide("fits", 10) == "fits"

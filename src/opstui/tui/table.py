@@ -333,6 +333,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 _DURATION = re.compile(r"(\d+)([smhdy])")
 _DURATIONS = re.compile(r"(?:\d+[smhdy])+")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?[%x]?")
+#: From this room on a flex cell is elided in the middle (two halves worth reading).
+MIDDLE_FROM = 24
 #: A blank cell's rank: after every value, however the sort goes.
 BLANK = 2
 
@@ -483,12 +485,22 @@ def cell_width(cell: object) -> int:
 
 
 def elide(cell: object, room: int) -> object:
-    """``cell`` cut to ``room`` cells with "…" at the end, its style kept."""
-    if cell_width(cell) <= room:
+    """``cell`` in ``room`` cells, its style kept: "…" in the middle, so both
+    the subject at the start and the outcome at the end stay (``web-api burning
+    its error budget: 44…[page] resolved after 12m``); at the end when the
+    room is too small for two useful halves."""
+    width = cell_width(cell)
+    if width <= room:
         return cell
     text = cell.copy() if isinstance(cell, Text) else Text(str(cell))
-    text.truncate(room, overflow="ellipsis")
-    return text
+    if room < MIDDLE_FROM:
+        text.truncate(room, overflow="ellipsis")
+        return text
+    tail = (room - 1) * 2 // 5
+    head = room - 1 - tail
+    # Slices by character: cell widths only differ for wide glyphs, which
+    # ``safe`` leaves as they are; a row one cell short is fine, one long is cut.
+    return Text.assemble(text[:head], "…", text[len(text) - tail :])
 
 
 def _plain(cell: object) -> object:
