@@ -24,6 +24,7 @@ from opstui.config.endpoints import EndpointDef, endpoint_schema, parse_endpoint
 from opstui.config.keys import KEY_IDS
 from opstui.config.notify import NotifyDef, notify_schema, parse_notify
 from opstui.config.pipelines import PipelineDef, parse_pipelines, pipeline_schema
+from opstui.config.policies import PolicyDef, parse_policy, policy_problem, policy_schema
 from opstui.config.schema import Named, Spec
 from opstui.config.validate import MAX_DEPTH, nesting_depth, too_deep, validate
 from opstui.errors import ConfigError
@@ -83,6 +84,8 @@ SCHEMA: dict[str, Any] = {
     },
     # Where opstui's own alerts go (Alertmanager).
     "notify": notify_schema(),
+    # Automation: a trigger, guard rails, an action (config/policies.py).
+    "policies": Named(policy_schema()),
     "read_only": Spec((bool,), "true or false"),
     "actor": Spec((str,), "a name like ops@example"),
     "record": {
@@ -176,6 +179,7 @@ class Config:
     drift: dict[str, Any] = field(default_factory=dict)
     tui: TuiDef = field(default_factory=TuiDef)
     notify: NotifyDef = field(default_factory=NotifyDef)
+    policies: dict[str, PolicyDef] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     #: sha256 of the text this config was parsed from ("" without a file): a
     #: plan records what it was resolved from, not what the file says later.
@@ -273,6 +277,13 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             drift=dict(m.get("drift", {})),
         )
     _check_served(endpoints, pipelines, models, environments, where)
+    policies = {name: parse_policy(name, raw) for name, raw in data.get("policies", {}).items()}
+    known = {"endpoints": set(endpoints), "models": set(models), "environments": set(environments)}
+    for name, policy in policies.items():
+        problem = policy_problem(policy, known)
+        if problem is not None:
+            key, why = problem
+            raise ConfigError(f'{where}: "policies.{name}.{key}" {why}')
     return Config(
         path=path,
         store=_store_setting(store, base),
@@ -297,6 +308,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             osc52=bool(data.get("tui", {}).get("osc52", TuiDef.osc52)),
         ),
         notify=parse_notify(data.get("notify", {})),
+        policies=policies,
         raw=data,
         digest=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() if path else "",
     )
