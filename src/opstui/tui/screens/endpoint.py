@@ -2,27 +2,38 @@
 
 The state and windows come from the dashboard's read (``views/endpoints``
 judges them once for both); the charts from this screen's own read.
+
+The charts fill their box at every size: as many minutes as the width holds
+(a bar a minute; a history shorter than the width is spread across it), and
+taller bars with the rows the tables leave (``heights``): the windows and
+alerts take the rows they hold, the deployments theirs (at least the current
+one and the one before, what ``b`` moves between). Narrow, the windows
+table drops REQUESTS and FAILED (its subtitle says them for the selected
+window) before BURN could be cut; the alerts' status elides.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Footer, Static
+from textual.events import Resize
+from textual.widgets import DataTable, Footer, Static
 
 from opstui.store import status as st
 from opstui.store.rows import DeploymentRow
 from opstui.timeutil import clock_time
+from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import (
     ENDPOINT_STYLE,
     STATUS_STYLE,
     ack_note,
     age,
     burn,
-    chart,
     deploy_glyph,
     last_deploy,
     pct,
@@ -36,6 +47,9 @@ from opstui.views.urgency import acknowledgement
 
 if TYPE_CHECKING:
     from opstui.analysis.rates import BurnAlert
+    from opstui.config.endpoints import EndpointDef
+    from opstui.store import Store
+    from opstui.views.endpoints import EndpointHistory
 
 #: A deployment's status in the colour of the run status it is like.
 _DEPLOY_STATUS = {"succeeded": st.SUCCEEDED, "failed": st.FAILED, "in_progress": st.RUNNING}
@@ -59,31 +73,131 @@ class EndpointData(NamedTuple):
 #: A deployment as a mark under the charts: failed, rolled back, or deployed.
 #: Marks listed by the legend line under the charts.
 MARKS_LISTED = 3
+#: The least history the charts show (the error ratio's hour), in minutes.
+CHART_MINUTES = 60
+#: The charts' label column ("latency  ") and the box's border and padding.
+LABEL = 9
+BOX = 4
+#: How tall a chart grows with the rows the tables leave.
+CHART_ROWS_MAX = 8
+#: A table's least height: its header, a row, its border.
+TABLE_LEAST = 4
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def tall_chart(values: list[float | None], rows: int) -> list[str]:
+    """``values`` as bars ``rows`` high, top row first, each scaled to the
+    largest; a gap where there was no data, the lowest eighth for a zero (so
+    "no errors" reads differently from "no data")."""
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    top = max(present, default=0.0)
+    levels = rows * 8
+    heights = []
+    for v in values:
+        if v is None or math.isnan(v):
+            heights.append(0)
+        elif top <= 0:
+            heights.append(1)
+        else:
+            heights.append(1 + min(levels - 1, int(v / top * (levels - 0.001))))
+    out = []
+    for row in range(rows - 1, -1, -1):
+        line = []
+        for h in heights:
+            fill = h - row * 8
+            line.append(" " if fill <= 0 else "█" if fill >= 8 else _BARS[fill - 1])
+        out.append("".join(line))
+    return out
+
+
+def spread(values: tuple[float | None, ...], width: int) -> list[float | None]:
+    """``values`` (minutes, fewer than ``width``) across ``width`` columns, each
+    minute on one to a few columns; the last ``width`` of them if more."""
+    if len(values) >= width:
+        return list(values[len(values) - width :])
+    return [values[c * len(values) // width] for c in range(width)]
+
+
+def chart_span(history: EndpointHistory, width: int) -> int:
+    """The minutes the charts show: what was read, less the minutes before the
+    first with any data (a new endpoint's chart is spread, not mostly blank),
+    at least ``CHART_MINUTES``, at most ``width``."""
+    read = history.minutes
+    first = next(
+        (
+            i
+            for i in range(read)
+            if _at(history.error_ratio, i) is not None or _at(history.latency, i) is not None
+        ),
+        read,
+    )
+    return max(1, min(width, read, max(CHART_MINUTES, read - first)))
+
+
+def _at(values: tuple[float | None, ...], i: int) -> float | None:
+    return values[i] if i < len(values) else None
+
+
+def heights(
+    room: int, tables: int, deployments: int | None, fixed: int, charts: int
+) -> tuple[int, int, int]:
+    """The charts' box, the windows and alerts, and the deployments in ``room``
+    rows: (chart rows each, tables height, deployments height). The tables take
+    the rows they hold, leaving the deployments two of theirs (the current one
+    and the one before); the deployments theirs; the charts grow with the rest.
+    ``fixed``: the box's lines besides the charts' (its border included);
+    ``deployments`` None: not shown."""
+    rest = room - fixed - charts
+    keep = 0 if deployments is None else min(deployments, 5)
+    tables_h = min(tables, max(TABLE_LEAST, rest - keep))
+    dep_h = 0 if deployments is None else max(0, min(deployments, rest - tables_h))
+    spare = max(0, rest - tables_h - dep_h)
+    rows = 1 + min(CHART_ROWS_MAX - 1, spare // charts) if charts else 1
+    return rows, tables_h, dep_h
 
 
 class EndpointScreen(Detail):
     kind = "endpoint"
     DEFAULT_CSS = """
     EndpointScreen #charts { height: 6; border: round $primary-muted; padding: 0 1; }
+    EndpointScreen #tables { height: 1fr; }
+    EndpointScreen #deployments-panel { height: 1fr; }
     """
+
+    #: Minutes the next read brings for the charts: as many as the width holds.
+    minutes = CHART_MINUTES
 
     def compose(self) -> ComposeResult:
         yield Static(f"Endpoint {safe(self.target)}", id="title")
         yield Static("", id="note")
         yield Static("", id="charts")
+        # Narrow, the counts go (the subtitle says the selected window's):
+        # the burn, the number that pages, keeps its column. The alerts'
+        # windows go before their status is cut (the subtitle lists them).
         self.windows = LiveTable(
             [
                 ("window", "WINDOW"),
                 ("err", "ERRORS"),
-                ("req", "REQUESTS"),
-                ("bad", "FAILED"),
+                ("req", "REQUESTS", 54),
+                ("bad", "FAILED", 44),
                 ("burn", "BURN"),
-            ]
+            ],
+            flex="window",
         )
         self.alerts = LiveTable(
-            [("sev", "ALERT"), ("windows", "WINDOWS"), ("over", "OVER"), ("status", "STATUS")]
+            [
+                ("sev", "ALERT"),
+                ("windows", "WINDOWS", 46),
+                ("over", "OVER"),
+                ("status", "STATUS"),
+            ],
+            flex="status",
         )
-        with Horizontal():
+        #: The selected window's counts, said when the table has no room for them.
+        self._counts: dict[str, str] = {}
+        #: The last read drawn (a resize draws it again).
+        self._drawn: tuple[Any, Snapshot] | None = None
+        with Horizontal(id="tables"):
             yield Panel("windows", self.windows)
             yield Panel("alerts", self.alerts)
         self.deployments = LiveTable(
@@ -100,6 +214,22 @@ class EndpointScreen(Detail):
 
     def on_mount(self) -> None:
         self.windows.focus()
+        self._want_minutes(self.app.size.width)
+
+    def on_resize(self, event: Resize) -> None:
+        wider = self._want_minutes(event.size.width)
+        if self._drawn is not None:
+            self.show_extra(*self._drawn)
+        if wider:
+            self.post_message(RefreshWanted())
+
+    def _want_minutes(self, width: int) -> bool:
+        """As many minutes as the charts' columns (the label and the longest
+        "max" beside them left out); True if that is more than was read."""
+        minutes = max(CHART_MINUTES, width - BOX - LABEL - 12)
+        more = minutes > self.minutes
+        self.minutes = minutes
+        return more
 
     def load(self, console: SnapshotReader) -> Any:
         from opstui.store.deployments import deployment_history
@@ -109,7 +239,10 @@ class EndpointScreen(Detail):
         if ep is None:
             return None
         now = console.clock()
-        history = endpoint_history(console.store, self.target, console.config, now)
+        minutes = self.minutes
+        history = endpoint_history(console.store, self.target, console.config, now, minutes=minutes)
+        if minutes > CHART_MINUTES:
+            history = _older_ratios(console.store, ep, history, now)
         served = console.config.served(ep)
         recent: list[DeploymentRow] = []
         if served is not None:
@@ -132,45 +265,18 @@ class EndpointScreen(Detail):
         title.append(report.state, style=ENDPOINT_STYLE.get(report.state, ""))
         title.append(f" · {report.kind} {safe(report.url)}", style="dim")
         self.set_title(title)
-        note = safe(report.reason) if report.reason else ""
+        # The SLO first: short, and what the reason's numbers are against.
+        note = Text(no_wrap=True, overflow="ellipsis")
         if report.slo is not None:
-            note += f"  SLO {report.slo * 100:g}%"
+            note.append(f"SLO {report.slo * 100:g}%")
+        if report.reason:
+            note.append(" · " if note else "").append(safe(report.reason))
         acked = acknowledgement(snap, f"endpoint:{self.target}")
         if acked is not None:  # first: who has it matters more than the rest
-            self.query_one("#note", Static).update(ack_note(acked, snap.at).append(f" · {note}"))
-        else:
-            self.query_one("#note", Static).update(note)
-        errs = data.error_ratio if data is not None else ()
-        lats = data.latency if data is not None else ()
-        err_top = max((v for v in errs if v is not None), default=None)
-        lat_top = max((v for v in lats if v is not None), default=None)
-        err_max = "" if err_top is None else f" max {pct(err_top)}"
-        lat_max = (
-            "" if lat_top is None or data is None else f" max {lat_top:.3g} {data.latency_unit}"
-        )
-        minutes = data.minutes if data is not None else 60
-        # One bar a minute, as many minutes as fit beside the label and the
-        # longer max, the same for both charts and the marks (80 columns: 50).
-        room = self.size.width - 4 - 9 - max(len(err_max), len(lat_max))
-        width = max(10, min(minutes, room))
-        text = Text()
-        if err_top is not None:
-            text.append(f"errors   {chart(errs, width)}{err_max}\n")
-        else:
-            # prometheus: requests; prometheus_api: error_ratio, or requests and errors.
-            text.append("errors   no error ratio configured (requests, or error_ratio)\n", "dim")
-        legend = self._marks(text, loaded, width) if loaded is not None else None
-        if lat_top is not None:
-            text.append(f"latency  {chart(lats, width)}{lat_max}\n")
-        else:
-            text.append("latency  no latency data yet\n", "dim")
-        if legend is not None:
-            text.append_text(legend).append("\n")
-        shown = min(minutes, width)
-        text.append(f"         last {shown} minutes, a bar a minute, each scaled to its max", "dim")
-        charts = self.query_one("#charts", Static)
-        charts.styles.height = 7 if legend is not None else 6
-        charts.update(text)
+            note = ack_note(acked, snap.at).append(" · " if note else "").append_text(note)
+        note.truncate(max(10, self.size.width - 2), overflow="ellipsis")
+        self.query_one("#note", Static).update(note)
+        self._drawn = (loaded, snap)
         requests = data.requests if data is not None else {}
         errors = data.errors if data is not None else {}
 
@@ -206,45 +312,136 @@ class EndpointScreen(Detail):
                 for a in report.alerts
             ]
         )
+        alerts = self.query_one("#panel-alerts", Panel)
+        listed = " ".join(f"{a.long_window}&{a.short_window}" for a in report.alerts)
+        narrow = "windows" not in dict(self.alerts.spec)
+        alerts.border_subtitle = f"windows {listed}" if narrow and listed else ""
+        self._counts = {
+            w: f"{w}: {count(requests.get(w))} requests, {count(errors.get(w))} failed"
+            for w in report.ratios
+        }
+        self._say_counts(self.windows.selected_key)
         self._show_deployments(loaded, snap.at)
+        # Last: the charts take the rows the tables and deployments leave.
+        self._draw_charts(loaded)
 
-    def _marks(self, text: Text, loaded: EndpointData, width: int) -> Text | None:
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.windows and event.row_key is not None:
+            self._say_counts(event.row_key.value)
+
+    def _say_counts(self, window: str | None) -> None:
+        """The selected window's counts under the windows table, when it has no
+        room for their columns."""
+        panel = self.query_one("#panel-windows", Panel)
+        hidden = "req" not in dict(self.windows.spec)
+        panel.border_subtitle = self._counts.get(window or "", "") if hidden else ""
+
+    def _draw_charts(self, loaded: EndpointData | None) -> None:
+        """The error and latency charts over the box's width, as tall as the
+        rows the tables leave, the deployments marked under the errors."""
+        data = loaded.history if loaded is not None else None
+        errs = data.error_ratio if data is not None else ()
+        lats = data.latency if data is not None else ()
+        err_top = max((v for v in errs if v is not None), default=None)
+        lat_top = max((v for v in lats if v is not None), default=None)
+        err_max = "" if err_top is None else f" max {pct(err_top)}"
+        lat_max = (
+            "" if lat_top is None or data is None else f" max {lat_top:.3g} {data.latency_unit}"
+        )
+        # The same columns for both charts and the marks, beside the label
+        # and the longer max.
+        width = max(10, self.size.width - BOX - LABEL - max(len(err_max), len(lat_max)))
+        span = chart_span(data, width) if data is not None else CHART_MINUTES
+        marks = self._marks(loaded, span, width) if loaded is not None else None
+        charts = (err_top is not None) + (lat_top is not None)
+        # The box's lines besides the charts: its border, a line for a chart
+        # with no data, the marks and their legend, the line that says the span.
+        fixed = 2 + (2 - charts) + 1 + (0 if marks is None else 1 + (marks[1] is not None))
+        rows = self._fit_charts(fixed, charts)
+        text = Text()
+        if err_top is not None:
+            text.append_text(
+                _labelled("errors", tall_chart(spread(errs[-span:], width), rows), err_max)
+            )
+        else:
+            # prometheus: requests; prometheus_api: error_ratio, or requests and errors.
+            text.append("errors   no error ratio configured (requests, or error_ratio)\n", "dim")
+        if marks is not None:
+            text.append_text(marks[0]).append("\n")
+        if lat_top is not None:
+            text.append_text(
+                _labelled("latency", tall_chart(spread(lats[-span:], width), rows), lat_max)
+            )
+        else:
+            text.append("latency  no latency data yet\n", "dim")
+        if marks is not None and marks[1] is not None:
+            text.append_text(marks[1]).append("\n")
+        how = "a bar a minute" if span == width else f"across {width} columns"
+        said = Text(f"{'':<{LABEL}}last {span}m, {how}, each chart scaled to its max", "dim")
+        said.truncate(max(10, self.size.width - BOX), overflow="ellipsis")
+        text.append_text(said)
+        self.query_one("#charts", Static).update(text)
+
+    def _fit_charts(self, fixed: int, charts: int) -> int:
+        """The charts' box, the tables' and the deployments' heights for the
+        screen's height and what they hold; the rows each chart is drawn in."""
+        deployments = self.query_one("#deployments-panel", Panel)
+        tables = max(len(self.windows.keys), len(self.alerts.keys), 1) + 3
+        shown = len(self.deployments.keys) + 3 if deployments.display else None
+        # The title, the note and the footer.
+        rows, tables_h, _ = heights(self.size.height - 3, tables, shown, fixed, charts)
+        box = self.query_one("#charts", Static)
+        box_h = fixed + charts * rows
+        if box.styles.height is None or box.styles.height.value != box_h:
+            box.styles.height = box_h
+        # What is left goes to the deployments when shown (their rows
+        # scroll), else to the windows and alerts.
+        holder = self.query_one("#tables", Horizontal)
+        want = tables_h if deployments.display else None
+        if want is None:
+            holder.styles.height = "1fr"
+        elif holder.styles.height is None or holder.styles.height.value != want:
+            holder.styles.height = want
+        return rows
+
+    def _marks(
+        self, loaded: EndpointData, span: int, width: int
+    ) -> tuple[Text, Text | None] | None:
         """Under the error chart, a mark in the minute of each deployment of what
-        the endpoint serves (``▲`` deployed, ``▼`` rolled back, ``✗`` failed);
-        returns the legend naming the newest of them, None if none is that recent."""
+        the endpoint serves (``▲`` deployed, ``▼`` rolled back, ``✗`` failed),
+        and the legend naming the newest of them (None if none is that recent);
+        None for an endpoint that serves nothing named."""
         if loaded.served is None:
             return None
-        minutes = loaded.history.minutes if loaded.history is not None else 60
-        columns = min(minutes, width)
         now = loaded.now
-        cells: list[tuple[str, str] | None] = [None] * columns
+        cells: list[tuple[str, str] | None] = [None] * width
         marked = []
         rank = {"▲": 0, "▼": 1, "✗": 2}
         for d in loaded.recent:  # newest first
             ago = int((now - d.deployed_at) // 60)
-            i = columns - 1 - ago
-            if ago < 0 or i < 0:
+            minute = span - 1 - ago
+            if ago < 0 or minute < 0:
                 continue
+            # The first column of the minute (a minute spans columns when
+            # the history is shorter than the width).
+            i = minute * width // span
             mark = deploy_glyph(d)
             marked.append(d)
             old = cells[i]
             if old is None or rank[mark[0]] > rank[old[0]]:
                 cells[i] = mark
+        room = max(20, self.size.width - BOX)
         if not marked:
             line = Text("deploys  ")
-            line.append(f"none in the last {columns}m", "dim")
+            line.append(f"none in the last {span}m", "dim")
             if loaded.recent:
                 line.append_text(last_deploy(loaded.recent[0], now))
-            line.truncate(max(20, self.size.width - 4), overflow="ellipsis")
-            text.append_text(line)
-            text.append("\n")
-            return None
-        text.append("deploys  ")
+            line.truncate(room, overflow="ellipsis")
+            return line, None
+        row = Text("deploys  ")
         for cell in cells:
-            text.append(" " if cell is None else cell[0], "" if cell is None else cell[1])
-        text.append("\n")
+            row.append(" " if cell is None else cell[0], "" if cell is None else cell[1])
         legend = Text("         ")
-        room = max(20, self.size.width - 4)
         for listed, d in enumerate(marked[:MARKS_LISTED]):
             glyph, style = deploy_glyph(d)
             item = safe(f" {clock_time(d.deployed_at)[:5]}Z {d.version} {d.actor or '?'}")
@@ -255,7 +452,7 @@ class EndpointScreen(Detail):
         if len(legend) + len(key) <= room:
             legend.append(key, "dim")
         legend.truncate(room, overflow="ellipsis")
-        return legend
+        return row, legend
 
     def _show_deployments(self, loaded: EndpointData | None, now: float) -> None:
         """What the endpoint serves, deployed where, newest first: what ``b``
@@ -309,3 +506,27 @@ def _alert_status(alert: BurnAlert) -> Text:
     if alert.partial:
         return Text(f"partial: {alert.partial}", style="yellow" if alert.would_fire else "dim")
     return dim(alert.status)
+
+
+def _labelled(label: str, rows: list[str], top: str) -> Text:
+    """A chart's rows under its label, the largest value beside the top row."""
+    out = Text()
+    for i, line in enumerate(rows):
+        out.append(f"{label if i == 0 else '':<{LABEL}}{line}{top if i == 0 else ''}\n")
+    return out
+
+
+def _older_ratios(
+    store: Store, ep: EndpointDef, history: EndpointHistory, now: float
+) -> EndpointHistory:
+    """The error ratio a minute over the whole span read: ``endpoint_history``
+    reads its samples of the last hour only (the 60 minutes it was made for),
+    so a chart wider than an hour would show the older minutes as gaps."""
+    from opstui.views.endpoints import slo_series
+
+    series = slo_series(store, ep, now - history.minutes * 60 - 60, now)
+    if series is None:
+        return history
+    ratio_over, _ = series
+    steps = [now - 60 * i for i in range(history.minutes - 1, -1, -1)]
+    return dataclasses.replace(history, error_ratio=tuple(ratio_over(t - 60, t) for t in steps))

@@ -5,6 +5,13 @@ by line number (the last ones while following) and the log's true length,
 from the nearer end of the stage's index, so a stage that logs millions of
 lines costs a window per read. Search, save and the pager walk the whole log
 in chunks on the refresh worker (``store/history.py``), never on the event loop.
+
+Every size shares the height by what each panel holds (``heights``): the
+stages take the rows the run has (all six of a six-stage run at 80x24), the
+runs up to a share, the log the rest, never under three lines. Narrow, the
+tables drop their secondary columns (the runs' host, the stages' try and
+timeline) and the message elides; the title line says the selected run's
+trigger, who and where, and the log's title the stage's try.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import ClassVar, NamedTuple
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.events import Resize
 from textual.widgets import DataTable, Footer, Input, Static
 
 from opstui.config.endpoints import EndpointDef
@@ -55,23 +63,73 @@ from opstui.views.urgency import acknowledgement
 #: The input's words when it asks for a search, and for a line number.
 SEARCH_HINT = "search the whole log: a regex (enter: find, esc: close)"
 LINE_HINT = "go to line number (enter: go, esc: close)"
-#: Cells of a stage's bar on the run's timeline.
+#: Cells of a stage's bar on the run's timeline (at 80 columns; wider, up to ``TIMELINE_MAX``).
 TIMELINE = 16
+TIMELINE_MAX = 40
+#: Rows the log keeps however short the terminal: three lines and its border.
+LOG_LEAST = 5
+#: A table's least height: its header, one row, its border.
+TABLE_LEAST = 4
 
 
-def timeline(run: RunRow, stage: StageRow, now: float) -> Text:
+def timeline(run: RunRow, stage: StageRow, now: float, cells: int = TIMELINE) -> Text:
     """Where the stage ran within the run: a bar placed and sized by its times."""
     start = run.started_at
     span = run.duration(now)
     if start is None or not span or stage.started_at is None:
-        return Text("·" * TIMELINE, style="dim")
-    left = int((stage.started_at - start) / span * TIMELINE)
-    width = max(1, round((stage.duration(now) or 0) / span * TIMELINE))
-    left = min(max(0, left), TIMELINE - 1)
-    width = min(width, TIMELINE - left)
+        return Text("·" * cells, style="dim")
+    left = int((stage.started_at - start) / span * cells)
+    width = max(1, round((stage.duration(now) or 0) / span * cells))
+    left = min(max(0, left), cells - 1)
+    width = min(width, cells - left)
     out = Text("·" * left, style="dim")
     out.append("█" * width, style=STATUS_STYLE.get(stage.status, ""))
-    out.append("·" * (TIMELINE - left - width), style="dim")
+    out.append("·" * (cells - left - width), style="dim")
+    return out
+
+
+def timeline_cells(table_width: int) -> int:
+    """The timeline's cells for a stages table this wide: 16 up to 120
+    columns, then half of what is past 88, so a wide screen sees the stages'
+    overlap (the message keeps the rest)."""
+    return max(TIMELINE, min(TIMELINE_MAX, (table_width - 88) // 2 + TIMELINE))
+
+
+def heights(room: int, runs: int, stages: int) -> tuple[int, int]:
+    """The runs' and the stages' panel heights in ``room`` rows (the log takes
+    what is left): the stages take every row they have, up to half; the runs
+    theirs up to three tenths; the log keeps ``LOG_LEAST``, the runs giving
+    first (their table scrolls, and the title says the selected run)."""
+    stage_h = min(stages + 3, max(TABLE_LEAST, room // 2))
+    runs_h = min(runs + 3, max(TABLE_LEAST, room * 3 // 10))
+    over = stage_h + runs_h + LOG_LEAST - room
+    if over > 0:
+        cut = min(over, runs_h - TABLE_LEAST)
+        runs_h -= cut
+        stage_h = max(TABLE_LEAST, stage_h - (over - cut))
+    return runs_h, stage_h
+
+
+def run_title(name: str, run: RunRow) -> Text:
+    """The title: what failed first (pipeline, run, status and reason), then
+    the run's message; the title line elides its end to the room the header
+    leaves it (``Detail.set_title``), so who started the run is on the note
+    line (``run_origin``), after an acknowledgement and a source's word."""
+    title = Text(f"Pipeline {safe(name)} · run #{run.id} ")
+    title.append_text(status_text(run.status))
+    if run.status_reason:
+        title.append(f" ({safe(run.status_reason)})", style=STATUS_STYLE[st.UNKNOWN])
+    if run.message:
+        title.append(f" · {safe(run.message)}", style="dim")
+    return title
+
+
+def run_origin(run: RunRow) -> Text:
+    """``schedule by scheduler@demo on vm``: the trigger, who and where (the
+    narrow runs table drops its HOST column, and has no column for who)."""
+    out = Text(f"{safe(run.trigger)} by {safe(run.actor) or '?'}")
+    if run.host and not (run.actor or "").endswith(f"@{run.host}"):
+        out.append(f" on {safe(run.host)}")
     return out
 
 
@@ -186,9 +244,9 @@ def _free_path(base: str) -> Path:
 class PipelineScreen(Detail):
     kind = "pipeline"
     DEFAULT_CSS = """
-    PipelineScreen #runs-panel { height: 1fr; }
-    PipelineScreen #stages-panel { height: 1fr; }
-    PipelineScreen #log-panel { height: 2fr; }
+    PipelineScreen #runs-panel { height: 6; }
+    PipelineScreen #stages-panel { height: 9; }
+    PipelineScreen #log-panel { height: 1fr; }
     PipelineScreen #search { height: 1; border: none; display: none; }
     PipelineScreen #search.shown { display: block; }
     """
@@ -223,6 +281,8 @@ class PipelineScreen(Detail):
         self._fetched: dict[tuple[int, str, int], list[LogLine]] = {}
         #: The viewer shows only the line saying a source's log could not be fetched.
         self._no_log = False
+        # Narrow (60 columns), the host goes: the title line says the
+        # selected run's. Every number keeps its column.
         self.runs = LiveTable(
             [
                 ("id", "RUN"),
@@ -231,22 +291,28 @@ class PipelineScreen(Detail):
                 ("trigger", "TRIGGER"),
                 ("age", "AGE"),
                 ("took", "TOOK"),
-                ("host", "HOST"),
+                ("host", "HOST", 66),
             ],
+            flex="host",
             id="runs",
         )
+        # Narrow, the try (the log's title says it) and the timeline go
+        # before the message shrinks to nothing; the message elides.
         self.stages = LiveTable(
             [
                 ("name", "STAGE"),
                 ("status", "STATUS"),
-                ("try", "TRY"),
+                ("try", "TRY", 70),
                 ("took", "TOOK"),
-                ("when", "TIMELINE"),
+                ("when", "TIMELINE", 70),
                 ("exit", "EXIT"),
                 ("message", "MESSAGE"),
             ],
+            flex="message",
             id="stages",
         )
+        #: The last read drawn (a resize draws it again at the new width).
+        self._last: tuple[PipelineData, Snapshot] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"Pipeline {safe(self.target)}", id="title")
@@ -259,6 +325,42 @@ class PipelineScreen(Detail):
 
     def on_mount(self) -> None:
         self.runs.focus()
+        self._fit()
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit()
+        if self._last is not None:
+            # The tables and the title again; not the log's window or a task's
+            # result (a search's notice, the pager), which were handled.
+            data, snap = self._last
+            self.show_extra(data._replace(window=None, done=None), snap)
+
+    def _fit(self) -> None:
+        """The panels' heights for the screen's height and what they hold."""
+        note = self.query_one("#note", Static)
+        search = self.query_one("#search", Input)
+        # Title and footer, the note and the search box when shown.
+        room = self.size.height - 2 - note.display - search.has_class("shown")
+        runs_h, stage_h = heights(room, len(self.runs.keys) or 1, len(self.stages.keys) or 1)
+        for panel_id, h in (("#runs-panel", runs_h), ("#stages-panel", stage_h)):
+            panel = self.query_one(panel_id, Panel)
+            if panel.styles.height is None or panel.styles.height.value != h:
+                panel.styles.height = h
+
+    def problem(self, message: str | None) -> None:
+        super().problem(message)
+        if message is not None:
+            self._note(None)
+
+    def _note(self, text: Text | None) -> None:
+        """The note line, shown only when it says something (a row more for the log)."""
+        note = self.query_one("#note", Static)
+        if text is not None:
+            note.update(text)
+        shown = self.stale or bool(text)
+        if note.display != shown:
+            note.display = shown
+            self._fit()
 
     def load(self, console: SnapshotReader) -> PipelineData:
         store = console.store
@@ -383,6 +485,7 @@ class PipelineScreen(Detail):
         if data.error:
             self.problem(data.error)
             return
+        self._last = (data, snap)
         now = self.clock()
         self.runs.show(
             [
@@ -408,27 +511,24 @@ class PipelineScreen(Detail):
         if self.run_id is None:
             self.run_id = run.id
             self.runs.select_key(str(run.id))
-        title = Text(f"Pipeline {safe(self.target)} · run #{run.id} ")
-        title.append_text(status_text(run.status))
-        if run.status_reason:
-            title.append(f" ({safe(run.status_reason)})", style=STATUS_STYLE[st.UNKNOWN])
-        title.append(f" · {safe(run.trigger)} by {safe(run.actor) or '?'}")
-        if run.host and not (run.actor or "").endswith(f"@{run.host}"):
-            title.append(f" on {safe(run.host)}")
-        if run.message:
-            title.append(f" · {safe(run.message)}", style="dim")
-        self.set_title(title)
+        self.set_title(run_title(self.target, run))
         if not self.stale:
             row = next((p for p in snap.pipelines if p.name == self.target), None)
+            # A source's word on the pipeline first (deleted upstream), then
+            # who started the run (a mirrored run's source says it too).
             note = source_note(run, row, now)
+            note.append(" · " if note else "").append_text(run_origin(run))
             serving = [e for e in snap.endpoints if e.serves("service", self.target)]
             if serving:
                 note.append(" · " if note else "")
                 note.append_text(endpoints_health(serving))
             acked = acknowledgement(snap, f"pipeline:{self.target}")
             if acked is not None:  # first: who has it matters more than the rest
-                note = ack_note(acked, now).append(" · " if note else "").append_text(note)
-            self.query_one("#note", Static).update(note)
+                note = ack_note(acked, now).append(" · ").append_text(note)
+            note.no_wrap = True
+            note.truncate(max(10, self.size.width - 2), overflow="ellipsis")
+            self._note(note)
+        cells = timeline_cells(self.stages.size.width)
         self.stages.show(
             [
                 (
@@ -438,7 +538,7 @@ class PipelineScreen(Detail):
                         status_text(s.status),
                         str(s.attempt),
                         human_duration(s.duration(now)),
-                        timeline(run, s, now),
+                        timeline(run, s, now, cells),
                         "" if s.exit_code is None else str(s.exit_code),
                         dim("reused") if s.reused_from_id else safe(s.message),
                     ),
@@ -446,6 +546,7 @@ class PipelineScreen(Detail):
                 for s in run.stages
             ]
         )
+        self._fit()
         if data.stage_id != self.stage_id:
             self.stage_id = data.stage_id
             if data.stage_id is not None:
@@ -477,12 +578,15 @@ class PipelineScreen(Detail):
         name = "log"
         if run is not None:
             stage = next((s for s in run.stages if s.id == self.stage_id), None)
-            name = stage.name if stage is not None else name
+            name = safe(stage.name) if stage is not None else name
+            if stage is not None and stage.attempt > 1:
+                # The stages table drops its TRY column when narrow.
+                name += f" (try {stage.attempt})"
             self._stage_name = name
         else:
             name = getattr(self, "_stage_name", name)
         mode = "following" if view.follow else f"line {view.cursor:,} · paused (G, f follow)"
-        panel.border_title = f"Log of {safe(name)} · {view.total:,} lines · {mode}"
+        panel.border_title = f"Log of {name} · {view.total:,} lines · {mode}"
         hits = self.hits
         if not self.needle:
             panel.border_subtitle = "/ search · : line · w wrap · o pager · s save"
@@ -625,6 +729,7 @@ class PipelineScreen(Detail):
         box.placeholder = SEARCH_HINT if what == "search" else LINE_HINT
         box.value = ""
         box.add_class("shown")
+        self._fit()
         box.focus()
 
     def action_search(self) -> None:
@@ -633,6 +738,7 @@ class PipelineScreen(Detail):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # As in less: the box closes, n / N walk the matches.
         event.input.remove_class("shown")
+        self._fit()
         view = self.query_one(LogView)
         view.focus()
         text = event.value
@@ -663,6 +769,7 @@ class PipelineScreen(Detail):
         if not box.has_class("shown"):
             return False
         box.remove_class("shown")
+        self._fit()
         self.query_one(LogView).focus()
         return True
 
