@@ -458,3 +458,57 @@ def _v7_alerts(db: Any) -> None:
     db["runs"].create_index(["finished_at"], index_name="runs_finished")
     db["deployments"].create_index(["deployed_at"], index_name="deployments_at")
     db["drift_checks"].create_index(["computed_at"], index_name="drift_checks_at")
+
+
+def _v8_policy_decisions(db: Any) -> None:
+    """What each automation policy decided, and why, including not to act.
+
+    One row per decision (``policies/``): ``verdict`` acted, would_act
+    (shadow mode), awaiting_approval, approved, rejected, held (a guard rail:
+    cooldown, daily cap, paused, an environment it may not act in, a plan
+    refused), inconclusive (no data, a source down), paused and resumed
+    (policy ``*``: every policy, by an operator). ``fault`` names what the
+    decision is about (``run:164``), so a policy acts on a fault once
+    however many evaluators run: the partial unique indexes hold one act
+    (or would-act) and one request for approval per policy and fault, and
+    one answer per request (``approval_of``).
+    """
+    db.create_table(
+        "policy_decisions",
+        {
+            "id": int,
+            "policy": str,  # its [policies.NAME], or * (pause, resume)
+            "target": str,  # pipeline:NAME, endpoint:NAME, model:NAME, *
+            "fault": str,  # what it is about: run:164, burn:web-api:deploy:57, ...
+            "verdict": str,
+            "why": str,  # one line
+            "action": str,  # retry, rollback, retrain, notify
+            "environment": str,
+            "service": str,
+            "mode": str,  # act, shadow
+            "decided_at": float,
+            "decided_by": str,  # the evaluator (host:pid) or the operator
+            "action_id": int,  # the audit row of the action taken
+            "run_id": int,
+            "approval_of": int,  # approved / rejected: the request answered
+        },
+        pk="id",
+        not_null={"policy", "target", "verdict", "why", "decided_at"},
+        **_STRICT,
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX policy_acts ON policy_decisions(policy, fault)"
+        " WHERE verdict IN ('acted', 'would_act')"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX policy_asks ON policy_decisions(policy, fault)"
+        " WHERE verdict = 'awaiting_approval'"
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX policy_answers ON policy_decisions(approval_of)"
+        " WHERE approval_of IS NOT NULL"
+    )
+    db["policy_decisions"].create_index(["decided_at"], index_name="policy_decided")
+    db["policy_decisions"].create_index(
+        ["policy", "target", "decided_at"], index_name="policy_target"
+    )

@@ -26,6 +26,7 @@ from opstui.store.migrations import (
     _v5_watermarks,
     _v6_upstream,
     _v7_alerts,
+    _v8_policy_decisions,
 )
 
 MIGRATIONS: list[Callable[[Any], None]] = [
@@ -36,6 +37,7 @@ MIGRATIONS: list[Callable[[Any], None]] = [
     _v5_watermarks,
     _v6_upstream,
     _v7_alerts,
+    _v8_policy_decisions,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
