@@ -3,32 +3,42 @@
 On the store ``dashboard_read.py`` builds and caches (200 pipelines, 1,000,000
 runs, 6,000,000 stage rows, 10,000,000 metric samples; built here the same
 way if it is not cached yet), with an ``opstui.toml`` that configures nothing
-(no endpoints, no models), it measures:
+(no endpoints, no models), it measures, at each terminal size of ``--sizes``
+(80x24 and 200x50):
 
   1. launch -> the first frame showing data: the real ``python -m opstui`` in
-     tmux at 80x24, ``tmux capture-pane`` polled every 10 ms until the
-     dashboard says ``Pipelines (200)``; next to ``python -c pass``, ``import
-     textual.app`` and ``import opstui.tui.app`` (subprocess wall times), and
-     tmux's own floor (a pane that prints the same text at once);
+     tmux, ``tmux capture-pane`` polled every 10 ms until the dashboard says
+     ``Pipelines (200)``, alternating with the peer, a bare Textual app that
+     shows the same text at once (the ratio printed); next to ``python -c
+     pass``, ``import textual.app`` and ``import opstui.tui.app``
+     (subprocess wall times), and tmux's own floor (a pane that prints the
+     same text at once);
   2. one refresh: ``SnapshotReader.snapshot()`` (the worker thread's store read),
      cold and then with one run changed by another connection between calls
      (its heartbeat and the store's ``rev``, as ``dashboard_read.py`` (c)
      does) or nothing changed; and ``DashboardScreen.show(snapshot)`` (the
-     UI thread's part) inside ``run_test(size=(80, 24))``, with a snapshot
-     that changed each time (one run / every row's cells / the rows' order),
-     also counted with the repaint it causes (main-thread CPU time);
+     UI thread's part) inside ``run_test``, with a snapshot that changed each
+     time (one run / every row's cells / the rows' order), also counted with
+     the repaint it causes (main-thread CPU time); the rows' order also with
+     the pipelines' table rebuilt as ``LiveTable.show`` did before it
+     rearranged rows in place (the ratio printed);
   3. event-loop lag while refreshing every 0.25 s (one run changed every
      0.25 s by another process): a task that sleeps 10 ms, over and over,
      and records how late it wakes; next to the same with refresh paused.
      The longest wake-ups are printed with what overlapped them (``_show``
-     calls, garbage-collector passes); ``--gc-freeze`` calls ``gc.freeze()``
-     once the first frame is up, to see what that would change;
+     calls, garbage-collector passes, the loop thread's CPU). Once per
+     garbage-collector setting of ``--gc``, each in an app of its own:
+     Python's defaults, ``gc.freeze()`` after the first frame, and the
+     console's own ``LiveApp.settle_gc`` (what a terminal gets); a full
+     collection's CPU at the end of each;
   4. resident memory of the real command in tmux (``--refresh 1``, one run
      changed per second by another process), sampled every 30 s for 10
-     minutes (``VmRSS`` in ``/proc``).
+     minutes (``VmRSS`` in ``/proc``), at 80x24 only;
+  5. the log viewer on a 1,000,000-line log (a store of its own).
 
-    .venv/bin/python bench/tui.py            # about 13 minutes (10 of them memory)
-    .venv/bin/python bench/tui.py --quick    # a small store, short runs: under a minute
+    .venv/bin/python bench/tui.py            # about 20 minutes (10 of them memory)
+    .venv/bin/python bench/tui.py --parts launch refresh lag logview   # ~9 minutes
+    .venv/bin/python bench/tui.py --quick    # a small store, short runs: ~3 minutes
 
 Child processes get a private bytecode cache (``PYTHONPYCACHEPREFIX`` in a
 temp dir, ``PYTHONDONTWRITEBYTECODE`` unset), as an installed opstui has
@@ -72,7 +82,15 @@ from opstui.views.snapshot import Snapshot, SnapshotReader
 DAY = 86_400.0
 TARGET_LAUNCH = 1.0  # launch -> first frame with data
 TARGET_REFRESH = 0.050  # one refresh (store read + show)
+TARGET_REORDER = 0.025  # UI CPU (show + repaint) of a refresh in which rows reorder
 TARGET_LAG = 0.050  # event-loop lag p99 while refreshing
+TARGET_LAG_MAX = 0.060  # event-loop lag max while refreshing
+#: The lag part's garbage-collector settings (``--gc``), compared in one run.
+GC_MODES = {
+    "default": "Python's own, as before LiveApp.settle_gc",
+    "app": "the console's own LiveApp.settle_gc after its first snapshot: "
+    "gc.collect() + gc.freeze()",
+}
 TARGET_RSS_MB = 200.0  # resident memory after 10 minutes
 #: "Flat": the RSS slope over the second half of the samples, MB per minute.
 TARGET_SLOPE = 0.5
@@ -166,7 +184,7 @@ class Beater:
 class Figure:
     label: str
     value: float
-    unit: str = "s"  # s, MB, MB/min
+    unit: str = "s"  # s, MB, MB/min, x (a ratio)
     target: float | None = None
     note: str = ""
 
@@ -176,6 +194,8 @@ class Figure:
             return "-"
         if self.unit == "s":
             return ms(v)
+        if self.unit == "x":
+            return f"{v:.2f}x"
         return f"{v:.1f} {self.unit}" if self.unit == "MB" else f"{v:+.2f} {self.unit}"
 
 
@@ -202,8 +222,9 @@ class Tmux:
             check=False,
         )
 
-    def start(self, command: str) -> None:
-        done = self("new-session", "-d", "-x", "80", "-y", "24", "-s", "bench", command)
+    def start(self, command: str, size: tuple[int, int] = (80, 24)) -> None:
+        width, height = (str(n) for n in size)
+        done = self("new-session", "-d", "-x", width, "-y", height, "-s", "bench", command)
         if done.returncode:
             raise SystemExit(f"tmux new-session failed: {done.stderr.strip()}")
 
@@ -234,11 +255,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def launch_once(command: str, needle: str, env: dict[str, str], timeout: float) -> Launch:
+def launch_once(
+    command: str,
+    needle: str,
+    env: dict[str, str],
+    timeout: float,
+    size: tuple[int, int] = (80, 24),
+) -> Launch:
     tmux = Tmux(env)
     try:
         started = time.perf_counter()
-        tmux.start(command)
+        tmux.start(command, size)
         pid = tmux.pane_pid()
         first = math.nan
         screen = ""
@@ -261,26 +288,112 @@ def opstui_command(python: str, store: Path, config: Path, *extra: str) -> str:
     return "exec " + shlex.join(argv)
 
 
+#: The peer: a bare Textual app that shows the same text at once (no store, no
+#: widgets of ours), started the same way. What any Textual console pays.
+BARE_APP = """\
+import sys
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+
+class Bare(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static(sys.argv[1])
+
+
+Bare().run()
+"""
+
+
+def size_name(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
 def measure_launch(
-    store: Path, config: Path, pipelines: int, env: dict[str, str], args: argparse.Namespace
+    store: Path,
+    config: Path,
+    pipelines: int,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    *,
+    root: Path,
 ) -> list[Figure]:
     needle = f"Pipelines ({pipelines})"
     command = opstui_command(sys.executable, store, config)
-    print(f"\n1. launch -> first frame with data, in tmux 80x24, x{args.launches}: {command}")
-    warm = launch_once(command, needle, env, args.timeout)  # fills the bytecode cache
-    print(f"   untimed warm-up launch: {ms(warm.data_frame)} (compiles the bytecode cache)")
-    launches = []
-    for _ in range(args.launches):
-        launches.append(launch_once(command, needle, env, args.timeout))
-        got = launches[-1]
+    bare_py = root / "bare_textual.py"
+    bare_py.write_text(BARE_APP, encoding="utf-8")
+    bare = "exec " + shlex.join([sys.executable, str(bare_py), needle])
+    out: list[Figure] = []
+    for size in args.sizes:
+        at = size_name(size)
         print(
-            f"   first frame {ms(got.first_frame)}, data {ms(got.data_frame)}; "
-            f"the process had used {ms(got.cpu)} of CPU"
+            f"\n1. launch -> first frame with data, in tmux {at}, x{args.launches} each, "
+            f"alternating with the peer (a bare Textual app showing the text):\n   {command}"
+            f"\n   {bare}",
+            flush=True,
         )
+        warm = launch_once(command, needle, env, args.timeout, size)  # fills the bytecode cache
+        warm_bare = launch_once(bare, needle, env, args.timeout, size)
+        print(
+            f"   untimed warm-up launches: {ms(warm.data_frame)}, bare {ms(warm_bare.data_frame)} "
+            "(compile the bytecode cache)"
+        )
+        launches, peers = [], []
+        for _ in range(args.launches):
+            launches.append(launch_once(command, needle, env, args.timeout, size))
+            peers.append(launch_once(bare, needle, env, args.timeout, size))
+            got, peer = launches[-1], peers[-1]
+            print(
+                f"   first frame {ms(got.first_frame)}, data {ms(got.data_frame)}; "
+                f"the process had used {ms(got.cpu)} of CPU; bare Textual "
+                f"{ms(peer.data_frame)} ({ms(peer.cpu)} CPU)"
+            )
+        print(f"   the first frame with data at {at}, as tmux showed it:")
+        print("\n".join("   | " + line for line in launches[-1].screen.rstrip("\n").splitlines()))
+        data = [x.data_frame for x in launches]
+        first = [x.first_frame for x in launches]
+        bare_data = [x.data_frame for x in peers]
+        ratio = median(data) / median(bare_data)
+        out += [
+            Figure(
+                f"1. [{at}] launch -> first frame with data ({needle}): median of {len(data)}",
+                median(data),
+                target=TARGET_LAUNCH,
+                note=f"max {ms(max(data))}; {ratio:.2f}x the bare Textual app",
+            ),
+            Figure(
+                f"1. [{at}] launch -> first frame with data: max", max(data), target=TARGET_LAUNCH
+            ),
+            Figure(
+                f"1. [{at}] peer: a bare Textual app showing the text: median",
+                median(bare_data),
+                note=f"max {ms(max(bare_data))}; CPU by then {ms(median([x.cpu for x in peers]))}",
+            ),
+            Figure(
+                f"1. [{at}] launch / the bare Textual app (medians)",
+                ratio,
+                unit="x",
+                note="the same run, launches alternating",
+            ),
+            Figure(
+                f"1. [{at}] CPU the console had used by then (user + sys, all threads): median",
+                median([x.cpu for x in launches]),
+                note="less sensitive to a busy machine than the wall time; 10 ms ticks",
+            ),
+            Figure(
+                f"1. [{at}] launch -> first frame of any kind: median",
+                median(first),
+                note="the dashboard before its first read landed, if tmux caught it",
+            ),
+        ]
     floor_cmd = f"printf '%s\\n' {shlex.quote(needle)}; exec sleep 60"
     floor = [launch_once(floor_cmd, needle, env, 10).data_frame for _ in range(args.launches)]
-    print("   the first frame with data, as tmux showed it:")
-    print("\n".join("   | " + line for line in launches[-1].screen.rstrip("\n").splitlines()))
 
     py = sys.executable
     print(f"\n   subprocess wall times, median of {args.cli_runs} (after one warm-up)", flush=True)
@@ -301,48 +414,31 @@ def measure_launch(
             [py, "-m", "opstui", "--version"], args.cli_runs, env
         ),
     }
-    data = [x.data_frame for x in launches]
-    first = [x.first_frame for x in launches]
-    out = [
+    launch = out[0].value  # the first size's median
+    out.append(
         Figure(
-            f"1. launch -> first frame with data ({needle}): median of {len(data)}",
-            median(data),
-            target=TARGET_LAUNCH,
-            note=f"max {ms(max(data))}",
-        ),
-        Figure("1. launch -> first frame with data: max", max(data), target=TARGET_LAUNCH),
-        Figure(
-            "1. CPU the console had used by then (user + sys, all threads): median",
-            median([x.cpu for x in launches]),
-            note="less sensitive to a busy machine than the wall time; 10 ms ticks",
-        ),
-        Figure(
-            "1. launch -> first frame of any kind: median",
-            median(first),
-            note="the dashboard before its first read landed, if tmux caught it",
-        ),
-        Figure(
-            "1. tmux floor: a pane that prints the text at once: median",
+            "1. tmux floor: a pane that prints the text at once (80x24): median",
             median(floor),
             note="tmux server + shell + capture-pane polling",
-        ),
-    ]
+        )
+    )
     base = median(starts["python -c pass"])
     for label, times in starts.items():
-        share = median(times) / median(data)
+        share = median(times) / launch
         out.append(
             Figure(
                 f"1. {label}: median",
                 median(times),
-                note=f"{share:.0%} of the launch; +{ms(median(times) - base)} over python -c pass",
+                note=f"{share:.0%} of the launch at {size_name(args.sizes[0])}; "
+                f"+{ms(median(times) - base)} over python -c pass",
             )
         )
     imports = median(starts[ALL_IMPORTS])
     out.append(
         Figure(
             "1. the rest: app start, first read, first paint, tmux (launch - imports)",
-            median(data) - imports,
-            note=f"{(median(data) - imports) / median(data):.0%} of the launch",
+            launch - imports,
+            note=f"{(launch - imports) / launch:.0%} of the launch at {size_name(args.sizes[0])}",
         )
     )
     return out
@@ -419,17 +515,24 @@ async def wait_refresh(app: Any, pilot: Any) -> None:
     raise SystemExit("a refresh never reached the screen")
 
 
+#: The kinds of change ``show_times`` measures (``REORDERED`` against ``REBUILT``).
+ONE_RUN = "1 run changed (a real read)"
+REORDERED = "rows reordered"
+REBUILT = "rows reordered, rebuilt (clear + add_row: the path before, forced)"
+
+
 async def show_times(
-    store: Path, config: Config, n: int, run_id: int
+    store: Path, config: Config, n: int, run_id: int, size: tuple[int, int]
 ) -> dict[str, tuple[list[float], list[float]]]:
     """(show() wall times, main-thread CPU of show() + the repaint) per kind of change."""
     from opstui.tui.app import OpstuiApp
+    from opstui.tui.table import LiveTable
 
     app = OpstuiApp(store, config, refresh=3600.0, poll=False)
     out: dict[str, tuple[list[float], list[float]]] = {}
     reader = SnapshotReader(store, config)
     writer = Store(store, create=False)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await wait_refresh(app, pilot)
         screen = app.dashboard()
         snap0: Snapshot | None = app.snapshot
@@ -451,11 +554,23 @@ async def show_times(
             store_runs.heartbeat(writer, run_id)
             return reader.snapshot()
 
+        def rebuilt(snap: Snapshot) -> None:
+            """``show`` as it was before the reorder path: the pipelines' table (the
+            one whose rows moved) cleared and filled again, as it still is when
+            rows come or go, the cursor carried by key."""
+            table: LiveTable = screen.pipelines
+            key = table.selected_key
+            table._rows = []  # no row matches: show() clears it and adds every row
+            screen.show(snap)
+            if key is not None:
+                table.select_key(key)
+
         reversed_ = base._replace(pipelines=base.pipelines[::-1])
         kinds: dict[str, Callable[[int], Snapshot]] = {
-            "1 run changed (a real read)": lambda _k: one_run(),
+            ONE_RUN: lambda _k: one_run(),
             "every row's cells changed (+1 day)": lambda k: base._replace(at=base.at + k * DAY),
-            "rows reordered (rebuilt)": lambda k: reversed_ if k % 2 else base,
+            REORDERED: lambda k: reversed_ if k % 2 else base,
+            REBUILT: lambda k: reversed_ if k % 2 else base,
         }
         for kind, make in kinds.items():
             walls, cpus = [], []
@@ -463,7 +578,8 @@ async def show_times(
             await pilot.pause(0.05)
             for k in range(1, n + 4):
                 snap = make(k)
-                wall, used = await cpu(partial(screen.show, snap))
+                call = partial(rebuilt if kind == REBUILT else screen.show, snap)
+                wall, used = await cpu(call)
                 if k > 3:
                     walls.append(wall)
                     cpus.append(used)
@@ -475,30 +591,43 @@ async def show_times(
 
 
 def measure_show(
-    store: Path, config: Config, n: int, snap_times: dict[str, list[float]]
+    store: Path, config: Config, n: int, snap_times: dict[str, list[float]], size: tuple[int, int]
 ) -> list[Figure]:
-    print(f"\n2. one refresh: DashboardScreen.show(snapshot) in run_test(80x24), x{n}", flush=True)
+    at = size_name(size)
+    print(f"\n2. one refresh: DashboardScreen.show(snapshot) in run_test({at}), x{n}", flush=True)
     run_id = int(snap_times["run"][0])
-    got = asyncio.run(show_times(store, config, n, run_id))
+    got = asyncio.run(show_times(store, config, n, run_id, size))
     idle = median(got["nothing (the pause alone)"][1])
     figures = []
     for kind, (walls, cpus) in got.items():
         if not walls:
             continue
-        figures.append(Figure(f"2. show(), {kind}: median", median(walls), note=spread(walls)))
+        figures.append(
+            Figure(f"2. [{at}] show(), {kind}: median", median(walls), note=spread(walls))
+        )
         figures.append(
             Figure(
-                f"2. show() + repaint, main-thread CPU, {kind}: median",
+                f"2. [{at}] show() + repaint, main-thread CPU, {kind}: median",
                 median(cpus) - idle,
+                target=TARGET_REORDER if kind == REORDERED else None,
                 note=f"p99 {ms(percentile(cpus, 99) - idle)}; {ms(idle)} of idle CPU subtracted",
             )
         )
     changed = snap_times["changed"]
-    typical = got["1 run changed (a real read)"]
-    rebuilt = got["rows reordered (rebuilt)"]
+    typical = got[ONE_RUN]
+    reordered, rebuilt = got[REORDERED], got[REBUILT]
     figures.append(
         Figure(
-            "2. ONE REFRESH, 1 run changed: snapshot() + show(), medians",
+            f"2. [{at}] rows reordered: UI CPU now / the rebuild (medians)",
+            (median(reordered[1]) - idle) / (median(rebuilt[1]) - idle),
+            unit="x",
+            note=f"{ms(median(reordered[1]) - idle)} / {ms(median(rebuilt[1]) - idle)}, "
+            "the same run",
+        )
+    )
+    figures.append(
+        Figure(
+            f"2. [{at}] ONE REFRESH, 1 run changed: snapshot() + show(), medians",
             median(changed) + median(typical[0]),
             target=TARGET_REFRESH,
             note=f"{ms(median(changed))} + {ms(median(typical[0]))}",
@@ -506,15 +635,15 @@ def measure_show(
     )
     figures.append(
         Figure(
-            "2. one refresh, 1 run changed, with the repaint (CPU), medians",
+            f"2. [{at}] one refresh, 1 run changed, with the repaint (CPU), medians",
             median(changed) + median(typical[1]) - idle,
             target=TARGET_REFRESH,
         )
     )
     figures.append(
         Figure(
-            "2. one refresh, rows reordered, with the repaint (CPU), medians",
-            median(changed) + median(rebuilt[1]) - idle,
+            f"2. [{at}] one refresh, rows reordered, with the repaint (CPU), medians",
+            median(changed) + median(reordered[1]) - idle,
             target=TARGET_REFRESH,
             note="what a refresh costs when a pipeline changes state (rows move)",
         )
@@ -567,37 +696,45 @@ class Timeline:
         return len(hits), sum(b - a for a, b in hits)
 
 
-async def lags(seconds: float, app: Any) -> tuple[list[float], list[tuple[float, float]], int]:
-    """How late each ``sleep(10 ms)`` woke (and its window), and how many snapshots landed."""
-    out: list[float] = []
-    windows: list[tuple[float, float]] = []
-    landed = 0
+@dataclass
+class Lags:
+    late: list[float]  # how late each sleep(10 ms) woke
+    windows: list[tuple[float, float]]  # each sleep's (start, end)
+    cpu: list[float]  # the event loop's thread's CPU during each sleep
+    landed: int  # snapshots that reached the app
+
+
+async def lags(seconds: float, app: Any) -> Lags:
+    """How late each ``sleep(10 ms)`` woke (its window, the main thread's CPU
+    meanwhile), and how many snapshots landed."""
+    got = Lags([], [], [], 0)
     last = app.snapshot
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         await asyncio.sleep(LAG_SLEEP)
-        t1 = time.perf_counter()
-        out.append(max(0.0, t1 - t0 - LAG_SLEEP))
-        windows.append((t0, t1))
+        t1, c1 = time.perf_counter(), time.thread_time()
+        got.late.append(max(0.0, t1 - t0 - LAG_SLEEP))
+        got.windows.append((t0, t1))
+        got.cpu.append(c1 - c0)
         if app.snapshot is not last:
-            landed += 1
+            got.landed += 1
             last = app.snapshot
-    return out, windows, landed
+    return got
 
 
 @dataclass
 class LagRun:
     idle: list[float]
-    busy: list[float]
-    windows: list[tuple[float, float]]
-    landed: int
+    busy: Lags
     reads: list[float]
     changed: list[int]
     title: str
     timeline: Timeline
     started: float
-    objects: int
+    objects: int  # tracked by the GC once the GC mode is applied (frozen ones are not)
+    settle: float  # CPU of the app's own settle_gc (mode "app"), NaN if it did not run
+    full_pass: float  # CPU of a full collection at the end (what a postponed one costs)
 
 
 async def lag_run(
@@ -608,11 +745,14 @@ async def lag_run(
     baseline: float,
     every: float,
     run_id: int,
-    freeze: bool,
+    size: tuple[int, int],
+    gc_mode: str,
 ) -> LagRun:
     from opstui.tui.app import OpstuiApp
 
     timeline = Timeline()
+
+    settled: list[float] = []
 
     class App(OpstuiApp):
         def _show(self, screen: Any, snap: Snapshot, extra: Any) -> None:
@@ -620,20 +760,29 @@ async def lag_run(
             super()._show(screen, snap, extra)
             timeline.shows.append((t0, time.perf_counter()))
 
+        def settle_gc(self) -> None:
+            c0 = time.thread_time()
+            super().settle_gc()
+            settled.append(time.thread_time() - c0)
+
     app = App(store, config, refresh=every, poll=False)
+    # "app": the console's own settle_gc, once its first snapshot is shown
+    # (in a terminal it always runs; run_test is headless).
+    app.gc_settle = gc_mode == "app"
+    thresholds = gc.get_threshold()
     reader = TimedSnapshotReader(store, config, clock=app.clock)
     app.reader = reader
     # Made before run_test: multiprocessing starts its resource tracker with
     # this process's stderr, which Textual replaces while the app runs.
     beater = Beater(store, run_id, every)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await wait_refresh(app, pilot)
         app.paused = True
         await pilot.pause(0.1)
-        idle, _, _ = await lags(baseline, app)
-        if freeze:
-            gc.collect()
-            gc.freeze()  # what the app could do after its first frame
+        idle = (await lags(baseline, app)).late
+        if gc_mode == "app" and not settled:
+            raise SystemExit("the app's settle_gc did not run after its first snapshot")
+        apply_gc(gc_mode)
         objects = len(gc.get_objects())
         app.paused = False
         reads_before = len(reader.times)
@@ -641,32 +790,64 @@ async def lag_run(
         try:
             with beater:
                 started = time.perf_counter()
-                busy, windows, landed = await lags(seconds, app)
+                busy = await lags(seconds, app)
         finally:
             gc.callbacks.remove(timeline.on_gc)
-            gc.unfreeze()
+        c0 = time.thread_time()
+        gc.collect()  # still frozen and tuned as the mode says
+        full_pass = time.thread_time() - c0
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
         screen = app.dashboard()
         assert screen is not None
         title = str(screen.query_one("#panel-pipelines").border_title)
     return LagRun(
         idle,
         busy,
-        windows,
-        landed,
         reader.times[reads_before:],
         reader.changed[reads_before:],
         title,
         timeline,
         started,
         objects,
+        settled[0] if settled else math.nan,
+        full_pass,
     )
 
 
-def measure_lag(store: Path, config: Config, args: argparse.Namespace, run_id: int) -> list[Figure]:
+def apply_gc(mode: str) -> None:
+    """The garbage collector as ``mode`` says, once the first frame is up:
+    ``default`` as it is; ``app`` as the console's ``settle_gc`` left it;
+    ``freeze`` a full collection then ``gc.freeze()``;
+    ``freeze/T0/T1/T2`` also ``gc.set_threshold(T0, T1, T2)``."""
+    if mode in ("default", "app"):
+        return  # (app: the console did it itself)
+    name, *thresholds = mode.split("/")
+    if name != "freeze" or len(thresholds) not in (0, 3):
+        raise SystemExit(f"unknown GC mode {mode!r}")
+    gc.collect()
+    gc.freeze()
+    if thresholds:
+        t0, t1, t2 = (int(t) for t in thresholds)
+        gc.set_threshold(t0, t1, t2)
+
+
+def measure_lag(
+    store: Path,
+    config: Config,
+    args: argparse.Namespace,
+    run_id: int,
+    *,
+    size: tuple[int, int],
+    gc_mode: str,
+) -> list[Figure]:
     every = 0.25
+    at = f"[{size_name(size)}, GC {gc_mode}]"
+    what = GC_MODES.get(gc_mode, "as --gc says")
     print(
-        f"\n3. event-loop lag: run_test(80x24), refresh every {every} s for {args.lag_seconds} s, "
-        f"1 run changed every {every} s by another process; first {args.lag_baseline} s paused",
+        f"\n3. {at} event-loop lag: run_test({size_name(size)}), refresh every {every} s for "
+        f"{args.lag_seconds} s, 1 run changed every {every} s by another process; first "
+        f"{args.lag_baseline} s paused; GC: {gc_mode} ({what})",
         flush=True,
     )
     got = asyncio.run(
@@ -677,14 +858,15 @@ def measure_lag(store: Path, config: Config, args: argparse.Namespace, run_id: i
             baseline=args.lag_baseline,
             every=every,
             run_id=run_id,
-            freeze=args.gc_freeze,
+            size=size,
+            gc_mode=gc_mode,
         )
     )
-    idle, busy, reads = got.idle, got.busy, got.reads
+    idle, busy, reads = got.idle, got.busy.late, got.reads
     tl = got.timeline
     expected = args.lag_seconds / every
     print(
-        f"   {len(busy)} wake-ups; {len(reads)} reads ({expected:.0f} ticks), {got.landed} "
+        f"   {len(busy)} wake-ups; {len(reads)} reads ({expected:.0f} ticks), {got.busy.landed} "
         f"snapshots reached the app; pipelines re-read per read: {sorted(set(got.changed))}; "
         f"panel title at the end: {got.title}"
     )
@@ -696,46 +878,73 @@ def measure_lag(store: Path, config: Config, args: argparse.Namespace, run_id: i
         f"max {ms(max(shows, default=math.nan))}; GC passes: {len(tl.gc)}, of them "
         f"{len(full_gc)} full (gen 2), max {ms(max((b - a for a, b in full_gc), default=0.0))} "
         f"(CPU: median {ms(median(full_cpu))}, max {ms(max(full_cpu, default=0.0))}); "
-        f"{got.objects:,} objects tracked by the GC"
-        + (" (after gc.freeze(): --gc-freeze)" if args.gc_freeze else "")
+        f"{got.objects:,} objects tracked by the GC once the mode was applied; a full "
+        f"collection at the end: {ms(got.full_pass)} of CPU"
     )
     print("   the 5 longest wake-ups, and what overlapped them:")
     worst = sorted(range(len(busy)), key=lambda i: -busy[i])[:5]
     for i in sorted(worst):
-        a, b = got.windows[i]
+        a, b = got.busy.windows[i]
         n_show, t_show = tl.inside(tl.shows, a, b)
         n_gc, t_gc = tl.inside([(x, y) for x, y, _ in tl.gc], a, b)
         gens = sorted({g for x, y, g in tl.gc if x < b and y > a})
         print(
-            f"     at {a - got.started:6.2f} s: {ms(busy[i]):>9} late; _show {n_show}x "
-            f"{ms(t_show)}; GC {n_gc}x {ms(t_gc)} (generations {gens}); the rest "
-            f"{ms(max(0.0, busy[i] - t_show - t_gc))} (repaint, other callbacks, the GIL)"
+            f"     at {a - got.started:6.2f} s: {ms(busy[i]):>9} late, the loop's thread used "
+            f"{ms(got.busy.cpu[i])} of CPU; _show {n_show}x {ms(t_show)}; GC {n_gc}x "
+            f"{ms(t_gc)} (generations {gens}); the rest {ms(max(0.0, busy[i] - t_show - t_gc))} "
+            "(repaint, other callbacks, the GIL, other processes)"
         )
-    return [
+    full_max = max((b - a for a, b in full_gc), default=0.0)
+    figures = [
         Figure(
-            f"3. lag while refreshing every {every} s: p99",
+            f"3. {at} lag while refreshing every {every} s: p99",
             percentile(busy, 99),
             target=TARGET_LAG,
-            note=f"p50 {ms(median(busy))}, max {ms(max(busy))}; {len(busy)} wake-ups",
+            note=f"p50 {ms(median(busy))}; {len(busy)} wake-ups",
         ),
-        Figure("3. lag while refreshing: p50", median(busy)),
-        Figure("3. lag while refreshing: max", max(busy)),
         Figure(
-            "3. lag, refresh paused (the floor): p99",
+            f"3. {at} lag while refreshing: max",
+            max(busy),
+            target=TARGET_LAG_MAX,
+            note=f"full GC passes {len(full_gc)}, longest {ms(full_max)} "
+            f"(CPU {ms(max(full_cpu, default=0.0))})",
+        ),
+        Figure(
+            f"3. {at} the loop thread's CPU in the longest wake-up",
+            got.busy.cpu[max(range(len(busy)), key=lambda i: busy[i])],
+            note=f"most in any wake-up {ms(max(got.busy.cpu))}; the rest of a late "
+            "wake-up is waiting (the worker's GIL, other processes)",
+        ),
+        Figure(
+            f"3. {at} a full collection at the end, CPU",
+            got.full_pass,
+            note="what a full pass costs after the run (one a raised threshold postpones)",
+        ),
+        Figure(
+            f"3. {at} lag, refresh paused (the floor): p99",
             percentile(idle, 99),
             note=f"p50 {ms(median(idle))}, max {ms(max(idle))}",
         ),
         Figure(
-            "3. snapshot() in the worker thread meanwhile: median",
+            f"3. {at} snapshot() in the worker thread meanwhile: median",
             median(reads),
             note=f"{spread(reads)}; {len(reads)} reads",
         ),
         Figure(
-            "3. _show() on the event loop meanwhile: median",
+            f"3. {at} _show() on the event loop meanwhile: median",
             median(shows),
-            note=f"{spread(shows)}; full GC passes {len(full_gc)}",
+            note=f"{spread(shows)}; GC passes {len(tl.gc)}",
         ),
     ]
+    if not math.isnan(got.settle):
+        figures.append(
+            Figure(
+                f"3. {at} the app's settle_gc after its first snapshot, CPU (once)",
+                got.settle,
+                note="one full collection + gc.freeze(), on the event loop",
+            )
+        )
+    return figures
 
 
 # -- 4. memory ----------------------------------------------------------------------------------
@@ -889,7 +1098,9 @@ async def _until(pilot: Any, check: Callable[[], bool], timeout: float = 60.0) -
     return time.perf_counter() - started
 
 
-async def logview_times(store: Path, config: Config, rounds: int) -> dict[str, list[float]]:
+async def logview_times(
+    store: Path, config: Config, rounds: int, size: tuple[int, int]
+) -> dict[str, list[float]]:
     from opstui.tui.app import OpstuiApp
 
     times: dict[str, list[float]] = {
@@ -898,15 +1109,15 @@ async def logview_times(store: Path, config: Config, rounds: int) -> dict[str, l
     for _ in range(rounds):
         gc.collect()
         times["rss0"].append(rss_mb())
-        await logview_round(OpstuiApp(store, config, clock=time.time, poll=False), times)
+        await logview_round(OpstuiApp(store, config, clock=time.time, poll=False), times, size)
     return times
 
 
-async def logview_round(app: Any, times: dict[str, list[float]]) -> None:
+async def logview_round(app: Any, times: dict[str, list[float]], size: tuple[int, int]) -> None:
     """One app: open the log, G, :middle, a search; each time appended to ``times``."""
     from opstui.tui.logview import LogView
 
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await _until(pilot, lambda: app.snapshot is not None and not app.reading)
 
         def view() -> Any:
@@ -977,18 +1188,35 @@ def measure_logview(root: Path, args: argparse.Namespace) -> list[Figure]:
             log_search(s, sid, re.compile("ERROR line 99", re.IGNORECASE))
             reads["search"].append(time.perf_counter() - t)
     rounds = 3
-    times = asyncio.run(logview_times(store, config, rounds))
     n = f"{LOG_LINES:,} lines, {rounds} rounds, median"
+    figures = []
+    for size in args.sizes:
+        at = f"[{size_name(size)}]"
+        print(f"5. {at} the log viewer in run_test({size_name(size)}), {rounds} rounds", flush=True)
+        times = asyncio.run(logview_times(store, config, rounds, size))
+        figures += [
+            Figure(
+                f"5. {at} log: open, last line shown",
+                median(times["open"]),
+                target=TARGET_LOG,
+                note=f"{n}; max {ms(max(times['open']))}",
+            ),
+            Figure(
+                f"5. {at} log: G from the top, end shown",
+                median(times["end"]),
+                target=TARGET_LOG,
+                note=f"{n}; max {ms(max(times['end']))}",
+            ),
+            Figure(f"5. {at} log: :500000 enter, shown", median(times["middle"]), note=n),
+            Figure(f"5. {at} log: search enter, all hits in", median(times["search"]), note=n),
+            Figure(f"5. {at} log: RSS before the app", median(times["rss0"]), unit="MB"),
+            Figure(f"5. {at} log: RSS after open+jumps+search", median(times["rss1"]), unit="MB"),
+        ]
     return [
-        Figure("log: open, last line shown", median(times["open"]), target=TARGET_LOG, note=n),
-        Figure("log: G from the top, end shown", median(times["end"]), target=TARGET_LOG, note=n),
-        Figure("log: :500000 enter, shown", median(times["middle"]), note=n),
-        Figure("log: search enter, all hits in", median(times["search"]), note=n),
-        Figure("log read: last window", median(reads["tail"]), note=f"{WINDOW} lines, SQLite"),
-        Figure("log read: middle window", median(reads["middle"]), note=f"{WINDOW} lines"),
-        Figure("log read: search scan", median(reads["search"]), note="Python re, 20k chunks"),
-        Figure("log: RSS before the app", median(times["rss0"]), unit="MB"),
-        Figure("log: RSS after open+jumps+search", median(times["rss1"]), unit="MB"),
+        *figures,
+        Figure("5. log read: last window", median(reads["tail"]), note=f"{WINDOW} lines, SQLite"),
+        Figure("5. log read: middle window", median(reads["middle"]), note=f"{WINDOW} lines"),
+        Figure("5. log read: search scan", median(reads["search"]), note="Python re, 20k chunks"),
     ]
 
 
@@ -1024,18 +1252,22 @@ def run(args: argparse.Namespace, root: Path) -> int:
     figures: list[Figure] = []
     parts = set(args.parts)
     if "launch" in parts:
-        figures += measure_launch(store, config_path, spec.pipelines, env, args)
+        figures += measure_launch(store, config_path, spec.pipelines, env, args, root=root)
     if "refresh" in parts:
         snap_figures, snap_times = measure_snapshot(store, config, args.iterations, args.cold_opens)
         run_id = int(snap_times["run"][0])
         figures += snap_figures
-        figures += measure_show(store, config, args.iterations, snap_times)
+        for size in args.sizes:
+            figures += measure_show(store, config, args.iterations, snap_times, size)
     else:
         console = SnapshotReader(store, config)
         run_id = pick_run(console.snapshot())
         console.close()
     if "lag" in parts:
-        figures += measure_lag(store, config, args, run_id)
+        for size in args.sizes:
+            for mode in args.gc:
+                gc.collect()
+                figures += measure_lag(store, config, args, run_id, size=size, gc_mode=mode)
     if "memory" in parts:
         figures += measure_memory(store, config_path, spec.pipelines, env, args, run_id=run_id)
     if "logview" in parts:
@@ -1059,9 +1291,19 @@ def main() -> int:
     parser.add_argument("--lag-seconds", type=float, default=30.0)
     parser.add_argument("--lag-baseline", type=float, default=10.0, help="seconds, paused")
     parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="lag part: gc.freeze() once the first frame is up (what the app could do)",
+        "--gc",
+        nargs="+",
+        default=list(GC_MODES),
+        help="lag part: the garbage collector's settings to compare, each in an app of its "
+        "own: default (Python's), app (the console's own settle_gc), and to try others "
+        "from the first frame on: freeze (gc.freeze()), freeze/T0/T1/T2 (and gc.set_threshold)",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        default=[(80, 24), (200, 50)],
+        help="terminal sizes (WxH) for launch, refresh, lag and the log viewer",
     )
     parser.add_argument("--minutes", type=float, default=10.0, help="of the memory run")
     parser.add_argument("--sample-every", type=float, default=30.0, help="seconds, memory run")
