@@ -128,6 +128,16 @@ class LogView(Widget, can_focus=True):
 
     # -- geometry --------------------------------------------------------------
 
+    def on_resize(self) -> None:
+        # The screen gives the log the rows its tables leave, and those change
+        # with the run shown: following, the last line stays at the bottom of
+        # the new height; paused, the view's top stays within the log.
+        if self.follow:
+            self._to_end()
+        else:
+            self.top = min(self.top, self._last_top())
+            self._ensure()
+
     @property
     def page(self) -> int:
         return max(1, self.size.height)

@@ -317,7 +317,7 @@ class EndpointScreen(Detail):
         narrow = "windows" not in dict(self.alerts.spec)
         alerts.border_subtitle = f"windows {listed}" if narrow and listed else ""
         self._counts = {
-            w: f"{w}: {count(requests.get(w))} requests, {count(errors.get(w))} failed"
+            w: f"{w}: {count(requests.get(w))} req, {count(errors.get(w))} failed"
             for w in report.ratios
         }
         self._say_counts(self.windows.selected_key)

@@ -1,4 +1,12 @@
-"""A model: its versions and gate verdicts, deployments, and the last drift check by feature."""
+"""A model: its versions and gate verdicts, deployments, and the last drift check by feature.
+
+At every size the verdicts keep their columns: narrow, the versions' metrics
+and the deployments' who elide (and go, at 60 columns), the features' limit
+and since go before a value could be cut, and the line over the selected
+feature's bins says them. The versions and deployments take the rows they
+hold up to a share, the drift table the rest; the drift history is an hour a
+bar, as many hours as the width holds (up to a week).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,11 @@ from typing import Any, NamedTuple
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.events import Resize
 from textual.widgets import DataTable, Footer, Static
 
 from opstui.timeutil import clock_time
+from opstui.tui.messages import RefreshWanted
 from opstui.tui.render import (
     age,
     chart,
@@ -29,22 +39,41 @@ class ModelData(NamedTuple):
     versions: list[Any]
     deployments: list[Any]
     drift: Any  # drift.records.DriftCheck | None
-    #: The drift checks of the last ``HISTORY_HOURS`` (store.drift.CheckRow), newest first.
+    #: The drift checks of the hours the history shows (store.drift.CheckRow), newest first.
     checks: tuple[Any, ...] = ()
     #: When it was read: the history's last hour ends here.
     now: float = 0.0
 
 
-#: The drift history under the features: a bar an hour, this many hours.
+#: The drift history under the features: a bar an hour, this many hours at
+#: 80 columns and up to ``HISTORY_MAX`` on a wide screen.
 HISTORY_HOURS = 48
+HISTORY_MAX = 7 * 24
 #: Marks the legend line names.
 MARKS_LISTED = 3
+#: A table's least height: its header, a row, its border.
+TABLE_LEAST = 4
+
+
+def history_hours(width: int) -> int:
+    """The drift history's hours for a screen this wide: a bar an hour between
+    the label and the words after the marks ("  168h, an hour a bar"), the
+    line's padding left out."""
+    return max(1, min(HISTORY_MAX, width - 2 - 9 - 23))
+
+
+def top_height(room: int, top: int, drift: int) -> int:
+    """The versions and deployments' height in ``room`` rows (the drift table
+    takes the rest): the rows they hold, up to what leaves the drift table
+    its rows or, when those do not fit, three fifths of the room."""
+    drift_h = min(drift, max(TABLE_LEAST, room * 3 // 5))
+    return max(TABLE_LEAST, min(top, room - drift_h))
 
 
 class ModelScreen(Detail):
     kind = "model"
     DEFAULT_CSS = """
-    ModelScreen #top { height: 1fr; }
+    ModelScreen #top { height: 8; }
     ModelScreen #panel-drift { height: 1fr; }
     ModelScreen #history { height: auto; padding: 0 1; }
     ModelScreen #dist { height: 5; border: round $primary-muted; padding: 0 1; }
@@ -53,23 +82,37 @@ class ModelScreen(Detail):
     def compose(self) -> ComposeResult:
         yield Static(f"Model {safe(self.target)}", id="title")
         yield Static("", id="note")
+        # The gate's verdict and the age are never cut: the metrics and who
+        # elide, last, and go when too narrow to say anything.
         self.versions = LiveTable(
-            [("version", "VER"), ("status", "STATUS"), ("metrics", "METRICS"), ("gate", "GATE")]
+            [
+                ("version", "VER"),
+                ("status", "STATUS"),
+                ("gate", "GATE"),
+                ("metrics", "METRICS", 34),
+            ],
+            flex="metrics",
         )
         self.deployed = LiveTable(
-            [("env", "ENV"), ("version", "VER"), ("action", "BY"), ("age", "AGE")]
+            [("env", "ENV"), ("version", "VER"), ("age", "AGE"), ("action", "BY", 30)],
+            flex="action",
         )
         self.features = LiveTable(
             [
                 ("feature", "FEATURE"),
                 ("method", "TEST"),
                 ("value", "VALUE"),
-                ("limit", "LIMIT"),
+                ("limit", "LIMIT", 66),
                 ("drift", "DRIFT"),
-                ("since", "SINCE"),
+                ("since", "SINCE", 62),
                 ("note", "NOTE"),
-            ]
+            ],
+            flex="note",
         )
+        #: The last read drawn (a resize draws it again), and the hours it read.
+        self._shown: tuple[ModelData, Snapshot] | None = None
+        self.hours = HISTORY_HOURS
+        self._history_lines = 2
         with Horizontal(id="top"):
             yield Panel("versions", self.versions)
             yield Panel("deployments", self.deployed)
@@ -81,6 +124,29 @@ class ModelScreen(Detail):
     def on_mount(self) -> None:
         self.features.focus()
         self._check: Any = None
+        self.hours = history_hours(self.app.size.width)
+        # The title line is drawn from what is set here (``Detail.set_title``).
+        self.set_title(f"Model {safe(self.target)}")
+
+    def on_resize(self, event: Resize) -> None:
+        hours = history_hours(event.size.width)
+        more, self.hours = hours > self.hours, hours
+        if self._shown is not None:
+            self.show_extra(*self._shown)
+        if more:
+            self.post_message(RefreshWanted())
+
+    def _fit(self) -> None:
+        """The versions and deployments' height for the screen's and what they hold."""
+        history = self.query_one("#history", Static)
+        # The title, the note, the footer, the bins' box and the history's lines.
+        used = 3 + 5 + (self._history_lines if history.display else 0)
+        top = max(len(self.versions.keys), len(self.deployed.keys), 1) + 3
+        drift = max(len(self.features.keys), 1) + 3
+        h = top_height(self.size.height - used, top, drift)
+        box = self.query_one("#top", Horizontal)
+        if box.styles.height is None or box.styles.height.value != h:
+            box.styles.height = h
 
     def load(self, console: SnapshotReader) -> ModelData:
         from opstui.store.deployments import deployment_history
@@ -95,7 +161,7 @@ class ModelScreen(Detail):
             from opstui.drift.records import latest
 
             check = latest(store, self.target)
-            since = now - HISTORY_HOURS * 3600
+            since = now - self.hours * 3600
             recent = tuple(
                 c for c in checks(store, self.target, limit=500) if c.computed_at >= since
             )
@@ -110,6 +176,7 @@ class ModelScreen(Detail):
     def show_extra(self, data: ModelData, snap: Snapshot) -> None:
         from opstui.analysis.drift_results import METHOD_LABELS
 
+        self._shown = (data, snap)
         now = self.clock()
         rows: list[Row] = []
         for v in reversed(data.versions):
@@ -126,7 +193,7 @@ class ModelScreen(Detail):
                 if verdict in (False, "fail", "failed")
                 else dim("-")
             )
-            rows.append((v.version, (v.version, status_text(v.status), safe(metrics), gate_text)))
+            rows.append((v.version, (v.version, status_text(v.status), gate_text, safe(metrics))))
         self.versions.show(rows)
         self.deployed.show(
             [
@@ -135,8 +202,8 @@ class ModelScreen(Detail):
                     (
                         d.environment[:4],
                         d.version,
-                        f"{d.action} {safe(d.actor) or ''}".strip(),
                         age(now - d.deployed_at),
+                        f"{d.action} {safe(d.actor) or ''}".strip(),
                     ),
                 )
                 for d in data.deployments
@@ -155,8 +222,11 @@ class ModelScreen(Detail):
                 serving.truncate(max(20, self.size.width - 2), overflow="ellipsis")
             if not self.stale:
                 self.query_one("#note", Static).update(serving)
+            # In the NOTE column, which elides: in FEATURE it would widen
+            # that column and push the others off a narrow screen.
             blank = ("",) * 6
-            self.features.show([("none", (dim("no drift checks yet: opstui drift MODEL"), *blank))])
+            self.features.show([("none", (*blank, dim("no drift checks yet: opstui drift MODEL")))])
+            self._fit()
             return
         ds = check.dataset
         note = Text(
@@ -188,11 +258,12 @@ class ModelScreen(Detail):
                         "-" if v is None or v.threshold is None else f"{v.threshold:g}",
                         Text("DRIFT", style="bold red") if f.drifted else dim("ok"),
                         age(now - since) if since else "",
-                        safe(f.problem or "; ".join(f.notes))[:40],
+                        safe(f.problem or "; ".join(f.notes)),
                     ),
                 )
             )
         self.features.show(rows)
+        self._fit()
         self._draw_distribution(self.features.selected_key)
 
     def _history(self, data: ModelData) -> Text | None:
@@ -200,7 +271,7 @@ class ModelScreen(Detail):
         the hour of each deployment, rollback or alias move of the model. A quiet
         model (no check, no deploy in the hours shown) gets one line, returned:
         the note line takes it when it has room (no drift check to sum up)."""
-        hours = max(1, min(HISTORY_HOURS, self.size.width - 30))
+        hours = history_hours(self.size.width)
         room = max(20, self.size.width - 2)
         now = data.now or self.clock()
         shares: list[float | None] = [None] * hours
@@ -229,8 +300,10 @@ class ModelScreen(Detail):
             line = self._last_deploy(data, f"last {hours}h: no drift check, no deploy", now, room)
             box.update(line)
             box.display = True
+            self._history_lines = 1
             return line
         box.display = True
+        self._history_lines = 2
         text = Text("drift    ")
         if checked:
             bars = chart(shares, hours)
@@ -259,6 +332,7 @@ class ModelScreen(Detail):
                 break
             legend.append(" · " if listed else "").append(glyph, style).append(item)
         text.append_text(legend)
+        self._history_lines = 3
         box.update(text)
         return None
 
@@ -287,8 +361,20 @@ class ModelScreen(Detail):
         ref, cur = shares["reference"], shares["current"]
         top = max([*ref, *cur, 1e-12])
         width = max(1, min(len(ref), 60))
-        title = f"{safe(feature)}: bins of the reference (top) and now (bottom)\n"
-        text = Text(title, style="dim")
+        # One line (the box has three): the verdict first, as a narrow drift
+        # table drops its LIMIT and SINCE columns.
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{safe(feature)}: ", style="bold")
+        v = found.verdict if found else None
+        if v is not None and v.value is not None:
+            limit = "" if v.threshold is None else f" (limit {v.threshold:g})"
+            text.append(f"{v.value:.3f}{limit}")
+        since = self._check.began.get(feature) if self._check is not None and feature else None
+        if since:
+            text.append(f", drifting for {age(self.clock() - since)}")
+        text.append(" · bins of the reference (top) and now (bottom)", style="dim")
+        text.truncate(max(10, self.size.width - 4), overflow="ellipsis")
+        text.append("\n")
         text.append("ref " + _bars(ref[:width], top) + "\n", style="green")
         text.append(
             "now " + _bars(cur[:width], top), style="bold red" if found and found.drifted else ""
