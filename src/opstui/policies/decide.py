@@ -40,10 +40,13 @@ AWAITING = "awaiting_approval"
 APPROVED = "approved"
 REJECTED = "rejected"
 HELD = "held"
+#: It said act, and the action path refused (no earlier good version, a
+#: read-only environment): settled, with why; an operator takes it from there.
+REFUSED = "refused"
 PAUSED = "paused"
 RESUMED = "resumed"
 #: Verdicts that settle a fault: it is not decided again.
-SETTLING = frozenset({ACTED, WOULD_ACT, AWAITING})
+SETTLING = frozenset({ACTED, WOULD_ACT, AWAITING, REFUSED})
 DAY = 86400.0
 
 
@@ -78,6 +81,8 @@ class Ledger:
 
     decisions: list[Decision] = field(default_factory=list)
     paused: bool = False
+    #: (policy, fault) settled before ``decisions`` begin (the store's longer memory).
+    settled_before: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, decision: Decision) -> None:
         self.decisions.append(decision)
@@ -87,7 +92,7 @@ class Ledger:
             self.paused = False
 
     def settled(self, policy: str, fault: str) -> bool:
-        return any(
+        return (policy, fault) in self.settled_before or any(
             d.policy == policy and d.fault == fault and d.verdict in SETTLING
             for d in self.decisions
         )

@@ -465,8 +465,8 @@ def _v8_policy_decisions(db: Any) -> None:
 
     One row per decision (``policies/``): ``verdict`` acted, would_act
     (shadow mode), awaiting_approval, approved, rejected, held (a guard rail:
-    cooldown, daily cap, paused, an environment it may not act in, a plan
-    refused), inconclusive (no data, a source down), paused and resumed
+    cooldown, daily cap, paused, an environment it may not act in), refused
+    (the action path would not run it), inconclusive (no data, a source down), paused and resumed
     (policy ``*``: every policy, by an operator). ``fault`` names what the
     decision is about (``run:164``), so a policy acts on a fault once
     however many evaluators run: the partial unique indexes hold one act

@@ -19,8 +19,8 @@ from opstui.store.db import Store, Transaction
 
 #: The verdicts of policies/decide.py, as stored.
 VERDICTS = frozenset(
-    {"acted", "would_act", "awaiting_approval", "approved", "rejected", "held", "inconclusive",
-     "paused", "resumed"}
+    {"acted", "would_act", "awaiting_approval", "approved", "rejected", "held", "refused",
+     "inconclusive", "paused", "resumed"}
 )  # fmt: skip
 ALL = "*"
 
@@ -99,6 +99,16 @@ def set_action(
         )
 
 
+def refused(store: Store, decision_id: int, why: str) -> None:
+    """A claimed act the action path refused: settled as refused, with why
+    (the fault is not tried again; an operator takes it from there)."""
+    with store.write() as tx:
+        tx.execute(
+            "UPDATE policy_decisions SET verdict = 'refused', why = ? WHERE id = ?",
+            (fields.free_text(why).replace("\x00", "\ufffd"), decision_id),
+        )
+
+
 def decisions(
     store: Store,
     *,
@@ -125,7 +135,8 @@ def settled_faults(store: Store, *, since: float) -> set[tuple[str, str]]:
     """(policy, fault) of every act, would-act and request since ``since``."""
     rows = store.query(
         """SELECT policy, fault FROM policy_decisions WHERE decided_at >= ?
-           AND verdict IN ('acted', 'would_act', 'awaiting_approval') AND fault IS NOT NULL""",
+           AND verdict IN ('acted', 'would_act', 'awaiting_approval', 'refused')
+           AND fault IS NOT NULL""",
         (since,),
     )
     return {(str(r[0]), str(r[1])) for r in rows}

@@ -1,0 +1,169 @@
+"""Policies acting for real: a failed run retried by `opstui policies run`
+through the operator's path (audited as policy:NAME, the retry a real run),
+one evaluator per store, the daily cap handing over, pause, approval."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from opstui.config import load_config
+from opstui.policies.evaluate import Evaluator
+from opstui.store import Store, history
+from opstui.store import policies as sp
+from opstui.store import status as st
+from opstui.store.actions import list_actions
+from opstui.views.snapshot import SnapshotReader
+
+from .conftest import run_cli
+from .test_actions import FLAKY, failed_run, trace
+from .test_runner import write_config
+
+RETRY = """
+[policies.retry-web]
+trigger = "run_failed"
+pipeline = "web"
+stages = ["test"]
+action = "retry"
+cooldown = "90s"
+"""
+
+
+@pytest.fixture
+def ops(tmp_path: Path) -> Path:
+    write_config(tmp_path, FLAKY + RETRY)
+    return tmp_path
+
+
+def finished(folder: Path, run_id: int, deadline: float = 30.0) -> str:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with Store(folder / "ops.db") as store:
+            run = history.get_run(store, run_id)
+        if run.status not in st.ACTIVE:
+            return run.status
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def test_a_failed_run_is_retried_by_the_policy_through_the_audited_path(ops: Path) -> None:
+    first = failed_run(ops)
+    (ops / "pass").touch()
+    result = run_cli("policies", "run", "--once", cwd=ops)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith(f"policy retry-web: acted: run {first} of web failed at test: retry web")
+    retry_id = int(line.rsplit("run ", 1)[1])
+    assert finished(ops, retry_id) == st.SUCCEEDED
+    assert trace(ops) == ["test", "deploy production"]  # resumed at the failed stage
+    with Store(ops / "ops.db") as store:
+        retry = history.get_run(store, retry_id)
+        action = list_actions(store, limit=1)[0]
+        decision = sp.decisions(store, since=0)[-1]
+    assert (retry.trigger, retry.parent_run_id) == ("retry", first)
+    assert (action.actor, action.action, action.run_id) == ("policy:retry-web", "retry", retry_id)
+    assert (decision.verdict, decision.run_id, decision.action_id) == ("acted", retry_id, action.id)
+    # Evaluated again: the fault is settled, the run succeeded: nothing more.
+    again = run_cli("policies", "run", "--once", cwd=ops)
+    assert again.returncode == 0 and again.stdout == "", again.stdout
+    log = run_cli("policies", "log", "--json", cwd=ops)
+    assert [d["verdict"] for d in json.loads(log.stdout)] == ["acted"]
+
+
+def test_one_evaluator_per_store_acts(ops: Path) -> None:
+    failed_run(ops)
+    config = load_config(ops / "opstui.toml")
+    one = Evaluator(config, holder="host-a:1:policies")
+    two = Evaluator(config, holder="host-b:2:policies")
+    with Store(ops / "ops.db") as store, closing(SnapshotReader(ops / "ops.db", config)) as reader:
+        snap = reader.snapshot()
+        first = one.step(store, snap)
+        second = two.step(store, snap)
+    assert [d.verdict for d in first.decisions] == ["acted"]
+    assert second.decisions == [] and second.held_by == "host-a:1:policies"
+    with Store(ops / "ops.db") as store:
+        assert [a.actor for a in list_actions(store, limit=5)].count("policy:retry-web") == 1
+
+
+def test_cooldown_and_the_daily_cap_then_a_human(ops: Path) -> None:
+    """Each retry fails again (no pass file): retried, held in its cooldown,
+    retried until the cap of 3 a day, then held for a human."""
+    write_config(ops, FLAKY + RETRY.replace('"90s"', '"1s"'))
+    config = load_config(ops / "opstui.toml")
+    failed_run(ops)
+    evaluator = Evaluator(config, holder="h:1:policies")
+    verdicts: list[str] = []
+    for _ in range(12):
+        with (
+            Store(ops / "ops.db") as store,
+            closing(SnapshotReader(ops / "ops.db", config)) as reader,
+        ):
+            step = evaluator.step(store, reader.snapshot())
+        for d in step.decisions:
+            verdicts.append(d.verdict)
+            if d.verdict == "acted":
+                assert finished(ops, int(d.why.rsplit("run ", 1)[1])) == st.FAILED
+        if verdicts.count("held") and "a human decides" in step.decisions[-1].why:
+            break
+        time.sleep(1.1)
+    assert verdicts.count("acted") == 3, verdicts
+    with Store(ops / "ops.db") as store:
+        last = sp.decisions(store, since=0)[-1]
+        assert last.verdict == "held" and "acted 3 times in 24h (daily_cap): a human decides" in (
+            last.why
+        )
+
+
+def test_pause_holds_and_is_audited_with_who(ops: Path) -> None:
+    failed_run(ops)
+    paused = run_cli("policies", "pause", "--reason", "incident 42", cwd=ops)
+    assert (
+        paused.returncode == 0 and "paused by" in paused.stdout and "incident 42" in paused.stdout
+    )
+    held = run_cli("policies", "run", "--once", cwd=ops)
+    assert "held" in held.stdout and "policies are paused" in held.stdout
+    listed = run_cli("policies", "list", cwd=ops)
+    assert listed.stdout.startswith("PAUSED by ") and "incident 42" in listed.stdout
+    assert run_cli("policies", "resume", cwd=ops).returncode == 0
+    acted = run_cli("policies", "run", "--once", cwd=ops)
+    assert "acted" in acted.stdout, acted.stdout
+
+
+def test_approval_is_asked_once_answered_once_and_audited(ops: Path) -> None:
+    write_config(
+        ops, FLAKY + RETRY.replace('action = "retry"', 'action = "retry"\napproval = true')
+    )
+    first = failed_run(ops)
+    asked = run_cli("policies", "run", "--once", cwd=ops)
+    assert "awaiting approval" in asked.stdout
+    assert run_cli("policies", "run", "--once", cwd=ops).stdout == ""  # asked once
+    waiting = json.loads(run_cli("policies", "list", "--json", cwd=ops).stdout)["waiting"]
+    assert len(waiting) == 1 and f"run {first}" in waiting[0]["why"]
+    request = str(waiting[0]["id"])
+    (ops / "pass").touch()
+    approved = run_cli("policies", "approve", request, "--reason", "looks flaky", cwd=ops)
+    assert approved.returncode == 0, approved.stderr
+    assert "acted" in approved.stdout and "approved by" in approved.stdout
+    again = run_cli("policies", "reject", request, cwd=ops)
+    assert again.returncode == 2 and f"request {request} was answered already" in again.stderr
+    with Store(ops / "ops.db") as store:
+        verdicts = [d.verdict for d in sp.decisions(store, since=0)]
+    assert verdicts == ["awaiting_approval", "approved", "acted"]
+
+
+def test_bad_input_is_one_line_exit_2(ops: Path) -> None:
+    failed_run(ops)
+    for args, words in [
+        (["policies", "approve", "999"], "no request for approval with id 999"),
+        (["policies", "log", "--since", "soon"], "is not a span"),
+    ]:
+        result = run_cli(*args, cwd=ops)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert words in result.stderr and "Traceback" not in result.stderr
+    write_config(ops, FLAKY)
+    none = run_cli("policies", "run", "--once", cwd=ops)
+    assert none.returncode == 2 and "no policies are configured" in none.stderr
