@@ -76,3 +76,28 @@ def test_hostile_text_is_stored_as_it_came_but_nul_and_bad_verdicts_refused(
     assert row is not None and row.why == "x\x1b[2J\ny\ufffd"
     with pytest.raises(ValueError, match="unknown verdict"):
         sp.record(store, {**ACT, "verdict": "nuked"}, by="ev")
+
+
+def test_decisions_are_on_the_timeline_with_who_and_why(store: Store, clock: Clock) -> None:
+    from opstui.store.timeline import timeline
+
+    sp.record(store, {**ACT, "service": "billing-worker"}, by="host-a:1:policies")
+    clock.advance(5)
+    sp.record(store, {"policy": "*", "target": "*", "verdict": "paused", "why": "paused by alice"},
+              by="alice")  # fmt: skip
+    clock.advance(5)
+    held = {**ACT, "fault": "run:165", "verdict": "held", "why": "run 165: policies are paused"}
+    sp.record(store, held, by="host-a:1:policies")
+    events = timeline(store, since=0, kinds=("policy",))
+    assert [(e.what, e.actor, e.severity) for e in events] == [
+        ("held", "policy:retry-flaky", "ok"),
+        ("paused", "alice", "warn"),
+        ("acted", "policy:retry-flaky", "warn"),
+    ]
+    acted = events[-1]
+    assert acted.subject == "billing-worker" and acted.service == "billing-worker"
+    assert acted.summary == "policy retry-flaky: run 164 failed at test: retry billing-worker"
+    assert acted.ref.startswith("policy:") and acted.environment == "production"
+    # Cut to one service, the pause (every policy) is not its event.
+    assert [e.what for e in timeline(store, since=0, service="billing-worker",
+                                     kinds=("policy",))] == ["held", "acted"]  # fmt: skip

@@ -13,7 +13,10 @@ there for stores written before it existed:
 - ``drift``: a model's drift starting and clearing (a check whose verdict
   differs from the one before), from ``drift_checks``;
 - ``action``: operator actions (retry, rollback, retrain) and
-  acknowledgements with their outcome, from the audit trail ``actions``.
+  acknowledgements with their outcome, from the audit trail ``actions``;
+- ``policy``: what automation policies decided, acting or not and why
+  (held by a guard rail, awaiting approval, shadow mode's would-act, an
+  approval, a pause), from ``policy_decisions`` (``store/policies.py``).
 
 Each event carries the service and environment it belongs to where the
 store knows them, so an incident's timeline can be cut to one service.
@@ -30,7 +33,7 @@ from opstui.store import status as st
 from opstui.store.alerts import alert_history
 from opstui.store.db import Store
 
-KINDS = ("run", "deploy", "alert", "drift", "action")
+KINDS = ("run", "deploy", "alert", "drift", "action", "policy")
 _FAILED = (st.FAILED, st.TIMED_OUT)
 
 
@@ -88,6 +91,7 @@ def timeline(
         "alert": _alerts,
         "drift": _drift,
         "action": _actions,
+        "policy": _policies,
     }
     for kind, read in readers.items():
         if kind in kinds:
@@ -308,6 +312,42 @@ def _actions(
                 float(at), "action", _text(word) or str(action), subject, _text(text) or "",
                 service=models.get(subject) or _service_of(subject, served), environment=_text(env),
                 actor=_text(actor), severity=severity, ref=f"action:{aid}",
+            )
+        )  # fmt: skip
+    return out
+
+
+#: How a policy's verdict colours the timeline.
+_VERDICT_SEVERITY = {"acted": "warn", "awaiting_approval": "warn", "refused": "fault",
+                     "rejected": "warn", "paused": "warn"}  # fmt: skip
+
+
+def _policies(
+    store: Store, since: float, hi: float, cap: int, served: Mapping[str, Any]
+) -> list[TimelineEvent]:
+    rows = store.query(
+        """SELECT id, decided_at, policy, target, verdict, why, environment, service,
+                  decided_by, action
+           FROM policy_decisions WHERE decided_at >= ? AND decided_at <= ?
+           ORDER BY decided_at DESC, id DESC LIMIT ?""",
+        (since, hi, cap),
+    )
+    out = []
+    for did, at, policy, target, verdict, why, env, service, by, _action in rows:
+        if not isinstance(at, int | float):
+            continue
+        subject = str(target).partition(":")[2] or str(target)
+        # Who: the policy, or the operator who paused, approved or rejected.
+        human = verdict in ("paused", "resumed", "approved", "rejected")
+        who = _text(by) if human else f"policy:{policy}"
+        name = "every policy" if policy == "*" else f"policy {policy}"
+        out.append(
+            TimelineEvent(
+                float(at), "policy", str(verdict).replace("_", " "), subject,
+                _text(f"{name}: {why}") or "",
+                service=_text(service) or _service_of(subject, served), environment=_text(env),
+                actor=who, severity=_VERDICT_SEVERITY.get(str(verdict), "ok"),
+                ref=f"policy:{did}",
             )
         )  # fmt: skip
     return out

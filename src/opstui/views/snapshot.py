@@ -46,7 +46,7 @@ class ModelSummary(NamedTuple):
 
 class Event(NamedTuple):
     ts: float
-    #: run, deploy, alert, drift, action (``store/timeline.KINDS``)
+    #: run, deploy, alert, drift, action, policy (``store/timeline.KINDS``)
     kind: str
     #: ok, warn, fault
     severity: str
@@ -67,9 +67,12 @@ CHANGES: tuple[tuple[tuple[str, str], str, str], ...] = (
     (("run", "failed"), "failed", "failed"),
     (("run", "timed out"), "timed out", "timed out"),
     (("alert", "firing"), "alert firing", "alerts firing"),
+    (("policy", "awaiting approval"), "awaiting approval", "awaiting approval"),
+    (("policy", "refused"), "policy refused", "policies refused"),
     (("deploy", "deploy failed"), "deploy failed", "deploys failed"),
     (("deploy", "rollback failed"), "rollback failed", "rollbacks failed"),
     (("deploy", "rolled back"), "rolled back", "rolled back"),
+    (("policy", "acted"), "policy acted", "policy acts"),
     (("drift", "started"), "drifting", "drifting"),
     (("run", "recovered"), "recovered", "recovered"),
     (("alert", "resolved"), "resolved", "resolved"),
