@@ -386,7 +386,11 @@ class EndpointScreen(Detail):
         """The charts' box, the tables' and the deployments' heights for the
         screen's height and what they hold; the rows each chart is drawn in."""
         deployments = self.query_one("#deployments-panel", Panel)
-        tables = max(len(self.windows.keys), len(self.alerts.keys), 1) + 3
+        holder = self.query_one("#tables", Horizontal)
+        # A health check has no error ratio: no windows, no alerts, no panels.
+        held = max(len(self.windows.keys), len(self.alerts.keys))
+        holder.display = held > 0
+        tables = held + 3 if held else 0
         shown = len(self.deployments.keys) + 3 if deployments.display else None
         # The title, the note and the footer.
         rows, tables_h, _ = heights(self.size.height - 3, tables, shown, fixed, charts)
@@ -396,7 +400,6 @@ class EndpointScreen(Detail):
             box.styles.height = box_h
         # What is left goes to the deployments when shown (their rows
         # scroll), else to the windows and alerts.
-        holder = self.query_one("#tables", Horizontal)
         want = tables_h if deployments.display else None
         if want is None:
             holder.styles.height = "1fr"

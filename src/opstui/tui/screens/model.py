@@ -229,20 +229,20 @@ class ModelScreen(Detail):
             self._fit()
             return
         ds = check.dataset
-        note = Text(
-            f"drift {ds.drifted}/{ds.checked} features (share {ds.share:.2f}, "
-            f"dataset drifts at {ds.threshold:.2f})"
-        )
+        # The retrain first after the count: at 80 columns the line elides its end.
+        note = Text(f"drift {ds.drifted}/{ds.checked} features", no_wrap=True)
+        if check.retrain is not None:
+            note.append(" · RETRAIN SUGGESTED (t)", style="bold yellow")
+        note.append(f" · share {ds.share:.2f}, dataset drifts at {ds.threshold:.2f}")
         c = check.classifier
         if c is not None:
             note.append(
                 f" · classifier AUC {c.auc:.2f} {'>' if c.alert else '<='} {c.limit:.2f}",
                 style="bold yellow" if c.alert else "",
             )
-        if check.retrain is not None:
-            note.append(" · RETRAIN SUGGESTED (t)", style="bold yellow")
         if serving:
             note.append(" · ").append_text(serving)
+        note.truncate(max(10, self.size.width - 2), overflow="ellipsis")
         self.query_one("#note", Static).update(note)
         rows = []
         for f in sorted(check.features, key=lambda f: (not f.drifted, f.name)):
