@@ -240,3 +240,51 @@ def flakes(
         mark = "flaky" if f.flaky else "     "
         say(_show(f"{mark}  {f.pipeline}/{f.stage}: {f.passed} of {f.retried} retries passed "
                   f"({f.automatic} automatic)"))  # fmt: skip
+
+
+@policies_app.command("replay")
+def replay(
+    since: Annotated[str, typer.Option(help="A span back from now (14d, 36h).")] = "14d",
+    policy: Annotated[str | None, typer.Option(help="Only this policy.")] = None,
+    step: Annotated[float, typer.Option(help="Seconds between evaluations.", min=10.0)] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """What the policies would have done over the recorded history, and what the guard rails
+    held back: nothing is written, nothing acts."""
+    from opstui.policies import replay as rp
+    from opstui.timeutil import iso, span
+
+    back = span(since, most=366 * DAY)
+    if back is None:
+        raise UsageError(f"--since {since!r} is not a span",
+                         hint="give a span back from now: 36h, 14d (at most 366d)")  # fmt: skip
+    db, cfg = open_store(store, config, create=False)
+    chosen = [p for p in cfg.policies.values() if policy is None or p.name == policy]
+    if not chosen:
+        known = ", ".join(cfg.policies) or "none configured"
+        raise UsageError(f"no policy {policy!r} to replay" if policy else "no policies to replay",
+                         hint=f"policies: {known}")  # fmt: skip
+    with db:
+        until = db.clock()
+        start = until - back
+        history = rp.load(db, cfg, chosen, start, until)
+    report = rp.replay(cfg, chosen, history, since=start, until=until, step=step)
+    shown = [d for d in report.decisions if d.verdict not in ("held", "inconclusive")]
+    if as_json:
+        write_json({
+            "since": start, "until": until, "step": step,
+            "decisions": [d._asdict() for d in report.decisions],
+            "summary": {p.name: dict(report.summary(p.name)) for p in chosen},
+        })  # fmt: skip
+        return
+    say(f"replay of the last {since} ({iso(start)} .. {iso(until)}), an evaluation every "
+        f"{step:g}s; nothing was written or done")  # fmt: skip
+    for d in shown:
+        verdict = rp.SAID.get(d.verdict, d.verdict.replace("_", " "))
+        say(_show(f"{iso(d.at)}  {d.policy}  {verdict}: {d.why}"))
+    for p in chosen:
+        counts = report.summary(p.name)
+        parts = [f"{counts[k]} {words}" for k, words in rp.SUMMARY if counts[k]]
+        say(_show(f"{p.name}: " + (" · ".join(parts) or "nothing to do")))
