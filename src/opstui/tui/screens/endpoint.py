@@ -55,8 +55,10 @@ if TYPE_CHECKING:
 _DEPLOY_STATUS = {"succeeded": st.SUCCEEDED, "failed": st.FAILED, "in_progress": st.RUNNING}
 
 
-#: Deployments of what an endpoint serves listed on its screen, newest first.
-DEPLOYMENTS_SHOWN = 6
+#: Deployments of what an endpoint serves listed on its screen, newest first
+#: (as many as were read for the charts' marks; the panel shows what its
+#: rows hold and scrolls).
+DEPLOYMENTS_SHOWN = 20
 
 
 class EndpointData(NamedTuple):
@@ -144,13 +146,15 @@ def heights(
     """The charts' box, the windows and alerts, and the deployments in ``room``
     rows: (chart rows each, tables height, deployments height). The tables take
     the rows they hold, leaving the deployments two of theirs (the current one
-    and the one before); the deployments theirs; the charts grow with the rest.
-    ``fixed``: the box's lines besides the charts' (its border included);
-    ``deployments`` None: not shown."""
+    and the one before); the deployments theirs up to three tenths of the room;
+    the charts grow with the rest (what they do not take goes to the
+    deployments). ``fixed``: the box's lines besides the charts' (its border
+    included); ``deployments`` None: not shown."""
     rest = room - fixed - charts
     keep = 0 if deployments is None else min(deployments, 5)
     tables_h = min(tables, max(TABLE_LEAST, rest - keep))
-    dep_h = 0 if deployments is None else max(0, min(deployments, rest - tables_h))
+    share = max(keep, room * 3 // 10)
+    dep_h = 0 if deployments is None else max(0, min(deployments, share, rest - tables_h))
     spare = max(0, rest - tables_h - dep_h)
     rows = 1 + min(CHART_ROWS_MAX - 1, spare // charts) if charts else 1
     return rows, tables_h, dep_h
