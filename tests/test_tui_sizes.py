@@ -127,7 +127,9 @@ async def test_endpoint_screen(tmp_path: Path, history: Path, size: tuple[int, i
         row = _row(text, window)
         assert " 4.00% " in row and " 40.0x " in row, row
     assert "FIRING" in text, text
-    assert "← now" in text, text  # what b moves back from
+    # What b moves back from: its version, status and age whole.
+    now = _row(text, "1.14.10 ← now")
+    assert " succeeded " in now and " 1d19h " in now, now
     if width >= 120:
         assert " REQUESTS " in text and " FAILED " in text, text
         assert " 24,000 " in _row(text, "1h"), text  # 240 polls of 100 requests

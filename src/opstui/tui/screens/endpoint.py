@@ -204,14 +204,17 @@ class EndpointScreen(Detail):
         with Horizontal(id="tables"):
             yield Panel("windows", self.windows)
             yield Panel("alerts", self.alerts)
+        # Narrow (60 columns), who goes and what was deployed from elides:
+        # the version, its status and age are what b acts on.
         self.deployments = LiveTable(
             [
                 ("version", "VERSION"),
                 ("what", "DEPLOY"),
                 ("status", "STATUS"),
                 ("age", "AGE"),
-                ("by", "BY"),
-            ]
+                ("by", "BY", 70),
+            ],
+            flex="what",
         )
         yield Panel("deployments", self.deployments, id="deployments-panel")
         yield Footer()
