@@ -30,6 +30,7 @@ from opstui.runner.planning import plan_retrain, plan_retry, plan_rollback
 from opstui.store import Store, history
 from opstui.store import models as store_models
 from opstui.store import status as st
+from opstui.store.actions import ActionRow
 from opstui.store.endpoints import endpoint_statuses
 from opstui.store.metrics import points
 from opstui.store.rows import RunRow
@@ -167,6 +168,34 @@ def test_retry_reruns_the_flaky_stage_and_passes(demo: Demo) -> None:
     )  # fmt: skip
     reused = [s.name for s in run.stages if s.reused_from_id is not None]
     assert reused == ["plan", "build"]
+
+
+def test_the_demo_policy_retries_the_flaky_test_by_itself_audited(demo: Demo) -> None:
+    """The demo ships policies: billing-worker's flaky test is retried with no
+    key pressed, through the action path, as policy:retry-billing-tests."""
+    from opstui.store import policies as sp
+    from opstui.store.actions import list_actions
+
+    def policy_retry() -> tuple[ActionRow, RunRow] | None:
+        with demo.store() as store:
+            acts = [
+                a
+                for a in list_actions(store, limit=200)
+                if a.actor == "policy:retry-billing-tests" and a.run_id is not None
+            ]
+            if not acts:
+                return None
+            run = history.get_run(store, acts[-1].run_id or 0)
+        return (acts[-1], run) if run.status not in (st.QUEUED, st.RUNNING) else None
+
+    action, run = wait_for(policy_retry, "the policy's retry of billing-worker", timeout=90)
+    assert (action.action, action.target, run.trigger) == ("retry", "billing-worker", "retry")
+    assert run.parent_run_id is not None
+    with demo.store() as store:
+        acted = [d for d in sp.decisions(store, since=0) if d.verdict == "acted"]
+        parent = history.get_run(store, run.parent_run_id)
+    assert any(d.run_id == run.id and d.policy == "retry-billing-tests" for d in acted)
+    assert parent.failed_stage is not None and parent.failed_stage.name == "test"
 
 
 def test_rollback_brings_the_error_rate_down(demo: Demo) -> None:

@@ -75,14 +75,15 @@ def test_the_tour_in_tmux(tmp_path: Path, term: Tmux) -> None:
     screen = term.wait_for(lambda s: "Pipelines (4)" in s and "web-api" in s, "the dashboard")
     assert all(len(line) <= 80 for line in screen.splitlines())
 
-    # 1. The failing pipeline: billing-worker's flaky test. Retry it.
-    term.wait_for(lambda s: row(s, "billing-worker", r"\S+ +failed +test "), "the flaky test")
-    flaky = latest(store, "billing-worker")
-    select(term, "billing-worker")
-    term.keys("r")
-    term.wait_for(lambda s: "Retry billing-worker in PRODUCTION?" in s, "the retry's plan")
-    term.keys("y")
-    term.wait_for(lambda s: "retry billing-worker: run" in s, "the retry starting")
+    # 1. The flaky test: billing-worker's test fails, and the demo's policy
+    #    (retry-billing-tests) retries it by itself, through the action path.
+    def flaky_failed() -> RunRow | None:
+        with Store(store, create=False) as db:
+            runs = history.run_history(db, "billing-worker", limit=10)
+        return next((r for r in runs if r.failed_stage is not None
+                     and r.failed_stage.name == "test"), None)  # fmt: skip
+
+    flaky = wait_for(flaky_failed, "the flaky test to fail")
 
     def retried() -> RunRow | None:
         with Store(store, create=False) as db:
@@ -90,8 +91,11 @@ def test_the_tour_in_tmux(tmp_path: Path, term: Tmux) -> None:
         return next((r for r in runs if r.parent_run_id == flaky.id and r.status == st.SUCCEEDED),
                     None)  # fmt: skip
 
-    retry = wait_for(retried, "the retry to pass")
-    assert retry.trigger == "retry" and retry.attempt == 2
+    retry = wait_for(retried, "the policy's retry to pass")
+    assert (retry.trigger, retry.attempt, retry.actor) == (
+        "retry", 2, "policy:retry-billing-tests",
+    )  # fmt: skip
+    term.wait_for(lambda s: row(s, "billing-worker", r"\S+ +succeeded "), "billing-worker green")
 
     # 2. The error-rate spike: web-api's release burns the SLO. Roll it back.
     term.wait_for(lambda s: row(s, "web-api", "burning "), "web-api burning")

@@ -132,11 +132,20 @@ def test_production_rollback_waits_for_approval_and_shadow_only_says() -> None:
                       "burn:web-api:deploy:57", "production", "web-api")  # fmt: skip
     w = World(rollback)
     d = w.see(burning, T0)
-    assert d is not None and d.verdict == AWAITING and "waits for an operator" in d.why
+    assert d is not None and d.verdict == AWAITING and "roll back web-api waits for an operator" in d.why
     assert w.see(burning, T0 + 15) is None  # asked once
     staging = World(rollback)
     assert verdict(staging.see(burning._replace(environment="staging"), T0)) == ACTED
     shadow = World(replace(rollback, mode="shadow", approval=False))
     d = shadow.see(burning, T0)
-    assert d is not None and d.verdict == WOULD_ACT and "(shadow mode)" in d.why
+    assert (
+        d is not None
+        and d.verdict == WOULD_ACT
+        and d.why.endswith(": would roll back web-api (shadow mode)")
+    )
+    # Shadow mode asks no one, even where approval is the default; it says it would have.
+    asking = World(replace(rollback, mode="shadow"))
+    d = asking.see(burning, T0)
+    assert d is not None and d.verdict == WOULD_ACT
+    assert d.why.endswith("would roll back web-api, after an operator's approval (shadow mode)")
     assert shadow.see(burning, T0 + 15) is None

@@ -22,6 +22,7 @@ KEYS: tuple[tuple[str, str, str, str], ...] = (
         "Timeline: runs, deploys, alerts, drift, actions",
     ),
     ("acknowledge", "A", "Ack", "Acknowledge the selected fault (again: undo)"),
+    ("policies", "P", "Policies", "Automation policies: decisions, approvals, flaky stages"),
     ("pause", "p", "Pause", "Pause / resume refreshing"),
     ("help", "question_mark", "Help", "Every key binding"),
     ("quit", "q", "Quit", "Quit"),

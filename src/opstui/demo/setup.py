@@ -257,6 +257,31 @@ url = "http://127.0.0.1:$port/health"
 interval = 2
 timeout = 2
 slow_ms = 250
+
+# Automation (P in the console; opstui policies list / log / replay), one of each kind:
+# on: billing-worker's flaky test is retried by itself (at most 3 times a day).
+[policies.retry-billing-tests]
+trigger = "run_failed"
+pipeline = "billing-worker"
+stages = ["test"]
+action = "retry"
+cooldown = "$cooldown"
+
+# waits for you: a retrain of fraud on persistent drift (P, then y approves).
+[policies.retrain-fraud-on-drift]
+trigger = "drift"
+model = "fraud"
+windows = 3
+action = "retrain"
+approval = true
+
+# shadow: says when it would roll web-api back after a deploy burns its budget.
+[policies.rollback-web-api-on-burn]
+trigger = "burn"
+endpoint = "web-api"
+within = "30m"
+action = "rollback"
+mode = "shadow"
 """
 )
 
@@ -282,6 +307,8 @@ def write_config(layout: Layout, *, port: int, speed: float) -> Config:
         fraud_model=_stages("training", mlops_stages),
         batch=f"{traffic.batch_seconds(speed):g}",
         window=f"{max(10.0, 120.0 / speed):g}",
+        # Demo minutes: a cooldown that lets the flaky test be retried again soon.
+        cooldown=f"{max(10, round(120 / speed))}s",
     )
     layout.config.write_text(text, encoding="utf-8")
     return parse_config(text, layout.config)

@@ -40,6 +40,8 @@ DRIFT_EVERY = 30.0
 DRIFT_FIRST = 5.0
 #: Demo seconds between alert judgements (divided by --speed, at least 1 s).
 ALERTS_EVERY = 5.0
+#: Demo seconds between evaluations of the policies (divided by --speed, at least 1 s).
+POLICIES_EVERY = 5.0
 
 
 class DriftChecks(threading.Thread):
@@ -115,6 +117,39 @@ class Alerts(threading.Thread):
         self.stopping.set()
 
 
+class Policies(threading.Thread):
+    """The demo's policies evaluated as ``opstui policies run`` does
+    (``policies.loop.run_loop``): its console does not poll, so the world
+    evaluates for it; what they decide shows in the console (P, the events)."""
+
+    def __init__(
+        self, layout: Layout, config: Config, *, every: float,
+        echo: Callable[[str], None] | None,
+    ) -> None:  # fmt: skip
+        super().__init__(name="opstui-demo-policies", daemon=True)
+        self.layout = layout
+        self.config = config
+        self.every = every
+        self.echo = echo
+        self.stopping = threading.Event()
+        self.error: str | None = None
+
+    def run(self) -> None:
+        from opstui.policies.loop import run_loop
+
+        run_loop(self.layout.store, self.config, stop=self.stopping, every=self.every,
+                 say=self._say, holder="opstui-demo:policies")  # fmt: skip
+
+    def _say(self, line: str) -> None:
+        if line.startswith("policies: "):
+            self.error = line[:300]
+        elif self.echo is not None:
+            self.echo(line)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
 class World:
     def __init__(
         self,
@@ -132,6 +167,7 @@ class World:
         self.traffic = Traffic(layout, speed=speed)
         self.drift = DriftChecks(layout, config, every=max(3.0, DRIFT_EVERY / speed))
         self.alerts = Alerts(layout, config, every=max(1.0, ALERTS_EVERY / speed), echo=echo)
+        self.policies = Policies(layout, config, every=max(1.0, POLICIES_EVERY / speed), echo=echo)
         self.simulator = Simulator(layout, config, speed=speed, echo=echo)
         self.started = False
 
@@ -146,13 +182,14 @@ class World:
         self.traffic.start()
         self.drift.start()
         self.alerts.start()
+        self.policies.start()
         self.simulator.start()
 
     def problems(self) -> list[str]:
         """The last error of each part (a part keeps going after one)."""
         parts = {"simulator": self.simulator.error, "traffic": self.traffic.error,
                  "drift": self.drift.error, "poller": self.poller.error,
-                 "alerts": self.alerts.error}  # fmt: skip
+                 "alerts": self.alerts.error, "policies": self.policies.error}  # fmt: skip
         return [f"{name}: {error}" for name, error in parts.items() if error]
 
     def stop(self, *, timeout: float = 20.0) -> list[int]:
@@ -160,10 +197,12 @@ class World:
         # No new runs first; then the runs in flight (their monitor stage may
         # still read the service); then the readers and the service.
         self.simulator.stop()
+        self.policies.stop()  # a policy starts runs too
         self.traffic.stop()
         self.drift.stop()
         self.alerts.stop()
         _join(self.simulator, timeout)
+        _join(self.policies, timeout)
         cancelled = stop_runs(self.layout, timeout=timeout) if self.started else []
         self.poller.stop()
         _join(self.traffic, timeout)

@@ -13,9 +13,9 @@ turns it into a ``Decision`` through the rails, in this order:
    policy may not act in: held;
 5. cooldown after the policy last acted on this target; the daily cap
    (acts in the last 24 hours), after which a human decides: held;
-6. approval required (a production rollback or retrain, by default):
-   awaiting_approval, the operator approves or rejects;
-7. shadow mode: would_act; otherwise act.
+6. shadow mode: would_act (and whether it would have asked first);
+7. approval required (a production rollback or retrain, by default):
+   awaiting_approval, the operator approves or rejects; otherwise act.
 
 A decision that only repeats the one before it (held for the same reason,
 still inconclusive) is not returned again: the trail says when something
@@ -48,6 +48,8 @@ RESUMED = "resumed"
 #: Verdicts that settle a fault: it is not decided again.
 SETTLING = frozenset({ACTED, WOULD_ACT, AWAITING, REFUSED})
 DAY = 86400.0
+#: An action as a verb in a reason: "would roll back web-api".
+VERB = {"rollback": "roll back"}
 
 
 class Reading(NamedTuple):
@@ -157,7 +159,7 @@ def decide(
                          f"evaluations, acting from {policy.m}")  # fmt: skip
     if ledger.settled(policy.name, reading.fault):
         return None
-    what = f"{policy.action} {reading.target.partition(':')[2]}"
+    what = f"{VERB.get(policy.action, policy.action)} {reading.target.partition(':')[2]}"
     if not policy.enabled:
         return say(HELD, f"{reading.why}: would {what}, but the policy is disabled")
     if ledger.paused:
@@ -173,10 +175,13 @@ def decide(
     if len(acts) >= policy.daily_cap:
         return say(HELD, f"{reading.why}: would {what}, but it acted {len(acts)} times "
                          "in 24h (daily_cap): a human decides")  # fmt: skip
-    if policy.needs_approval(reading.environment, production):
-        return say(AWAITING, f"{reading.why}: {what} waits for an operator's approval")
+    asks = policy.needs_approval(reading.environment, production)
     if policy.shadow:
-        return say(WOULD_ACT, f"{reading.why}: would {what} (shadow mode)")
+        # Shadow mode asks no one: it says what it would do, and that it would ask first.
+        first = ", after an operator's approval" if asks else ""
+        return say(WOULD_ACT, f"{reading.why}: would {what}{first} (shadow mode)")
+    if asks:
+        return say(AWAITING, f"{reading.why}: {what} waits for an operator's approval")
     return say(ACTED, f"{reading.why}: {what}")
 
 

@@ -23,6 +23,7 @@ from textual.events import DescendantFocus
 from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import DataTable
+from textual.worker import Worker, WorkerState
 
 from opstui.config import Config
 from opstui.config.keys import KEYS
@@ -31,9 +32,17 @@ from opstui.store.location import StoreLocation
 from opstui.tui import actions
 from opstui.tui.commands import help_rows, jump_targets, palette
 from opstui.tui.header import Where
-from opstui.tui.jobs import ACTION
-from opstui.tui.live import LiveApp
-from opstui.tui.messages import Acknowledged, ActionStarted, OpenRow, PlanReady
+from opstui.tui.jobs import ACTION, POLICY
+from opstui.tui.live import FAILURE_TIMEOUT, LiveApp
+from opstui.tui.messages import (
+    Acknowledged,
+    ActionStarted,
+    AnswerRequest,
+    OpenRow,
+    PausePolicies,
+    PlanReady,
+    PoliciesDecided,
+)
 from opstui.tui.notices import HOLD, ending, reading_low
 from opstui.tui.plans import ACTIONS, unavailable
 from opstui.tui.render import safe
@@ -42,12 +51,17 @@ if TYPE_CHECKING:
     from textual.actions import ActionParseResult
     from textual.dom import DOMNode
 
+    from opstui.policies.evaluate import Evaluator
     from opstui.tui.screens.base import Detail
     from opstui.views.snapshot import Snapshot
     from opstui.views.urgency import Fault
 
 
-FOOTER_HIDDEN = frozenset({"open", "acknowledge", "timeline"})
+FOOTER_HIDDEN = frozenset({"open", "acknowledge", "timeline", "policies"})
+#: Seconds between two evaluations of the policies (a read and, rarely, an action).
+POLICY_EVERY = 15.0
+#: The decisions the console tells as they are made (the rest: the Policies screen).
+TOLD = frozenset({"acted", "awaiting_approval", "refused", "would_act"})
 
 
 def _bindings() -> list[BindingType]:
@@ -102,6 +116,10 @@ class OpstuiApp(LiveApp):
         self._announced: dict[int, tuple[Notification, str]] = {}
         #: Which of ACTIONS applied to the selected row at the last refresh.
         self._offered: tuple[bool, ...] = ()
+        #: The policies' evaluator (its M-of-N windows live here), when it last ran.
+        self._evaluator: Evaluator | None = None
+        self._evaluated_at: float | None = None
+        self._evaluating = False
         # Read here, before the event loop runs (a file read is IO).
         from opstui.tui.seen import last_seen
 
@@ -185,6 +203,94 @@ class OpstuiApp(LiveApp):
 
         self._push_detail(TimelineScreen(clock=self.clock))
         self.refresh_now()
+
+    def action_policies(self) -> None:
+        from opstui.tui.screens.policies import PoliciesScreen
+
+        self._push_detail(PoliciesScreen(list(self.config.policies.values()), clock=self.clock))
+        self.refresh_now()
+
+    # -- policies (policies/: the evaluator, answers, the pause) ------------------
+
+    def evaluate_policies(self, snap: Snapshot) -> None:
+        """One evaluation of the policies every ``POLICY_EVERY`` seconds, on a
+        worker; a console that polls nothing (read-only, ``poll=False``) leaves
+        them to another evaluator (``opstui policies run``)."""
+        if not self.config.policies or not self._poll or self.read_only or self._evaluating:
+            return
+        now = time.monotonic()
+        if self._evaluated_at is not None and now - self._evaluated_at < POLICY_EVERY:
+            return
+        self._evaluated_at, self._evaluating = now, True
+        self.start_job(POLICY, "policies", partial(self._evaluate, snap))
+
+    def _evaluate(self, snap: Snapshot) -> None:
+        from opstui.policies.evaluate import Evaluator
+        from opstui.policies.loop import line_of
+        from opstui.store import Store
+
+        try:
+            if self._evaluator is None:
+                self._evaluator = Evaluator(self.config, every=POLICY_EVERY)
+            with Store(self.store_path, create=False, clock=self.clock) as store:
+                step = self._evaluator.step(store, snap)
+            told = [(d.verdict, line_of(d)) for d in step.decisions if d.verdict in TOLD]
+            if told:
+                self.post_message(PoliciesDecided(told))
+        finally:
+            self._evaluating = False
+
+    @on(PoliciesDecided)
+    def policies_decided(self, event: PoliciesDecided) -> None:
+        for verdict, line in event.lines:
+            waits = verdict == "awaiting_approval"
+            self.notify(line + (" (P: Policies)" if waits else ""), markup=False,
+                        severity="warning" if verdict in ("awaiting_approval", "refused")
+                        else "information", timeout=FAILURE_TIMEOUT if waits else None)  # fmt: skip
+        self.refresh_now()
+
+    @on(Worker.StateChanged)
+    def policy_job(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == POLICY and event.state == WorkerState.SUCCESS:
+            self._recovered(POLICY)
+
+    @on(AnswerRequest)
+    def answer_request(self, event: AnswerRequest) -> None:
+        if self.read_only:
+            self.notify("read-only session: answering a request is a write", severity="warning")
+            return
+        verb = "approval" if event.approve else "rejection"
+        work = partial(self._answer, event.request_id, event.approve)
+        self.start_job(ACTION, f"{verb} of request {event.request_id}", work)
+
+    def _answer(self, request_id: int, approve: bool) -> None:
+        from opstui.policies.evaluate import answer
+        from opstui.policies.loop import line_of
+        from opstui.store import Store
+
+        with Store(self.store_path, create=False) as store:
+            done = answer(store, self.config, request_id, approve=approve, by=self.actor)
+        self._told(line_of(done))
+
+    @on(PausePolicies)
+    def pause_policies(self, event: PausePolicies) -> None:
+        if self.read_only:
+            self.notify("read-only session: pausing policies is a write", severity="warning")
+            return
+        what = "pause" if event.pause else "resume"
+        self.start_job(ACTION, f"{what} of the policies", partial(self._pause, event.pause))
+
+    def _pause(self, pause: bool) -> None:
+        from opstui.store import Store
+        from opstui.store import policies as sp
+
+        verdict = "paused" if pause else "resumed"
+        why = f"{verdict} by {self.actor} in the console"
+        with Store(self.store_path, create=False) as store:
+            if (sp.paused(store) is not None) != pause:
+                sp.record(store, {"policy": sp.ALL, "target": sp.ALL, "verdict": verdict,
+                                  "why": why}, by=self.actor)  # fmt: skip
+        self._told(f"policies {why}")
 
     def action_filter(self) -> None:
         open_filter = getattr(self.screen, "open_filter", None)
@@ -370,6 +476,7 @@ class OpstuiApp(LiveApp):
 
     def _show(self, screen: Screen[Any], snap: Snapshot, extra: Any) -> None:
         super()._show(screen, snap, extra)
+        self.evaluate_policies(self.snapshot or snap)
         for run_id, line, bad in ending({k: v[1] for k, v in self._announced.items()}, snap):
             notice, _ = self._announced.pop(run_id)
             # Textual's own way to take a notice down before its time.
@@ -397,7 +504,7 @@ class OpstuiApp(LiveApp):
                                start_action=self.start_action, audit=self.action_audit,
                                timeline=self.action_timeline, filter_rows=self.action_filter,
                                jump=self.action_jump, help_keys=self.action_help,
-                               pause=self.action_pause,
+                               pause=self.action_pause, policies=self.action_policies,
                                why_not=lambda action, key: unavailable(
                                    self.config, self.snapshot, action, key))  # fmt: skip
 

@@ -52,6 +52,7 @@ def palette(
     jump: Callable[[], object],
     help_keys: Callable[[], object],
     pause: Callable[[], object],
+    policies: Callable[[], object] = lambda: None,
     why_not: Callable[[str, str], str | None] = lambda action, key: None,
 ) -> Iterator[SystemCommand]:
     """The palette's entries for what ``snap`` holds: open, retry, roll back,
@@ -78,6 +79,9 @@ def palette(
     yield SystemCommand("Audit trail", "Every operator action", audit)
     yield SystemCommand(
         "Timeline", "Failures, deploys, rollbacks, alerts, drift, actions", timeline
+    )
+    yield SystemCommand(
+        "Policies", "Automation: decisions, requests for approval, flaky stages", policies
     )
     yield SystemCommand("Filter rows", "Show rows whose name matches", filter_rows)
     yield SystemCommand("Jump to…", "A pipeline, model or endpoint by name", jump)

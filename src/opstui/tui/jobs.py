@@ -22,6 +22,7 @@ DRIFT = "drift"  # the background drift pass
 POLLER = "poller"  # starting the endpoint poller's thread (and that thread's death)
 ACTION = "action"  # planning, auditing and starting an operator action
 NOTIFY = "notify"  # judging opstui's alerts into the store, sending them to Alertmanager
+POLICY = "policy"  # evaluating the automation policies (and acting through the action path)
 
 #: Dashboard panels whose data each job feeds. An action feeds none: its
 #: failure is told, and the runs it wrote show on the next read.
@@ -31,6 +32,7 @@ FEEDS: dict[str, tuple[str, ...]] = {
     POLLER: ("endpoints",),
     ACTION: (),
     NOTIFY: (),
+    POLICY: (),
 }
 
 #: Longest failure line: a toast at 80 columns shows about three lines of it,

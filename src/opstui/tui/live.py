@@ -74,6 +74,8 @@ NOTIFY_EVERY = 5.0
 #: Seconds a failure's notification stays up (longer than Textual's 5: it is
 #: read mid-incident, and the panel keeps saying it anyway).
 FAILURE_TIMEOUT = 10.0
+#: Seconds after the first snapshot is shown before ``LiveApp.settle_gc``.
+GC_SETTLE_AFTER = 1.0
 
 
 def desktop_notice(kind: str, text: str) -> str | None:
@@ -471,7 +473,9 @@ class LiveApp(App[None]):
         if self._gc_due:
             self._gc_due = False
             if self.gc_settle if self.gc_settle is not None else not self.is_headless:
-                self.call_after_refresh(self.settle_gc)  # after the first frame is drawn
+                # Not at once: the collection holds the GIL, and the first
+                # frame with data is still being written by the driver's thread.
+                self.set_timer(GC_SETTLE_AFTER, self.settle_gc)
 
     def _ring(self, snap: Snapshot) -> None:
         """A new fault rings the terminal's bell (``[tui] bell``) and may raise

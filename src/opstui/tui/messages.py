@@ -100,3 +100,31 @@ class Acknowledged(Message):
     def __init__(self, line: str) -> None:
         super().__init__()
         self.line = line
+
+
+class PoliciesDecided(Message):
+    """The policy worker recorded decisions (posted from its thread): the app
+    tells the operator the ones that act or wait for them."""
+
+    def __init__(self, lines: list[tuple[str, str]]) -> None:
+        super().__init__()
+        #: (verdict, the line to show)
+        self.lines = lines
+
+
+class AnswerRequest(Message):
+    """The policies screen: approve (or reject) a policy's request; the app does it on a worker."""
+
+    def __init__(self, request_id: int, approve: bool, what: str) -> None:
+        super().__init__()
+        self.request_id = request_id
+        self.approve = approve
+        self.what = what
+
+
+class PausePolicies(Message):
+    """The policies screen: pause (or resume) every policy, audited as the operator."""
+
+    def __init__(self, pause: bool) -> None:
+        super().__init__()
+        self.pause = pause

@@ -70,6 +70,36 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class ApproveScreen(ModalScreen[bool]):
+    """Approve a policy's request: what it will do, as whom; y approves, n / esc does not."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="ApproveScreen")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "yes", "Yes, approve"),
+        Binding("n,escape", "no", "No"),
+    ]
+
+    def __init__(self, policy: str, why: str) -> None:
+        super().__init__()
+        self.policy = policy
+        self.why = why
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(f"Approve policy {safe(self.policy)}?", style="bold"))
+            yield Static(Hanging([safe(self.why)]))
+            yield Static(Text(f"Approved by you (audited), then done as policy:{safe(self.policy)} "
+                              "through the same plan and guards as your own keys.",
+                              style="dim"))  # fmt: skip
+            yield Static("y approves · n / esc cancels (n on the row rejects the request)")
+
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    def action_no(self) -> None:
+        self.dismiss(False)
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="HelpScreen")
