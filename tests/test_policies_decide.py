@@ -132,7 +132,8 @@ def test_production_rollback_waits_for_approval_and_shadow_only_says() -> None:
                       "burn:web-api:deploy:57", "production", "web-api")  # fmt: skip
     w = World(rollback)
     d = w.see(burning, T0)
-    assert d is not None and d.verdict == AWAITING and "roll back web-api waits for an operator" in d.why
+    assert d is not None and d.verdict == AWAITING
+    assert "roll back web-api waits for an operator" in d.why
     assert w.see(burning, T0 + 15) is None  # asked once
     staging = World(rollback)
     assert verdict(staging.see(burning._replace(environment="staging"), T0)) == ACTED
