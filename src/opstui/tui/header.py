@@ -22,8 +22,9 @@ from opstui.tui.render import ENDPOINT_STYLE, safe
 if TYPE_CHECKING:
     from opstui.views.endpoints import EndpointReport
 
-#: The most of the line the right end takes.
+#: The most of the line the right end takes: on the board, on a detail screen.
 SHARE = 0.45
+DETAIL_SHARE = 0.2
 #: A source's state at a glance (its word too, when counted).
 GLYPH = {
     "up": "●",
@@ -77,11 +78,14 @@ def sources(endpoints: Sequence[EndpointReport], *, counted: bool = False) -> Te
     return out
 
 
-def right_end(where: Where, endpoints: Sequence[EndpointReport], width: int) -> Text:
-    """``sources · host · store`` in at most ``SHARE`` of ``width``. What gives
+def right_end(
+    where: Where, endpoints: Sequence[EndpointReport], width: int, share: float = SHARE
+) -> Text:
+    """``sources · host · store`` in at most ``share`` of ``width``. What gives
     way first: the host, then each source's name (counted instead), then the
-    store; the sources' health stays longest (a blind board is the worst news)."""
-    room = int(width * SHARE)
+    store; the sources' health stays longest (a blind board is the worst news).
+    A detail screen gives it less (``DETAIL_SHARE``): its title says what it is."""
+    room = int(width * share)
     store = Text(safe(where.store), style="bold")
     host = Text(safe(where.host), style="dim")
     each, counted = sources(endpoints), sources(endpoints, counted=True)

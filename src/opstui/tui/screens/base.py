@@ -23,7 +23,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Static
 
-from opstui.tui.header import Where, fit, right_end
+from opstui.tui.header import DETAIL_SHARE, Where, fit, right_end
 from opstui.tui.messages import OpenRow
 from opstui.tui.render import safe
 from opstui.views.endpoints import EndpointReport
@@ -88,17 +88,24 @@ class Detail(Screen[None]):
 
     def _draw_title(self) -> None:
         width = self.size.width or self.app.size.width
-        left = Text()
+        badge = Text()
         if self.where is not None and self.where.read_only:
-            left.append("READ-ONLY", style="bold reverse").append(" ")
+            badge.append("READ-ONLY", style="bold reverse").append(" ")
+        crumbs = Text()
         for screen in self.app.screen_stack:
             if screen is self:
                 break
             crumb = getattr(screen, "crumb", None)
             if isinstance(crumb, str) and crumb:
-                left.append(f"{safe(crumb)} › ", style="dim")
-        left.append_text(self._title)
-        right = right_end(self.where, self._endpoints, width) if self.where else Text()
+                crumbs.append(f"{safe(crumb)} › ", style="dim")
+        right = Text()
+        if self.where is not None:
+            right = right_end(self.where, self._endpoints, width, DETAIL_SHARE)
+        # The breadcrumbs give way before the title is cut: "run #166 failed"
+        # matters more than where the operator came from.
+        left = Text.assemble(badge, crumbs, self._title)
+        if left.cell_len + right.cell_len + 3 > width:
+            left = Text.assemble(badge, self._title)
         with suppress(NoMatches):  # not composed yet: drawn on mount
             self.query_one("#title", Static).update(fit(left, right, width))
 
