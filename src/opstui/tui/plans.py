@@ -57,7 +57,10 @@ def unavailable(config: Config, snap: Snapshot | None, action: str, key: str | N
         if kind == "endpoint":
             ep = config.endpoints.get(name)
             if ep is None or config.served(ep) is None:
-                return f"endpoint {name} does not say what it serves (service = or model =)"
+                return (
+                    f"endpoint {name} does not say what it serves, so there is nothing to "
+                    f'roll back: add service = "PIPELINE" or model = "MODEL" to [endpoints.{name}]'
+                )
             return None
         return None if kind in ("pipeline", "model") else f"nothing to roll back on {kind} {name}"
     return None

@@ -282,7 +282,8 @@ def endpoint_history(
     unit = ""
     requests: dict[str, float | None] = {}
     errors: dict[str, float | None] = {}
-    series = slo_series(store, ep, now - WINDOWS["1h"], now)
+    # Over the whole span asked for (a wide chart shows more than the hour).
+    series = slo_series(store, ep, min(now - WINDOWS["1h"], start), now)
     if series is not None:
         ratio_over, _ = series
         ratios = tuple(ratio_over(t - 60, t) for t in steps)

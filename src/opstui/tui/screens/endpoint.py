@@ -14,7 +14,6 @@ window) before BURN could be cut; the alerts' status elides.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -47,8 +46,6 @@ from opstui.views.urgency import acknowledgement
 
 if TYPE_CHECKING:
     from opstui.analysis.rates import BurnAlert
-    from opstui.config.endpoints import EndpointDef
-    from opstui.store import Store
     from opstui.views.endpoints import EndpointHistory
 
 #: A deployment's status in the colour of the run status it is like.
@@ -248,8 +245,6 @@ class EndpointScreen(Detail):
         now = console.clock()
         minutes = self.minutes
         history = endpoint_history(console.store, self.target, console.config, now, minutes=minutes)
-        if minutes > CHART_MINUTES:
-            history = _older_ratios(console.store, ep, history, now)
         served = console.config.served(ep)
         recent: list[DeploymentRow] = []
         if served is not None:
@@ -524,19 +519,3 @@ def _labelled(label: str, rows: list[str], top: str) -> Text:
     for i, line in enumerate(rows):
         out.append(f"{label if i == 0 else '':<{LABEL}}{line}{top if i == 0 else ''}\n")
     return out
-
-
-def _older_ratios(
-    store: Store, ep: EndpointDef, history: EndpointHistory, now: float
-) -> EndpointHistory:
-    """The error ratio a minute over the whole span read: ``endpoint_history``
-    reads its samples of the last hour only (the 60 minutes it was made for),
-    so a chart wider than an hour would show the older minutes as gaps."""
-    from opstui.views.endpoints import slo_series
-
-    series = slo_series(store, ep, now - history.minutes * 60 - 60, now)
-    if series is None:
-        return history
-    ratio_over, _ = series
-    steps = [now - 60 * i for i in range(history.minutes - 1, -1, -1)]
-    return dataclasses.replace(history, error_ratio=tuple(ratio_over(t - 60, t) for t in steps))
