@@ -382,14 +382,14 @@ class LiveApp(App[None]):
         collector's passes (``gc.freeze()`` after one last collection).
 
         Every refresh allocates (rows, cells, the repaint's segments), so at 4
-        refreshes a second a full collection comes every 3 seconds, and each
-        walked all that start-up left: bench/tui.py part 3 on 1M runs, the
-        same run, a full pass's CPU at most 66 ms at 80x24 (the event loop's
-        thread busy 69 ms in the longest wake-up), 9.7 ms frozen (13 ms); at
-        200x50 178 ms, 124 ms frozen: what refreshes keep alive (Textual's
-        render caches) is still walked. A raised gen-2 threshold was measured
-        too and left out: it only postpones the pass (one at 127 s cost 363 ms
-        of CPU at 200x50)."""
+        refreshes a second a full collection comes every 1-3 seconds, and each
+        walked all that start-up left. bench/tui.py part 3 on 1M runs, the
+        same run: a full pass's CPU, median / max, 116 / 189 ms at 80x24, 18 /
+        50 ms frozen; at 200x50 256 / 301 ms, 166 / 241 ms frozen: what
+        refreshes keep alive (Textual's render caches: segments, strips) is
+        still walked, and the lag's max still misses 60 ms there. A raised
+        gen-2 threshold was measured too and left out: it only postpones the
+        pass (one at 127 s cost 363 ms of CPU at 200x50)."""
         self._gc_frozen = True
         gc.collect()
         gc.freeze()

@@ -231,8 +231,8 @@ class LiveTable(DataTable[Any]):
             # rearranged, the cursor on the same row. Clearing and adding
             # every row measured every cell again. UI CPU (show + repaint) at
             # 200 pipelines, bench/tui.py part 2, the rebuild in the same run:
-            # 15 ms against 38 ms at 80x24; 49 against 77 ms at 200x50, where
-            # repainting every visible cell is most of it.
+            # 37 ms against 64 ms at 80x24, 75 against 126 ms at 200x50; most
+            # of what is left is repainting every visible cell.
             before = dict(old)
             self._update_cells(rows, [(key, before[key]) for key, _ in rows])
             self._reorder([key for key, _ in rows])
