@@ -36,8 +36,8 @@ way if it is not cached yet), with an ``opstui.toml`` that configures nothing
      minutes (``VmRSS`` in ``/proc``), at 80x24 only;
   5. the log viewer on a 1,000,000-line log (a store of its own).
 
-    .venv/bin/python bench/tui.py            # about 20 minutes (10 of them memory)
-    .venv/bin/python bench/tui.py --parts launch refresh lag logview   # ~9 minutes
+    .venv/bin/python bench/tui.py            # about 16 minutes (10 of them memory)
+    .venv/bin/python bench/tui.py --parts launch refresh lag logview   # ~8 minutes
     .venv/bin/python bench/tui.py --quick    # a small store, short runs: ~3 minutes
 
 Child processes get a private bytecode cache (``PYTHONPYCACHEPREFIX`` in a
