@@ -1,6 +1,7 @@
 """``opstui policies replay``: what the policies would have done over the recorded history.
 
-The history is stepped through every ``step`` seconds; at each step a
+The history is stepped through every ``step`` seconds and at each moment
+something was recorded (a run ended, an alert fired); at each a
 policy sees its targets as they stood then (the latest run of a pipeline
 that had finished by then, the alerts firing then, the deploys before, the
 drift checks computed by then) and decides through the very guard rails the
@@ -173,8 +174,14 @@ def replay(
     windows, ledger = Windows(), Ledger()
     made: list[Decision] = []
     production = config.notify.production
-    at = since
-    while at <= until:
+    # Every ``step`` from ``since``, and ``until`` itself: what ended in the
+    # last step's seconds is judged too.
+    # And the moment each thing happened: a failure retried within the step
+    # by hand was still seen by the live evaluator, which runs more often.
+    moments = [since + i * step for i in range(int((until - since) // step) + 1)]
+    moments += [t for t in _happened(history) if since <= t <= until] + [until]
+    moments = sorted(set(moments))
+    for at in moments:
         for policy in chosen:
             for reading in _readings(policy, history, config, at):
                 d = decide(policy, reading, windows=windows, ledger=ledger, now=at,
@@ -182,8 +189,16 @@ def replay(
                 if d is not None:
                     ledger.add(d)
                     made.append(d)
-        at += step
     return Report(made, since, until)
+
+
+def _happened(h: History) -> list[float]:
+    """When each recorded thing happened: runs ending, alerts firing, deploys, checks."""
+    out = [at for ends, _ in h.runs.values() for at in ends]
+    out += [f.start for firing in h.firing.values() for f in firing]
+    out += [d.deployed_at for rows in h.deploys.values() for d in rows]
+    out += [c[0] for checks in h.drift.values() for c in checks]
+    return out
 
 
 def _readings(policy: PolicyDef, h: History, config: Config, at: float) -> list[Reading]:
