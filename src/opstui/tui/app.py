@@ -360,9 +360,11 @@ class OpstuiApp(LiveApp):
 
     @on(DataTable.RowHighlighted)
     def row_moved(self) -> None:
-        # Another row: another set of actions that apply (the footer's dimmed keys).
+        # Another row: another set of actions that apply (the footer's dimmed
+        # keys). Only when that set changed: the footer restyles every key it
+        # draws, ~15 ms, and a refresh that reorders rows moves the cursor.
         if self.screen_stack:  # (not while the app closes)
-            self.refresh_bindings()
+            self._offer()
 
     def action_retry(self) -> None:
         self.start_action("retry", self.selected())
@@ -482,9 +484,12 @@ class OpstuiApp(LiveApp):
             # Textual's own way to take a notice down before its time.
             self._unnotify(notice)
             self.notify(safe(line), severity="error" if bad else "information", markup=False)
+        self._offer()  # a run ended or started: the keys that apply may have changed
+
+    def _offer(self) -> None:
+        """The footer's keys again, if the actions that apply to the selected row changed."""
         offered = tuple(self.why_not(action) is None for action in ACTIONS)
         if offered != self._offered:
-            # A run ended or started: the keys that apply changed (the footer).
             self._offered = offered
             self.refresh_bindings()
 

@@ -32,12 +32,16 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import RowKey
 
@@ -187,6 +191,76 @@ class LiveTable(DataTable[Any]):
             if key == self.sort_column:
                 return self._label(key, label)
         return None
+
+    #: The widget's Rich style for the frame being drawn (``render_lines``).
+    _frame_style: Style | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # DataTable asks for ``rich_style`` once a line, and Textual computes
+        # it anew each time (the ancestors' backgrounds blended): at 200x50
+        # that was a sixth of a refresh's repaint. Once a frame is enough.
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._frame_style
+        if style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        header = self.get_row_height(self._header_row_key) if self.show_header else 0
+        if y >= header:
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
+
+    def _render_cell(  # noqa: PLR0917 (DataTable's own signature)
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """A one-line Text cell drawn straight to segments: what DataTable's own
+        path draws (padding, the cell's styles under the cursor's) without a
+        Rich render of a Padding of it, the most of a repaint's cost: a refresh
+        that changes any cell repaints every visible one (DataTable keys its
+        caches on one update count). Headers and anything else go the usual way."""
+        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
+                     self._update_count, self._pseudo_class_state)  # fmt: skip
+        cached = self._cell_render_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        cell = self._data.get(row_key, {}).get(column_key)
+        row = self.rows.get(row_key)
+        if not isinstance(cell, Text) or row is None or row.height != 1 or "\n" in cell.plain:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+        )  # fmt: skip
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        pre += component_style
+        pad = self.cell_padding
+        console = self.app.console
+        # Text.render leaves out the Text's own style (its __rich_console__ adds it).
+        own = console.get_style(cell.style) if cell.style else None
+        inner = Segment.adjust_line_length(
+            list(Segment.apply_style(cell.render(console, end=""), own)), max(0, width - 2 * pad)
+        )
+        line = [Segment(" " * pad), *inner, Segment(" " * pad)] if pad else inner
+        lines = [list(Segment.apply_style(line, pre, post_style))]
+        self._cell_render_cache[cache_key] = lines
+        return lines
 
     async def _on_idle(self, event: events.Idle) -> None:
         """Columns are measured on idle (by DataTable's own handler, which runs

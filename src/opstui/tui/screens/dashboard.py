@@ -404,7 +404,8 @@ class DashboardScreen(Screen[None]):
                     for t in (self.endpoints, self.models)
                 )
                 height = max(height, room - others)
-            panel.styles.height = height
+            if panel.styles.height is None or panel.styles.height.value != height:
+                panel.styles.height = height  # (a style set, even the same, lays out again)
 
     def headline(self, snap: Snapshot) -> Text:
         failing = sum(1 for p in snap.pipelines if p.failing)
