@@ -194,6 +194,8 @@ class LiveTable(DataTable[Any]):
 
     #: The widget's Rich style for the frame being drawn (``render_lines``).
     _frame_style: Style | None = None
+    #: The update count the render caches were last dropped at.
+    _cached_at = -1
 
     def render_lines(self, crop: Region) -> list[Strip]:
         # DataTable asks for ``rich_style`` once a line, and Textual computes
@@ -293,6 +295,25 @@ class LiveTable(DataTable[Any]):
             rows = [(key, tuple(_plain(c) for c in cells)) for key, cells in rows]
             self._given = list(rows)
         rows = self._sorted(self._shown_cells(rows))
+        try:
+            self._show(rows)
+        finally:
+            self._drop_dead_caches()
+
+    def _drop_dead_caches(self) -> None:
+        """DataTable keys its render caches on one update count, bumped by any
+        change: what it cached before is never read again, but stays (10,000
+        cells, a thousand rows and lines) until pushed out, and every full
+        garbage collection walks it: at 200x50 the longest pauses of the
+        event loop (bench/tui.py part 3). Dropped as soon as it is dead."""
+        if self._update_count != self._cached_at:
+            self._cached_at = self._update_count
+            self._cell_render_cache.clear()
+            self._row_render_cache.clear()
+            self._row_renderable_cache.clear()
+            self._line_cache.clear()
+
+    def _show(self, rows: list[Row]) -> None:
         old = self._rows
         if [k for k, _ in old] == [k for k, _ in rows]:
             self._update_cells(rows, old)
