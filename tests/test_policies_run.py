@@ -167,3 +167,24 @@ def test_bad_input_is_one_line_exit_2(ops: Path) -> None:
     write_config(ops, FLAKY)
     none = run_cli("policies", "run", "--once", cwd=ops)
     assert none.returncode == 2 and "no policies are configured" in none.stderr
+
+
+def test_a_rejected_request_does_nothing_and_is_not_asked_again(ops: Path) -> None:
+    write_config(
+        ops, FLAKY + RETRY.replace('action = "retry"', 'action = "retry"\napproval = true')
+    )
+    first = failed_run(ops)
+    assert "awaiting approval" in run_cli("policies", "run", "--once", cwd=ops).stdout
+    request = str(
+        json.loads(run_cli("policies", "list", "--json", cwd=ops).stdout)["waiting"][0]["id"]
+    )
+    rejected = run_cli("policies", "reject", request, "--reason", "real bug, not a flake", cwd=ops)
+    assert rejected.returncode == 0 and "rejected by" in rejected.stdout
+    assert "real bug, not a flake" in rejected.stdout
+    assert run_cli("policies", "run", "--once", cwd=ops).stdout == ""  # the fault stays settled
+    with Store(ops / "ops.db") as store:
+        assert [d.verdict for d in sp.decisions(store, since=0)] == [
+            "awaiting_approval", "rejected",
+        ]  # fmt: skip
+        assert history.run_history(store, "web", limit=1)[0].id == first  # no retry ran
+        assert sp.pending(store) == []
