@@ -86,3 +86,25 @@ async def test_a_read_only_console_evaluates_nothing_and_answers_nothing(tmp_pat
         await _until(pilot, lambda: any("read-only session" in s for s in _said(app)), "refused")
     with Store(tmp_path / "ops.db") as store:
         assert sp.decisions(store, since=0) == []
+
+
+async def test_the_audit_trail_holds_the_decisions_not_to_act(tmp_path: Path) -> None:
+    write_config(tmp_path, FLAKY + RETRY + "approval = true\n")
+    failed_run(tmp_path)
+    config = load_config(tmp_path / "opstui.toml")
+    with Store(tmp_path / "ops.db") as store:
+        sp.record(store, {"policy": "*", "target": "*", "verdict": "paused",
+                          "why": "paused by alice: incident 42"}, by="alice")  # fmt: skip
+        sp.record(store, {"policy": "retry-web", "target": "pipeline:web", "fault": "run:1",
+                          "verdict": "awaiting_approval", "action": "retry",
+                          "environment": "production",
+                          "why": "run 1 of web failed at test: retry web waits for an "
+                                 "operator's approval"}, by="h:1:policies")  # fmt: skip
+    app = OpstuiApp(tmp_path / "ops.db", config, poll=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        shown = text_of(app)
+        assert "policy:retry-web" in shown and "awaiting approval" in shown
+        assert "alice" in shown and "every policy" in shown and "paused" in shown
