@@ -85,69 +85,60 @@ class DriftChecks(threading.Thread):
         self.stopping.set()
 
 
-class Alerts(threading.Thread):
-    """opstui's alerts judged as ``opstui poll`` does (``notify.send.judge_loop``):
-    the demo's console is built not to poll, so the world judges for it."""
+class Loop(threading.Thread):
+    """One of the headless loops of ``opstui poll`` and ``opstui policies run``
+    on a thread of the world (the demo's console is built not to poll, so the
+    world does it for it): a line starting with ``prefix`` is the loop's own
+    failure, kept for the end (the next step tries again); the rest is echoed."""
 
     def __init__(
-        self, layout: Layout, config: Config, *, every: float,
-        echo: Callable[[str], None] | None,
+        self, name: str, prefix: str, *, echo: Callable[[str], None] | None,
+        loop: Callable[[threading.Event, Callable[[str], None]], None],
     ) -> None:  # fmt: skip
-        super().__init__(name="opstui-demo-alerts", daemon=True)
-        self.layout = layout
-        self.config = config
-        self.every = every
+        super().__init__(name=f"opstui-demo-{name}", daemon=True)
+        self.prefix = prefix
         self.echo = echo
+        self.loop = loop
         self.stopping = threading.Event()
         self.error: str | None = None
 
     def run(self) -> None:
-        from opstui.notify.send import judge_loop
-
-        judge_loop(self.layout.store, self.config, by="opstui-demo", stop=self.stopping,
-                   every=self.every, say=self._say)  # fmt: skip
+        self.loop(self.stopping, self._say)
 
     def _say(self, line: str) -> None:
-        if line.startswith("alerts: "):
-            self.error = line[:300]  # said at the end; the next step tries again
-        elif self.echo is not None:
-            self.echo(line)
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-
-class Policies(threading.Thread):
-    """The demo's policies evaluated as ``opstui policies run`` does
-    (``policies.loop.run_loop``): its console does not poll, so the world
-    evaluates for it; what they decide shows in the console (P, the events)."""
-
-    def __init__(
-        self, layout: Layout, config: Config, *, every: float,
-        echo: Callable[[str], None] | None,
-    ) -> None:  # fmt: skip
-        super().__init__(name="opstui-demo-policies", daemon=True)
-        self.layout = layout
-        self.config = config
-        self.every = every
-        self.echo = echo
-        self.stopping = threading.Event()
-        self.error: str | None = None
-
-    def run(self) -> None:
-        from opstui.policies.loop import run_loop
-
-        run_loop(self.layout.store, self.config, stop=self.stopping, every=self.every,
-                 say=self._say, holder="opstui-demo:policies")  # fmt: skip
-
-    def _say(self, line: str) -> None:
-        if line.startswith("policies: "):
+        if line.startswith(self.prefix):
             self.error = line[:300]
         elif self.echo is not None:
             self.echo(line)
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def alerts(layout: Layout, config: Config, *, every: float,
+           echo: Callable[[str], None] | None) -> Loop:  # fmt: skip
+    """opstui's alerts judged as ``opstui poll`` does (``notify.send.judge_loop``)."""
+
+    def loop(stop: threading.Event, say: Callable[[str], None]) -> None:
+        from opstui.notify.send import judge_loop
+
+        judge_loop(layout.store, config, by="opstui-demo", stop=stop, every=every, say=say)
+
+    return Loop("alerts", "alerts: ", echo=echo, loop=loop)
+
+
+def policies(layout: Layout, config: Config, *, every: float,
+             echo: Callable[[str], None] | None) -> Loop:  # fmt: skip
+    """The demo's policies evaluated as ``opstui policies run`` does
+    (``policies.loop.run_loop``); what they decide shows in the console (P, the events)."""
+
+    def loop(stop: threading.Event, say: Callable[[str], None]) -> None:
+        from opstui.policies.loop import run_loop
+
+        run_loop(layout.store, config, stop=stop, every=every, say=say,
+                 holder="opstui-demo:policies")  # fmt: skip
+
+    return Loop("policies", "policies: ", echo=echo, loop=loop)
 
 
 class World:
@@ -166,8 +157,8 @@ class World:
         self.poller = PollerThread(layout.store, list(config.endpoints.values()))
         self.traffic = Traffic(layout, speed=speed)
         self.drift = DriftChecks(layout, config, every=max(3.0, DRIFT_EVERY / speed))
-        self.alerts = Alerts(layout, config, every=max(1.0, ALERTS_EVERY / speed), echo=echo)
-        self.policies = Policies(layout, config, every=max(1.0, POLICIES_EVERY / speed), echo=echo)
+        self.alerts = alerts(layout, config, every=max(1.0, ALERTS_EVERY / speed), echo=echo)
+        self.policies = policies(layout, config, every=max(1.0, POLICIES_EVERY / speed), echo=echo)
         self.simulator = Simulator(layout, config, speed=speed, echo=echo)
         self.started = False
 
