@@ -188,3 +188,24 @@ def test_a_rejected_request_does_nothing_and_is_not_asked_again(ops: Path) -> No
         ]  # fmt: skip
         assert history.run_history(store, "web", limit=1)[0].id == first  # no retry ran
         assert sp.pending(store) == []
+
+
+def test_an_act_that_cannot_start_is_refused_in_the_trail_not_acted(
+    ops: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim is written before acting; if the action then fails to start
+    (the runner cannot be spawned), the trail says refused, with why."""
+    import opstui.policies.evaluate as ev
+
+    def no_fork(*_args: object, **_kw: object) -> object:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(ev, "act", no_fork)
+    failed_run(ops)
+    config = load_config(ops / "opstui.toml")
+    with Store(ops / "ops.db") as store, closing(SnapshotReader(ops / "ops.db", config)) as reader:
+        step = Evaluator(config, holder="h:1:policies").step(store, reader.snapshot())
+        rows = sp.decisions(store, since=0)
+    assert [d.verdict for d in step.decisions] == ["refused"]
+    assert [r.verdict for r in rows] == ["refused"]
+    assert "failed to start: OSError: [Errno 12] Cannot allocate memory" in rows[0].why

@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 from opstui.config import Config
 from opstui.config.policies import PolicyDef
-from opstui.policies.act import act
+from opstui.errors import OpstuiError
+from opstui.policies.act import Acted, act
 from opstui.policies.decide import (
     ACTED,
     APPROVED,
@@ -120,7 +121,13 @@ class Evaluator:
         claim = sp.record(store, row, by=self.holder, now=now)
         if claim is None:
             return None
-        done = act(self.config, store, policy, d)
+        try:
+            done = act(self.config, store, policy, d)
+        except Exception as exc:
+            # Claimed and not done (the runner could not be spawned, the store
+            # failed mid-way): the trail must not say it acted.
+            why = exc.message if isinstance(exc, OpstuiError) else f"{type(exc).__name__}: {exc}"
+            done = Acted(refused=f"failed to start: {why}")
         if done.refused is not None:
             why = f"{d.why}: refused, {done.refused}"
             sp.refused(store, claim, why)
