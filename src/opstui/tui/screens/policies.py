@@ -70,7 +70,7 @@ class PoliciesScreen(Detail):
         self.defined = list(policies)
         self.data: PoliciesData | None = None
         self.policies = LiveTable(
-            [("name", "POLICY"), ("when", "WHEN", 70), ("does", "DOES"), ("mode", "MODE"),
+            [("name", "POLICY"), ("when", "WHEN", 100), ("does", "DOES"), ("mode", "MODE"),
              ("today", "TODAY"), ("next", "NEXT", 90), ("last", "LAST")],
             flex="last", id="policies",
         )  # fmt: skip
