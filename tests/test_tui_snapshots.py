@@ -165,3 +165,60 @@ def test_log_search_is_visible_while_typed(
     monkeypatch.chdir(tmp_path)
     app = make_app(tmp_path, config=sample_config(tmp_path, ENDPOINT, portable=True))
     assert snap_compare(app, terminal_size=size, run_before=_log_search_typed)
+
+
+POLICIES = """
+[policies.retry-web-tests]
+trigger = "run_failed"
+pipeline = "web-api"
+stages = ["test"]
+action = "retry"
+
+[policies.retrain-fraud]
+trigger = "drift"
+model = "fraud"
+action = "retrain"
+
+[policies.rollback-on-burn]
+trigger = "burn"
+endpoint = "web"
+action = "rollback"
+mode = "shadow"
+"""
+
+
+async def _policies(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("P")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_policies_screen(
+    size: tuple[int, int], snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three policies, one request waiting, a decision of each kind, the flaky stage."""
+    from opstui.store import Store
+    from opstui.store import policies as sp
+    from tests.tui_support import FROZEN, sample_store
+
+    monkeypatch.chdir(tmp_path)
+    store = sample_store(tmp_path)
+    served = ENDPOINT + 'service = "web-api"\n'
+    config = sample_config(tmp_path, served + POLICIES, portable=True)
+    decisions = [
+        ("retry-web-tests", "pipeline:web-api", "run:144", "acted", "run 144 of web-api failed "
+         "at test: retry web-api: run 145", 3000),
+        ("rollback-on-burn", "endpoint:web", "burn:web:deploy:9", "would_act", "web burning 20.1x "
+         "over 1h after deploy of web-api 1.15.1 in production: would roll back web-api, after "
+         "an operator's approval (shadow mode)", 900),
+        ("retrain-fraud", "model:fraud", "drift:fraud:1", "awaiting_approval", "fraud's dataset "
+         "drifted in 3 checks in a row: retrain fraud waits for an operator's approval", 600),
+    ]  # fmt: skip
+    with Store(store) as db:
+        for policy, target, fault, verdict, why, ago in decisions:
+            sp.record(db, {"policy": policy, "target": target, "fault": fault, "verdict": verdict,
+                           "why": why, "action": "retry", "environment": "production"},
+                      by="ops-host:1:policies", now=FROZEN - ago)  # fmt: skip
+    app = make_app(tmp_path, store=store, config=config)
+    assert snap_compare(app, terminal_size=size, run_before=_policies)
