@@ -209,3 +209,40 @@ def test_an_act_that_cannot_start_is_refused_in_the_trail_not_acted(
     assert [d.verdict for d in step.decisions] == ["refused"]
     assert [r.verdict for r in rows] == ["refused"]
     assert "failed to start: OSError: [Errno 12] Cannot allocate memory" in rows[0].why
+
+
+NOTIFY = """
+[policies.tell-web]
+trigger = "run_failed"
+pipeline = "web"
+action = "notify"
+"""
+
+
+def test_a_notify_policy_sends_to_alertmanager(ops: Path, alertmanager: str) -> None:
+    """With [notify] alertmanager the notice goes there, labelled; down, the
+    decision says it was not sent (and nothing else is pretended)."""
+    import uuid
+
+    from opstui.sources.alertmanager import firing_alerts
+    from tests.processes import free_port
+
+    run = uuid.uuid4().hex[:8]
+    notify = f'[notify]\nalertmanager = "{alertmanager}"\n[notify.labels]\ntest_run = "{run}"\n'
+    write_config(ops, FLAKY + NOTIFY + notify)
+    first = failed_run(ops)
+    said = run_cli("policies", "run", "--once", cwd=ops)
+    assert said.returncode == 0 and "policy tell-web: acted" in said.stdout, said.stdout
+    ours = [a for a in firing_alerts(alertmanager) if a["labels"].get("test_run") == run]
+    assert len(ours) == 1
+    labels = ours[0]["labels"]
+    assert (labels["alertname"], labels["policy"], labels["subject"]) == (
+        "OpstuiPolicy", "tell-web", "web",
+    )  # fmt: skip
+    assert f"run {first} of web failed at test" in ours[0]["annotations"]["summary"]
+
+    down = f"http://127.0.0.1:{free_port()}"
+    write_config(ops, FLAKY + NOTIFY.replace("tell-web", "tell-again") +
+                 notify.replace(alertmanager, down))  # fmt: skip
+    refused = run_cli("policies", "run", "--once", cwd=ops)
+    assert "policy tell-again: refused" in refused.stdout, refused.stdout

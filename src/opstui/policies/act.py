@@ -62,12 +62,45 @@ def plan_for(config: Config, store: Store, policy: PolicyDef, d: Decision) -> Pl
     return plan_rollback(config, store, env, pipeline=service)
 
 
+#: How long a policy's notice stays firing in Alertmanager (it is one event,
+#: not a condition that resolves): long enough for every receiver and repeat.
+NOTICE_FOR = 3600.0
+
+
+def notify(config: Config, policy: PolicyDef, d: Decision) -> None:
+    """A ``notify`` policy's action: the decision is the notice (the trail, the
+    timeline, the console's notice); with ``[notify] alertmanager``, it is sent
+    there too, as ``OpstuiPolicy`` with the policy, subject, service and
+    environment as labels (raises ``AlertmanagerError`` if it cannot be)."""
+    url = config.notify.alertmanager
+    if url is None:
+        return
+    import time
+
+    from opstui.sources.alertmanager import AmAlert, post_alerts
+    from opstui.timeutil import iso
+
+    labels = dict(config.notify.labels)
+    labels.update(alertname="OpstuiPolicy", severity="ticket", source="opstui",
+                  policy=policy.name, subject=d.target.partition(":")[2] or d.target)  # fmt: skip
+    if d.service:
+        labels["service"] = d.service
+    if d.environment:
+        labels["environment"] = d.environment
+    starts = min(d.at, time.time())  # never later than this machine's now (notify/send.py)
+    description = f"opstui policy {policy.name} at {iso(d.at)}"
+    alert = AmAlert(labels, {"summary": d.why, "description": description}, starts,
+                    starts + NOTICE_FOR)  # fmt: skip
+    post_alerts(url, [alert], timeout=config.notify.timeout)
+
+
 def act(config: Config, store: Store, policy: PolicyDef, d: Decision) -> Acted:
     """Plan, guard, audit and start ``d``'s action as ``policy:NAME``."""
     from opstui.runner.actions import ActionRefused, perform, propose
 
     if policy.action == "notify":
-        return Acted()  # the decision itself is the notice (trail, timeline, console)
+        notify(config, policy, d)
+        return Acted()
     try:
         plan = plan_for(config, store, policy, d)
     except OpstuiError as exc:
