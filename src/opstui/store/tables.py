@@ -38,6 +38,7 @@ TABLES: tuple[Table, ...] = (
     Table("drift_results"),
     Table("actions"),
     Table("alerts"),
+    Table("policy_decisions"),
     Table("imported", key=("key",)),
     Table("endpoint_status", key=("name",)),
     Table("watermarks", key=("source", "name")),
