@@ -37,7 +37,7 @@ from opstui.policies.decide import (
     Windows,
     decide,
 )
-from opstui.policies.signals import FAILED, FRESH
+from opstui.policies.signals import FRESH, run_reading
 from opstui.store import Store
 from opstui.store.deployments import deployment_history
 from opstui.store.drift import checks as drift_checks
@@ -224,21 +224,11 @@ def _runs(policy: PolicyDef, h: History, config: Config, at: float) -> list[Read
         p = config.pipelines.get(name)
         env = (p.environment if p else None) or DEFAULT_ENVIRONMENT
         i = bisect.bisect_right(ends, at)
-        target = f"pipeline:{name}"
         if i == 0:
             continue
         run = runs[i - 1]
-        fresh = at - run.at <= FRESH
-        if run.status not in FAILED or run.stage is None or not fresh:
-            out.append(Reading(target, CLEAR, f"run {run.id} {run.status}", None, env, name))
-        elif (policy.stages and run.stage not in policy.stages) or (
-            policy.flaky_only and (name, run.stage) not in h.flaky
-        ):
-            out.append(Reading(target, CLEAR, f"run {run.id} failed at {run.stage}", None,
-                               env, name))  # fmt: skip
-        else:
-            why = f"run {run.id} of {name} {run.status} at {run.stage}"
-            out.append(Reading(target, MET, why, f"run:{run.id}", env, name))
+        out.append(run_reading(policy, h.flaky, pipeline=name, env=env, run_id=run.id,
+                               status=run.status, stage=run.stage, ago=at - run.at))  # fmt: skip
     return out
 
 

@@ -127,20 +127,36 @@ def _runs(policy: PolicyDef, snap: Snapshot, facts: Facts, config: Config) -> li
             continue
         stage = run.failed_stage
         ended = run.finished_at or run.started_at or run.created_at
-        if run.status not in FAILED or stage is None or snap.at - ended > FRESH:
-            out.append(Reading(target, CLEAR, f"run {run.id} {run.status}", None, env, p.name))
-            continue
-        if policy.stages and stage.name not in policy.stages:
-            why = f"run {run.id} failed at {stage.name}, not at {', '.join(policy.stages)}"
-            out.append(Reading(target, CLEAR, why, None, env, p.name))
-            continue
-        if policy.flaky_only and (p.name, stage.name) not in facts.flaky:
-            why = f"run {run.id} failed at {stage.name}, which is not marked flaky"
-            out.append(Reading(target, CLEAR, why, None, env, p.name))
-            continue
-        why = f"run {run.id} of {p.name} {run.status} at {stage.name}"
-        out.append(Reading(target, MET, why, f"run:{run.id}", env, p.name))
+        out.append(run_reading(policy, facts.flaky, pipeline=p.name, env=env, run_id=run.id,
+                               status=run.status, stage=stage.name if stage else None,
+                               ago=snap.at - ended))  # fmt: skip
     return out
+
+
+def run_reading(
+    policy: PolicyDef,
+    flaky: frozenset[tuple[str, str]],
+    *,
+    pipeline: str,
+    env: str,
+    run_id: int,
+    status: str,
+    stage: str | None,
+    ago: float,
+) -> Reading:
+    """A run_failed policy's reading of a pipeline's latest ended run, ``ago``
+    seconds after it ended: live (``readings``) and in a replay alike."""
+    target = f"pipeline:{pipeline}"
+    if status not in FAILED or stage is None or ago > FRESH:
+        return Reading(target, CLEAR, f"run {run_id} {status}", None, env, pipeline)
+    if policy.stages and stage not in policy.stages:
+        why = f"run {run_id} failed at {stage}, not at {', '.join(policy.stages)}"
+        return Reading(target, CLEAR, why, None, env, pipeline)
+    if policy.flaky_only and (pipeline, stage) not in flaky:
+        why = f"run {run_id} failed at {stage}, which is not marked flaky"
+        return Reading(target, CLEAR, why, None, env, pipeline)
+    why = f"run {run_id} of {pipeline} {status} at {stage}"
+    return Reading(target, MET, why, f"run:{run_id}", env, pipeline)
 
 
 def _burn(policy: PolicyDef, snap: Snapshot, facts: Facts, config: Config) -> list[Reading]:
