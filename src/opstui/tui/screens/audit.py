@@ -33,7 +33,8 @@ from opstui.views.snapshot import Snapshot, SnapshotReader
 EMPTY = (
     "No operator actions yet. Each retry (r), rollback (b) and retrain (t) started here "
     "or with opstui retry/rollback/retrain, confirmed, declined or refused, and each "
-    "acknowledgement (A) is recorded here, with who and how it ended."
+    "acknowledgement (A) is recorded here, with who and how it ended; so is what each "
+    "automation policy decides, acting or not, and why (P)."
 )
 
 
