@@ -26,7 +26,6 @@ store's rows, or replay's own list).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -183,13 +182,6 @@ def decide(
     if asks:
         return say(AWAITING, f"{reading.why}: {what} waits for an operator's approval")
     return say(ACTED, f"{reading.why}: {what}")
-
-
-def replayed(decisions: Iterable[Decision]) -> Ledger:
-    ledger = Ledger()
-    for d in decisions:
-        ledger.add(d)
-    return ledger
 
 
 def _minutes(seconds: float) -> str:

@@ -29,7 +29,6 @@ from opstui.policies.decide import (
     DAY,
     REFUSED,
     REJECTED,
-    SETTLING,
     Decision,
     Ledger,
     Windows,
@@ -178,6 +177,3 @@ def _row(d: Decision) -> dict[str, object]:
 def _decision(r: sp.DecisionRow) -> Decision:
     return Decision(r.policy, r.target, r.fault, r.verdict, r.why, r.action or "", r.environment,
                     r.service, r.mode or "act", r.decided_at)  # fmt: skip
-
-
-__all__ = ["SETTLING", "Evaluator", "Step", "answer"]

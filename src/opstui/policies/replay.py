@@ -28,7 +28,6 @@ from opstui.policies.decide import (
     ACTED,
     CLEAR,
     HELD,
-    INCONCLUSIVE,
     MET,
     SETTLING,
     Decision,
@@ -37,7 +36,14 @@ from opstui.policies.decide import (
     Windows,
     decide,
 )
-from opstui.policies.signals import FRESH, run_reading
+from opstui.policies.signals import (
+    FRESH,
+    Streak,
+    drift_reading,
+    environment,
+    run_reading,
+    slot_reading,
+)
 from opstui.store import Store
 from opstui.store.deployments import deployment_history
 from opstui.store.drift import checks as drift_checks
@@ -208,21 +214,15 @@ def _readings(policy: PolicyDef, h: History, config: Config, at: float) -> list[
         return _burn(policy, h, config, at)
     if policy.trigger == "drift":
         return _drift(policy, h, config, at)
-    every = policy.every or 86400.0
-    target = f"model:{policy.model}" if policy.model else f"pipeline:{policy.pipeline}"
-    return [Reading(target, MET, "scheduled", f"schedule:{int(at // every)}", None,
-                    target.partition(":")[2])]  # fmt: skip
+    return [slot_reading(policy, at, config)]
 
 
 def _runs(policy: PolicyDef, h: History, config: Config, at: float) -> list[Reading]:
-    from opstui.config.load import DEFAULT_ENVIRONMENT
-
     out = []
     for name, (ends, runs) in h.runs.items():
         if policy.pipeline is not None and name != policy.pipeline:
             continue
-        p = config.pipelines.get(name)
-        env = (p.environment if p else None) or DEFAULT_ENVIRONMENT
+        env = environment(config, name)
         i = bisect.bisect_right(ends, at)
         if i == 0:
             continue
@@ -253,27 +253,17 @@ def _burn(policy: PolicyDef, h: History, config: Config, at: float) -> list[Read
 
 
 def _drift(policy: PolicyDef, h: History, config: Config, at: float) -> list[Reading]:
-    from opstui.config.load import DEFAULT_ENVIRONMENT
-
-    model = policy.model or ""
-    m = config.models.get(model)
-    p = config.pipelines.get(m.pipeline or "") if m else None
-    env = (p.environment if p else None) or DEFAULT_ENVIRONMENT
-    seen = [c for c in h.drift.get(model, []) if c[0] <= at]
-    target = f"model:{model}"
+    seen = [c for c in h.drift.get(policy.model or "", []) if c[0] <= at]
     if not seen:
-        return [Reading(target, INCONCLUSIVE, f"{model} has no drift check yet", None, env,
-                        model)]  # fmt: skip
-    reference, streak = seen[-1][2], 0
+        return [drift_reading(policy, config, None, checked=False)]
+    # The checks in a row that drifted against the latest one's reference.
+    reference, streak, since = seen[-1][2], 0, seen[-1][0]
     for when, drifted, ref in reversed(seen):
         if ref != reference or not drifted:
             break
-        streak += 1
-        since = when
-    if streak < policy.windows:
-        return [Reading(target, CLEAR, f"{model} not drifting", None, env, model)]
-    why = f"{model}'s dataset drifted in {streak} checks in a row"
-    return [Reading(target, MET, why, f"drift:{model}:{since:.0f}", env, model)]
+        streak, since = streak + 1, when
+    found = Streak(streak, since) if streak >= policy.windows else None
+    return [drift_reading(policy, config, found, checked=True)]
 
 
 #: How a replay's decisions read: a verdict in the report's words.

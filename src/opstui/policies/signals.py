@@ -100,10 +100,11 @@ def readings(policy: PolicyDef, snap: Snapshot, facts: Facts, config: Config) ->
         return _burn(policy, snap, facts, config)
     if policy.trigger == "drift":
         return _drift(policy, snap, facts, config)
-    return [_slot(policy, snap.at, config)]
+    return [slot_reading(policy, snap.at, config)]
 
 
-def _environment(config: Config, pipeline: str | None) -> str:
+def environment(config: Config, pipeline: str | None) -> str:
+    """Where a pipeline (and the model it trains) runs: its own, else production."""
     p = config.pipelines.get(pipeline or "")
     return (p.environment if p else None) or DEFAULT_ENVIRONMENT
 
@@ -117,7 +118,7 @@ def _runs(policy: PolicyDef, snap: Snapshot, facts: Facts, config: Config) -> li
         if policy.pipeline is not None and p.name != policy.pipeline:
             continue
         target, run = f"pipeline:{p.name}", p.latest
-        env = _environment(config, p.name)
+        env = environment(config, p.name)
         if run is None:
             out.append(Reading(target, CLEAR, "never ran", None, env, p.name))
             continue
@@ -194,29 +195,39 @@ def _burn(policy: PolicyDef, snap: Snapshot, facts: Facts, config: Config) -> li
 
 def _drift(policy: PolicyDef, snap: Snapshot, facts: Facts, config: Config) -> list[Reading]:
     model = policy.model or ""
-    target = f"model:{model}"
-    m = config.models.get(model)
-    env = _environment(config, m.pipeline if m else None)
     if "models" in snap.problems:
         why = f"the models could not be read: {snap.problems['models']}"
-        return [Reading(target, INCONCLUSIVE, why, None, env, model)]
-    if model not in facts.drift:
-        return [Reading(target, INCONCLUSIVE, f"{model} has no drift check yet", None, env, model)]
-    streak = facts.drift[model]
+        reading = drift_reading(policy, config, None, checked=False)
+        return [reading._replace(why=why)]
+    return [drift_reading(policy, config, facts.drift.get(model), checked=model in facts.drift)]
+
+
+def drift_reading(
+    policy: PolicyDef, config: Config, streak: Streak | None, *, checked: bool
+) -> Reading:
+    """A drift policy's reading of its model's streak (None: not drifting long
+    enough; ``checked`` False: never checked): live and in a replay alike."""
+    model = policy.model or ""
+    target = f"model:{model}"
+    m = config.models.get(model)
+    env = environment(config, m.pipeline if m else None)
+    if not checked:
+        return Reading(target, INCONCLUSIVE, f"{model} has no drift check yet", None, env, model)
     if streak is None:
-        return [Reading(target, CLEAR, f"{model} not drifting", None, env, model)]
+        return Reading(target, CLEAR, f"{model} not drifting", None, env, model)
     why = f"{model}'s dataset drifted in {streak.checks} checks in a row"
-    return [Reading(target, MET, why, f"drift:{model}:{streak.since:.0f}", env, model)]
+    return Reading(target, MET, why, f"drift:{model}:{streak.since:.0f}", env, model)
 
 
-def _slot(policy: PolicyDef, now: float, config: Config) -> Reading:
+def slot_reading(policy: PolicyDef, now: float, config: Config) -> Reading:
+    """A schedule's reading: met once a slot of ``every`` (live and replayed)."""
     every = policy.every or 86400.0
     slot = int(now // every)
     if policy.model is not None:
         m = config.models.get(policy.model)
-        target, env = f"model:{policy.model}", _environment(config, m.pipeline if m else None)
+        target, env = f"model:{policy.model}", environment(config, m.pipeline if m else None)
     else:
-        target, env = f"pipeline:{policy.pipeline}", _environment(config, policy.pipeline)
+        target, env = f"pipeline:{policy.pipeline}", environment(config, policy.pipeline)
     why = f"scheduled every {_span(every)}"
     return Reading(target, MET, why, f"schedule:{slot}", env, target.partition(":")[2])
 
