@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.strip import Strip
+from textual.widgets import DataTable, Input
 
 from opstui.store import Store
 from opstui.store.acks import acknowledge
@@ -448,3 +450,86 @@ def test_a_flex_cell_is_elided_in_the_middle_keeping_both_ends() -> None:
     # Too little room for two halves: the start, "…" at the end.
     assert elide("a" * 50, 10) == Text("a" * 9 + "…")
     assert elide("fits", 10) == "fits"
+
+
+# -- a row's line is drawn again only when what it shows changed ------------------
+
+
+class OneTable(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LiveTable([("name", "NAME"), ("state", "STATE"), ("age", "AGE")])
+
+
+def named(*names: str, state: Text | None = None) -> list[tuple[str, tuple[Any, ...]]]:
+    return [
+        (n, (n, state if state is not None else Text("ok", style="green"), "1m")) for n in names
+    ]
+
+
+def lines_by_key(table: LiveTable) -> dict[str, Strip]:
+    return {str(row.key.value): table.render_line(y) for y, row in enumerate(table.ordered_rows, 1)}
+
+
+async def test_rows_that_only_moved_are_not_drawn_again_and_a_restyled_cell_is() -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.show(named("alpha", "beta", "gamma", "delta"))
+        await pilot.pause(0.05)
+        before = lines_by_key(table)
+        table.show(named("delta", "gamma", "beta", "alpha"))
+        await pilot.pause(0.05)
+        after = lines_by_key(table)
+        assert [k for k in after] == ["delta", "gamma", "beta", "alpha"]
+        # The cursor stayed on alpha (now last): every line is the one drawn before.
+        assert all(after[key] is before[key] for key in before)
+        assert [line.text.split()[0] for line in after.values()] == list(after)
+        # The same words in another colour: drawn again, in the new colour
+        # (Rich's Text == compares words, not the Text's own style).
+        red = Text("ok", style="red")
+        rows = named("delta", "gamma", "beta", "alpha")
+        rows[1] = ("gamma", ("gamma", red, "1m"))
+        table.show(rows)
+        await pilot.pause(0.05)
+        again = lines_by_key(table)
+        assert again["gamma"] is not after["gamma"]
+        colours = {
+            str(s.style.color.name)
+            for s in again["gamma"]
+            if s.text.strip() == "ok" and s.style and s.style.color
+        }
+        assert colours == {"red"}
+        assert again["delta"] is after["delta"] and again["beta"] is after["beta"]
+
+
+async def test_a_click_selects_the_row_under_the_mouse_after_rows_moved() -> None:
+    """Lines carry no row index (they outlive a reorder): the mouse's row is
+    found from where it points, the cursor moves there, and a second click
+    opens it (DataTable's RowSelected)."""
+    selected: list[str] = []
+
+    class Clicked(OneTable):
+        def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+            selected.append(str(event.row_key.value))
+
+    app = Clicked()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(LiveTable)
+        table.show(named("alpha", "beta", "gamma", "delta"))
+        await pilot.pause(0.05)
+        table.show(named("delta", "gamma", "beta", "alpha"))
+        await pilot.pause(0.05)
+        # y 0 is the header; the third row down is beta now.
+        assert await pilot.click(LiveTable, offset=(3, 3))
+        await pilot.pause(0.05)
+        assert table.selected_key == "beta" and table.cursor_row == 2
+        assert await pilot.hover(LiveTable, offset=(20, 4))
+        await pilot.pause(0.05)
+        assert table.hover_coordinate.row == 3
+        assert await pilot.click(LiveTable, offset=(3, 3))
+        await pilot.pause(0.05)
+        assert selected == ["beta"]
+        # Right of the last column, still the row's (DataTable's "out of bounds").
+        assert await pilot.click(LiveTable, offset=(55, 1))
+        await pilot.pause(0.05)
+        assert table.selected_key == "delta"

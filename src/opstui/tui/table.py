@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeGuard
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual._segment_tools import line_crop
 from textual._two_way_dict import TwoWayDict
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -78,6 +79,8 @@ class LiveTable(DataTable[Any]):
     def __init__(
         self, columns: Sequence[ColumnSpec], *, flex: str | None = None, **kwargs: Any
     ) -> None:
+        # First: DataTable's own __init__ clears caches (show_cursor's watcher).
+        self._memo = {}
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         #: Every column: (key, label, shown from this width); rows hold a cell for each.
         self.every: list[tuple[str, str, int]] = [
@@ -228,9 +231,8 @@ class LiveTable(DataTable[Any]):
     ) -> list[list[Segment]]:
         """A one-line Text cell drawn straight to segments: what DataTable's own
         path draws (padding, the cell's styles under the cursor's) without a
-        Rich render of a Padding of it, the most of a repaint's cost: a refresh
-        that changes any cell repaints every visible one (DataTable keys its
-        caches on one update count). Headers and anything else go the usual way."""
+        Rich render of a Padding of it. Headers and anything else go the usual
+        way. (Body rows mostly come from ``_render_line``'s memo instead.)"""
         if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
@@ -244,14 +246,23 @@ class LiveTable(DataTable[Any]):
             return cached
         cell = self._data.get(row_key, {}).get(column_key)
         row = self.rows.get(row_key)
-        if not isinstance(cell, Text) or row is None or row.height != 1 or "\n" in cell.plain:
+        if not _one_line(cell) or row is None or row.height != 1:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        lines = [self._cell_line(cell, width, pre, cursor, hover)]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _cell_line(
+        self, cell: Text, width: int, base_style: Style, cursor: bool, hover: bool
+    ) -> list[Segment]:
+        """A one-line Text cell's segments: padding, the cell's own styles, the
+        cursor's (or hover's) over them, as DataTable's ``_render_cell`` draws it."""
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
         )  # fmt: skip
-        pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        pre += component_style
+        pre = base_style + component_style
         pad = self.cell_padding
         console = self.app.console
         # Text.render leaves out the Text's own style (its __rich_console__ adds it).
@@ -260,9 +271,124 @@ class LiveTable(DataTable[Any]):
             list(Segment.apply_style(cell.render(console, end=""), own)), max(0, width - 2 * pad)
         )
         line = [Segment(" " * pad), *inner, Segment(" " * pad)] if pad else inner
-        lines = [list(Segment.apply_style(line, pre, post_style))]
-        self._cell_render_cache[cache_key] = lines
-        return lines
+        return list(Segment.apply_style(line, pre, post_style))
+
+    #: Each body row's last drawn line, by row key: (what it was drawn from, the line).
+    _memo: dict[RowKey, tuple[tuple[Any, ...], Strip]]
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """A body row's line, drawn again only when what it shows changed.
+
+        DataTable keys every cache on one update count, bumped by any change,
+        and marks each cell with its row's index (for the mouse): a refresh in
+        which one pipeline changed state, or rows only moved, drew every
+        visible cell again, the most of its UI time at 200x50 (bench/tui.py
+        part 2). Here a row's line is kept by its key with what it was drawn
+        from (the cell objects themselves, column widths, cursor, hover,
+        focus, styles), so moving a row costs nothing; the mouse finds its row
+        from where it points (``_pointed``) instead of from the line."""
+        if (
+            self.fixed_rows
+            or self.fixed_columns
+            or (self.show_row_labels and self._labelled_row_exists)
+        ):
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return Strip.blank(self.size.width, base_style)
+        row = self.rows.get(row_key)
+        cells = self._data.get(row_key)
+        if (
+            row_key is self._header_row_key
+            or line_no
+            or row is None
+            or row.height != 1
+            or cells is None
+        ):
+            return super()._render_line(y, x1, x2, base_style)
+        columns = self.ordered_columns
+        values = tuple(cells.get(column.key) for column in columns)
+        texts = [value for value in values if _one_line(value)]
+        if len(texts) != len(values):
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = self._row_locations.get(row_key)
+        if row_index is None:
+            return super()._render_line(y, x1, x2, base_style)
+        show = self.show_cursor and self.cursor_type == "row"
+        cursor = show and row_index == self.cursor_coordinate.row
+        hover = show and self._show_hover_cursor and row_index == self.hover_coordinate.row
+        widths = tuple(column.get_render_width(self) for column in columns)
+        width = self.size.width
+        stripe = self.zebra_stripes and row_index % 2
+        what = (widths, x1, x2, width, base_style, cursor, hover, stripe,
+                self._show_hover_cursor, self._pseudo_class_state)  # fmt: skip
+        kept = self._memo.get(row_key)
+        # The cells by identity: a Text equals another with the same words in
+        # another colour. The memo holds them, so an id is never reused.
+        if kept is not None and kept[0][0] == what and _same(kept[0][1], values):
+            return kept[1]
+        row_style = self._get_row_style(row_index, base_style)
+        segments: list[Segment] = []
+        for text, cell_width_ in zip(texts, widths, strict=True):
+            segments += self._cell_line(text, cell_width_, row_style, cursor, hover)
+        # The rest of the width in the row's style (the cursor's bar goes to the edge).
+        extend, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            False, False,
+        )  # fmt: skip
+        segments.append(Segment(" " * max(0, width - sum(widths)), row_style + extend))
+        strip = (
+            Strip(line_crop(segments, x1, x2, sum(widths) + max(0, width - sum(widths))))
+            .adjust_cell_length(width, base_style)
+            .simplify()
+        )
+        self._memo[row_key] = ((what, values), strip)
+        return strip
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._memo.clear()
+
+    def notify_style_update(self) -> None:
+        self._memo.clear()  # a theme or focus change: every colour may differ
+        super().notify_style_update()
+
+    def _pointed(self, event: events.MouseEvent) -> None:
+        """The row and column under the mouse put on the event, as DataTable
+        reads them from a line's styles (a body line drawn by ``_render_line``
+        carries none: its row's index changes whenever rows move)."""
+        if "row" in event.style.meta:
+            return
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x, y = offset
+        if self.show_header and y < self.header_height:
+            return
+        scroll_x, scroll_y = self.scroll_offset
+        try:
+            row_key, _ = self._get_offsets(y + scroll_y)
+        except LookupError:
+            return
+        if row_key not in self._row_locations:
+            return
+        row_index = self._row_locations.get(row_key)
+        meta: dict[str, Any] = {"row": row_index, "column": 0, "out_of_bounds": True}
+        left, x = 0, x + scroll_x
+        for index, column in enumerate(self.ordered_columns):
+            right = left + column.get_render_width(self)
+            if left <= x < right:
+                meta = {"row": row_index, "column": index}
+                break
+            left = right
+        event.style = event.style + Style.from_meta(meta)
+
+    async def _on_click(self, event: events.Click) -> None:
+        self._pointed(event)  # before DataTable's own handler reads it
+
+    def _on_mouse_move(self, event: events.MouseMove) -> None:
+        self._pointed(event)
 
     async def _on_idle(self, event: events.Idle) -> None:
         """Columns are measured on idle (by DataTable's own handler, which runs
@@ -392,10 +518,10 @@ class LiveTable(DataTable[Any]):
         """The cells of ``rows`` that differ from ``old`` (the same keys in the
         same order) updated in place."""
         for (key, cells), (_, before) in zip(rows, old, strict=True):
-            if cells == before:
+            if _drawn_alike(cells, before):
                 continue
             for (col, _), cell, was in zip(self.spec, cells, before, strict=True):
-                if cell != was:
+                if not _drawn_alike((cell,), (was,)):
                     # A cell that grew (33.4x after 0.5x) widens its column.
                     self.update_cell(key, col, cell, update_width=True)
 
@@ -596,6 +722,25 @@ def elide(cell: object, room: int) -> object:
     # Slices by character: cell widths only differ for wide glyphs, which
     # ``safe`` leaves as they are; a row one cell short is fine, one long is cut.
     return Text.assemble(text[:head], "…", text[len(text) - tail :])
+
+
+def _one_line(cell: object) -> TypeGuard[Text]:
+    """A cell ``LiveTable`` draws itself: a Text of one line."""
+    return isinstance(cell, Text) and "\n" not in cell.plain
+
+
+def _drawn_alike(these: tuple[Any, ...], those: tuple[Any, ...]) -> bool:
+    """Cells that draw the same: Rich's ``Text ==`` compares words and spans,
+    not the Text's own style ("failed" in red equals "failed" in green)."""
+    return len(these) == len(those) and all(
+        a is b
+        or (a == b and (not isinstance(a, Text) or not isinstance(b, Text) or a.style == b.style))
+        for a, b in zip(these, those, strict=False)
+    )
+
+
+def _same(these: tuple[Any, ...], those: tuple[Any, ...]) -> bool:
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=False))
 
 
 def _plain(cell: object) -> object:
