@@ -743,8 +743,23 @@ def _same(these: tuple[Any, ...], those: tuple[Any, ...]) -> bool:
     return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=False))
 
 
+#: Plain Texts made from str cells, shared (never changed once made): most
+#: cells read the same each refresh (names, states), and making 1,400 Texts
+#: anew was a third of a 200-pipeline board's ``show``; a kept one also
+#: compares by identity. Emptied when full.
+_PLAIN: dict[str, Text] = {}
+_PLAIN_KEPT = 16_384
+
+
 def _plain(cell: object) -> object:
-    return Text(cell) if isinstance(cell, str) else cell
+    if not isinstance(cell, str):
+        return cell
+    text = _PLAIN.get(cell)
+    if text is None:
+        if len(_PLAIN) >= _PLAIN_KEPT:
+            _PLAIN.clear()
+        text = _PLAIN[cell] = Text(cell)
+    return text
 
 
 def dim(text: str) -> Text:
