@@ -500,6 +500,15 @@ async def test_rows_that_only_moved_are_not_drawn_again_and_a_restyled_cell_is()
         }
         assert colours == {"red"}
         assert again["delta"] is after["delta"] and again["beta"] is after["beta"]
+        # Another kind of cursor: DataTable's own drawing (the cell under it marked).
+        table.cursor_type = "cell"
+        table.move_cursor(row=0, column=1)
+        await pilot.pause(0.05)
+        cell_cursor = lines_by_key(table)["delta"]
+        assert cell_cursor is not again["delta"]
+        styles = {s.text.strip(): s.style for s in cell_cursor if s.text.strip()}
+        # Only the STATE cell has the cursor's colours.
+        assert styles["ok"].bgcolor != styles["1m"].bgcolor == styles["delta"].bgcolor
 
 
 async def test_a_click_selects_the_row_under_the_mouse_after_rows_moved() -> None:

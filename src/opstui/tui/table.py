@@ -290,6 +290,7 @@ class LiveTable(DataTable[Any]):
         if (
             self.fixed_rows
             or self.fixed_columns
+            or self.cursor_type != "row"
             or (self.show_row_labels and self._labelled_row_exists)
         ):
             return super()._render_line(y, x1, x2, base_style)
@@ -315,7 +316,7 @@ class LiveTable(DataTable[Any]):
         row_index = self._row_locations.get(row_key)
         if row_index is None:
             return super()._render_line(y, x1, x2, base_style)
-        show = self.show_cursor and self.cursor_type == "row"
+        show = self.show_cursor
         cursor = show and row_index == self.cursor_coordinate.row
         hover = show and self._show_hover_cursor and row_index == self.hover_coordinate.row
         widths = tuple(column.get_render_width(self) for column in columns)
@@ -740,6 +741,7 @@ def _drawn_alike(these: tuple[Any, ...], those: tuple[Any, ...]) -> bool:
 
 
 def _same(these: tuple[Any, ...], those: tuple[Any, ...]) -> bool:
+    """The very same cell objects."""
     return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=False))
 
 
