@@ -9,11 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from opstui.config import load_config
+from opstui.policies.evaluate import LEASE
 from opstui.store import Store
 from opstui.store import policies as sp
 from opstui.store.actions import list_actions
+from opstui.store.endpoints import acquire_leases
 from opstui.tui.app import OpstuiApp
 from opstui.tui.screens.modals import ApproveScreen
 from opstui.tui.screens.policies import PoliciesScreen
@@ -82,10 +85,35 @@ async def test_a_read_only_console_evaluates_nothing_and_answers_nothing(tmp_pat
         await pilot.press("P")
         await _until(pilot, lambda: isinstance(app.screen, PoliciesScreen), "the screen")
         await settle(pilot)
+        # Nobody else evaluates either: said, since nothing else shows it.
+        note = app.screen.query_one("#note", Static)
+        await _until(pilot, lambda: "NOT EVALUATED" in str(note.render()), "nobody evaluates")
+        said = str(note.render())
+        assert "not here (read-only)" in said and "opstui policies run" in said
+        assert "y, n and X are writes" in said
         await pilot.press("X")
         await _until(pilot, lambda: any("read-only session" in s for s in _said(app)), "refused")
+        # An evaluator elsewhere takes the store's lease: named instead.
+        with Store(tmp_path / "ops.db") as store:
+            acquire_leases(store, [LEASE], holder="ci-runner-3:4211:policies", ttl=60)
+        await _until(pilot, lambda: "evaluated by ci-runner-3:4211" in str(note.render()),
+                     "the other evaluator named")  # fmt: skip
     with Store(tmp_path / "ops.db") as store:
         assert sp.decisions(store, since=0) == []
+
+
+async def test_a_console_that_evaluates_says_so(tmp_path: Path) -> None:
+    write_config(tmp_path, FLAKY + RETRY)
+    failed_run(tmp_path)
+    config = load_config(tmp_path / "opstui.toml")
+    app = OpstuiApp(tmp_path / "ops.db", config, poll=True, refresh=0.5)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, ticks=3)
+        await pilot.press("P")
+        await _until(pilot, lambda: isinstance(app.screen, PoliciesScreen), "the screen")
+        note = app.screen.query_one("#note", Static)
+        await _until(pilot, lambda: "evaluated by this console" in str(note.render()), "said")
+        assert "y approves" in str(note.render())
 
 
 async def test_the_audit_trail_holds_the_decisions_not_to_act(tmp_path: Path) -> None:

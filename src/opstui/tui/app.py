@@ -205,9 +205,16 @@ class OpstuiApp(LiveApp):
         self.refresh_now()
 
     def action_policies(self) -> None:
+        from opstui.policies.evaluate import holder_name
         from opstui.tui.screens.policies import PoliciesScreen
 
-        self._push_detail(PoliciesScreen(list(self.config.policies.values()), clock=self.clock))
+        # Who evaluates is said on the screen: this console only when it polls and may write.
+        why_not = "read-only" if self.read_only else "" if self._poll else "polls nothing"
+        holder = None if why_not else (self._evaluator.holder if self._evaluator else holder_name())
+        policies = list(self.config.policies.values())
+        self._push_detail(
+            PoliciesScreen(policies, clock=self.clock, holder=holder, why_not=why_not)
+        )
         self.refresh_now()
 
     # -- policies (policies/: the evaluator, answers, the pause) ------------------

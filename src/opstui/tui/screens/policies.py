@@ -46,6 +46,8 @@ class PoliciesData(NamedTuple):
     paused: Any | None
     flakes: list[Any]  # policies.flaky.StageFlakes
     now: float
+    #: The evaluator's lease in the store: (holder, expires at), or None.
+    lease: tuple[str, float] | None = None
 
 
 class PoliciesScreen(Detail):
@@ -64,10 +66,21 @@ class PoliciesScreen(Detail):
         Binding("X", "pause_all", "Pause all"),
     ]
 
-    def __init__(self, policies: Sequence[PolicyDef], *, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        policies: Sequence[PolicyDef],
+        *,
+        clock: Callable[[], float],
+        holder: str | None = None,
+        why_not: str = "",
+    ) -> None:
         super().__init__("policies", clock=clock)
         #: The config's policies (the app's, given when it opens the screen).
         self.defined = list(policies)
+        #: This console's evaluator's name in the lease (None: it evaluates
+        #: nothing), and why not (``read-only``, ``polls nothing``).
+        self.holder = holder
+        self.why_not = why_not
         self.data: PoliciesData | None = None
         self.policies = LiveTable(
             [("name", "POLICY"), ("when", "WHEN", 100), ("does", "DOES"), ("mode", "MODE"),
@@ -109,8 +122,10 @@ class PoliciesScreen(Detail):
         self.policies.focus()
 
     def load(self, console: SnapshotReader) -> PoliciesData:
+        from opstui.policies.evaluate import LEASE
         from opstui.policies.flaky import ledger
         from opstui.store import policies as sp
+        from opstui.store.endpoints import lease_holders
 
         store, now = console.store, self.clock()
         return PoliciesData(
@@ -119,6 +134,7 @@ class PoliciesScreen(Detail):
             sp.paused(store),
             ledger(store, now=now),
             now,
+            lease_holders(store).get(LEASE),
         )
 
     def show_extra(self, data: Any, snap: Snapshot) -> None:
@@ -185,8 +201,29 @@ class PoliciesScreen(Detail):
             note.update(Text(f"PAUSED by {safe(p.decided_by)} {age(data.now - p.decided_at)} ago: "
                              f"{safe(p.why)} · X resumes", style="bold yellow"))  # fmt: skip
         else:
-            note.update(Text("running · y approves, n rejects the selected request · X pauses all",
-                             style="dim"))  # fmt: skip
+            keys = (
+                "read-only: y, n and X are writes"
+                if self.why_not == "read-only"
+                else "y approves, n rejects the selected request · X pauses all"
+            )
+            note.update(Text.assemble(self._who(data), (f" · {keys}", "dim")))
+
+    def _who(self, data: PoliciesData) -> Text:
+        """Who evaluates the policies: this console, another evaluator (by the
+        store's lease), or nobody, which nothing else on screen would say."""
+        lease = data.lease
+        holder = lease[0] if lease is not None and lease[1] >= data.now else None
+        if self.holder is not None and holder in (None, self.holder):
+            return Text("evaluated by this console", style="dim")
+        if holder is not None:
+            who = safe(holder.removesuffix(":policies"))
+            return Text(f"evaluated by {who} (its lease)", style="dim")
+        # Short enough for 80 columns: the fix is in it.
+        return Text(
+            f"NOT EVALUATED: not here ({self.why_not or 'off'}), no opstui policies run: "
+            "nothing acts",
+            style="bold yellow",
+        )
 
     def _policy_row(self, p: PolicyDef, data: PoliciesData) -> tuple[str, tuple[Any, ...]]:
         mine = [r for r in data.decisions if r.policy == p.name]
