@@ -66,6 +66,16 @@ def test_core_layers_import_without_textual_or_sklearn() -> None:
     assert loaded_after(code) == dict.fromkeys(HEAVY, False)
 
 
+def test_the_console_starts_without_an_http_client() -> None:
+    """A console with no endpoint configured never makes a request: its read
+    model takes the backoff rule from a module without HTTP (httpx and its
+    dependencies were a sixth of the launch's imports)."""
+    code = "import opstui.cli, opstui.tui.app, opstui.tui.screens.dashboard, opstui.views.snapshot"
+    probe = f"{code}\nimport sys\nprint('httpx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_help_and_status_import_neither_textual_nor_sklearn(tmp_path: Path) -> None:
     from opstui.track import Tracker
 

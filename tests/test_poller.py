@@ -14,7 +14,8 @@ import pytest
 
 from opstui.config import parse_config
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.poller import Poller, backoff
+from opstui.sources.backoff import backoff
+from opstui.sources.poller import Poller
 from opstui.store import Store
 from opstui.store.endpoints import Observation, endpoint_statuses, lease_holders
 from opstui.store.metrics import series_window

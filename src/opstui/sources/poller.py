@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from opstui.config.endpoints import EndpointDef
+from opstui.sources.backoff import backoff
 from opstui.sources.fetch import observe
 from opstui.sources.http import mask, shown_url
 from opstui.sources.probe import REASON_MAX
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
     from opstui.sources.mlflow.api import MlflowSnapshot
     from opstui.sources.prefect.poll import PrefectClient, PrefectSnapshot
 
-MAX_BACKOFF = 300.0
 #: Observations kept while the store cannot be written (oldest dropped first).
 MAX_PENDING = 100_000
 LEASE_TTL = 15.0
@@ -82,19 +82,6 @@ def _not_written(exc: StoreError, polls: int) -> StoreError:
     if isinstance(exc, StoreGone):
         return exc.not_written(what)
     return type(exc)(f"{exc.message} (not written: {what})", hint=exc.hint)
-
-
-def backoff_delay(interval: float, failures: int) -> float:
-    """Nominal delay before the next poll after ``failures`` consecutive failures."""
-    if failures <= 0:
-        return interval
-    return float(min(interval * 2.0**failures, max(MAX_BACKOFF, interval)))
-
-
-def backoff(interval: float, failures: int, rng: random.Random) -> float:
-    """``backoff_delay`` with jitter on failures, so pollers do not retry in step."""
-    delay = backoff_delay(interval, failures)
-    return delay if failures <= 0 else delay * rng.uniform(0.8, 1.2)
 
 
 class Poller:

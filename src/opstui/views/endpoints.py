@@ -22,7 +22,7 @@ from opstui.analysis.rates import (
 )
 from opstui.config import Config
 from opstui.config.endpoints import EndpointDef
-from opstui.sources.poller import backoff_delay
+from opstui.sources.backoff import backoff_delay
 from opstui.store import Store
 from opstui.store import status as st
 from opstui.store.endpoints import EndpointStatusRow, endpoint_statuses
