@@ -155,6 +155,37 @@ def test_approval_is_asked_once_answered_once_and_audited(ops: Path) -> None:
     assert verdicts == ["awaiting_approval", "approved", "acted"]
 
 
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("enabled = false", "is disabled in the config"),
+        ('mode = "shadow"', "is in shadow mode in the config"),
+    ],
+)
+def test_a_request_the_config_no_longer_allows_is_not_approved(
+    ops: Path, change: str, said: str
+) -> None:
+    """Asked, then the operator's config changed (shadow mode, disabled): an
+    approval would act against it, so it is refused in one line; a rejection
+    still closes the request."""
+    asking = FLAKY + RETRY.replace('action = "retry"', 'action = "retry"\napproval = true')
+    write_config(ops, asking)
+    first = failed_run(ops)
+    assert "awaiting approval" in run_cli("policies", "run", "--once", cwd=ops).stdout
+    request = str(
+        json.loads(run_cli("policies", "list", "--json", cwd=ops).stdout)["waiting"][0]["id"]
+    )
+    write_config(ops, asking + change + "\n")
+    refused = run_cli("policies", "approve", request, cwd=ops)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"request {request} cannot be approved" in refused.stderr and said in refused.stderr
+    assert f"opstui policies reject {request}" in refused.stderr
+    with Store(ops / "ops.db") as store:
+        assert [d.verdict for d in sp.pending(store)] == ["awaiting_approval"]
+        assert history.run_history(store, "web", limit=1)[0].id == first  # nothing ran
+    assert run_cli("policies", "reject", request, cwd=ops).returncode == 0
+
+
 def test_bad_input_is_one_line_exit_2(ops: Path) -> None:
     failed_run(ops)
     for args, words in [

@@ -153,6 +153,23 @@ def answer(
     policy = config.policies.get(request.policy)
     if policy is None:
         raise UsageError(f"policy {request.policy!r} is no longer in the config")
+    if approve:
+        # The config changed since it asked: what the operator would approve
+        # is no longer what the policy may do. Rejecting it stays possible.
+        changed = (
+            "is disabled" if not policy.enabled
+            else "is in shadow mode" if policy.mode == "shadow"
+            else f"now does {policy.action}, not the {request.action} it asked for"
+            if request.action and policy.action != request.action
+            else ""
+        )  # fmt: skip
+        if changed:
+            raise UsageError(
+                f"request {request_id} cannot be approved: policy {request.policy!r} {changed} "
+                "in the config",
+                hint=f"reject it (opstui policies reject {request_id}); the policy asks again "
+                "if it still should",
+            )
     now = store.clock()
     verdict = APPROVED if approve else REJECTED
     said = f"{verdict} by {by}" + (f": {why}" if why else "")
