@@ -4,10 +4,15 @@ checked), a schedule's slot, a failure's freshness and stage."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from opstui.analysis.rates import BurnAlert
 from opstui.config.load import parse_config
 from opstui.policies.decide import CLEAR, INCONCLUSIVE, MET
-from opstui.policies.signals import Facts, Streak, readings
+from opstui.policies.signals import Facts, Streak, gather, readings
+from opstui.store import Store
 from opstui.store.rows import DeploymentRow
 from opstui.views.endpoints import EndpointReport
 from opstui.views.snapshot import Snapshot
@@ -113,3 +118,29 @@ def test_a_schedule_is_met_once_a_slot() -> None:
                         CONFIG)  # fmt: skip
     assert one[0] == MET and one[1] == f"schedule:{int(NOW // 86400)}"
     assert later[0].fault == one[1] and next_day[0].fault != one[1]
+
+
+def test_the_flake_ledger_is_read_once_a_step_even_when_nothing_is_flaky(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every flaky_only policy needs the same ledger (a store-wide read): read
+    once, also when it came back empty (an empty set once meant "not read yet")."""
+    from opstui.policies import flaky
+
+    config = parse_config(
+        "".join(
+            f'[policies.r{i}]\ntrigger = "run_failed"\npipeline = "p{i}"\naction = "retry"\n'
+            "flaky_only = true\n"
+            for i in range(3)
+        )
+    )
+    reads: list[float] = []
+
+    def counted(store: Store, *, now: float) -> frozenset[tuple[str, str]]:
+        reads.append(now)
+        return frozenset()
+
+    monkeypatch.setattr(flaky, "flaky_stages", counted)
+    with Store(tmp_path / "s.db") as store:
+        facts = gather(store, config, config.policies.values(), snap())
+    assert reads == [NOW] and facts.flaky == frozenset()

@@ -65,7 +65,7 @@ def gather(store: Store, config: Config, policies: Iterable[PolicyDef], snap: Sn
 
     deploys: dict[tuple[str, str], DeploymentRow] = {}
     drift: dict[str, Streak | None] = {}
-    flaky: frozenset[tuple[str, str]] = frozenset()
+    flaky: frozenset[tuple[str, str]] | None = None  # read once, if any policy needs it
     wanted = [p for p in policies if p.enabled]
     for p in wanted:
         if p.trigger == "burn" and p.endpoint is not None:
@@ -80,9 +80,9 @@ def gather(store: Store, config: Config, policies: Iterable[PolicyDef], snap: Sn
             if recent:
                 found = retrain_suggestion(store, p.model, after=p.windows)
                 drift[p.model] = None if found is None else Streak(found.windows, found.since)
-        elif p.trigger == "run_failed" and p.flaky_only and not flaky:
+        elif p.trigger == "run_failed" and p.flaky_only and flaky is None:
             flaky = flaky_stages(store, now=snap.at)
-    return Facts(deploys, drift, flaky)
+    return Facts(deploys, drift, flaky or frozenset())
 
 
 def _latest_deploy(store: Store, target: str, environment: str) -> DeploymentRow | None:
