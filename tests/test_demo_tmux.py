@@ -139,3 +139,26 @@ def test_the_tour_in_tmux(tmp_path: Path, term: Tmux) -> None:
     assert processes_of(world) == []
     assert port_is_closed(port)
     assert integrity(store) == "ok"
+
+
+def test_a_hangup_ends_the_demo_through_its_cleanup(tmp_path: Path, term: Tmux) -> None:
+    """The terminal goes away (an SSH session dropped, the tmux pane killed):
+    the demo stops its world, cancels its runs and closes its service, and
+    nothing stays behind writing into the store (``tui/driver.py``)."""
+    world = tmp_path / "world"
+    command = f"cd {tmp_path} && exec {sys.executable} -m opstui demo --dir {world} --speed 10"
+    started = time.time()
+    term("new-session", "-d", "-x", "80", "-y", "24", "-s", term.session, command)
+    term.wait_for(lambda s: "Pipelines (4)" in s, "the dashboard")
+    port = int(load_config(world / "opstui.toml").endpoints["web-api"].url.split(":")[2][:-8])
+    assert processes_of(world)
+    term("kill-server")  # SIGHUP to the pane's process, its terminal gone
+    wait_for(lambda: processes_of(world) == [], "every process of the demo to end", timeout=30)
+    assert port_is_closed(port)
+    assert integrity(world / "opstui.db") == "ok"
+    with Store(world / "opstui.db", create=False) as db:
+        pipelines = ("web-api", "billing-worker", "fraud-model", "churn-model")
+        runs = [r for p in pipelines for r in history.run_history(db, p, limit=5)]
+    # What the world started (the seeded history has a run whose host went quiet).
+    running = [r for r in runs if r.status in st.ACTIVE and r.created_at >= started]
+    assert running == []  # cancelled by its cleanup, not left running

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on
 from textual.app import App
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -97,6 +98,16 @@ class LiveApp(App[None]):
     #: Whether ``settle_gc`` runs once the first snapshot is shown; None: in a
     #: terminal only (a test process runs many apps and keeps Python's defaults).
     gc_settle: bool | None = None
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal, with a writer that survives the
+        terminal going away (``tui/driver.py``)."""
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from opstui.tui.driver import SteadyDriver
+
+        chosen = super().get_driver_class()
+        return SteadyDriver if chosen is LinuxDriver else chosen
 
     def __init__(
         self,
