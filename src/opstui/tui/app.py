@@ -208,8 +208,8 @@ class OpstuiApp(LiveApp):
         from opstui.policies.evaluate import holder_name
         from opstui.tui.screens.policies import PoliciesScreen
 
-        # Who evaluates is said on the screen: this console only when it polls and may write.
-        why_not = "read-only" if self.read_only else "" if self._poll else "polls nothing"
+        # Who evaluates is said on the screen.
+        why_not = self.why_not_evaluating
         holder = None if why_not else (self._evaluator.holder if self._evaluator else holder_name())
         policies = list(self.config.policies.values())
         self._push_detail(
@@ -219,11 +219,16 @@ class OpstuiApp(LiveApp):
 
     # -- policies (policies/: the evaluator, answers, the pause) ------------------
 
+    @property
+    def why_not_evaluating(self) -> str:
+        """Why this console leaves the policies to another evaluator (``opstui
+        policies run``), or "" if it evaluates them: it must poll and may write."""
+        return "read-only" if self.read_only else "" if self._poll else "polls nothing"
+
     def evaluate_policies(self, snap: Snapshot) -> None:
         """One evaluation of the policies every ``POLICY_EVERY`` seconds, on a
-        worker; a console that polls nothing (read-only, ``poll=False``) leaves
-        them to another evaluator (``opstui policies run``)."""
-        if not self.config.policies or not self._poll or self.read_only or self._evaluating:
+        worker, if this console evaluates them (``why_not_evaluating``)."""
+        if not self.config.policies or self.why_not_evaluating or self._evaluating:
             return
         now = time.monotonic()
         if self._evaluated_at is not None and now - self._evaluated_at < POLICY_EVERY:

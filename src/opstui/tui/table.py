@@ -220,44 +220,12 @@ class LiveTable(DataTable[Any]):
             y += scroll_y
         return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
 
-    def _render_cell(  # noqa: PLR0917 (DataTable's own signature)
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        """A one-line Text cell drawn straight to segments: what DataTable's own
-        path draws (padding, the cell's styles under the cursor's) without a
-        Rich render of a Padding of it. Headers and anything else go the usual
-        way. (Body rows mostly come from ``_render_line``'s memo instead.)"""
-        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor,
-                     self._update_count, self._pseudo_class_state)  # fmt: skip
-        cached = self._cell_render_cache.get(cache_key)
-        if cached is not None:
-            return cached
-        cell = self._data.get(row_key, {}).get(column_key)
-        row = self.rows.get(row_key)
-        if not _one_line(cell) or row is None or row.height != 1:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        lines = [self._cell_line(cell, width, pre, cursor, hover)]
-        self._cell_render_cache[cache_key] = lines
-        return lines
-
     def _cell_line(
         self, cell: Text, width: int, base_style: Style, cursor: bool, hover: bool
     ) -> list[Segment]:
         """A one-line Text cell's segments: padding, the cell's own styles, the
-        cursor's (or hover's) over them, as DataTable's ``_render_cell`` draws it."""
+        cursor's (or hover's) over them, as DataTable's ``_render_cell`` draws it
+        (without rendering a Rich Padding of it, most of what that costs)."""
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
@@ -338,9 +306,10 @@ class LiveTable(DataTable[Any]):
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             False, False,
         )  # fmt: skip
-        segments.append(Segment(" " * max(0, width - sum(widths)), row_style + extend))
+        rest = max(0, width - sum(widths))
+        segments.append(Segment(" " * rest, row_style + extend))
         strip = (
-            Strip(line_crop(segments, x1, x2, sum(widths) + max(0, width - sum(widths))))
+            Strip(line_crop(segments, x1, x2, sum(widths) + rest))
             .adjust_cell_length(width, base_style)
             .simplify()
         )
